@@ -1,0 +1,485 @@
+/*
+ * distconvd: main(). Parses the command line, loads the configuration and
+ * dispatches to one action:
+ *   --check-config      validate the configuration (file + environment)
+ *   --probe [--json]    capability report, each plugin probed in a child
+ *   --transcode IN OUT  one local transcode through an encoder plugin: the
+ *                       same pipeline a worker's job process runs
+ * The coordinator / worker / standalone services are built by the
+ * distributed-jobs work; until then the daemon says so instead of idling.
+ *
+ * Exit status: 0 success, 1 the action failed (transcode error, config
+ * invalid), 2 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/avutil.h>
+#include <json-c/json.h>
+
+#include "build-config.h"
+#include "config.h"
+#include "log.h"
+#include "pluginhost.h"
+#include "probe.h"
+#include "profile.h"
+#include "media/pipeline.h"
+
+enum action { ACT_NONE, ACT_CHECK_CONFIG, ACT_PROBE, ACT_TRANSCODE };
+enum progress_style { PROG_AUTO, PROG_BAR, PROG_PLAIN, PROG_JSON, PROG_NONE };
+
+struct options {
+    const char *config_path;
+    int config_explicit;
+    enum action action;
+    int json;
+    int verbose, quiet;
+    unsigned probe_timeout_ms;
+    enum progress_style progress;
+    const char *input, *output;
+    struct dcv_profile profile;
+};
+
+/* Set from the signal handler; the progress callback turns it into a clean
+ * cancel, so an interrupted transcode removes its .part file. */
+static volatile sig_atomic_t g_interrupted;
+
+static void on_signal(int sig)
+{
+    g_interrupted = sig;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: distconvd [-c FILE] [OPTIONS]\n"
+            "       distconvd [-c FILE] --check-config\n"
+            "       distconvd [-c FILE] --probe [--json]\n"
+            "       distconvd [-c FILE] --transcode INPUT OUTPUT [ENCODE OPTIONS]\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE     configuration file (default %s)\n"
+            "      --check-config    validate the configuration and print the result\n"
+            "      --probe           load every plugin in a child process and report what\n"
+            "                        it can do on this machine (or why not)\n"
+            "      --json            machine-readable output for --probe/--check-config\n"
+            "      --probe-timeout MS  per-plugin probe time limit (default 10000)\n"
+            "      --transcode IN OUT  transcode one file locally\n"
+            "      --progress STYLE  auto|bar|plain|json|none (default auto: a bar on a\n"
+            "                        terminal, none otherwise)\n"
+            "  -v, --verbose         log at debug level (twice: trace)\n"
+            "  -q, --quiet           log errors only\n"
+            "  -V, --version         print the version and the ABI/FFmpeg versions\n"
+            "  -h, --help            this text\n"
+            "\n"
+            "Encode options (--transcode):\n%s"
+            "\n"
+            "Environment: DISTCONV_ROLE DISTCONV_NAME DISTCONV_STATE_DIR DISTCONV_PLUGIN_DIR\n"
+            "DISTCONV_PLUGIN_CONF_DIR DISTCONV_LOG_LEVEL DISTCONV_LOG_FORMAT DISTCONV_LOG_TARGET\n"
+            "override the configuration file.\n",
+            DCV_DEFAULT_CONFIG, dcv_profile_usage());
+}
+
+static void print_version(void)
+{
+    unsigned c = avcodec_version(), f = avformat_version(), u = avutil_version();
+    printf("distconvd %s (plugin ABI %d.%d; libavcodec %u.%u.%u, libavformat %u.%u.%u, "
+           "libavutil %u.%u.%u)\n",
+           PACKAGE_VERSION, DCV_ABI_MAJOR, DCV_ABI_MINOR, c >> 16, (c >> 8) & 0xff, c & 0xff,
+           f >> 16, (f >> 8) & 0xff, f & 0xff, u >> 16, (u >> 8) & 0xff, u & 0xff);
+}
+
+enum {
+    OPT_CHECK = 1000, OPT_PROBE, OPT_JSON, OPT_TRANSCODE, OPT_PROGRESS, OPT_PROBE_TIMEOUT,
+    OPT_PROFILE, /* every profile option maps here, name looked up by index */
+};
+
+/* Profile options share one handler: dcv_profile_set() knows their names,
+ * ranges and messages, so distconvctl submit validates them identically. */
+static const char *const profile_opts[] = {
+    "codec", "encoder", "crf", "qp", "bitrate", "preset", "max-height", "bit-depth", "gop",
+    "audio", "audio-bitrate", "subtitles", "container", "start", "duration", "threads",
+};
+#define N_PROFILE_OPTS (sizeof(profile_opts) / sizeof(profile_opts[0]))
+
+static int parse_args(int argc, char **argv, struct options *o, char *err, size_t errlen)
+{
+    struct option longopts[16 + N_PROFILE_OPTS + 1];
+    static const struct option base[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, OPT_CHECK},
+        {"probe", no_argument, NULL, OPT_PROBE},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT},
+        {"transcode", no_argument, NULL, OPT_TRANSCODE},
+        {"progress", required_argument, NULL, OPT_PROGRESS},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+    };
+    size_t nb = sizeof(base) / sizeof(base[0]), i;
+
+    memcpy(longopts, base, sizeof(base));
+    for (i = 0; i < N_PROFILE_OPTS; i++)
+        longopts[nb + i] = (struct option){profile_opts[i], required_argument, NULL,
+                                           OPT_PROFILE + (int)i};
+    longopts[nb + N_PROFILE_OPTS] = (struct option){0};
+
+    o->config_path = DCV_DEFAULT_CONFIG;
+    o->probe_timeout_ms = 10000;
+    dcv_profile_defaults(&o->profile);
+
+    opterr = 0;
+    for (;;) {
+        int idx = 0, c = getopt_long(argc, argv, ":c:vqVh", longopts, &idx);
+        if (c == -1)
+            break;
+        if (c >= OPT_PROFILE && c < OPT_PROFILE + (int)N_PROFILE_OPTS) {
+            int r = dcv_profile_set(&o->profile, profile_opts[c - OPT_PROFILE], optarg, err,
+                                    errlen);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        switch (c) {
+        case 'c':
+            o->config_path = optarg;
+            o->config_explicit = 1;
+            break;
+        case OPT_CHECK: o->action = ACT_CHECK_CONFIG; break;
+        case OPT_PROBE: o->action = ACT_PROBE; break;
+        case OPT_TRANSCODE: o->action = ACT_TRANSCODE; break;
+        case OPT_JSON: o->json = 1; break;
+        case OPT_PROBE_TIMEOUT: {
+            char *end;
+            unsigned long v;
+            errno = 0;
+            v = strtoul(optarg, &end, 10);
+            if (errno || *end || v < 100 || v > 600000) {
+                snprintf(err, errlen, "--probe-timeout: expected milliseconds from 100 to "
+                                      "600000, got '%s'", optarg);
+                return -EINVAL;
+            }
+            o->probe_timeout_ms = (unsigned)v;
+            break;
+        }
+        case OPT_PROGRESS:
+            if (!strcmp(optarg, "auto")) o->progress = PROG_AUTO;
+            else if (!strcmp(optarg, "bar")) o->progress = PROG_BAR;
+            else if (!strcmp(optarg, "plain")) o->progress = PROG_PLAIN;
+            else if (!strcmp(optarg, "json")) o->progress = PROG_JSON;
+            else if (!strcmp(optarg, "none")) o->progress = PROG_NONE;
+            else {
+                snprintf(err, errlen, "--progress: expected auto, bar, plain, json or none, "
+                                      "got '%s'", optarg);
+                return -EINVAL;
+            }
+            break;
+        case 'v': o->verbose++; break;
+        case 'q': o->quiet = 1; break;
+        case 'V': print_version(); exit(0); /* main's own helper: fine at top level */
+        case 'h': usage(stdout); exit(0);
+        case ':':
+            snprintf(err, errlen, "%s: missing argument", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            snprintf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+            return -EINVAL;
+        }
+    }
+
+    if (o->action == ACT_TRANSCODE) {
+        if (argc - optind != 2) {
+            snprintf(err, errlen, "--transcode needs INPUT and OUTPUT (got %d argument%s)",
+                     argc - optind, argc - optind == 1 ? "" : "s");
+            return -EINVAL;
+        }
+        o->input = argv[optind];
+        o->output = argv[optind + 1];
+    } else if (optind < argc) {
+        snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Log settings: config/environment first, then -v/-q from the command line. */
+static void setup_logging(const struct dcv_settings *s, const struct options *o)
+{
+    int level = s ? s->log_level : DCV_LOG_INFO;
+    if (o->quiet)
+        level = DCV_LOG_ERROR;
+    else if (o->verbose)
+        level = o->verbose > 1 ? DCV_LOG_TRACE : DCV_LOG_DEBUG;
+    dcv_log_setup(level, s ? s->log_format : DCV_LOG_TEXT, s ? s->log_target : DCV_LOG_STDERR,
+                  "distconvd");
+}
+
+static int do_check_config(struct dcv_conf *conf, const struct options *o)
+{
+    const struct dcv_settings *s = dcv_conf_settings(conf);
+    const char *path = dcv_conf_path(conf);
+
+    if (o->json) {
+        struct json_object *j = json_object_new_object(), *log = json_object_new_object();
+        json_object_object_add(j, "valid", json_object_new_boolean(1));
+        json_object_object_add(j, "file", json_object_new_string(path));
+        json_object_object_add(j, "role", json_object_new_string(dcv_role_name(s->role)));
+        json_object_object_add(j, "name", json_object_new_string(s->name));
+        json_object_object_add(j, "state_dir", json_object_new_string(s->state_dir));
+        json_object_object_add(j, "plugin_dir", json_object_new_string(s->plugin_dir));
+        json_object_object_add(j, "plugin_conf_dir", json_object_new_string(s->plugin_conf_dir));
+        json_object_object_add(log, "level",
+                               json_object_new_string(dcv_log_level_name(s->log_level)));
+        json_object_object_add(log, "format", json_object_new_string(
+                                                  s->log_format == DCV_LOG_JSON ? "json" : "text"));
+        json_object_object_add(log, "target", json_object_new_string(
+                                                  s->log_target == DCV_LOG_SYSLOG ? "syslog" : "stderr"));
+        json_object_object_add(j, "log", log);
+        puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+        json_object_put(j);
+        return 0;
+    }
+    printf("configuration OK (%s)\n", *path ? path : "no file: defaults and environment");
+    printf("  role             %s\n", dcv_role_name(s->role));
+    printf("  name             %s\n", s->name);
+    printf("  state_dir        %s\n", s->state_dir);
+    printf("  plugin_dir       %s\n", s->plugin_dir);
+    printf("  plugin_conf_dir  %s\n", s->plugin_conf_dir);
+    printf("  log              %s, %s, %s\n", dcv_log_level_name(s->log_level),
+           s->log_format == DCV_LOG_JSON ? "json" : "text",
+           s->log_target == DCV_LOG_SYSLOG ? "syslog" : "stderr");
+    return 0;
+}
+
+static int do_probe(struct dcv_conf *conf, const struct options *o)
+{
+    char err[1024] = "";
+    char *json = NULL, *text = NULL;
+    int r = dcv_probe_all(conf, o->probe_timeout_ms, &json, err, sizeof(err));
+
+    if (r < 0) {
+        dcv_log(DCV_LOG_ERROR, "probe", "%s", err);
+        return 1;
+    }
+    if (o->json) {
+        fputs(json, stdout);
+        fputc('\n', stdout);
+    } else if (dcv_probe_format_text(json, &text) == 0) {
+        fputs(text, stdout);
+    } else {
+        dcv_log(DCV_LOG_ERROR, "probe", "cannot render the probe report");
+        r = -EINVAL;
+    }
+    free(text);
+    free(json);
+    return r < 0 ? 1 : 0;
+}
+
+struct progress_state {
+    enum progress_style style;
+    double last_plain;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void fmt_hms(char *buf, size_t len, double s)
+{
+    long t = s < 0 ? 0 : (long)(s + 0.5);
+    snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+}
+
+static int on_progress(const struct dcv_progress *p, void *user)
+{
+    struct progress_state *ps = user;
+    char pos[32], eta[32] = "";
+
+    fmt_hms(pos, sizeof(pos), p->out_time_us / 1e6);
+    if (p->percent > 0 && p->speed > 0 && p->duration_us > 0) {
+        char e[16];
+        fmt_hms(e, sizeof(e), (p->duration_us - p->out_time_us) / 1e6 / p->speed);
+        snprintf(eta, sizeof(eta), " eta %s", e);
+    }
+    switch (ps->style) {
+    case PROG_BAR: {
+        char bar[31];
+        int fill = p->percent < 0 ? 0 : (int)(p->percent * 30 / 100);
+        memset(bar, '#', (size_t)fill);
+        memset(bar + fill, '.', (size_t)(30 - fill));
+        bar[30] = '\0';
+        if (p->percent >= 0)
+            fprintf(stderr, "\r[%s] %5.1f%% %s frame %lld %.1f fps %.2fx%s   ", bar, p->percent,
+                    pos, (long long)p->frames, p->fps, p->speed, eta);
+        else
+            fprintf(stderr, "\r%s frame %lld %.1f fps %.2fx   ", pos, (long long)p->frames,
+                    p->fps, p->speed);
+        break;
+    }
+    case PROG_PLAIN: {
+        /* A log file wants a line every few seconds, not every callback. */
+        double t = now_s();
+        if (t - ps->last_plain >= 5.0 || p->percent >= 100.0) {
+            ps->last_plain = t;
+            fprintf(stderr, "progress: %s frame=%lld fps=%.1f speed=%.2fx percent=%.1f%s\n",
+                    pos, (long long)p->frames, p->fps, p->speed, p->percent, eta);
+        }
+        break;
+    }
+    case PROG_JSON:
+        fprintf(stdout,
+                "{\"frames\":%lld,\"fps\":%.2f,\"speed\":%.3f,\"percent\":%.2f,"
+                "\"out_time_us\":%lld,\"duration_us\":%lld,\"bytes_out\":%lld}\n",
+                (long long)p->frames, p->fps, p->speed, p->percent, (long long)p->out_time_us,
+                (long long)p->duration_us, (long long)p->bytes_out);
+        fflush(stdout);
+        break;
+    default:
+        break;
+    }
+    return g_interrupted != 0;
+}
+
+static int do_transcode(struct dcv_conf *conf, struct options *o)
+{
+    const struct dcv_settings *s = dcv_conf_settings(conf);
+    struct dcv_plugin_set set = {0};
+    struct dcv_transcode_result res = {0};
+    struct progress_state ps = {.style = o->progress};
+    struct dcv_transcode_req req = {0};
+    struct sigaction sa = {0};
+    char err[2048] = "";
+    size_t i;
+    int r, usable = 0;
+
+    r = dcv_plugin_set_load_dir(&set, s->plugin_dir, err, sizeof(err));
+    if (r < 0) {
+        dcv_log(DCV_LOG_ERROR, "transcode", "plugin directory: %s", err);
+        dcv_plugin_set_clear(&set);
+        return 1;
+    }
+    for (i = 0; i < set.n; i++) {
+        struct dcv_plugin *p = set.items[i];
+        if (p->hdr.kind != DCV_PLUGIN_ENCODER)
+            continue;
+        if (!dcv_conf_plugin_enabled(conf, p->hdr.name)) {
+            dcv_log(DCV_LOG_DEBUG, "transcode", "plugin %s disabled by configuration",
+                    p->hdr.name);
+            continue;
+        }
+        err[0] = '\0';
+        if (dcv_plugin_init(p, conf, err, sizeof(err)) < 0)
+            dcv_log(DCV_LOG_WARN, "transcode", "plugin %s (%s): init failed: %s", p->hdr.name,
+                    p->path, err);
+        else
+            usable++;
+    }
+    if (!usable) {
+        dcv_log(DCV_LOG_ERROR, "transcode",
+                "no usable encoder plugin in %s (see distconvd --probe)", s->plugin_dir);
+        dcv_plugin_set_clear(&set);
+        return 1;
+    }
+
+    if (ps.style == PROG_AUTO)
+        ps.style = isatty(STDERR_FILENO) ? PROG_BAR : PROG_NONE;
+
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    req.input = o->input;
+    req.output = o->output;
+    req.profile = &o->profile;
+    req.plugins = &set;
+    req.progress = on_progress;
+    req.progress_user = &ps;
+
+    err[0] = '\0';
+    r = dcv_transcode(&req, &res, err, sizeof(err));
+    if (ps.style == PROG_BAR)
+        fputc('\n', stderr);
+    if (r < 0) {
+        dcv_log(DCV_LOG_ERROR, "transcode", "%s -> %s failed: %s", o->input, o->output,
+                err[0] ? err : strerror(-r));
+    } else {
+        dcv_log(DCV_LOG_INFO, "transcode",
+                "%s -> %s: %s via %s (%s), %lld frames, %.2f s of media in %.2f s (%.1f fps)",
+                o->input, o->output, res.encoder, res.plugin, res.device_id,
+                (long long)res.frames, res.duration_us / 1e6, res.elapsed_s, res.fps);
+    }
+    dcv_plugin_set_clear(&set);
+    return r < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    struct dcv_conf *conf = NULL;
+    char err[2048] = "";
+    int r;
+
+    /* Log to stderr at info until the configuration says otherwise, so
+     * errors in the configuration itself are visible. */
+    dcv_log_setup(DCV_LOG_INFO, DCV_LOG_TEXT, DCV_LOG_STDERR, "distconvd");
+
+    r = parse_args(argc, argv, &o, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "distconvd: %s\n", err);
+        return 2;
+    }
+    /* Flags before the file: --check-config --json must print JSON even
+     * about a broken file. */
+    setup_logging(NULL, &o);
+
+    r = dcv_conf_load(&conf, o.config_path, o.config_explicit, err, sizeof(err));
+    if (r < 0) {
+        if (o.action == ACT_CHECK_CONFIG && o.json) {
+            struct json_object *j = json_object_new_object();
+            json_object_object_add(j, "valid", json_object_new_boolean(0));
+            json_object_object_add(j, "error", json_object_new_string(err));
+            puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+            json_object_put(j);
+        } else {
+            dcv_log(DCV_LOG_ERROR, "config", "%s", err);
+        }
+        return 1;
+    }
+    setup_logging(dcv_conf_settings(conf), &o);
+    dcv_log_hook_ffmpeg();
+
+    switch (o.action) {
+    case ACT_CHECK_CONFIG:
+        r = do_check_config(conf, &o);
+        break;
+    case ACT_PROBE:
+        r = do_probe(conf, &o);
+        break;
+    case ACT_TRANSCODE:
+        r = do_transcode(conf, &o);
+        break;
+    default:
+        dcv_log(DCV_LOG_ERROR, "daemon",
+                "role '%s': the coordinator/worker services are not in this build yet; "
+                "use --transcode, --probe or --check-config (see --help)",
+                dcv_role_name(dcv_conf_settings(conf)->role));
+        r = 2;
+        break;
+    }
+    dcv_conf_free(&conf);
+    return r;
+}

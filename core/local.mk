@@ -1,0 +1,21 @@
+# core: the daemon and its shared modules, split into small convenience
+# libraries so each test links only what it exercises.
+
+# config, logging, encode profile
+noinst_LTLIBRARIES += core/libdcvbase.la
+core_libdcvbase_la_SOURCES = core/log.c core/log.h core/config.c core/config.h \
+	core/profile.c core/profile.h
+core_libdcvbase_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
+core_libdcvbase_la_LIBADD = $(LIBCONFIG_LIBS) $(JSONC_LIBS) $(AV_LIBS)
+
+# plugin loader and child-process probing
+noinst_LTLIBRARIES += core/libdcvplug.la
+core_libdcvplug_la_SOURCES = core/pluginhost.c core/pluginhost.h core/probe.c core/probe.h
+core_libdcvplug_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
+core_libdcvplug_la_LIBADD = core/libdcvbase.la $(JSONC_LIBS) $(AV_LIBS) $(LIBS)
+
+bin_PROGRAMS += core/distconvd
+core_distconvd_SOURCES = core/daemon.c
+core_distconvd_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
+core_distconvd_LDADD = core/media/libdcvmedia.la core/libdcvplug.la core/libdcvbase.la \
+	$(JSONC_LIBS) $(AV_LIBS) $(LIBS)

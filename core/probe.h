@@ -1,0 +1,25 @@
+/*
+ * Capability probing in child processes: `distconvd --probe`, and the
+ * worker's registration. Each plugin file is loaded, initialised and probed
+ * in its own fork()ed child with a time limit, so a crashing or hanging
+ * driver costs that plugin's report, never the daemon.
+ */
+#ifndef DCV_PROBE_H
+#define DCV_PROBE_H
+
+#include <stddef.h>
+#include "config.h"
+
+/* Probe every plugin in the configured plugin_dir. Returns 0 and a JSON
+ * report (caller frees) of the form documented in docs/operations.md:
+ *   {"host_abi":"1.0","plugin_dir":"...","plugins":[{"file":..,"name":..,
+ *    "kind":"encoder","version":..,"status":"ok|refused|crashed|timeout|
+ *    init-failed|disabled","reason":..,"devices":[{...caps...}]}]}
+ * or negative errno with reason in err (plugin_dir unreadable). */
+int dcv_probe_all(struct dcv_conf *conf, unsigned timeout_ms, char **json_out,
+                  char *err, size_t errlen);
+
+/* Render a report from dcv_probe_all as human-readable text. */
+int dcv_probe_format_text(const char *json, char **text_out);
+
+#endif

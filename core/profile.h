@@ -1,0 +1,57 @@
+/*
+ * The portable encode profile: what a user asks for, independent of which
+ * encoder plugin ends up doing it. Shared by `distconvd --transcode`, the
+ * job messages and `distconvctl submit`, so the option names and their
+ * validation live here once.
+ */
+#ifndef DCV_PROFILE_H
+#define DCV_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum dcv_audio_mode { DCV_AUDIO_COPY = 0, DCV_AUDIO_AAC, DCV_AUDIO_OPUS, DCV_AUDIO_NONE };
+enum dcv_subs_mode { DCV_SUBS_COPY = 0, DCV_SUBS_NONE };
+
+struct dcv_profile {
+    char codec[16];      /* "h264" | "hevc" (+ whatever plugins offer) */
+    char encoder[32];    /* "auto" | "hw" | "sw" | plugin name | libavcodec encoder */
+    uint32_t rc_mode;    /* enum dcv_rc_mode */
+    double quality;      /* crf/cq/qp when rc_mode says so */
+    uint32_t bitrate_kbps;
+    uint32_t preset;     /* 1..7 (DCV_PRESET_*) */
+    uint32_t max_height; /* 0 = keep; downscale only, never upscale */
+    uint32_t bit_depth;  /* 0 = same as source (8 or 10), 8, 10 */
+    int32_t gop;         /* frames, 0 = encoder default */
+    enum dcv_audio_mode audio;
+    uint32_t audio_bitrate_kbps; /* 0 = default for the codec */
+    enum dcv_subs_mode subs;
+    char container[16];  /* "" = from the output file name; mkv|mp4|ts */
+    int64_t start_us;    /* input time range; -1 = from the start */
+    int64_t duration_us; /* -1 = to the end */
+    uint32_t threads;    /* 0 = auto */
+};
+
+void dcv_profile_defaults(struct dcv_profile *p);
+
+/*
+ * Apply one command-line style option (without the leading dashes) with its
+ * value: codec, encoder, crf, qp, bitrate, preset, max-height, bit-depth,
+ * gop, audio, audio-bitrate, subtitles, container, start, duration, threads.
+ * Returns 0, -ENOENT for an option that is not a profile option, -EINVAL
+ * with "--NAME: expected ..., got '...'" in err.
+ */
+int dcv_profile_set(struct dcv_profile *p, const char *opt, const char *value,
+                    char *err, size_t errlen);
+
+/* Preset words accepted besides 1..7: ultrafast=1 veryfast=2 faster=3
+ * fast=3 medium=4 slow=5 slower=6 veryslow=7. */
+int dcv_preset_parse(const char *s, uint32_t *out);
+
+/* "1:30", "90", "90.5", "01:02:03.250" -> microseconds. */
+int dcv_parse_time_us(const char *s, int64_t *out);
+
+/* Help text listing the options above (for --help of both programs). */
+const char *dcv_profile_usage(void);
+
+#endif

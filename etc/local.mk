@@ -1,0 +1,1 @@
+dist_pkgsysconf_DATA = etc/distconvd.conf

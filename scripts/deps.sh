@@ -1,0 +1,31 @@
+# Sourced by scripts/quickstart and scripts/test: install the Debian 12
+# packages distconv needs to build and test, if any is missing.
+DCV_DEPS="build-essential autoconf automake libtool pkg-config
+  libconfig-dev libjson-c-dev libsqlite3-dev libzmq3-dev
+  libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev
+  ffmpeg"
+
+dcv_install_deps() {
+    missing=""
+    for p in $DCV_DEPS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    echo "==> installing:$missing"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# dcv_build DIR [configure args...]: out-of-tree build in DIR
+dcv_build() (
+    dir=$1; shift
+    [ -x "$DCV_SRC/configure" ] || (cd "$DCV_SRC" && ./autogen.sh) || return 1
+    mkdir -p "$dir" && cd "$dir" || return 1
+    if [ ! -f Makefile ] || [ "$DCV_SRC/configure" -nt Makefile ]; then
+        "$DCV_SRC/configure" -q "$@" || return 1
+    fi
+    make -j"$(nproc)" >make.out 2>&1 || { tail -n 40 make.out; return 1; }
+)
