@@ -7,7 +7,8 @@
  * Precedence, lowest first: built-in defaults < config file < environment.
  * Plugin settings: `plugins.<name> { ... }` in the main file, or a file
  * <plugin_conf_dir>/<name>.conf whose top level is that subtree (what a
- * distro's per-GPU package drops in). The main file wins when both exist.
+ * distro's per-GPU package drops in). The main file wins when both exist,
+ * key by key: a drop-in's keys the main file does not set still apply.
  */
 #ifndef DCV_CONFIG_H
 #define DCV_CONFIG_H

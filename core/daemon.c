@@ -197,6 +197,9 @@ static int parse_args(int argc, char **argv, struct options *o, char *err, size_
         }
     }
 
+    /* Defaults that depend on other options (crf per codec) resolve last. */
+    dcv_profile_resolve(&o->profile);
+
     if (o->action == ACT_TRANSCODE) {
         if (argc - optind != 2) {
             snprintf(err, errlen, "--transcode needs INPUT and OUTPUT (got %d argument%s)",

@@ -17,7 +17,8 @@ struct dcv_profile {
     char codec[16];      /* "h264" | "hevc" (+ whatever plugins offer) */
     char encoder[32];    /* "auto" | "hw" | "sw" | plugin name | libavcodec encoder */
     uint32_t rc_mode;    /* enum dcv_rc_mode */
-    double quality;      /* crf/cq/qp when rc_mode says so */
+    double quality;      /* crf/cq/qp when rc_mode says so; < 0 = the codec's
+                            default, filled in by dcv_profile_resolve() */
     uint32_t bitrate_kbps;
     uint32_t preset;     /* 1..7 (DCV_PRESET_*) */
     uint32_t max_height; /* 0 = keep; downscale only, never upscale */
@@ -33,6 +34,11 @@ struct dcv_profile {
 };
 
 void dcv_profile_defaults(struct dcv_profile *p);
+
+/* Fill in defaults that depend on other options (the codec's CRF when the
+ * user set none: 23 h264, 28 hevc, 35 av1, 31 vp9). Call after the last
+ * dcv_profile_set(), before handing the profile to an encoder. */
+void dcv_profile_resolve(struct dcv_profile *p);
 
 /*
  * Apply one command-line style option (without the leading dashes) with its

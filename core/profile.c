@@ -1,0 +1,483 @@
+/*
+ * The portable encode profile and its option parser.
+ *
+ * Parsing is strict on purpose: "--crf 2O" or "--bitrate 5MB" must fail with
+ * a message naming the option, never silently become 2 or 5000. Options are
+ * one table so the parser and --help cannot drift apart.
+ */
+#include "profile.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "distconv/plugin.h"
+
+#define QUALITY_UNSET (-1.0)
+
+void dcv_profile_defaults(struct dcv_profile *p)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->codec, sizeof p->codec, "h264");
+    snprintf(p->encoder, sizeof p->encoder, "auto");
+    p->rc_mode = DCV_RC_CRF;
+    p->quality = QUALITY_UNSET;
+    p->preset = DCV_PRESET_DEFAULT;
+    p->audio = DCV_AUDIO_COPY;
+    p->subs = DCV_SUBS_COPY;
+    p->start_us = -1;
+    p->duration_us = -1;
+}
+
+void dcv_profile_resolve(struct dcv_profile *p)
+{
+    /* Defaults give roughly the same visual quality per codec, which is what
+     * "I did not say" means; the scales differ between encoders. */
+    static const struct { const char *codec; double crf; } crf_defaults[] = {
+        { "h264", 23 }, { "hevc", 28 }, { "av1", 35 }, { "vp9", 31 },
+    };
+    if (p->rc_mode != DCV_RC_CRF || p->quality >= 0)
+        return;
+    p->quality = 23;
+    for (size_t i = 0; i < sizeof crf_defaults / sizeof crf_defaults[0]; i++)
+        if (strcmp(p->codec, crf_defaults[i].codec) == 0)
+            p->quality = crf_defaults[i].crf;
+}
+
+/* ---- strict scalar parsing --------------------------------------------- */
+
+/* [0-9]+ only: no sign, no spaces, no base prefixes. */
+static int parse_uint(const char *s, long long max, long long *out)
+{
+    long long v = 0;
+    if (!s || !*s)
+        return -EINVAL;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -EINVAL;
+        if (v > (max - (*s - '0')) / 10)
+            return -ERANGE;
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Plain decimal: digits with at most one '.', at least one digit; no sign,
+ * exponent, hex, inf or nan (all of which strtod would take). */
+static int parse_decimal(const char *s, double *out)
+{
+    int digits = 0, dots = 0;
+    char *end;
+    double v;
+    if (!s || !*s)
+        return -EINVAL;
+    for (const char *p = s; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            digits++;
+        else if (*p == '.' && !dots)
+            dots++;
+        else
+            return -EINVAL;
+    }
+    if (!digits || strlen(s) > 32)
+        return -EINVAL;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || *end || !isfinite(v))
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int dcv_preset_parse(const char *s, uint32_t *out)
+{
+    static const struct { const char *word; uint32_t v; } words[] = {
+        { "ultrafast", 1 }, { "veryfast", 2 }, { "faster", 3 }, { "fast", 3 },
+        { "medium", 4 },    { "slow", 5 },     { "slower", 6 }, { "veryslow", 7 },
+    };
+    long long v;
+    if (!s)
+        return -EINVAL;
+    if (parse_uint(s, 1000, &v) == 0) {
+        if (v < DCV_PRESET_MIN || v > DCV_PRESET_MAX)
+            return -EINVAL;
+        *out = (uint32_t)v;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (strcasecmp(s, words[i].word) == 0) {
+            *out = words[i].v;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int dcv_parse_time_us(const char *s, int64_t *out)
+{
+    /* [[HH:]MM:]SS[.ffffff]; the leading field is unbounded ("90", "90:00"),
+     * later ones are below 60 as on a clock. */
+    long long field[3];
+    int nf = 0;
+    long long frac_us = 0;
+    const char *p = s;
+
+    if (!s || !*s)
+        return -EINVAL;
+    for (;;) {
+        long long v = 0;
+        int nd = 0;
+        if (nf == 3)
+            return -EINVAL;
+        while (*p >= '0' && *p <= '9') {
+            if (v > (INT64_MAX / 1000000 - 9) / 10)
+                return -ERANGE;
+            v = v * 10 + (*p - '0');
+            p++;
+            nd++;
+        }
+        if (nd == 0)
+            return -EINVAL;
+        field[nf++] = v;
+        if (*p == ':') {
+            p++;
+            continue;
+        }
+        break;
+    }
+    if (*p == '.') {
+        long long scale = 100000;
+        int nd = 0;
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            if (++nd > 6)
+                return -EINVAL; /* finer than a microsecond is a typo */
+            frac_us += (*p - '0') * scale;
+            scale /= 10;
+            p++;
+        }
+        if (nd == 0)
+            return -EINVAL;
+    }
+    if (*p)
+        return -EINVAL;
+
+    long long secs = field[0];
+    for (int i = 1; i < nf; i++) {
+        if (field[i] >= 60)
+            return -EINVAL;
+        if (secs > (INT64_MAX / 1000000 - 59) / 60)
+            return -ERANGE;
+        secs = secs * 60 + field[i];
+    }
+    if (secs > (INT64_MAX - frac_us) / 1000000)
+        return -ERANGE;
+    *out = (int64_t)secs * 1000000 + frac_us;
+    return 0;
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+struct opt_def;
+typedef int (*opt_setter)(struct dcv_profile *p, const struct opt_def *o, const char *v);
+
+struct opt_def {
+    const char *name;
+    opt_setter set;
+    const char *expect; /* the "expected ..." part of the error */
+    long long min, max; /* for integer options */
+};
+
+static int set_codec(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    static const struct { const char *alias, *name; } aliases[] = {
+        { "h265", "hevc" }, { "avc", "h264" },
+    };
+    size_t n = strlen(v);
+    (void)o;
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcmp(v, aliases[i].alias) == 0)
+            v = aliases[i].name;
+    /* Other names pass: a plugin may offer a codec the core never heard of. */
+    if (n == 0 || n >= sizeof p->codec)
+        return -EINVAL;
+    for (const char *c = v; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')))
+            return -EINVAL;
+    snprintf(p->codec, sizeof p->codec, "%s", v);
+    return 0;
+}
+
+static int set_encoder(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    size_t n = strlen(v);
+    (void)o;
+    if (n == 0 || n >= sizeof p->encoder)
+        return -EINVAL;
+    for (const char *c = v; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
+            return -EINVAL;
+    snprintf(p->encoder, sizeof p->encoder, "%s", v);
+    return 0;
+}
+
+static int set_crf(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    double d;
+    if (parse_decimal(v, &d) < 0 || d < (double)o->min || d > (double)o->max)
+        return -EINVAL;
+    p->rc_mode = DCV_RC_CRF;
+    p->quality = d;
+    return 0;
+}
+
+static int parse_ranged(const struct opt_def *o, const char *v, long long *out)
+{
+    long long x;
+    if (parse_uint(v, o->max < 1000000000LL ? 1000000000LL : o->max, &x) < 0 || x < o->min ||
+        x > o->max)
+        return -EINVAL;
+    *out = x;
+    return 0;
+}
+
+static int set_qp(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    long long x;
+    if (parse_ranged(o, v, &x) < 0)
+        return -EINVAL;
+    p->rc_mode = DCV_RC_CQP;
+    p->quality = (double)x;
+    return 0;
+}
+
+/* "2500" and "2500k" are kbit/s, "5M" and "2.5M" are Mbit/s. */
+static int parse_rate_kbps(const char *v, long long min, long long max, int allow_m,
+                           long long *out)
+{
+    char num[40];
+    size_t n = strlen(v);
+    double d, mult = 1;
+    if (n == 0 || n >= sizeof num)
+        return -EINVAL;
+    memcpy(num, v, n + 1);
+    if (num[n - 1] == 'k' || num[n - 1] == 'K') {
+        num[--n] = '\0';
+    } else if (allow_m && (num[n - 1] == 'm' || num[n - 1] == 'M')) {
+        num[--n] = '\0';
+        mult = 1000;
+    }
+    if (parse_decimal(num, &d) < 0)
+        return -EINVAL;
+    d *= mult;
+    if (d < (double)min || d > (double)max || (double)(long long)d != d)
+        return -EINVAL;
+    *out = (long long)d;
+    return 0;
+}
+
+static int set_bitrate(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    long long k;
+    if (parse_rate_kbps(v, o->min, o->max, 1, &k) < 0)
+        return -EINVAL;
+    p->rc_mode = DCV_RC_VBR;
+    p->bitrate_kbps = (uint32_t)k;
+    return 0;
+}
+
+static int set_preset(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    (void)o;
+    return dcv_preset_parse(v, &p->preset) < 0 ? -EINVAL : 0;
+}
+
+static int set_max_height(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    long long x;
+    if (parse_ranged(o, v, &x) < 0)
+        return -EINVAL;
+    p->max_height = (uint32_t)x;
+    return 0;
+}
+
+static int set_bit_depth(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    (void)o;
+    if (strcmp(v, "8") == 0)
+        p->bit_depth = 8;
+    else if (strcmp(v, "10") == 0)
+        p->bit_depth = 10;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static int set_gop(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    long long x;
+    if (parse_ranged(o, v, &x) < 0)
+        return -EINVAL;
+    p->gop = (int32_t)x;
+    return 0;
+}
+
+static int set_audio(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    static const struct { const char *name; enum dcv_audio_mode m; } modes[] = {
+        { "copy", DCV_AUDIO_COPY }, { "aac", DCV_AUDIO_AAC },
+        { "opus", DCV_AUDIO_OPUS }, { "none", DCV_AUDIO_NONE },
+    };
+    (void)o;
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        if (strcmp(v, modes[i].name) == 0) {
+            p->audio = modes[i].m;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static int set_audio_bitrate(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    long long k;
+    if (parse_rate_kbps(v, o->min, o->max, 0, &k) < 0)
+        return -EINVAL;
+    p->audio_bitrate_kbps = (uint32_t)k;
+    return 0;
+}
+
+static int set_subtitles(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    (void)o;
+    if (strcmp(v, "copy") == 0)
+        p->subs = DCV_SUBS_COPY;
+    else if (strcmp(v, "none") == 0)
+        p->subs = DCV_SUBS_NONE;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static int set_container(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    static const struct { const char *name, *canon; } names[] = {
+        { "mkv", "mkv" }, { "matroska", "mkv" }, { "mp4", "mp4" },
+        { "ts", "ts" },   { "mpegts", "ts" },
+    };
+    (void)o;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(v, names[i].name) == 0) {
+            snprintf(p->container, sizeof p->container, "%s", names[i].canon);
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static int set_start(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    int64_t t;
+    (void)o;
+    if (dcv_parse_time_us(v, &t) < 0)
+        return -EINVAL;
+    p->start_us = t;
+    return 0;
+}
+
+static int set_duration(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    int64_t t;
+    (void)o;
+    if (dcv_parse_time_us(v, &t) < 0 || t <= 0)
+        return -EINVAL;
+    p->duration_us = t;
+    return 0;
+}
+
+static int set_threads(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    long long x;
+    if (parse_ranged(o, v, &x) < 0)
+        return -EINVAL;
+    p->threads = (uint32_t)x;
+    return 0;
+}
+
+static const struct opt_def opts[] = {
+    { "codec", set_codec, "a codec name of lowercase letters and digits (h264, hevc, av1, vp9)",
+      0, 0 },
+    { "encoder", set_encoder,
+      "auto, hw, sw, a plugin or a libavcodec encoder name ([a-z0-9_-], at most 31)", 0, 0 },
+    { "crf", set_crf, "a number from 0 to 63", 0, 63 },
+    { "qp", set_qp, "an integer from 0 to 63", 0, 63 },
+    { "bitrate", set_bitrate, "kbit/s like 2500, 2500k or 5M (1k to 2000M)", 1, 2000000 },
+    { "preset", set_preset,
+      "1 to 7 or ultrafast, veryfast, faster, fast, medium, slow, slower, veryslow", 0, 0 },
+    { "max-height", set_max_height, "an integer from 16 to 8640", 16, 8640 },
+    { "bit-depth", set_bit_depth, "8 or 10", 0, 0 },
+    { "gop", set_gop, "an integer from 1 to 10000", 1, 10000 },
+    { "audio", set_audio, "copy, aac, opus or none", 0, 0 },
+    { "audio-bitrate", set_audio_bitrate, "kbit/s from 8 to 1024", 8, 1024 },
+    { "subtitles", set_subtitles, "copy or none", 0, 0 },
+    { "container", set_container, "mkv, mp4 or ts", 0, 0 },
+    { "start", set_start, "a time like 90, 90.5, 1:30 or 01:02:03.250", 0, 0 },
+    { "duration", set_duration, "a time above zero like 90, 90.5, 1:30 or 01:02:03.250", 0, 0 },
+    { "threads", set_threads, "an integer from 0 to 256", 0, 256 },
+};
+
+int dcv_profile_set(struct dcv_profile *p, const char *opt, const char *value, char *err,
+                    size_t errlen)
+{
+    const struct opt_def *o = NULL;
+    if (!opt)
+        return -ENOENT;
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (strcmp(opt, opts[i].name) == 0)
+            o = &opts[i];
+    if (!o)
+        return -ENOENT;
+    if (!value) {
+        if (err && errlen)
+            snprintf(err, errlen, "--%s: expected %s, got nothing", o->name, o->expect);
+        return -EINVAL;
+    }
+    if (o->set(p, o, value) < 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "--%s: expected %s, got '%s'", o->name, o->expect, value);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+const char *dcv_profile_usage(void)
+{
+    return "Encode options:\n"
+           "  --codec NAME          video codec: h264 (avc), hevc (h265), av1, vp9 (default: h264)\n"
+           "  --encoder NAME        auto, hw, sw, a plugin (x264, nvenc, ...) or a libavcodec\n"
+           "                        encoder (default: auto)\n"
+           "  --crf Q               constant quality 0-63, lower is better (default: 23 h264,\n"
+           "                        28 hevc, 35 av1, 31 vp9)\n"
+           "  --qp N                constant quantiser 0-63, instead of --crf\n"
+           "  --bitrate RATE        average bitrate: 2500 or 2500k (kbit/s), 5M (Mbit/s),\n"
+           "                        instead of --crf\n"
+           "  --preset P            speed 1 (fastest) to 7 (slowest, smallest), or ultrafast,\n"
+           "                        veryfast, faster, fast, medium, slow, slower, veryslow\n"
+           "                        (default: 4 = medium)\n"
+           "  --max-height N        downscale to at most N lines, 16-8640, never upscale\n"
+           "                        (default: keep)\n"
+           "  --bit-depth N         8 or 10 (default: as the source)\n"
+           "  --gop N               keyframe interval in frames, 1-10000 (default: encoder's)\n"
+           "  --audio MODE          copy, aac, opus or none (default: copy)\n"
+           "  --audio-bitrate KBPS  8-1024 when re-encoding audio (default: codec's)\n"
+           "  --subtitles MODE      copy or none (default: copy)\n"
+           "  --container FMT       mkv, mp4 or ts (default: from the output file name)\n"
+           "  --start TIME          start at 90, 90.5, 1:30 or 01:02:03.250 (default: beginning)\n"
+           "  --duration TIME       encode only this long (default: to the end)\n"
+           "  --threads N           encoder threads 0-256, 0 = auto (default: 0)\n";
+}

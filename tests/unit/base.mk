@@ -1,0 +1,21 @@
+# owned by the area's author; see tests/local.mk for conventions
+# base: config, logging and encode profile (core/libdcvbase.la)
+
+check_PROGRAMS += tests/unit/test_config tests/unit/test_log tests/unit/test_profile
+TESTS += tests/unit/test_config tests/unit/test_log tests/unit/test_profile
+BASE_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+
+tests_unit_test_config_SOURCES = tests/unit/test_config.c
+tests_unit_test_config_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
+tests_unit_test_config_CFLAGS = $(AM_CFLAGS)
+tests_unit_test_config_LDADD = core/libdcvbase.la tests/libtap.la
+
+tests_unit_test_log_SOURCES = tests/unit/test_log.c
+tests_unit_test_log_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
+tests_unit_test_log_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS) -pthread
+tests_unit_test_log_LDADD = core/libdcvbase.la tests/libtap.la $(JSONC_LIBS) $(AV_LIBS) -lpthread
+
+tests_unit_test_profile_SOURCES = tests/unit/test_profile.c
+tests_unit_test_profile_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
+tests_unit_test_profile_CFLAGS = $(AM_CFLAGS)
+tests_unit_test_profile_LDADD = core/libdcvbase.la tests/libtap.la
