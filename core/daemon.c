@@ -313,7 +313,7 @@ static int on_progress(const struct dcv_progress *p, void *user)
 
     fmt_hms(pos, sizeof(pos), p->out_time_us / 1e6);
     if (p->percent > 0 && p->speed > 0 && p->duration_us > 0) {
-        char e[16];
+        char e[32];
         fmt_hms(e, sizeof(e), (p->duration_us - p->out_time_us) / 1e6 / p->speed);
         snprintf(eta, sizeof(eta), " eta %s", e);
     }

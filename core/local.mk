@@ -10,7 +10,8 @@ core_libdcvbase_la_LIBADD = $(LIBCONFIG_LIBS) $(JSONC_LIBS) $(AV_LIBS)
 
 # plugin loader and child-process probing
 noinst_LTLIBRARIES += core/libdcvplug.la
-core_libdcvplug_la_SOURCES = core/pluginhost.c core/pluginhost.h core/probe.c core/probe.h
+core_libdcvplug_la_SOURCES = core/pluginhost.c core/pluginhost.h core/probe.c core/probe.h \
+	core/caps_json.c core/caps_json.h
 core_libdcvplug_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
 core_libdcvplug_la_LIBADD = core/libdcvbase.la $(JSONC_LIBS) $(AV_LIBS) $(LIBS)
 

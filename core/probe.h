@@ -14,8 +14,13 @@
  * report (caller frees) of the form documented in docs/operations.md:
  *   {"host_abi":"1.0","plugin_dir":"...","plugins":[{"file":..,"name":..,
  *    "kind":"encoder","version":..,"status":"ok|refused|crashed|timeout|
- *    init-failed|disabled","reason":..,"devices":[{...caps...}]}]}
- * or negative errno with reason in err (plugin_dir unreadable). */
+ *    init-failed|disabled|probe-failed|error","reason":..,"devices":[{...caps...}]}]}
+ * (devices in the form of caps_json.h plus "index"; probe-failed: probe()
+ * returned an error or unusable caps; error: no probe process could be
+ * started) or negative errno with reason in err (plugin_dir unreadable).
+ * All children run at once and share one deadline of timeout_ms; every
+ * child is reaped before this returns. Uses fork() without exec(): call it
+ * before the process starts threads. */
 int dcv_probe_all(struct dcv_conf *conf, unsigned timeout_ms, char **json_out,
                   char *err, size_t errlen);
 
