@@ -1,0 +1,92 @@
+/*
+ * The frame every libavcodec-backed encoder plugin shares: the plugin
+ * context behind init()/fini(), configuration, logging through the host,
+ * and one struct dcv_encoder_ops whose functions dispatch on the plugin's
+ * description. A plugin file is then a struct dcvenc_desc, its probe hook
+ * (hardware plugins), an init wrapper and its header.
+ *
+ * Threading follows the ABI: init/fini/probe are discovery calls (never
+ * concurrent), open/close are serialised per plugin (so the session count
+ * below needs no lock), data calls are per session.
+ */
+#ifndef DCVENC_PLUGIN_H
+#define DCVENC_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "distconv/plugin.h"
+#include "encmap.h"
+
+struct dcvenc_ctx;
+
+struct dcvenc_codec_desc {
+    const char *codec;   /* portable name: "h264" */
+    const char *encoder; /* libavcodec encoder: "libx264" */
+    uint32_t max_width, max_height;
+};
+
+struct dcvenc_desc {
+    const char *name; /* the plugin's name, as in its header */
+    const struct dcvenc_family *family;
+    const struct dcvenc_codec_desc *codecs; /* {NULL}-terminated */
+    /* Config key passed through as the encoder's own parameter string
+     * (x264_params -> x264-params); NULL: none. */
+    const char *params_key;
+    int cfg_tune; /* read `tune` from the configuration */
+    /* Fill device `index` of a hardware plugin into caps (already
+     * dcvenc_caps_init()ed): 1 written, 0 past the end, negative errno.
+     * NULL: the software probe, one "cpu" device. */
+    int (*probe)(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_caps *caps);
+    /* What open() answers before any encoder is touched (the hardware
+     * plugins' stand-in until their encode path exists); NULL: open. */
+    int (*open_gate)(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p, char *err,
+                     size_t errlen);
+    /* Release ctx->priv; may be NULL. */
+    void (*fini)(struct dcvenc_ctx *ctx);
+};
+
+struct dcvenc_ctx {
+    const struct dcvenc_desc *desc;
+    struct dcv_host_api host; /* size-checked copy of the host's services */
+    const struct dcv_config *cfg;
+    struct dcvenc_opts opts; /* threads, tune, params from the configuration */
+    uint32_t max_sessions;   /* plugins.<name>.max_sessions, when has_max_sessions */
+    int has_max_sessions;
+    uint32_t sessions; /* open sessions of this plugin */
+    void *priv;        /* the plugin's own state */
+};
+
+/* init() of a plugin described by desc: copies the host API (size
+ * checked), reads threads / tune / <params_key> / max_sessions from the
+ * plugin's configuration (a value of the wrong type or range fails init
+ * with a message naming plugins.<name>.<key>). */
+int dcvenc_plugin_init(const struct dcvenc_desc *desc, const struct dcv_host_api *host,
+                       const struct dcv_config *cfg, void **pctx, char *err, size_t errlen);
+void dcvenc_plugin_fini(void *pctx);
+
+/* The ops table of every plugin built on this library. */
+extern const struct dcv_encoder_ops dcvenc_encoder_ops;
+
+/* Log through the host (no-op without one). */
+void dcvenc_log(const struct dcvenc_ctx *ctx, int level, const char *fmt, ...) DCV_PRINTF(3, 4);
+
+/* Config lookups relative to plugins.<name>: 1 found, 0 absent, negative
+ * errno (wrong type or, for ints, outside lo..hi) with the reason in err. */
+int dcvenc_cfg_int(const struct dcvenc_ctx *ctx, const char *key, int64_t lo, int64_t hi,
+                   int64_t *out, char *err, size_t errlen);
+int dcvenc_cfg_str(const struct dcvenc_ctx *ctx, const char *key, const char **out, char *err,
+                   size_t errlen);
+
+/* Apply plugins.<name>.max_sessions to a device entry: source CONFIG with
+ * `scope` when configured, otherwise leave it as the probe set it. */
+void dcvenc_apply_session_config(const struct dcvenc_ctx *ctx, struct dcv_device_caps *caps,
+                                 uint32_t scope);
+
+/* open_gate of the hardware plugins until their encode path exists:
+ * re-runs the probe for p->device_index; no such device or no usable
+ * hardware -> -ENODEV with the probe's reason; hardware present ->
+ * -ENOTSUP, saying the encode path is not there yet. */
+int dcvenc_hw_open_gate(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p, char *err,
+                        size_t errlen);
+
+#endif

@@ -1,0 +1,221 @@
+#include "encsession.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/dict.h>
+#include <libavutil/frame.h>
+#include <libavutil/pixdesc.h>
+
+#include "enccaps.h"
+#include "encutil.h"
+
+struct dcvenc_session {
+    AVCodecContext *ctx;
+    void *owner;
+    int draining;
+    char err[512];
+};
+
+static const char *const chroma_names[] = {"4:2:0", "4:2:2", "4:4:4"};
+
+int dcvenc_check_params(const struct dcv_enc_params *p, const struct dcv_codec_caps *cc, char *err,
+                        size_t errlen)
+{
+    const AVPixFmtDescriptor *d;
+    char list[256], nbuf[32];
+    unsigned depth;
+    int chroma, cw, ch;
+
+    if (!memchr(p->codec, '\0', sizeof p->codec) || !memchr(p->encoder, '\0', sizeof p->encoder))
+        return dcvenc_err(err, errlen, -EINVAL, "codec or encoder name is not terminated");
+    if (strcmp(p->codec, cc->codec) != 0)
+        return dcvenc_err(err, errlen, -ENOTSUP, "%s encodes %s, not '%s'", cc->encoder, cc->codec,
+                          p->codec);
+    if (p->encoder[0] && strcmp(p->encoder, cc->encoder) != 0)
+        return dcvenc_err(err, errlen, -ENOTSUP, "encoder '%s' is not offered here (%s is)",
+                          p->encoder, cc->encoder);
+    if (p->width <= 0 || p->height <= 0)
+        return dcvenc_err(err, errlen, -EINVAL, "frame size %dx%d is not positive", p->width,
+                          p->height);
+    if ((cc->max_width && (uint32_t)p->width > cc->max_width) ||
+        (cc->max_height && (uint32_t)p->height > cc->max_height))
+        return dcvenc_err(err, errlen, -ENOTSUP, "%dx%d exceeds %s's maximum %ux%u", p->width,
+                          p->height, cc->encoder, cc->max_width, cc->max_height);
+    if (dcvenc_pix_fmt_info(p->pix_fmt, &depth, &chroma) < 0)
+        return dcvenc_err(err, errlen, -EINVAL, "pix_fmt %d is not a pixel format", p->pix_fmt);
+    if (!dcvenc_caps_has_pix_fmt(cc, p->pix_fmt)) {
+        dcvenc_caps_pix_fmt_list(cc, list, sizeof list);
+        return dcvenc_err(err, errlen, -ENOTSUP, "%s does not take %s frames here (it takes %s)",
+                          cc->encoder, dcvenc_pix_fmt_name(p->pix_fmt, nbuf, sizeof nbuf), list);
+    }
+    d = av_pix_fmt_desc_get((enum AVPixelFormat)p->pix_fmt);
+    cw = 1 << d->log2_chroma_w;
+    ch = 1 << d->log2_chroma_h;
+    if (p->width % cw || p->height % ch)
+        return dcvenc_err(err, errlen, -EINVAL,
+                          "%dx%d: %s (%s chroma) needs a width that is a multiple of %d and a "
+                          "height that is a multiple of %d",
+                          p->width, p->height, d->name, chroma >= 0 ? chroma_names[chroma] : "?",
+                          cw, ch);
+    if (p->bit_depth && p->bit_depth != depth)
+        return dcvenc_err(err, errlen, -EINVAL, "bit_depth %u does not match %s (%u-bit)",
+                          p->bit_depth, d->name, depth);
+    return 0;
+}
+
+int dcvenc_session_open(const struct dcvenc_family *fam, const struct dcv_codec_caps *cc,
+                        const struct dcvenc_opts *o, const struct dcv_enc_params *p,
+                        struct dcvenc_session **out, char *err, size_t errlen)
+{
+    const AVCodec *codec;
+    AVCodecContext *ctx = NULL;
+    AVDictionary *opts = NULL;
+    struct dcvenc_session *s = NULL;
+    char msg[384], ebuf[128], nbuf[32];
+    int rc, ret;
+
+    if ((rc = dcvenc_check_params(p, cc, err, errlen)) < 0)
+        return rc;
+    codec = avcodec_find_encoder_by_name(cc->encoder);
+    if (!codec)
+        return dcvenc_err(err, errlen, -ENOTSUP, "%s missing from this FFmpeg build", cc->encoder);
+    ctx = avcodec_alloc_context3(codec);
+    s = calloc(1, sizeof *s);
+    if (!ctx || !s) {
+        rc = dcvenc_err(err, errlen, -ENOMEM, "out of memory opening %s", cc->encoder);
+        goto fail;
+    }
+
+    rc = dcvenc_map(fam, p, o, ctx, &opts, msg, sizeof msg);
+    if (rc < 0) {
+        av_dict_free(&opts);
+        rc = dcvenc_err(err, errlen, rc, "%s", msg);
+        goto fail;
+    }
+    /* A failure here is a table that does not fit this FFmpeg's encoder. */
+    if ((rc = dcvenc_apply_opts(ctx, &opts, "mapped options", err, errlen)) < 0)
+        goto fail;
+    if ((rc = dcvenc_parse_kv(p->extra_opts, &opts, msg, sizeof msg)) < 0) {
+        av_dict_free(&opts);
+        rc = dcvenc_err(err, errlen, rc, "extra_opts: %s", msg);
+        goto fail;
+    }
+    if ((rc = dcvenc_apply_opts(ctx, &opts, "extra_opts", err, errlen)) < 0)
+        goto fail;
+
+    ret = avcodec_open2(ctx, codec, NULL);
+    if (ret < 0) {
+        rc = dcvenc_averror(ret);
+        if (rc == -ENODATA || rc == -EAGAIN)
+            rc = -EIO;
+        dcvenc_err(err, errlen, rc, "cannot open %s for %dx%d %s: %s", cc->encoder, p->width,
+                   p->height, dcvenc_pix_fmt_name(p->pix_fmt, nbuf, sizeof nbuf),
+                   dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
+        goto fail;
+    }
+    s->ctx = ctx;
+    *out = s;
+    return 0;
+
+fail:
+    avcodec_free_context(&ctx);
+    free(s);
+    return rc;
+}
+
+int dcvenc_session_stream_params(struct dcvenc_session *s, struct AVCodecParameters *par,
+                                 struct dcv_rational *time_base)
+{
+    char ebuf[128];
+    int ret;
+
+    if (!s || !par)
+        return -EINVAL;
+    ret = avcodec_parameters_from_context(par, s->ctx);
+    if (ret < 0)
+        return dcvenc_err(s->err, sizeof s->err, dcvenc_averror(ret),
+                          "avcodec_parameters_from_context: %s",
+                          dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
+    if (time_base)
+        *time_base = (struct dcv_rational){s->ctx->time_base.num, s->ctx->time_base.den};
+    return 0;
+}
+
+int dcvenc_session_send(struct dcvenc_session *s, const AVFrame *frame)
+{
+    char ebuf[128], nbuf[32];
+    int ret;
+
+    if (!s)
+        return -EINVAL;
+    if (frame) {
+        if (s->draining)
+            return dcvenc_err(s->err, sizeof s->err, -EINVAL, "frame sent after draining started");
+        /* One comparison per frame keeps a mismatched frame from being read
+         * with the wrong layout by the encoder. */
+        if (frame->format != s->ctx->pix_fmt || frame->width != s->ctx->width ||
+            frame->height != s->ctx->height)
+            return dcvenc_err(s->err, sizeof s->err, -EINVAL,
+                              "frame %dx%d %s does not match the session's %dx%d %s", frame->width,
+                              frame->height, dcvenc_pix_fmt_name(frame->format, nbuf, sizeof nbuf),
+                              s->ctx->width, s->ctx->height, av_get_pix_fmt_name(s->ctx->pix_fmt));
+    } else if (s->draining) {
+        return 0; /* draining twice is harmless */
+    }
+    ret = avcodec_send_frame(s->ctx, frame);
+    if (ret == AVERROR(EAGAIN))
+        return -EAGAIN;
+    if (ret < 0) {
+        int rc = dcvenc_averror(ret);
+        /* EOF from send means "already flushed", a caller error, not the end. */
+        return dcvenc_err(s->err, sizeof s->err, rc == -ENODATA ? -EINVAL : rc, "%s: %s",
+                          s->ctx->codec->name, dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
+    }
+    if (!frame)
+        s->draining = 1;
+    return 0;
+}
+
+int dcvenc_session_receive(struct dcvenc_session *s, AVPacket *pkt)
+{
+    char ebuf[128];
+    int ret;
+
+    if (!s || !pkt)
+        return -EINVAL;
+    ret = avcodec_receive_packet(s->ctx, pkt);
+    if (ret == 0)
+        return 0;
+    if (ret == AVERROR(EAGAIN))
+        return -EAGAIN;
+    if (ret == AVERROR_EOF)
+        return -ENODATA;
+    return dcvenc_err(s->err, sizeof s->err, dcvenc_averror(ret), "%s: %s", s->ctx->codec->name,
+                      dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
+}
+
+const char *dcvenc_session_error(const struct dcvenc_session *s)
+{
+    return s ? s->err : "no session";
+}
+
+void dcvenc_session_set_owner(struct dcvenc_session *s, void *owner)
+{
+    s->owner = owner;
+}
+
+void *dcvenc_session_owner(const struct dcvenc_session *s)
+{
+    return s->owner;
+}
+
+void dcvenc_session_close(struct dcvenc_session *s)
+{
+    if (!s)
+        return;
+    avcodec_free_context(&s->ctx);
+    free(s);
+}

@@ -1,0 +1,262 @@
+#include "hwprobe.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavcodec/packet.h>
+#include <libavutil/buffer.h>
+#include <libavutil/dict.h>
+#include <libavutil/frame.h>
+#include <libavutil/hwcontext.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+
+#include "encutil.h"
+
+int dcvenc_have_encoder(const char *name)
+{
+    return name && avcodec_find_encoder_by_name(name) != NULL;
+}
+
+static unsigned read_hex_file(const char *path)
+{
+    char buf[32];
+    FILE *f = fopen(path, "re");
+    unsigned long v = 0;
+
+    if (!f)
+        return 0;
+    if (fgets(buf, sizeof buf, f))
+        v = strtoul(buf, NULL, 16);
+    fclose(f);
+    return v > 0xffff ? 0 : (unsigned)v;
+}
+
+static int node_minor(const char *name)
+{
+    return atoi(name + strlen("renderD"));
+}
+
+static int cmp_nodes(const void *a, const void *b)
+{
+    const struct dcvenc_render_node *x = a, *y = b;
+    return node_minor(x->name) - node_minor(y->name);
+}
+
+int dcvenc_render_nodes(const char *dev_dir, const char *sys_dir, struct dcvenc_render_node *out,
+                        int max)
+{
+    DIR *d = opendir(dev_dir);
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return (errno == ENOENT || errno == ENOTDIR) ? 0 : -errno;
+    while ((e = readdir(d)) && n < max) {
+        struct dcvenc_render_node *r = &out[n];
+        char path[512];
+
+        if (strncmp(e->d_name, "renderD", 7) != 0 || !e->d_name[7])
+            continue;
+        memset(r, 0, sizeof *r);
+        if (dcvenc_strlcpy(r->name, e->d_name, sizeof r->name) ||
+            snprintf(r->path, sizeof r->path, "%s/%s", dev_dir, e->d_name) >= (int)sizeof r->path)
+            continue;
+        snprintf(path, sizeof path, "%s/%s/device/vendor", sys_dir, e->d_name);
+        r->vendor = read_hex_file(path);
+        snprintf(path, sizeof path, "%s/%s/device/device", sys_dir, e->d_name);
+        r->device = read_hex_file(path);
+        n++;
+    }
+    closedir(d);
+    qsort(out, (size_t)n, sizeof *out, cmp_nodes);
+    return n;
+}
+
+const char *dcvenc_vendor_name(unsigned vendor)
+{
+    static const struct {
+        unsigned id;
+        const char *name;
+    } vendors[] = {
+        {0x8086, "Intel"},  {0x1002, "AMD"},     {0x1022, "AMD"},           {0x10de, "NVIDIA"},
+        {0x1af4, "virtio"}, {0x15ad, "VMware"},  {0x1a03, "ASPEED"},        {0x5143, "Qualcomm"},
+        {0x13b5, "Arm"},    {0x1d17, "Zhaoxin"}, {0x1ed5, "Moore Threads"},
+    };
+
+    for (size_t i = 0; i < sizeof vendors / sizeof vendors[0]; i++)
+        if (vendors[i].id == vendor)
+            return vendors[i].name;
+    return NULL;
+}
+
+int dcvenc_node_access(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    char grp[64] = "render";
+
+    if (access(path, R_OK | W_OK) == 0)
+        return 0;
+    if (errno != EACCES && errno != EPERM)
+        return dcvenc_err(err, errlen, -errno, "cannot use %s: %s", path, strerror(errno));
+    if (stat(path, &st) == 0) {
+        struct group gr, *res = NULL;
+        char buf[4096];
+        if (getgrgid_r(st.st_gid, &gr, buf, sizeof buf, &res) == 0 && res && res->gr_name)
+            dcvenc_strlcpy(grp, res->gr_name, sizeof grp);
+    }
+    return dcvenc_err(err, errlen, -EACCES, "no permission on %s (add the user to the '%s' group)",
+                      path, grp);
+}
+
+int dcvenc_hwdevice_open(int type, const char *device, AVDictionary *opts, AVBufferRef **out,
+                         char *err, size_t errlen)
+{
+    enum AVHWDeviceType t = AV_HWDEVICE_TYPE_NONE;
+    const char *tname = av_hwdevice_get_type_name((enum AVHWDeviceType)type);
+    char ebuf[128];
+    int ret, built = 0;
+
+    while ((t = av_hwdevice_iterate_types(t)) != AV_HWDEVICE_TYPE_NONE)
+        if ((int)t == type)
+            built = 1;
+    if (!built)
+        return dcvenc_err(err, errlen, -ENOTSUP,
+                          "this FFmpeg (libavutil) was built without %s "
+                          "support",
+                          tname ? tname : "this hardware");
+    ret = av_hwdevice_ctx_create(out, (enum AVHWDeviceType)type, device, opts, 0);
+    if (ret < 0) {
+        int rc = dcvenc_averror(ret);
+        return dcvenc_err(err, errlen, rc == -EAGAIN || rc == -ENODATA ? -ENODEV : rc,
+                          "cannot create a %s device%s%s: %s", tname ? tname : "hardware",
+                          device ? " on " : "", device ? device : "",
+                          dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
+    }
+    return 0;
+}
+
+/* Encode one black frame and require a packet back. */
+static int encode_one(AVCodecContext *ctx, int sw_pix_fmt, const char *encoder, char *err,
+                      size_t errlen)
+{
+    AVFrame *f = av_frame_alloc();
+    AVPacket *pkt = av_packet_alloc();
+    char ebuf[128];
+    const char *step = "allocating a frame";
+    int ret = AVERROR(ENOMEM), got = 0;
+
+    if (!f || !pkt)
+        goto out;
+    f->format = sw_pix_fmt;
+    f->width = ctx->width;
+    f->height = ctx->height;
+    if ((ret = av_frame_get_buffer(f, 0)) < 0)
+        goto out;
+    ptrdiff_t ls[4] = {f->linesize[0], f->linesize[1], f->linesize[2], f->linesize[3]};
+    if ((ret = av_image_fill_black(f->data, ls, (enum AVPixelFormat)sw_pix_fmt, AVCOL_RANGE_MPEG,
+                                   f->width, f->height)) < 0)
+        goto out;
+    f->pts = 0;
+    step = "sending a frame";
+    if ((ret = avcodec_send_frame(ctx, f)) < 0 || (ret = avcodec_send_frame(ctx, NULL)) < 0)
+        goto out;
+    step = "receiving a packet";
+    while ((ret = avcodec_receive_packet(ctx, pkt)) == 0) {
+        got = 1;
+        av_packet_unref(pkt);
+    }
+    if (ret == AVERROR_EOF)
+        ret = got ? 0 : AVERROR(ENODATA);
+out:
+    av_frame_free(&f);
+    av_packet_free(&pkt);
+    if (ret < 0) {
+        int rc = dcvenc_averror(ret);
+        return dcvenc_err(err, errlen, rc == -ENODATA || rc == -EAGAIN ? -EIO : rc,
+                          "%s: %s failed: %s", encoder, step,
+                          ret == AVERROR(ENODATA) ? "no packet came out"
+                                                  : dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
+    }
+    return 0;
+}
+
+int dcvenc_hw_try_encoder(AVBufferRef *dev, const char *encoder, int hw_pix_fmt, int sw_pix_fmt,
+                          const char *profile, AVDictionary *opts, char *err, size_t errlen)
+{
+    const AVCodec *codec = avcodec_find_encoder_by_name(encoder);
+    AVCodecContext *ctx = NULL;
+    AVBufferRef *frames = NULL;
+    AVDictionary *o = NULL;
+    char ebuf[128];
+    const char *step = "allocating the encoder";
+    int ret = AVERROR(ENOMEM), rc;
+
+    if (!codec)
+        return dcvenc_err(err, errlen, -ENOTSUP, "%s missing from this FFmpeg build", encoder);
+    if (hw_pix_fmt >= 0 && !dev)
+        return dcvenc_err(err, errlen, -EINVAL, "%s: hardware frames need a device", encoder);
+    /* Large enough for every encoder's minimum (NVENC HEVC: 129x33), small
+     * enough to cost nothing. */
+    if (!(ctx = avcodec_alloc_context3(codec)))
+        goto out;
+    ctx->width = 256;
+    ctx->height = 144;
+    ctx->time_base = (AVRational){1, 25};
+    ctx->framerate = (AVRational){25, 1};
+    if (hw_pix_fmt >= 0) {
+        AVHWFramesContext *fc;
+        step = "creating a hardware frames pool";
+        if (!(frames = av_hwframe_ctx_alloc(dev)))
+            goto out;
+        fc = (AVHWFramesContext *)frames->data;
+        fc->format = (enum AVPixelFormat)hw_pix_fmt;
+        fc->sw_format = (enum AVPixelFormat)sw_pix_fmt;
+        fc->width = ctx->width;
+        fc->height = ctx->height;
+        fc->initial_pool_size = 8; /* QSV needs a fixed pool */
+        if ((ret = av_hwframe_ctx_init(frames)) < 0)
+            goto out;
+        ctx->pix_fmt = (enum AVPixelFormat)hw_pix_fmt;
+        ret = AVERROR(ENOMEM);
+        if (!(ctx->hw_frames_ctx = av_buffer_ref(frames)))
+            goto out;
+    } else {
+        ctx->pix_fmt = (enum AVPixelFormat)sw_pix_fmt;
+        if (dev && !(ctx->hw_device_ctx = av_buffer_ref(dev)))
+            goto out;
+    }
+    step = "setting options";
+    if ((opts && av_dict_copy(&o, opts, 0) < 0) ||
+        (profile && av_dict_set(&o, "profile", profile, 0) < 0))
+        goto out;
+    step = "opening the encoder";
+    ret = avcodec_open2(ctx, codec, &o);
+    if (ret < 0)
+        goto out;
+    if (hw_pix_fmt < 0) {
+        rc = encode_one(ctx, sw_pix_fmt, encoder, err, errlen);
+        avcodec_free_context(&ctx);
+        av_dict_free(&o);
+        return rc;
+    }
+    ret = 0;
+out:
+    av_dict_free(&o);
+    avcodec_free_context(&ctx);
+    av_buffer_unref(&frames);
+    if (ret < 0) {
+        rc = dcvenc_averror(ret);
+        return dcvenc_err(err, errlen, rc == -ENODATA || rc == -EAGAIN ? -EIO : rc,
+                          "%s: %s failed: %s", encoder, step,
+                          dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
+    }
+    return 0;
+}

@@ -1,0 +1,67 @@
+/*
+ * Shared checks of the hardware plugins' probes: is the encoder compiled
+ * into libavcodec, which DRM render nodes exist and whose are they, may we
+ * open them, and does FFmpeg's hardware device creation work. Every
+ * failure comes back as a sentence a user can act on.
+ */
+#ifndef DCVENC_HWPROBE_H
+#define DCVENC_HWPROBE_H
+
+#include <stddef.h>
+
+struct AVBufferRef;
+struct AVDictionary;
+
+struct dcvenc_render_node {
+    char path[80];   /* "/dev/dri/renderD128" */
+    char name[32];   /* "renderD128" */
+    unsigned vendor; /* PCI vendor id from sysfs, 0 when unknown */
+    unsigned device; /* PCI device id from sysfs, 0 when unknown */
+};
+
+/* 1 when this libavcodec has the encoder, else 0. */
+int dcvenc_have_encoder(const char *name);
+
+/*
+ * The render nodes "renderD*" in dev_dir (normally "/dev/dri"), in minor
+ * number order, with vendor/device read from
+ * sys_dir/<name>/device/{vendor,device} (normally "/sys/class/drm").
+ * Returns how many were stored (at most max; 0 when dev_dir is missing) or
+ * a negative errno when dev_dir cannot be read.
+ */
+int dcvenc_render_nodes(const char *dev_dir, const char *sys_dir, struct dcvenc_render_node *out,
+                        int max);
+
+/* "Intel", "AMD", "NVIDIA", ... for a PCI vendor id; NULL when unknown. */
+const char *dcvenc_vendor_name(unsigned vendor);
+
+/* 0 when path may be opened read-write by this process; otherwise -EACCES
+ * ("no permission on /dev/dri/renderD128 (add the user to the 'render'
+ * group)", naming the node's real group) or -errno. */
+int dcvenc_node_access(const char *path, char *err, size_t errlen);
+
+/*
+ * av_hwdevice_ctx_create() for the AVHWDeviceType `type` on `device` (may
+ * be NULL) with options (may be NULL, not consumed). 0 with *out, or a
+ * negative errno with "cannot create a VAAPI device on X: <FFmpeg's
+ * reason>" (or "this FFmpeg was built without CUDA support").
+ */
+int dcvenc_hwdevice_open(int type, const char *device, struct AVDictionary *opts,
+                         struct AVBufferRef **out, char *err, size_t errlen);
+
+/*
+ * Does `encoder` really open here? With hw_pix_fmt >= 0 (VAAPI, QSV) a
+ * small hardware frames pool of sw_pix_fmt is made on dev and the encoder
+ * opened on it (no frame is sent: that needs the upload path). With
+ * hw_pix_fmt < 0 (NVENC, VideoToolbox, which take system memory) the
+ * encoder gets dev as its device (dev may be NULL), one black sw_pix_fmt
+ * frame is encoded and a packet required. profile (may be NULL) and opts
+ * (may be NULL, not consumed) are set on the encoder (e.g. NVENC's "gpu"). 0, or a negative errno
+ * with
+ * "<encoder>: <step> failed: <FFmpeg's reason>".
+ */
+int dcvenc_hw_try_encoder(struct AVBufferRef *dev, const char *encoder, int hw_pix_fmt,
+                          int sw_pix_fmt, const char *profile, struct AVDictionary *opts, char *err,
+                          size_t errlen);
+
+#endif

@@ -1,0 +1,203 @@
+/*
+ * enc-qsv: H.264, HEVC and AV1 through Intel Quick Sync (oneVPL / Media
+ * SDK), one device per Intel render node.
+ *
+ * The probe checks for real, in order, and stops at the first problem:
+ *   1. {h264,hevc,av1}_qsv are compiled into libavcodec;
+ *   2. an Intel render node exists (PCI vendor 0x8086 in sysfs): QSV runs
+ *      on Intel GPUs only, so other vendors' nodes do not count;
+ *   3. the node may be opened read-write;
+ *   4. FFmpeg can create a QSV device on it (av_hwdevice_ctx_create with
+ *      child_device = the node), which needs a working Intel runtime;
+ *   5. each encoder opens on a small QSV frames pool (NV12, then P010 with
+ *      a 10-bit profile).
+ * Intel documents no session cap: unlimited unless
+ * plugins.qsv.max_sessions sets one (counted per device).
+ *
+ * The encode path (QSV frames and upload) belongs to the hardware-encoders
+ * work; until then the entry is never AVAILABLE and open() fails cleanly
+ * (dcvenc_hw_open_gate): -ENODEV with the probe's reason, -ENOTSUP when the
+ * hardware is there.
+ *
+ * Configuration, plugins.qsv { max_sessions = N; }.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <libavcodec/version.h>
+#include <libavutil/buffer.h>
+#include <libavutil/dict.h>
+#include <libavutil/hwcontext.h>
+#include <libavutil/pixfmt.h>
+#include <libavutil/version.h>
+
+#include "build-config.h"
+#include "enccaps.h"
+#include "encplugin.h"
+#include "encutil.h"
+#include "hwprobe.h"
+
+#define MAX_NODES 16
+#define PCI_VENDOR_INTEL 0x8086
+
+static const struct dcvenc_codec_desc qsv_codecs[] = {
+    /* Sizes depend on the GPU generation; 0 = unknown until the encode
+     * path queries them. */
+    {"h264", "h264_qsv", 0, 0},
+    {"hevc", "hevc_qsv", 0, 0},
+    {"av1", "av1_qsv", 0, 0},
+    {NULL, NULL, 0, 0},
+};
+
+static int qsv_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_caps *caps)
+{
+    struct dcvenc_render_node nodes[MAX_NODES];
+    const struct dcvenc_render_node *node = NULL;
+    AVBufferRef *dev = NULL;
+    AVDictionary *opts = NULL;
+    char msg[256], missing[96] = "", others[128] = "", found[64] = "", first_err[256] = "";
+    int n, have = 0, rc;
+    uint32_t seen = 0;
+
+    caps->hw_type = DCV_HW_QSV;
+    caps->flags |= DCV_CAP_HARDWARE;
+    caps->max_sessions_scope = DCV_SCOPE_UNLIMITED;
+    caps->max_sessions_source = DCV_LIMIT_VENDOR;
+
+    for (const struct dcvenc_codec_desc *c = qsv_codecs; c->codec; c++) {
+        if (dcvenc_have_encoder(c->encoder)) {
+            have = 1;
+        } else {
+            size_t used = strlen(missing);
+            snprintf(missing + used, sizeof missing - used, "%s%s", used ? ", " : "", c->encoder);
+        }
+    }
+
+    n = dcvenc_render_nodes("/dev/dri", "/sys/class/drm", nodes, MAX_NODES);
+    for (int i = 0; i < n; i++) {
+        if (nodes[i].vendor == PCI_VENDOR_INTEL) {
+            if (seen++ == index)
+                node = &nodes[i];
+        } else {
+            const char *v = dcvenc_vendor_name(nodes[i].vendor);
+            size_t used = strlen(others);
+            snprintf(others + used, sizeof others - used, "%s%s (%s)", used ? ", " : "",
+                     nodes[i].name, v ? v : "unknown vendor");
+        }
+    }
+    if (!node) {
+        if (index > 0)
+            return 0;
+        dcvenc_strlcpy(caps->device_id, "none", sizeof caps->device_id);
+        dcvenc_strlcpy(caps->device_name, "Intel Quick Sync (no device)", sizeof caps->device_name);
+        if (!have)
+            dcvenc_caps_unavailable(caps, "%s missing from this FFmpeg build", missing);
+        else if (n <= 0)
+            dcvenc_caps_unavailable(caps, "no Intel GPU render node (no /dev/dri/renderD* at all)");
+        else
+            dcvenc_caps_unavailable(caps, "no Intel GPU render node (found %s)", others);
+        return 1;
+    }
+    dcvenc_strlcpy(caps->device_id, node->path, sizeof caps->device_id);
+    if (node->device)
+        snprintf(caps->device_name, sizeof caps->device_name, "Intel GPU %04x (%s)", node->device,
+                 node->name);
+    else
+        snprintf(caps->device_name, sizeof caps->device_name, "Intel GPU (%s)", node->name);
+    if (!have) {
+        dcvenc_caps_unavailable(caps, "%s missing from this FFmpeg build", missing);
+        return 1;
+    }
+    if (dcvenc_node_access(node->path, msg, sizeof msg) < 0) {
+        dcvenc_caps_unavailable(caps, "%s", msg);
+        return 1;
+    }
+    if (av_dict_set(&opts, "child_device", node->path, 0) < 0)
+        return -ENOMEM;
+    /* No device string: any implementation (oneVPL or Media SDK) on the
+     * child device given in the options. */
+    rc = dcvenc_hwdevice_open(AV_HWDEVICE_TYPE_QSV, NULL, opts, &dev, msg, sizeof msg);
+    av_dict_free(&opts);
+    if (rc < 0) {
+        dcvenc_caps_unavailable(caps,
+                                "%s: %s (is the Intel media runtime, oneVPL or Media SDK, "
+                                "installed?)",
+                                node->path, msg);
+        return 1;
+    }
+
+    for (const struct dcvenc_codec_desc *c = qsv_codecs; c->codec; c++) {
+        struct dcv_codec_caps *cc = &caps->codecs[caps->n_codecs];
+        if (caps->n_codecs >= DCV_MAX_CODECS ||
+            dcvenc_codec_caps(cc, ctx->desc->family, c->codec, c->encoder, c->max_width,
+                              c->max_height) < 0)
+            continue;
+        rc = dcvenc_hw_try_encoder(dev, c->encoder, AV_PIX_FMT_QSV, AV_PIX_FMT_NV12, NULL, NULL,
+                                   msg, sizeof msg);
+        if (rc < 0) {
+            dcvenc_log(ctx, DCV_LOG_DEBUG, "%s on %s: %s", c->encoder, node->path, msg);
+            if (!first_err[0])
+                dcvenc_strlcpy(first_err, msg, sizeof first_err);
+            memset(cc, 0, sizeof *cc);
+            continue;
+        }
+        if ((cc->bit_depths & (1u << 10)) &&
+            dcvenc_hw_try_encoder(dev, c->encoder, AV_PIX_FMT_QSV, AV_PIX_FMT_P010LE,
+                                  dcvenc_profile_for(ctx->desc->family, c->codec, 10, 0, NULL),
+                                  NULL, msg, sizeof msg) < 0)
+            dcvenc_caps_drop_depth(cc, 10);
+        if (cc->bit_depths & (1u << 10))
+            caps->flags |= DCV_CAP_TEN_BIT;
+        snprintf(found + strlen(found), sizeof found - strlen(found), "%s%s", found[0] ? ", " : "",
+                 c->codec);
+        caps->n_codecs++;
+    }
+    av_buffer_unref(&dev);
+
+    dcvenc_apply_session_config(ctx, caps, DCV_SCOPE_PER_DEVICE);
+    if (!caps->n_codecs)
+        dcvenc_caps_unavailable(caps, "Quick Sync on %s encodes none of h264, hevc, av1 (%s)",
+                                node->path, first_err);
+    else
+        dcvenc_caps_unavailable(caps,
+                                "%s encodes %s, but the hardware encode path arrives with "
+                                "the hardware-encoders work",
+                                caps->device_name, found);
+    return 1;
+}
+
+static const struct dcvenc_desc qsv_desc = {
+    .name = "qsv",
+    .family = &dcvenc_family_qsv,
+    .codecs = qsv_codecs,
+    .probe = qsv_probe,
+    .open_gate = dcvenc_hw_open_gate,
+};
+
+static int qsv_init(const struct dcv_host_api *host, const struct dcv_config *cfg, void **pctx,
+                    char *err, size_t errlen)
+{
+    return dcvenc_plugin_init(&qsv_desc, host, cfg, pctx, err, errlen);
+}
+
+static const struct dcv_plugin_header qsv_header = {
+    .magic = DCV_PLUGIN_MAGIC,
+    .abi_major = DCV_ABI_MAJOR,
+    .abi_minor = DCV_ABI_MINOR,
+    .struct_size = sizeof(struct dcv_plugin_header),
+    .kind = DCV_PLUGIN_ENCODER,
+    .avcodec_major = LIBAVCODEC_VERSION_MAJOR,
+    .avutil_major = LIBAVUTIL_VERSION_MAJOR,
+    .name = "qsv",
+    .version = PACKAGE_VERSION,
+    .license = "GPL-2.0-or-later",
+    .description = "H.264/HEVC/AV1 on Intel GPUs through Quick Sync Video",
+    .init = qsv_init,
+    .fini = dcvenc_plugin_fini,
+    .ops = &dcvenc_encoder_ops,
+};
+
+DCV_EXPORT const struct dcv_plugin_header *dcv_plugin_query_v1(void)
+{
+    return &qsv_header;
+}
