@@ -309,7 +309,7 @@ static void fmt_hms(char *buf, size_t len, double s)
 static int on_progress(const struct dcv_progress *p, void *user)
 {
     struct progress_state *ps = user;
-    char pos[32], eta[32] = "";
+    char pos[32], eta[48] = "";
 
     fmt_hms(pos, sizeof(pos), p->out_time_us / 1e6);
     if (p->percent > 0 && p->speed > 0 && p->duration_us > 0) {
@@ -321,6 +321,8 @@ static int on_progress(const struct dcv_progress *p, void *user)
     case PROG_BAR: {
         char bar[31];
         int fill = p->percent < 0 ? 0 : (int)(p->percent * 30 / 100);
+        if (fill > 30) /* timestamps past the probed duration happen */
+            fill = 30;
         memset(bar, '#', (size_t)fill);
         memset(bar + fill, '.', (size_t)(30 - fill));
         bar[30] = '\0';

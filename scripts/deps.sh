@@ -3,7 +3,7 @@
 DCV_DEPS="build-essential autoconf automake libtool pkg-config
   libconfig-dev libjson-c-dev libsqlite3-dev libzmq3-dev
   libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev
-  ffmpeg"
+  ffmpeg python3"
 
 dcv_install_deps() {
     missing=""

@@ -1,0 +1,2 @@
+TESTS += tests/integration/daemon.sh
+EXTRA_DIST += tests/integration/daemon.sh

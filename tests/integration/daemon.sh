@@ -1,0 +1,90 @@
+#!/bin/sh
+# distconvd's command line end to end: --check-config, --probe, --transcode,
+# exit codes, environment-only configuration, interrupt safety.
+. "$DCV_TOP_SRCDIR/tests/lib.sh"
+
+# --- usage and version ---------------------------------------------------
+"$DISTCONVD" --version >"$TMP/v" 2>&1
+ok $? "--version exits 0"
+grep -q "plugin ABI 1\.0" "$TMP/v"; ok $? "--version names the plugin ABI"
+"$DISTCONVD" --no-such-flag >"$TMP/o" 2>&1
+[ $? -eq 2 ]; ok $? "unknown option exits 2"
+grep -q "unknown option '--no-such-flag'" "$TMP/o"; ok $? "unknown option is named"
+"$DISTCONVD" --transcode only-one-arg >"$TMP/o" 2>&1
+[ $? -eq 2 ]; ok $? "--transcode with one argument exits 2"
+"$DISTCONVD" --transcode a b --crf banana >"$TMP/o" 2>&1
+[ $? -eq 2 ] && grep -q -- "--crf: expected" "$TMP/o"; ok $? "bad encode option exits 2 with the expectation"
+
+# --- configuration ---------------------------------------------------------
+: >"$TMP/empty.conf"
+DISTCONV_ROLE=worker DISTCONV_NAME=box1 DISTCONV_STATE_DIR="$TMP/state" \
+    "$DISTCONVD" -c "$TMP/empty.conf" --check-config --json >"$TMP/o" 2>&1
+ok $? "empty file + environment is a complete configuration"
+grep -q '"role":"worker"' "$TMP/o" && grep -q '"name":"box1"' "$TMP/o"
+ok $? "environment values are applied"
+printf 'role = "standalone";\nlog = {\n  level = "loud";\n};\n' >"$TMP/bad.conf"
+"$DISTCONVD" -c "$TMP/bad.conf" --check-config >"$TMP/o" 2>&1
+[ $? -eq 1 ]; ok $? "invalid value exits 1"
+grep -q "$TMP/bad.conf:3: .*level.*expected" "$TMP/o"; ok $? "error names file, line 3 and the expectation"
+"$DISTCONVD" -c "$TMP/bad.conf" --check-config --json >"$TMP/o" 2>/dev/null
+grep -q '"valid":false' "$TMP/o" && grep -q 'bad.conf:3' "$TMP/o"; ok $? "--json reports the error as JSON"
+"$DISTCONVD" -c "$TMP/does-not-exist.conf" --check-config >"$TMP/o" 2>&1
+[ $? -eq 1 ] && grep -q "does-not-exist.conf" "$TMP/o"; ok $? "a missing -c file is an error naming it"
+DISTCONV_LOG_LEVEL=loud "$DISTCONVD" -c "$TMP/empty.conf" --check-config >"$TMP/o" 2>&1
+[ $? -eq 1 ] && grep -q "DISTCONV_LOG_LEVEL" "$TMP/o"; ok $? "a bad environment value names the variable"
+"$DISTCONVD" -c "$DCV_TOP_SRCDIR/etc/distconvd.conf" --check-config >"$TMP/o" 2>&1
+ok $? "the shipped etc/distconvd.conf validates"
+"$DISTCONVD" -c "$TMP/empty.conf" >"$TMP/o" 2>&1
+[ $? -eq 2 ]; ok $? "no action: says the services are not in this build and exits 2"
+
+# --- probe -------------------------------------------------------------------
+"$DISTCONVD" -c "$TMP/empty.conf" --probe >"$TMP/probe.txt" 2>&1
+ok $? "--probe exits 0"
+grep -q "x264" "$TMP/probe.txt" && grep -q "libx264" "$TMP/probe.txt"; ok $? "--probe lists x264 with libx264"
+grep -qi "nvenc" "$TMP/probe.txt" && grep -qi "unavailable" "$TMP/probe.txt"
+ok $? "--probe reports nvenc unavailable (no GPU here)"
+"$DISTCONVD" -c "$TMP/empty.conf" --probe --json >"$TMP/probe.json" 2>/dev/null
+ok $? "--probe --json exits 0"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); p={x["name"]:x for x in d["plugins"] if x.get("name")}; assert p["x264"]["devices"][0]["available"]; assert not p["nvenc"]["devices"][0]["available"]; assert p["nvenc"]["devices"][0]["unavailable_reason"]' "$TMP/probe.json"
+ok $? "--probe --json is valid JSON: x264 available, nvenc unavailable with a reason"
+
+# --- transcode ---------------------------------------------------------------
+gen_clip "$TMP/in.mkv" -f lavfi -i testsrc2=size=160x90:rate=25:duration=2 \
+    -f lavfi -i sine=frequency=300:sample_rate=48000:duration=2 -c:v libx264 -preset ultrafast -c:a aac -shortest
+"$DISTCONVD" -c "$TMP/empty.conf" --progress none --transcode "$TMP/in.mkv" "$TMP/out.mp4" \
+    --codec hevc --preset 1 --audio aac >"$TMP/o" 2>&1
+ok $? "--transcode to hevc mp4 exits 0"
+[ "$(probe_field "$TMP/out.mp4" v:0 codec_name)" = hevc ]; ok $? "output video is hevc"
+[ "$(probe_field "$TMP/out.mp4" a:0 codec_name)" = aac ]; ok $? "output audio is aac"
+grep -q "via x265" "$TMP/o"; ok $? "the summary names the plugin used"
+[ ! -e "$TMP/out.mp4.part" ]; ok $? "no .part file left after success"
+
+"$DISTCONVD" -c "$TMP/empty.conf" --progress json --transcode "$TMP/in.mkv" "$TMP/out2.mkv" \
+    --preset 1 >"$TMP/prog" 2>/dev/null
+ok $? "--progress json transcode exits 0"
+tail -n 1 "$TMP/prog" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["frames"] == 50 and d["percent"] > 99, d'
+ok $? "--progress json ends with 50 frames at 100%"
+
+head -c 100000 /dev/urandom >"$TMP/garbage.mkv"
+"$DISTCONVD" -c "$TMP/empty.conf" --progress none --transcode "$TMP/garbage.mkv" "$TMP/g.mkv" >"$TMP/o" 2>&1
+[ $? -eq 1 ]; ok $? "garbage input exits 1"
+grep -q "garbage.mkv" "$TMP/o"; ok $? "the error names the input"
+[ ! -e "$TMP/g.mkv" ] && [ ! -e "$TMP/g.mkv.part" ]; ok $? "nothing written for a failed transcode"
+
+"$DISTCONVD" -c "$TMP/empty.conf" --progress none --transcode "$TMP/in.mkv" "$TMP/o.mkv" --codec vp9 >"$TMP/o" 2>&1
+[ $? -eq 1 ] && grep -q "vp9" "$TMP/o"; ok $? "a codec no plugin offers fails naming it"
+
+# Interrupt: a longer clip, SIGINT mid-way -> exit 1, no output, no .part.
+gen_clip "$TMP/long.mkv" -f lavfi -i testsrc2=size=640x360:rate=25:duration=30 -c:v libx264 -preset ultrafast
+"$DISTCONVD" -c "$TMP/empty.conf" --progress none --transcode "$TMP/long.mkv" "$TMP/int.mkv" \
+    --codec hevc --preset 7 >"$TMP/o" 2>&1 &
+pid=$!
+i=0; while [ ! -e "$TMP/int.mkv.part" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.5
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 1 ]; ok $? "SIGINT cancels the transcode (exit 1, got $rc)"
+[ ! -e "$TMP/int.mkv" ] && [ ! -e "$TMP/int.mkv.part" ]; ok $? "an interrupted transcode leaves no file"
+
+done_testing
