@@ -67,4 +67,10 @@ struct dcv_transcode_req {
 int dcv_transcode(const struct dcv_transcode_req *req, struct dcv_transcode_result *result,
                   char *err, size_t errlen);
 
+/* One human-readable progress line (no newline), for a terminal or a log:
+ * " 42.0% frame=1234 fps=87.5 speed=3.50x time=00:00:49.36 size=12.3 MiB"
+ * ("  live" instead of the percentage when the duration is unknown).
+ * Returns what snprintf returns. */
+int dcv_progress_format(const struct dcv_progress *p, char *buf, size_t len);
+
 #endif
