@@ -14,6 +14,7 @@
 
 struct dcvenc_session {
     AVCodecContext *ctx;
+    AVFrame *ref; /* scratch reference, see dcvenc_session_send */
     void *owner;
     int draining;
     char err[512];
@@ -84,7 +85,9 @@ int dcvenc_session_open(const struct dcvenc_family *fam, const struct dcv_codec_
         return dcvenc_err(err, errlen, -ENOTSUP, "%s missing from this FFmpeg build", cc->encoder);
     ctx = avcodec_alloc_context3(codec);
     s = calloc(1, sizeof *s);
-    if (!ctx || !s) {
+    if (s)
+        s->ref = av_frame_alloc();
+    if (!ctx || !s || !s->ref) {
         rc = dcvenc_err(err, errlen, -ENOMEM, "out of memory opening %s", cc->encoder);
         goto fail;
     }
@@ -122,6 +125,8 @@ int dcvenc_session_open(const struct dcvenc_family *fam, const struct dcv_codec_
 
 fail:
     avcodec_free_context(&ctx);
+    if (s)
+        av_frame_free(&s->ref);
     free(s);
     return rc;
 }
@@ -165,7 +170,23 @@ int dcvenc_session_send(struct dcvenc_session *s, const AVFrame *frame)
     } else if (s->draining) {
         return 0; /* draining twice is harmless */
     }
-    ret = avcodec_send_frame(s->ctx, frame);
+#if LIBAVCODEC_VERSION_MAJOR < 60
+    /* Decoders stamp reordered_opaque = AV_NOPTS_VALUE on every frame, and
+     * FFmpeg 5.x's libx265 wrapper then av_malloc()s a copy per frame that
+     * it frees only when that frame's packet comes out: closing mid-stream
+     * (a cancelled job) leaks one per frame in x265's lookahead. We never
+     * use the field, so hand the encoder a reference with it cleared (a
+     * refcount bump, no pixel copy). */
+    if (frame && frame->reordered_opaque) {
+        if ((ret = av_frame_ref(s->ref, frame)) < 0)
+            return dcvenc_err(s->err, sizeof s->err, dcvenc_averror(ret), "av_frame_ref: %s",
+                              dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
+        s->ref->reordered_opaque = 0;
+        ret = avcodec_send_frame(s->ctx, s->ref);
+        av_frame_unref(s->ref);
+    } else
+#endif
+        ret = avcodec_send_frame(s->ctx, frame);
     if (ret == AVERROR(EAGAIN))
         return -EAGAIN;
     if (ret < 0) {
@@ -217,5 +238,6 @@ void dcvenc_session_close(struct dcvenc_session *s)
     if (!s)
         return;
     avcodec_free_context(&s->ctx);
+    av_frame_free(&s->ref);
     free(s);
 }
