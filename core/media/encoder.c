@@ -205,9 +205,11 @@ struct candidate {
 };
 
 /* Probe every device of every initialised encoder plugin once, in plugin
- * name order. */
-static int collect_candidates(const struct dcv_plugin_set *set, struct candidate **out,
-                              size_t *nout)
+ * name order; with `only` set, just that plugin. Hardware probes may open a
+ * device (CUDA, VA-API) and take a while, so a job that named its plugin
+ * must not pay for the others. */
+static int collect_candidates(const struct dcv_plugin_set *set, const char *only,
+                              struct candidate **out, size_t *nout)
 {
     struct dcv_plugin **order = NULL;
     struct candidate *c = NULL;
@@ -221,7 +223,7 @@ static int collect_candidates(const struct dcv_plugin_set *set, struct candidate
     if (!order)
         return -ENOMEM;
     for (size_t i = 0; i < set->n; i++)
-        if (is_encoder_plugin(set->items[i]))
+        if (is_encoder_plugin(set->items[i]) && (!only || !strcmp(pname(set->items[i]), only)))
             order[n++] = set->items[i];
     qsort(order, n, sizeof(*order), cmp_plugin_name);
 
@@ -294,7 +296,7 @@ int dcv_encoder_select(const struct dcv_plugin_set *set, const char *codec,
     else
         pk = PREF_ENCODER; /* checked below: some device must offer it */
 
-    r = collect_candidates(set, &c, &nc);
+    r = collect_candidates(set, pk == PREF_PLUGIN ? preference : NULL, &c, &nc);
     if (r < 0) {
         snprintf(err, errlen, "out of memory");
         return r;
@@ -332,10 +334,6 @@ int dcv_encoder_select(const struct dcv_plugin_set *set, const char *codec,
             }
             if (k->status < 0) {
                 sb_add(&why, " %s: probe failed: %s;", label, strerror(-k->status));
-                continue;
-            }
-            if (pk == PREF_PLUGIN && strcmp(pname(k->plugin), preference) != 0) {
-                sb_add(&why, " %s: not asked;", label);
                 continue;
             }
             if (!(caps->flags & DCV_CAP_AVAILABLE)) {
