@@ -1111,10 +1111,44 @@ static int setup_audio_encode(struct tc *t, struct sstate *s, unsigned idx,
     return 0;
 }
 
+/* Where link_graph() stopped. */
+enum link_step { LINK_ALLOC, LINK_PARSE, LINK_CONFIG };
+
+/*
+ * Put the filter chain `chain` between a graph's buffer source (the chain's
+ * input "in") and its sink ("out"), then configure the graph: the same for
+ * the audio and the video graphs. 0, or a negative AVERROR with *step
+ * saying which step failed, so the caller can name its stream in the error.
+ */
+static int link_graph(AVFilterGraph *g, AVFilterContext *src, AVFilterContext *sink,
+                      const char *chain, enum link_step *step)
+{
+    AVFilterInOut *out = avfilter_inout_alloc(), *in = avfilter_inout_alloc();
+    int ret = AVERROR(ENOMEM);
+
+    *step = LINK_ALLOC;
+    if (!out || !in)
+        goto done;
+    out->filter_ctx = src;
+    in->filter_ctx = sink;
+    if (!(out->name = av_strdup("in")) || !(in->name = av_strdup("out")))
+        goto done;
+    *step = LINK_PARSE;
+    ret = avfilter_graph_parse_ptr(g, chain, &in, &out, NULL);
+    if (ret < 0)
+        goto done;
+    *step = LINK_CONFIG;
+    ret = avfilter_graph_config(g, NULL);
+done:
+    avfilter_inout_free(&out);
+    avfilter_inout_free(&in);
+    return ret;
+}
+
 static int build_audio_graph(struct tc *t, struct sstate *s, const AVFrame *f, unsigned idx)
 {
-    AVFilterInOut *in = NULL, *out = NULL;
     AVChannelLayout l = { 0 };
+    enum link_step step;
     char args[512], desc[256], outl[128], flt[512];
     const AVFilter *abuf = avfilter_get_by_name("abuffer");
     const AVFilter *asink = avfilter_get_by_name("abuffersink");
@@ -1154,25 +1188,12 @@ static int build_audio_graph(struct tc *t, struct sstate *s, const AVFrame *f, u
     av_strlcatf(flt, sizeof(flt), "aformat=sample_fmts=%s:sample_rates=%d:channel_layouts=%s",
                 av_get_sample_fmt_name(s->enc->sample_fmt), s->enc->sample_rate, outl);
 
-    out = avfilter_inout_alloc();
-    in = avfilter_inout_alloc();
-    if (!out || !in) {
-        avfilter_inout_free(&out);
-        avfilter_inout_free(&in);
-        return fail(t, -ENOMEM, "out of memory");
-    }
-    out->name = av_strdup("in");
-    out->filter_ctx = s->src;
-    in->name = av_strdup("out");
-    in->filter_ctx = s->sink;
-    ret = avfilter_graph_parse_ptr(s->graph, flt, &in, &out, NULL);
-    avfilter_inout_free(&out);
-    avfilter_inout_free(&in);
+    ret = link_graph(s->graph, s->src, s->sink, flt, &step);
     if (ret < 0)
-        return fail_av(t, ret, "audio stream #%u: filter '%s'", idx, flt);
-    ret = avfilter_graph_config(s->graph, NULL);
-    if (ret < 0)
-        return fail_av(t, ret, "audio stream #%u: configure filter '%s'", idx, flt);
+        return step == LINK_ALLOC   ? fail(t, -ENOMEM, "out of memory")
+               : step == LINK_PARSE ? fail_av(t, ret, "audio stream #%u: filter '%s'", idx, flt)
+                                    : fail_av(t, ret, "audio stream #%u: configure filter '%s'",
+                                              idx, flt);
     if (!(s->enc->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) && s->enc->frame_size)
         av_buffersink_set_frame_size(s->sink, (unsigned)s->enc->frame_size);
     s->g_fmt = f->format;
@@ -1484,7 +1505,7 @@ static int setup_video_graph(struct tc *t, const AVFrame *f, int force)
     const AVPixFmtDescriptor *od;
     char chain[512] = "", args[512];
     int out_fmt, ow, oh, ret;
-    AVFilterInOut *in = NULL, *out = NULL;
+    enum link_step step;
 
     avfilter_graph_free(&v->graph);
     v->src = v->sink = NULL;
@@ -1560,25 +1581,11 @@ static int setup_video_graph(struct tc *t, const AVFrame *f, int force)
                                        NULL, v->graph);
     if (ret < 0)
         return fail_av(t, ret, "video filter sink");
-    out = avfilter_inout_alloc();
-    in = avfilter_inout_alloc();
-    if (!out || !in) {
-        avfilter_inout_free(&out);
-        avfilter_inout_free(&in);
-        return fail(t, -ENOMEM, "out of memory");
-    }
-    out->name = av_strdup("in");
-    out->filter_ctx = v->src;
-    in->name = av_strdup("out");
-    in->filter_ctx = v->sink;
-    ret = avfilter_graph_parse_ptr(v->graph, chain, &in, &out, NULL);
-    avfilter_inout_free(&out);
-    avfilter_inout_free(&in);
+    ret = link_graph(v->graph, v->src, v->sink, chain, &step);
     if (ret < 0)
-        return fail_av(t, ret, "video filter '%s'", chain);
-    ret = avfilter_graph_config(v->graph, NULL);
-    if (ret < 0)
-        return fail_av(t, ret, "configure video filter '%s'", chain);
+        return step == LINK_ALLOC   ? fail(t, -ENOMEM, "out of memory")
+               : step == LINK_PARSE ? fail_av(t, ret, "video filter '%s'", chain)
+                                    : fail_av(t, ret, "configure video filter '%s'", chain);
     if (!force) {
         v->out_w = av_buffersink_get_w(v->sink);
         v->out_h = av_buffersink_get_h(v->sink);

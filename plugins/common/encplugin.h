@@ -3,7 +3,7 @@
  * context behind init()/fini(), configuration, logging through the host,
  * and one struct dcv_encoder_ops whose functions dispatch on the plugin's
  * description. A plugin file is then a struct dcvenc_desc, its probe hook
- * (hardware plugins), an init wrapper and its header.
+ * (hardware plugins) and one DCVENC_PLUGIN() line.
  *
  * Threading follows the ABI: init/fini/probe are discovery calls (never
  * concurrent), open/close are serialised per plugin (so the session count
@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <libavcodec/version.h>
+#include <libavutil/version.h>
 #include "distconv/plugin.h"
 #include "encmap.h"
 
@@ -88,5 +90,46 @@ void dcvenc_apply_session_config(const struct dcvenc_ctx *ctx, struct dcv_device
  * -ENOTSUP, saying the encode path is not there yet. */
 int dcvenc_hw_open_gate(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p, char *err,
                         size_t errlen);
+
+/*
+ * The rest of a plugin file: the init wrapper that binds the plugin's
+ * description, its struct dcv_plugin_header and the one exported symbol,
+ * dcv_plugin_query_v1(). `ident` is the plugin's name as a bare word
+ * (x264): it becomes the header's name ("x264"), which must equal
+ * desc->name, and prefixes the static x264_init / x264_header. The header
+ * records the libavcodec/libavutil majors this file is compiled against
+ * (the host refuses a plugin built for other ones); the expanding file
+ * includes build-config.h for PACKAGE_VERSION. Use it once, at file scope,
+ * without a trailing semicolon:
+ *     DCVENC_PLUGIN(x264, &x264_desc, "H.264 on the CPU with libx264")
+ */
+#define DCVENC_PLUGIN(ident, desc_ptr, descr)                                                      \
+    static int ident##_init(const struct dcv_host_api *host, const struct dcv_config *cfg,         \
+                            void **pctx, char *err, size_t errlen)                                 \
+    {                                                                                              \
+        return dcvenc_plugin_init(desc_ptr, host, cfg, pctx, err, errlen);                         \
+    }                                                                                              \
+                                                                                                   \
+    static const struct dcv_plugin_header ident##_header = {                                       \
+        .magic = DCV_PLUGIN_MAGIC,                                                                 \
+        .abi_major = DCV_ABI_MAJOR,                                                                \
+        .abi_minor = DCV_ABI_MINOR,                                                                \
+        .struct_size = sizeof(struct dcv_plugin_header),                                           \
+        .kind = DCV_PLUGIN_ENCODER,                                                                \
+        .avcodec_major = LIBAVCODEC_VERSION_MAJOR,                                                 \
+        .avutil_major = LIBAVUTIL_VERSION_MAJOR,                                                   \
+        .name = #ident,                                                                            \
+        .version = PACKAGE_VERSION,                                                                \
+        .license = "GPL-2.0-or-later",                                                             \
+        .description = descr,                                                                      \
+        .init = ident##_init,                                                                      \
+        .fini = dcvenc_plugin_fini,                                                                \
+        .ops = &dcvenc_encoder_ops,                                                                \
+    };                                                                                             \
+                                                                                                   \
+    DCV_EXPORT const struct dcv_plugin_header *dcv_plugin_query_v1(void)                           \
+    {                                                                                              \
+        return &ident##_header;                                                                    \
+    }
 
 #endif

@@ -80,10 +80,12 @@ struct qrange {
 
 struct family_priv {
     const struct qrange *ranges;
-    int qp_per_extra_bit;    /* x264: its QP scale grows by 6 per bit above 8 */
-    const char *params_opt;  /* "x264-params" */
-    const char *base_params; /* always passed first */
-    int nal_hrd;             /* CBR through the encoder's nal-hrd option (x264) */
+    int qp_per_extra_bit;     /* x264: its QP scale grows by 6 per bit above 8 */
+    const char *quality_name; /* what the crf quality is called in errors: "cq" */
+    const char *ll_opt;       /* private option set to 1 for DCV_ENC_LOW_LATENCY */
+    const char *params_opt;   /* "x264-params" */
+    const char *base_params;  /* always passed first */
+    int nal_hrd;              /* CBR through the encoder's nal-hrd option (x264) */
 };
 
 static const struct qrange *qrange_for(const struct family_priv *fp, const char *codec)
@@ -181,6 +183,40 @@ static int set_bitrates(const struct dcv_enc_params *p, AVCodecContext *ctx, cha
     return 0;
 }
 
+/*
+ * The rate-control checks every family shares, made before its map() sets
+ * anything of its own: crf within the family's range, cqp a whole QP within
+ * it (stored in *qp), and for vbr/cbr the bitrates, which every family
+ * passes the same way (set_bitrates() writes them to ctx). A family that
+ * cannot do a mode at all refuses it before calling this.
+ */
+static int check_rc(const struct dcvenc_family *fam, const struct dcv_enc_params *p,
+                    AVCodecContext *ctx, int *qp, char *err, size_t errlen)
+{
+    const struct family_priv *fp = fam->priv;
+
+    switch (p->rc_mode) {
+    case DCV_RC_CRF:
+        return check_crf(fam, p, fp->quality_name, err, errlen);
+    case DCV_RC_CQP:
+        return check_qp(fam, p, qp, err, errlen);
+    case DCV_RC_VBR:
+    case DCV_RC_CBR:
+        return set_bitrates(p, ctx, err, errlen);
+    }
+    return 0;
+}
+
+/* The family's low-latency switch, set last (x264/x265 have none here:
+ * their ll_tune is applied with the other tunes). */
+static int set_low_latency(const struct dcvenc_family *fam, const struct dcv_enc_params *p,
+                           AVDictionary **opts)
+{
+    const struct family_priv *fp = fam->priv;
+
+    return fp->ll_opt && (p->flags & DCV_ENC_LOW_LATENCY) ? dset(opts, fp->ll_opt, "1") : 0;
+}
+
 /* ---------------------------------------------------------------- x26x */
 
 static int map_x26x(const struct dcvenc_family *fam, const struct dcv_enc_params *p,
@@ -189,31 +225,22 @@ static int map_x26x(const struct dcvenc_family *fam, const struct dcv_enc_params
 {
     const struct family_priv *fp = fam->priv;
     char params[512] = "";
-    int rc = 0, qp;
+    int rc, qp = 0;
 
+    if ((rc = check_rc(fam, p, ctx, &qp, err, errlen)) < 0)
+        return rc;
     if (fp->base_params)
         dcvenc_strlcpy(params, fp->base_params, sizeof params);
     switch (p->rc_mode) {
-    case DCV_RC_DEFAULT:
-        break;
     case DCV_RC_CRF:
-        if ((rc = check_crf(fam, p, "crf", err, errlen)) < 0)
-            return rc;
         ctx->bit_rate = 0; /* a bitrate would turn libx264/libx265 to ABR */
         rc = dsetf(opts, "crf", "%g", p->quality);
         break;
     case DCV_RC_CQP:
-        if ((rc = check_qp(fam, p, &qp, err, errlen)) < 0)
-            return rc;
         ctx->bit_rate = 0;
         rc = dsetf(opts, "qp", "%d", qp);
         break;
-    case DCV_RC_VBR:
-        rc = set_bitrates(p, ctx, err, errlen);
-        break;
     case DCV_RC_CBR:
-        if ((rc = set_bitrates(p, ctx, err, errlen)) < 0)
-            return rc;
         /* x264 signals CBR in the stream (HRD); x265 has no such option in
          * FFmpeg but holds the rate tighter with strict-cbr. */
         if (fp->nal_hrd)
@@ -260,7 +287,13 @@ static const int32_t x264_fmts[] = {
 
 static const struct qrange x264_ranges[] = {{NULL, 0, 51, 0, 51}};
 
-static const struct family_priv x264_priv = {x264_ranges, 6, "x264-params", NULL, 1};
+static const struct family_priv x264_priv = {
+    .ranges = x264_ranges,
+    .qp_per_extra_bit = 6,
+    .quality_name = "crf",
+    .params_opt = "x264-params",
+    .nal_hrd = 1,
+};
 
 const struct dcvenc_family dcvenc_family_x264 = {
     .name = "x264",
@@ -301,7 +334,12 @@ static const int32_t x265_fmts[] = {
 
 static const struct qrange x265_ranges[] = {{NULL, 0, 51, 0, 51}};
 
-static const struct family_priv x265_priv = {x265_ranges, 0, "x265-params", "log-level=error", 0};
+static const struct family_priv x265_priv = {
+    .ranges = x265_ranges,
+    .quality_name = "crf",
+    .params_opt = "x265-params",
+    .base_params = "log-level=error",
+};
 
 const struct dcvenc_family dcvenc_family_x265 = {
     .name = "x265",
@@ -322,14 +360,12 @@ static int map_nvenc(const struct dcvenc_family *fam, const struct dcv_enc_param
                      const struct dcvenc_opts *o, AVCodecContext *ctx, AVDictionary **opts,
                      char *err, size_t errlen)
 {
-    int rc = 0, qp;
+    int rc, qp = 0;
 
+    if ((rc = check_rc(fam, p, ctx, &qp, err, errlen)) < 0)
+        return rc;
     switch (p->rc_mode) {
-    case DCV_RC_DEFAULT:
-        break;
     case DCV_RC_CRF:
-        if ((rc = check_crf(fam, p, "cq", err, errlen)) < 0)
-            return rc;
         /* cq inside VBR with no average target: NVENC's constant quality.
          * Without b=0 the encoder's 2 Mbit/s default would cap it. */
         ctx->bit_rate = 0;
@@ -337,21 +373,15 @@ static int map_nvenc(const struct dcvenc_family *fam, const struct dcv_enc_param
             rc = dsetf(opts, "cq", "%g", p->quality);
         break;
     case DCV_RC_CQP:
-        if ((rc = check_qp(fam, p, &qp, err, errlen)) < 0)
-            return rc;
         if ((rc = dset(opts, "rc", "constqp")) == 0)
             rc = dsetf(opts, "qp", "%d", qp);
         break;
     case DCV_RC_VBR:
     case DCV_RC_CBR:
-        if ((rc = set_bitrates(p, ctx, err, errlen)) < 0)
-            return rc;
         rc = dset(opts, "rc", p->rc_mode == DCV_RC_CBR ? "cbr" : "vbr");
         break;
     }
-    if (rc == 0 && (p->flags & DCV_ENC_LOW_LATENCY))
-        rc = dset(opts, "zerolatency", "1");
-    return rc;
+    return rc < 0 ? rc : set_low_latency(fam, p, opts);
 }
 
 static const char *const nvenc_presets[8] = {NULL, "p1", "p2", "p3", "p4", "p5", "p6", "p7"};
@@ -380,7 +410,11 @@ static const struct qrange nvenc_ranges[] = {
     {NULL, 1, 51, 0, 51},
 };
 
-static const struct family_priv nvenc_priv = {nvenc_ranges, 0, NULL, NULL, 0};
+static const struct family_priv nvenc_priv = {
+    .ranges = nvenc_ranges,
+    .quality_name = "cq",
+    .ll_opt = "zerolatency",
+};
 
 const struct dcvenc_family dcvenc_family_nvenc = {
     .name = "nvenc",
@@ -402,36 +436,28 @@ static int map_vaapi(const struct dcvenc_family *fam, const struct dcv_enc_param
                      char *err, size_t errlen)
 {
     uint32_t level = p->preset ? p->preset : DCV_PRESET_DEFAULT;
-    int rc = 0, qp;
+    int rc, qp = 0;
 
     ctx->compression_level = (int)(DCV_PRESET_MAX + 1 - level);
+    if ((rc = check_rc(fam, p, ctx, &qp, err, errlen)) < 0)
+        return rc;
     switch (p->rc_mode) {
-    case DCV_RC_DEFAULT:
-        break;
     case DCV_RC_CRF:
-        if ((rc = check_crf(fam, p, "quality", err, errlen)) < 0)
-            return rc;
         ctx->global_quality = (int)lrint(p->quality);
         rc = dset(opts, "rc_mode", "ICQ");
         break;
     case DCV_RC_CQP:
         /* global_quality is the QP in CQP mode for every VAAPI codec (only
          * h264/hevc_vaapi also have a "qp" option; vp9/av1 do not). */
-        if ((rc = check_qp(fam, p, &qp, err, errlen)) < 0)
-            return rc;
         ctx->global_quality = qp;
         rc = dset(opts, "rc_mode", "CQP");
         break;
     case DCV_RC_VBR:
     case DCV_RC_CBR:
-        if ((rc = set_bitrates(p, ctx, err, errlen)) < 0)
-            return rc;
         rc = dset(opts, "rc_mode", p->rc_mode == DCV_RC_CBR ? "CBR" : "VBR");
         break;
     }
-    if (rc == 0 && (p->flags & DCV_ENC_LOW_LATENCY))
-        rc = dset(opts, "async_depth", "1");
-    return rc;
+    return rc < 0 ? rc : set_low_latency(fam, p, opts);
 }
 
 static const struct dcvenc_profile vaapi_profiles[] = {
@@ -454,7 +480,11 @@ static const struct qrange vaapi_ranges[] = {
     {NULL, 1, 51, 0, 52},
 };
 
-static const struct family_priv vaapi_priv = {vaapi_ranges, 0, NULL, NULL, 0};
+static const struct family_priv vaapi_priv = {
+    .ranges = vaapi_ranges,
+    .quality_name = "quality",
+    .ll_opt = "async_depth",
+};
 
 const struct dcvenc_family dcvenc_family_vaapi = {
     .name = "vaapi",
@@ -473,31 +503,23 @@ static int map_qsv(const struct dcvenc_family *fam, const struct dcv_enc_params 
                    const struct dcvenc_opts *o, AVCodecContext *ctx, AVDictionary **opts, char *err,
                    size_t errlen)
 {
-    int rc = 0, qp;
+    int rc, qp = 0;
 
+    if ((rc = check_rc(fam, p, ctx, &qp, err, errlen)) < 0)
+        return rc;
     switch (p->rc_mode) {
-    case DCV_RC_DEFAULT:
-        break;
     case DCV_RC_CRF:
         /* global_quality without QSCALE is ICQ in FFmpeg's qsvenc. */
-        if ((rc = check_crf(fam, p, "global_quality", err, errlen)) < 0)
-            return rc;
         ctx->global_quality = (int)lrint(p->quality);
         break;
     case DCV_RC_CQP:
-        if ((rc = check_qp(fam, p, &qp, err, errlen)) < 0)
-            return rc;
         ctx->flags |= AV_CODEC_FLAG_QSCALE;
         ctx->global_quality = qp * FF_QP2LAMBDA;
         break;
-    case DCV_RC_VBR:
-    case DCV_RC_CBR:
-        rc = set_bitrates(p, ctx, err, errlen);
-        break;
     }
-    if (rc == 0 && (p->flags & DCV_ENC_LOW_LATENCY))
-        rc = dset(opts, "async_depth", "1");
-    return rc;
+    /* vbr/cbr: the bitrates alone (check_rc); qsvenc picks CBR itself when
+     * maxrate equals the bitrate. */
+    return set_low_latency(fam, p, opts);
 }
 
 static const char *const qsv_presets[8] = {
@@ -517,7 +539,11 @@ static const struct dcvenc_profile qsv_profiles[] = {
 
 static const struct qrange qsv_ranges[] = {{NULL, 1, 51, 0, 51}};
 
-static const struct family_priv qsv_priv = {qsv_ranges, 0, NULL, NULL, 0};
+static const struct family_priv qsv_priv = {
+    .ranges = qsv_ranges,
+    .quality_name = "global_quality",
+    .ll_opt = "async_depth",
+};
 
 const struct dcvenc_family dcvenc_family_qsv = {
     .name = "qsv",
@@ -548,33 +574,28 @@ static int map_vtb(const struct dcvenc_family *fam, const struct dcv_enc_params 
                    size_t errlen)
 {
     uint32_t level = p->preset ? p->preset : DCV_PRESET_DEFAULT;
-    int rc = 0;
+    int rc, qp = 0;
 
+    if (p->rc_mode == DCV_RC_CQP)
+        return dcvenc_err(err, errlen, -ENOTSUP, "VideoToolbox has no constant-QP mode");
+    if (p->rc_mode == DCV_RC_CBR && !has_priv_opt(ctx, "constant_bit_rate"))
+        return dcvenc_err(err, errlen, -ENOTSUP,
+                          "this FFmpeg's VideoToolbox encoder has no constant_bit_rate "
+                          "(FFmpeg 6.0 or newer)");
+    if ((rc = check_rc(fam, p, ctx, &qp, err, errlen)) < 0)
+        return rc;
     switch (p->rc_mode) {
-    case DCV_RC_DEFAULT:
-        break;
     case DCV_RC_CRF:
         /* VideoToolbox's constant quality is the -q:v 1..100 scale. */
-        if ((rc = check_crf(fam, p, "quality", err, errlen)) < 0)
-            return rc;
         ctx->flags |= AV_CODEC_FLAG_QSCALE;
         ctx->global_quality = (int)lrint(p->quality * FF_QP2LAMBDA);
         break;
-    case DCV_RC_CQP:
-        return dcvenc_err(err, errlen, -ENOTSUP, "VideoToolbox has no constant-QP mode");
-    case DCV_RC_VBR:
-        rc = set_bitrates(p, ctx, err, errlen);
-        break;
     case DCV_RC_CBR:
-        if (!has_priv_opt(ctx, "constant_bit_rate"))
-            return dcvenc_err(err, errlen, -ENOTSUP,
-                              "this FFmpeg's VideoToolbox encoder has no constant_bit_rate "
-                              "(FFmpeg 6.0 or newer)");
-        if ((rc = set_bitrates(p, ctx, err, errlen)) < 0)
-            return rc;
         rc = dset(opts, "constant_bit_rate", "1");
         break;
     }
+    /* No preset scale: the fast steps ask for real-time encoding, as low
+     * latency does (so ll_opt stays NULL and realtime is set once). */
     if (rc == 0 && (level <= 2 || (p->flags & DCV_ENC_LOW_LATENCY)))
         rc = dset(opts, "realtime", "1");
     return rc;
@@ -593,7 +614,10 @@ static const int32_t vtb_fmts[] = {AV_PIX_FMT_NV12, AV_PIX_FMT_YUV420P, AV_PIX_F
 
 static const struct qrange vtb_ranges[] = {{NULL, 1, 100, 0, 0}};
 
-static const struct family_priv vtb_priv = {vtb_ranges, 0, NULL, NULL, 0};
+static const struct family_priv vtb_priv = {
+    .ranges = vtb_ranges,
+    .quality_name = "quality",
+};
 
 const struct dcvenc_family dcvenc_family_vtb = {
     .name = "vtb",

@@ -17,12 +17,31 @@
 #include <libavutil/hwcontext.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
+#include <libavutil/pixfmt.h>
 
+#include "enccaps.h"
+#include "encplugin.h"
 #include "encutil.h"
 
 int dcvenc_have_encoder(const char *name)
 {
     return name && avcodec_find_encoder_by_name(name) != NULL;
+}
+
+int dcvenc_have_any_encoder(const struct dcvenc_codec_desc *codecs, char *missing, size_t size)
+{
+    int have = 0;
+
+    missing[0] = '\0';
+    for (const struct dcvenc_codec_desc *c = codecs; c->codec; c++) {
+        if (dcvenc_have_encoder(c->encoder)) {
+            have = 1;
+        } else {
+            size_t used = strlen(missing);
+            snprintf(missing + used, size - used, "%s%s", used ? ", " : "", c->encoder);
+        }
+    }
+    return have;
 }
 
 static unsigned read_hex_file(const char *path)
@@ -259,4 +278,53 @@ out:
                           dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
     }
     return 0;
+}
+
+void dcvenc_hw_try_codecs(struct dcvenc_ctx *ctx, struct dcv_device_caps *caps,
+                          const struct dcvenc_codec_desc *codecs, AVBufferRef *dev, int hw_pix_fmt,
+                          const char *where, struct dcvenc_hw_tried *out)
+{
+    const struct dcvenc_family *fam = ctx->desc->family;
+    char msg[256];
+
+    out->found[0] = out->first_err[0] = '\0';
+    for (const struct dcvenc_codec_desc *c = codecs; c->codec; c++) {
+        struct dcv_codec_caps *cc = &caps->codecs[caps->n_codecs];
+        size_t used;
+
+        if (caps->n_codecs >= DCV_MAX_CODECS ||
+            dcvenc_codec_caps(cc, fam, c->codec, c->encoder, c->max_width, c->max_height) < 0)
+            continue;
+        /* What libavcodec lists is not what the device does: only an open
+         * (NVENC, VideoToolbox: an encoded frame) tells. */
+        if (dcvenc_hw_try_encoder(dev, c->encoder, hw_pix_fmt, AV_PIX_FMT_NV12, NULL, NULL, msg,
+                                  sizeof msg) < 0) {
+            if (where)
+                dcvenc_log(ctx, DCV_LOG_DEBUG, "%s on %s: %s", c->encoder, where, msg);
+            if (!out->first_err[0])
+                dcvenc_strlcpy(out->first_err, msg, sizeof out->first_err);
+            memset(cc, 0, sizeof *cc);
+            continue;
+        }
+        /* 10-bit needs its own profile, which older hardware lacks even
+         * where the encoder takes P010. */
+        if ((cc->bit_depths & (1u << 10)) &&
+            dcvenc_hw_try_encoder(dev, c->encoder, hw_pix_fmt, AV_PIX_FMT_P010LE,
+                                  dcvenc_profile_for(fam, c->codec, 10, 0, NULL), NULL, msg,
+                                  sizeof msg) < 0)
+            dcvenc_caps_drop_depth(cc, 10);
+        if (cc->bit_depths & (1u << 10))
+            caps->flags |= DCV_CAP_TEN_BIT;
+        used = strlen(out->found);
+        snprintf(out->found + used, sizeof out->found - used, "%s%s", used ? ", " : "", c->codec);
+        caps->n_codecs++;
+    }
+}
+
+void dcvenc_hw_pending(struct dcv_device_caps *caps, const char *who, const char *found)
+{
+    dcvenc_caps_unavailable(caps,
+                            "%s encodes %s, but the hardware encode path arrives with the "
+                            "hardware-encoders work",
+                            who, found);
 }

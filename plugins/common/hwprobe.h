@@ -11,6 +11,9 @@
 
 struct AVBufferRef;
 struct AVDictionary;
+struct dcv_device_caps;
+struct dcvenc_codec_desc;
+struct dcvenc_ctx;
 
 struct dcvenc_render_node {
     char path[80];   /* "/dev/dri/renderD128" */
@@ -21,6 +24,12 @@ struct dcvenc_render_node {
 
 /* 1 when this libavcodec has the encoder, else 0. */
 int dcvenc_have_encoder(const char *name);
+
+/* 1 when this libavcodec has at least one of the encoders of `codecs` (a
+ * plugin's {NULL}-terminated table), else 0; either way the absent ones
+ * are listed into missing ("h264_qsv, av1_qsv", "" when none, truncated to
+ * fit), for the reason a probe gives. */
+int dcvenc_have_any_encoder(const struct dcvenc_codec_desc *codecs, char *missing, size_t size);
 
 /*
  * The render nodes "renderD*" in dev_dir (normally "/dev/dri"), in minor
@@ -56,12 +65,36 @@ int dcvenc_hwdevice_open(int type, const char *device, struct AVDictionary *opts
  * hw_pix_fmt < 0 (NVENC, VideoToolbox, which take system memory) the
  * encoder gets dev as its device (dev may be NULL), one black sw_pix_fmt
  * frame is encoded and a packet required. profile (may be NULL) and opts
- * (may be NULL, not consumed) are set on the encoder (e.g. NVENC's "gpu"). 0, or a negative errno
- * with
- * "<encoder>: <step> failed: <FFmpeg's reason>".
+ * (may be NULL, not consumed) are set on the encoder (e.g. NVENC's "gpu").
+ * 0, or a negative errno with "<encoder>: <step> failed: <FFmpeg's reason>".
  */
 int dcvenc_hw_try_encoder(struct AVBufferRef *dev, const char *encoder, int hw_pix_fmt,
                           int sw_pix_fmt, const char *profile, struct AVDictionary *opts, char *err,
                           size_t errlen);
+
+/* What dcvenc_hw_try_codecs() found, for the probe's unavailable_reason. */
+struct dcvenc_hw_tried {
+    char found[64];      /* the codecs that opened: "h264, hevc" ("" when none) */
+    char first_err[256]; /* why the first one that did not open failed */
+};
+
+/*
+ * The per-codec part of every hardware probe: for each entry of `codecs`
+ * this FFmpeg has (at most DCV_MAX_CODECS), describe it through the
+ * plugin's family (dcvenc_codec_caps), then keep it only when
+ * dcvenc_hw_try_encoder(dev, encoder, hw_pix_fmt, NV12) succeeds, and keep
+ * its 10-bit formats only when the same with P010 and the family's first
+ * 10-bit profile does too. Kept codecs are appended to caps (n_codecs;
+ * DCV_CAP_TEN_BIT when one keeps 10-bit). `where` names the device in the
+ * debug line logged for each failure; NULL logs nothing.
+ */
+void dcvenc_hw_try_codecs(struct dcvenc_ctx *ctx, struct dcv_device_caps *caps,
+                          const struct dcvenc_codec_desc *codecs, struct AVBufferRef *dev,
+                          int hw_pix_fmt, const char *where, struct dcvenc_hw_tried *out);
+
+/* The reason of an entry whose hardware encodes (`who` encodes `found`)
+ * while the plugin's encode path does not exist yet: such an entry is never
+ * AVAILABLE (dcvenc_hw_open_gate refuses the open), and says why. */
+void dcvenc_hw_pending(struct dcv_device_caps *caps, const char *who, const char *found);
 
 #endif

@@ -39,11 +39,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libavcodec/version.h>
 #include <libavutil/buffer.h>
 #include <libavutil/hwcontext.h>
 #include <libavutil/pixfmt.h>
-#include <libavutil/version.h>
 
 #include "build-config.h"
 #include "enccaps.h"
@@ -226,8 +224,9 @@ static int nvenc_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device
 {
     struct nvenc_state *st = ctx->priv;
     AVBufferRef *dev = NULL;
-    char msg[256], missing[96] = "", found[64] = "", first_err[256] = "", devstr[16];
-    int have = 0, rc;
+    struct dcvenc_hw_tried tried;
+    char msg[256], missing[96], devstr[16];
+    int have;
 
     caps->hw_type = DCV_HW_CUDA;
     /* FFmpeg's NVENC opens are not thread-safe (FF_CODEC_CAP_NOT_INIT_THREADSAFE). */
@@ -239,14 +238,7 @@ static int nvenc_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device
             return -ENOMEM;
         ctx->priv = st;
     }
-    for (const struct dcvenc_codec_desc *c = nvenc_codecs; c->codec; c++) {
-        if (dcvenc_have_encoder(c->encoder)) {
-            have = 1;
-        } else {
-            size_t used = strlen(missing);
-            snprintf(missing + used, sizeof missing - used, "%s%s", used ? ", " : "", c->encoder);
-        }
-    }
+    have = dcvenc_have_any_encoder(nvenc_codecs, missing, sizeof missing);
     if (have && !st->loaded)
         load_driver(st);
     if (!have || st->fail[0]) {
@@ -282,32 +274,8 @@ static int nvenc_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device
         return 1;
     }
 
-    for (const struct dcvenc_codec_desc *c = nvenc_codecs; c->codec; c++) {
-        struct dcv_codec_caps *cc = &caps->codecs[caps->n_codecs];
-        if (caps->n_codecs >= DCV_MAX_CODECS ||
-            dcvenc_codec_caps(cc, ctx->desc->family, c->codec, c->encoder, c->max_width,
-                              c->max_height) < 0)
-            continue;
-        rc = dcvenc_hw_try_encoder(dev, c->encoder, -1, AV_PIX_FMT_NV12, NULL, NULL, msg,
-                                   sizeof msg);
-        if (rc < 0) {
-            dcvenc_log(ctx, DCV_LOG_DEBUG, "%s on %s: %s", c->encoder, caps->device_name, msg);
-            if (!first_err[0])
-                dcvenc_strlcpy(first_err, msg, sizeof first_err);
-            memset(cc, 0, sizeof *cc);
-            continue;
-        }
-        if ((cc->bit_depths & (1u << 10)) &&
-            dcvenc_hw_try_encoder(dev, c->encoder, -1, AV_PIX_FMT_P010LE,
-                                  dcvenc_profile_for(ctx->desc->family, c->codec, 10, 0, NULL),
-                                  NULL, msg, sizeof msg) < 0)
-            dcvenc_caps_drop_depth(cc, 10);
-        if (cc->bit_depths & (1u << 10))
-            caps->flags |= DCV_CAP_TEN_BIT;
-        snprintf(found + strlen(found), sizeof found - strlen(found), "%s%s", found[0] ? ", " : "",
-                 c->codec);
-        caps->n_codecs++;
-    }
+    /* NVENC takes system-memory frames: no hardware pixel format. */
+    dcvenc_hw_try_codecs(ctx, caps, nvenc_codecs, dev, -1, caps->device_name, &tried);
     av_buffer_unref(&dev);
 
     if (is_consumer(caps->device_name)) {
@@ -321,10 +289,7 @@ static int nvenc_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device
         ctx, caps, is_consumer(caps->device_name) ? DCV_SCOPE_PER_HOST : DCV_SCOPE_PER_DEVICE);
 
     if (caps->n_codecs)
-        dcvenc_caps_unavailable(caps,
-                                "%s encodes %s, but the hardware encode path arrives with "
-                                "the hardware-encoders work",
-                                caps->device_name, found);
+        dcvenc_hw_pending(caps, caps->device_name, tried.found);
     else if (gpu_lacks_nvenc(caps->device_name))
         dcvenc_caps_unavailable(caps, "this GPU has no NVENC (%s; A100/A30/H100/H200 have none)",
                                 caps->device_name);
@@ -333,7 +298,8 @@ static int nvenc_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device
                                 "NVENC would not open on %s: %s (no NVENC on this GPU, a "
                                 "driver older than this FFmpeg needs - the driver offers "
                                 "NVENC API %u.%u - or the session limit is in use)",
-                                caps->device_name, first_err, st->api_major, st->api_minor);
+                                caps->device_name, tried.first_err, st->api_major,
+                                st->api_minor);
     return 1;
 }
 
@@ -352,30 +318,4 @@ static const struct dcvenc_desc nvenc_desc = {
     .fini = nvenc_fini,
 };
 
-static int nvenc_init(const struct dcv_host_api *host, const struct dcv_config *cfg, void **pctx,
-                      char *err, size_t errlen)
-{
-    return dcvenc_plugin_init(&nvenc_desc, host, cfg, pctx, err, errlen);
-}
-
-static const struct dcv_plugin_header nvenc_header = {
-    .magic = DCV_PLUGIN_MAGIC,
-    .abi_major = DCV_ABI_MAJOR,
-    .abi_minor = DCV_ABI_MINOR,
-    .struct_size = sizeof(struct dcv_plugin_header),
-    .kind = DCV_PLUGIN_ENCODER,
-    .avcodec_major = LIBAVCODEC_VERSION_MAJOR,
-    .avutil_major = LIBAVUTIL_VERSION_MAJOR,
-    .name = "nvenc",
-    .version = PACKAGE_VERSION,
-    .license = "GPL-2.0-or-later",
-    .description = "H.264/HEVC/AV1 on NVIDIA GPUs through NVENC",
-    .init = nvenc_init,
-    .fini = dcvenc_plugin_fini,
-    .ops = &dcvenc_encoder_ops,
-};
-
-DCV_EXPORT const struct dcv_plugin_header *dcv_plugin_query_v1(void)
-{
-    return &nvenc_header;
-}
+DCVENC_PLUGIN(nvenc, &nvenc_desc, "H.264/HEVC/AV1 on NVIDIA GPUs through NVENC")

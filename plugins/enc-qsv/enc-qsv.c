@@ -24,12 +24,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <libavcodec/version.h>
 #include <libavutil/buffer.h>
 #include <libavutil/dict.h>
 #include <libavutil/hwcontext.h>
 #include <libavutil/pixfmt.h>
-#include <libavutil/version.h>
 
 #include "build-config.h"
 #include "enccaps.h"
@@ -55,8 +53,9 @@ static int qsv_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_c
     const struct dcvenc_render_node *node = NULL;
     AVBufferRef *dev = NULL;
     AVDictionary *opts = NULL;
-    char msg[256], missing[96] = "", others[128] = "", found[64] = "", first_err[256] = "";
-    int n, have = 0, rc;
+    struct dcvenc_hw_tried tried;
+    char msg[256], missing[96], others[128] = "";
+    int n, have, rc;
     uint32_t seen = 0;
 
     caps->hw_type = DCV_HW_QSV;
@@ -64,14 +63,7 @@ static int qsv_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_c
     caps->max_sessions_scope = DCV_SCOPE_UNLIMITED;
     caps->max_sessions_source = DCV_LIMIT_VENDOR;
 
-    for (const struct dcvenc_codec_desc *c = qsv_codecs; c->codec; c++) {
-        if (dcvenc_have_encoder(c->encoder)) {
-            have = 1;
-        } else {
-            size_t used = strlen(missing);
-            snprintf(missing + used, sizeof missing - used, "%s%s", used ? ", " : "", c->encoder);
-        }
-    }
+    have = dcvenc_have_any_encoder(qsv_codecs, missing, sizeof missing);
 
     n = dcvenc_render_nodes("/dev/dri", "/sys/class/drm", nodes, MAX_NODES);
     for (int i = 0; i < n; i++) {
@@ -126,43 +118,15 @@ static int qsv_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_c
         return 1;
     }
 
-    for (const struct dcvenc_codec_desc *c = qsv_codecs; c->codec; c++) {
-        struct dcv_codec_caps *cc = &caps->codecs[caps->n_codecs];
-        if (caps->n_codecs >= DCV_MAX_CODECS ||
-            dcvenc_codec_caps(cc, ctx->desc->family, c->codec, c->encoder, c->max_width,
-                              c->max_height) < 0)
-            continue;
-        rc = dcvenc_hw_try_encoder(dev, c->encoder, AV_PIX_FMT_QSV, AV_PIX_FMT_NV12, NULL, NULL,
-                                   msg, sizeof msg);
-        if (rc < 0) {
-            dcvenc_log(ctx, DCV_LOG_DEBUG, "%s on %s: %s", c->encoder, node->path, msg);
-            if (!first_err[0])
-                dcvenc_strlcpy(first_err, msg, sizeof first_err);
-            memset(cc, 0, sizeof *cc);
-            continue;
-        }
-        if ((cc->bit_depths & (1u << 10)) &&
-            dcvenc_hw_try_encoder(dev, c->encoder, AV_PIX_FMT_QSV, AV_PIX_FMT_P010LE,
-                                  dcvenc_profile_for(ctx->desc->family, c->codec, 10, 0, NULL),
-                                  NULL, msg, sizeof msg) < 0)
-            dcvenc_caps_drop_depth(cc, 10);
-        if (cc->bit_depths & (1u << 10))
-            caps->flags |= DCV_CAP_TEN_BIT;
-        snprintf(found + strlen(found), sizeof found - strlen(found), "%s%s", found[0] ? ", " : "",
-                 c->codec);
-        caps->n_codecs++;
-    }
+    dcvenc_hw_try_codecs(ctx, caps, qsv_codecs, dev, AV_PIX_FMT_QSV, node->path, &tried);
     av_buffer_unref(&dev);
 
     dcvenc_apply_session_config(ctx, caps, DCV_SCOPE_PER_DEVICE);
     if (!caps->n_codecs)
         dcvenc_caps_unavailable(caps, "Quick Sync on %s encodes none of h264, hevc, av1 (%s)",
-                                node->path, first_err);
+                                node->path, tried.first_err);
     else
-        dcvenc_caps_unavailable(caps,
-                                "%s encodes %s, but the hardware encode path arrives with "
-                                "the hardware-encoders work",
-                                caps->device_name, found);
+        dcvenc_hw_pending(caps, caps->device_name, tried.found);
     return 1;
 }
 
@@ -174,30 +138,4 @@ static const struct dcvenc_desc qsv_desc = {
     .open_gate = dcvenc_hw_open_gate,
 };
 
-static int qsv_init(const struct dcv_host_api *host, const struct dcv_config *cfg, void **pctx,
-                    char *err, size_t errlen)
-{
-    return dcvenc_plugin_init(&qsv_desc, host, cfg, pctx, err, errlen);
-}
-
-static const struct dcv_plugin_header qsv_header = {
-    .magic = DCV_PLUGIN_MAGIC,
-    .abi_major = DCV_ABI_MAJOR,
-    .abi_minor = DCV_ABI_MINOR,
-    .struct_size = sizeof(struct dcv_plugin_header),
-    .kind = DCV_PLUGIN_ENCODER,
-    .avcodec_major = LIBAVCODEC_VERSION_MAJOR,
-    .avutil_major = LIBAVUTIL_VERSION_MAJOR,
-    .name = "qsv",
-    .version = PACKAGE_VERSION,
-    .license = "GPL-2.0-or-later",
-    .description = "H.264/HEVC/AV1 on Intel GPUs through Quick Sync Video",
-    .init = qsv_init,
-    .fini = dcvenc_plugin_fini,
-    .ops = &dcvenc_encoder_ops,
-};
-
-DCV_EXPORT const struct dcv_plugin_header *dcv_plugin_query_v1(void)
-{
-    return &qsv_header;
-}
+DCVENC_PLUGIN(qsv, &qsv_desc, "H.264/HEVC/AV1 on Intel GPUs through Quick Sync Video")

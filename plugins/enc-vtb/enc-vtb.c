@@ -21,11 +21,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <libavcodec/version.h>
 #include <libavutil/buffer.h>
 #include <libavutil/hwcontext.h>
 #include <libavutil/pixfmt.h>
-#include <libavutil/version.h>
 
 #include "build-config.h"
 #include "enccaps.h"
@@ -43,18 +41,10 @@ static const struct dcvenc_codec_desc vtb_codecs[] = {
 static int vtb_probe_apple(struct dcvenc_ctx *ctx, struct dcv_device_caps *caps)
 {
     AVBufferRef *dev = NULL;
-    char msg[256], missing[96] = "", found[64] = "", first_err[256] = "";
-    int have = 0;
+    struct dcvenc_hw_tried tried;
+    char msg[256], missing[96];
 
-    for (const struct dcvenc_codec_desc *c = vtb_codecs; c->codec; c++) {
-        if (dcvenc_have_encoder(c->encoder)) {
-            have = 1;
-        } else {
-            size_t used = strlen(missing);
-            snprintf(missing + used, sizeof missing - used, "%s%s", used ? ", " : "", c->encoder);
-        }
-    }
-    if (!have) {
+    if (!dcvenc_have_any_encoder(vtb_codecs, missing, sizeof missing)) {
         dcvenc_caps_unavailable(caps, "%s missing from this FFmpeg build", missing);
         return 1;
     }
@@ -63,39 +53,17 @@ static int vtb_probe_apple(struct dcvenc_ctx *ctx, struct dcv_device_caps *caps)
         dcvenc_caps_unavailable(caps, "%s", msg);
         return 1;
     }
-    for (const struct dcvenc_codec_desc *c = vtb_codecs; c->codec; c++) {
-        struct dcv_codec_caps *cc = &caps->codecs[caps->n_codecs];
-        if (caps->n_codecs >= DCV_MAX_CODECS ||
-            dcvenc_codec_caps(cc, ctx->desc->family, c->codec, c->encoder, c->max_width,
-                              c->max_height) < 0)
-            continue;
-        if (dcvenc_hw_try_encoder(NULL, c->encoder, -1, AV_PIX_FMT_NV12, NULL, NULL, msg,
-                                  sizeof msg) < 0) {
-            if (!first_err[0])
-                dcvenc_strlcpy(first_err, msg, sizeof first_err);
-            memset(cc, 0, sizeof *cc);
-            continue;
-        }
-        if ((cc->bit_depths & (1u << 10)) &&
-            dcvenc_hw_try_encoder(NULL, c->encoder, -1, AV_PIX_FMT_P010LE,
-                                  dcvenc_profile_for(ctx->desc->family, c->codec, 10, 0, NULL),
-                                  NULL, msg, sizeof msg) < 0)
-            dcvenc_caps_drop_depth(cc, 10);
-        if (cc->bit_depths & (1u << 10))
-            caps->flags |= DCV_CAP_TEN_BIT;
-        snprintf(found + strlen(found), sizeof found - strlen(found), "%s%s", found[0] ? ", " : "",
-                 c->codec);
-        caps->n_codecs++;
-    }
+    /* The encoders open their own VideoToolbox session from system-memory
+     * frames (no device, no hardware pixel format); the device above only
+     * shows that VideoToolbox works at all. With one device, first_err in
+     * the reason says enough: no debug line per failure. */
+    dcvenc_hw_try_codecs(ctx, caps, vtb_codecs, NULL, -1, NULL, &tried);
     av_buffer_unref(&dev);
     if (!caps->n_codecs)
         dcvenc_caps_unavailable(caps, "VideoToolbox encodes neither h264 nor hevc here (%s)",
-                                first_err);
+                                tried.first_err);
     else
-        dcvenc_caps_unavailable(caps,
-                                "VideoToolbox encodes %s, but the hardware encode path "
-                                "arrives with the hardware-encoders work",
-                                found);
+        dcvenc_hw_pending(caps, "VideoToolbox", tried.found);
     return 1;
 }
 #endif
@@ -127,30 +95,4 @@ static const struct dcvenc_desc vtb_desc = {
     .open_gate = dcvenc_hw_open_gate,
 };
 
-static int vtb_init(const struct dcv_host_api *host, const struct dcv_config *cfg, void **pctx,
-                    char *err, size_t errlen)
-{
-    return dcvenc_plugin_init(&vtb_desc, host, cfg, pctx, err, errlen);
-}
-
-static const struct dcv_plugin_header vtb_header = {
-    .magic = DCV_PLUGIN_MAGIC,
-    .abi_major = DCV_ABI_MAJOR,
-    .abi_minor = DCV_ABI_MINOR,
-    .struct_size = sizeof(struct dcv_plugin_header),
-    .kind = DCV_PLUGIN_ENCODER,
-    .avcodec_major = LIBAVCODEC_VERSION_MAJOR,
-    .avutil_major = LIBAVUTIL_VERSION_MAJOR,
-    .name = "vtb",
-    .version = PACKAGE_VERSION,
-    .license = "GPL-2.0-or-later",
-    .description = "H.264/HEVC on Apple hardware through VideoToolbox",
-    .init = vtb_init,
-    .fini = dcvenc_plugin_fini,
-    .ops = &dcvenc_encoder_ops,
-};
-
-DCV_EXPORT const struct dcv_plugin_header *dcv_plugin_query_v1(void)
-{
-    return &vtb_header;
-}
+DCVENC_PLUGIN(vtb, &vtb_desc, "H.264/HEVC on Apple hardware through VideoToolbox")

@@ -9,8 +9,6 @@
  *   x264_params  = "...";    passed through as x264-params (key=value:...)
  *   max_sessions = 4;        cap concurrent sessions on this host
  */
-#include <libavcodec/version.h>
-#include <libavutil/version.h>
 
 #include "build-config.h"
 #include "encplugin.h"
@@ -29,30 +27,4 @@ static const struct dcvenc_desc x264_desc = {
     .cfg_tune = 1,
 };
 
-static int x264_init(const struct dcv_host_api *host, const struct dcv_config *cfg, void **pctx,
-                     char *err, size_t errlen)
-{
-    return dcvenc_plugin_init(&x264_desc, host, cfg, pctx, err, errlen);
-}
-
-static const struct dcv_plugin_header x264_header = {
-    .magic = DCV_PLUGIN_MAGIC,
-    .abi_major = DCV_ABI_MAJOR,
-    .abi_minor = DCV_ABI_MINOR,
-    .struct_size = sizeof(struct dcv_plugin_header),
-    .kind = DCV_PLUGIN_ENCODER,
-    .avcodec_major = LIBAVCODEC_VERSION_MAJOR,
-    .avutil_major = LIBAVUTIL_VERSION_MAJOR,
-    .name = "x264",
-    .version = PACKAGE_VERSION,
-    .license = "GPL-2.0-or-later",
-    .description = "H.264 on the CPU with libx264",
-    .init = x264_init,
-    .fini = dcvenc_plugin_fini,
-    .ops = &dcvenc_encoder_ops,
-};
-
-DCV_EXPORT const struct dcv_plugin_header *dcv_plugin_query_v1(void)
-{
-    return &x264_header;
-}
+DCVENC_PLUGIN(x264, &x264_desc, "H.264 on the CPU with libx264")

@@ -730,7 +730,8 @@ static void test_select(void)
         r = dcv_encoder_select(&set, "h264", "x265", 0, &c, err, sizeof(err));
         TAP_IS_INT(r, -ENOENT, "select: h264 from plugin x265 -> -ENOENT");
         TAP_HAS_STR(err, "x265: no h264", "select: says x265 has no h264");
-        TAP_HAS_STR(err, "x264: not asked", "select: lists x264 as not asked");
+        /* A named plugin is the only one probed: hardware probes can be slow. */
+        TAP_OK(strstr(err, "x264") == NULL, "select: other plugins are not probed or listed");
     } else {
         tap_skip("x265 plugin not available", "select: plugin preference");
     }
