@@ -1,6 +1,9 @@
 # media: encoder selection/session wrapper and the transcode pipeline
+# (pipeline.c drives input.c, video.c, audio.c and output.c; tc.h is their
+# internal shared header, not installed)
 noinst_LTLIBRARIES += core/media/libdcvmedia.la
 core_media_libdcvmedia_la_SOURCES = core/media/encoder.c core/media/encoder.h \
-	core/media/pipeline.c core/media/pipeline.h
+	core/media/pipeline.c core/media/pipeline.h core/media/tc.h \
+	core/media/input.c core/media/video.c core/media/audio.c core/media/output.c
 core_media_libdcvmedia_la_CFLAGS = $(AM_CFLAGS) $(AV_CFLAGS)
 core_media_libdcvmedia_la_LIBADD = core/libdcvplug.la core/libdcvbase.la $(AV_LIBS)
