@@ -86,6 +86,12 @@ struct vstate {
     struct dcv_enc_session *enc;
     AVRational pkt_tb;
     int64_t next_pts;     /* input pts expected next (ist tb) */
+    int64_t prev_in_pts;  /* pts of the previous decoded frame (ist tb) */
+    /* (pts, duration) of the frames most recently sent to the encoder, in
+     * ist tb: libavcodec 5.x's libx264/libx265 wrappers emit packets without
+     * durations, and muxers need the last one (see video.c). The window
+     * exceeds any encoder delay (x264/x265 lookahead <= 250 frames). */
+    struct { int64_t pts, dur; } sent[1024];
     int64_t last_pts;     /* last shifted pts sent on (ist tb) */
     int64_t frames_decoded, frames_sent, packets, dropped_nonmono;
     int consecutive_errors;

@@ -186,6 +186,7 @@ int dcv_tc_open_video_decoder(struct tc *t)
     v->fr = av_guess_frame_rate(t->ic, v->ist, NULL);
     v->off = av_rescale_q(t->offset_us, AV_TIME_BASE_Q, v->ist->time_base);
     v->next_pts = AV_NOPTS_VALUE;
+    v->prev_in_pts = AV_NOPTS_VALUE;
     v->last_pts = INT64_MIN;
     v->frame = av_frame_alloc();
     v->filt = av_frame_alloc();
@@ -372,6 +373,28 @@ static int open_video_encoder(struct tc *t, const AVFrame *f)
     return dcv_tc_write_header(t);
 }
 
+/* Give a packet the duration of the frame it encodes (same pts). Muxers
+ * derive every other packet's duration from the next timestamp, but the
+ * last one would stay 0, and MP4's edit list then ends where the last frame
+ * starts, hiding it. */
+static void restore_duration(struct vstate *v, AVPacket *pkt)
+{
+    const size_t n = sizeof(v->sent) / sizeof(v->sent[0]);
+    int64_t pts;
+
+    if (pkt->pts == AV_NOPTS_VALUE)
+        return;
+    pts = av_rescale_q(pkt->pts, v->pkt_tb, v->ist->time_base);
+    for (size_t i = 0; i < n && i < (size_t)v->frames_sent; i++) {
+        size_t k = (size_t)(v->frames_sent - 1 - (int64_t)i) % n;
+        if (v->sent[k].pts == pts) {
+            if (v->sent[k].dur > 0)
+                pkt->duration = av_rescale_q(v->sent[k].dur, v->ist->time_base, v->pkt_tb);
+            return;
+        }
+    }
+}
+
 static int video_drain_encoder(struct tc *t, int flushing)
 {
     struct vstate *v = &t->v;
@@ -402,6 +425,8 @@ static int video_drain_encoder(struct tc *t, int flushing)
             break;
         }
         v->packets++;
+        if (pkt->duration <= 0)
+            restore_duration(v, pkt);
         ret = dcv_tc_mux(t, pkt, v->pkt_tb, v->ost->index);
         if (ret < 0)
             break;
@@ -434,6 +459,9 @@ static int video_encode(struct tc *t, AVFrame *f)
     if (ret < 0)
         return dcv_tc_fail(t, ret, "encode video frame %" PRId64 ": %s", v->frames_sent,
                            dcv_enc_session_error(v->enc));
+    v->sent[v->frames_sent % (int64_t)(sizeof(v->sent) / sizeof(v->sent[0]))].pts = f->pts;
+    v->sent[v->frames_sent % (int64_t)(sizeof(v->sent) / sizeof(v->sent[0]))].dur =
+        FRAME_DURATION(f);
     v->frames_sent++;
     if (f->pts != AV_NOPTS_VALUE)
         v->out_time_us = av_rescale_q(f->pts, v->ist->time_base, AV_TIME_BASE_Q);
@@ -466,10 +494,20 @@ static int video_frame(struct tc *t, AVFrame *f)
     int ret;
 
     v->frames_decoded++;
-    if (dur <= 0 && v->fr.num > 0 && v->fr.den > 0)
-        dur = av_rescale_q(1, av_inv_q(v->fr), tb);
     if (pts == AV_NOPTS_VALUE)
         pts = v->next_pts != AV_NOPTS_VALUE ? v->next_pts : v->off;
+    /* Containers need not store a frame's duration (Matroska omits the
+     * last one of a variable-rate stream). A packet without one makes MP4's
+     * edit list end where the last frame starts, hiding that frame, so give
+     * the frame the previous frame's interval (it ends the same cadence), or
+     * one frame at the nominal rate. */
+    if (dur <= 0 && v->prev_in_pts != AV_NOPTS_VALUE && pts > v->prev_in_pts)
+        dur = pts - v->prev_in_pts;
+    if (dur <= 0 && v->fr.num > 0 && v->fr.den > 0)
+        dur = av_rescale_q(1, av_inv_q(v->fr), tb);
+    if (dur > 0)
+        FRAME_DURATION(f) = dur;
+    v->prev_in_pts = pts;
     v->next_pts = pts + (dur > 0 ? dur : 1);
 
     int64_t us = av_rescale_q(pts, tb, AV_TIME_BASE_Q);

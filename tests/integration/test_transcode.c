@@ -433,6 +433,17 @@ static void test_vfr(void)
            in.vdur_s);
     /* First 10 frames at 10 fps, then 30 fps. */
     TAP_IS_INT(o.pts_ms[10], 1000, "vfr: frame 10 at 1.0 s");
+
+    /* Without a duration for the last frame, MP4's edit list ended where
+     * that frame starts and players never showed it. */
+    if (inspect(tp("vfr-nodur.mkv"), &in) != 0)
+        tap_bail("cannot inspect vfr-nodur.mkv");
+    if (ok_transcode("vfr mp4", tp("vfr-nodur.mkv"), tp("h-out.mp4"), &p, &o) < 0)
+        return;
+    TAP_IS_INT(o.frames, in.frames, "vfr mp4: the last frame is not lost");
+    TAP_OK(o.npts == in.npts && o.npts > 0 && llabs((long long)(o.pts_ms[o.npts - 1] -
+                                                               in.pts_ms[in.npts - 1])) <= 1,
+           "vfr mp4: last frame keeps its timestamp");
 }
 
 static void test_downscale(void)
@@ -997,6 +1008,13 @@ static void make_inputs(void)
     make_clip("vfr.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=2 -frames:v 40 "
                          "-vf settb=1/1000,setpts='if(lt(N\\,10)\\,N*0.1\\,1+(N-10)*0.04)/TB' "
                          "-fps_mode passthrough -c:v libx264 -preset ultrafast");
+    /* 30 fps then 10 fps joined by concat: ffmpeg stores no packet
+     * durations here, so the last frame's duration is unknown (as in many
+     * Matroska files from other tools). */
+    make_clip("vfr-nodur.mkv", "-f lavfi -i testsrc2=s=160x90:r=30:d=1 "
+                               "-f lavfi -i testsrc2=s=160x90:r=10:d=1 "
+                               "-filter_complex [0][1]concat=n=2:v=1 -fps_mode vfr "
+                               "-c:v libx264 -preset ultrafast");
     make_clip("big.mkv", "-f lavfi -i testsrc2=s=320x180:r=25:d=1 "
                          "-c:v libx264 -preset ultrafast");
     make_clip("r20.mkv", "-f lavfi -i testsrc2=s=160x90:r=20:d=2 -f lavfi -i sine=d=2 "
