@@ -376,6 +376,7 @@ struct ff_tls {
     size_t pending_len;
     char pending[1024];
     char last_error[1024];
+    int expecting_failure; /* see dcv_log_ffmpeg_expect_failure() */
 };
 
 static _Thread_local struct ff_tls ff_state = { .print_prefix = 1, .pending_level = -1 };
@@ -413,6 +414,8 @@ static void ff_flush(struct ff_tls *st)
     while (len > 0 && (st->pending[len - 1] == '\n' || st->pending[len - 1] == '\r'))
         len--;
     st->pending[len] = '\0';
+    if (len > 0 && level >= 0 && st->expecting_failure && level < DCV_LOG_DEBUG)
+        level = DCV_LOG_DEBUG;
     if (len > 0 && level >= 0) {
         if (level == DCV_LOG_ERROR) {
             snprintf(st->last_error, sizeof st->last_error, "%s", st->pending);
@@ -436,6 +439,8 @@ static void ff_callback(void *avcl, int av_level, const char *fmt, va_list vl)
     if (av_level < 0 || av_level > AV_LOG_TRACE)
         return; /* AV_LOG_QUIET and anything stranger */
     level = map_av_level(av_level);
+    if (st->expecting_failure && level < DCV_LOG_DEBUG)
+        level = DCV_LOG_DEBUG;
 
     if (!dcv_log_enabled(level) && st->pending_len == 0) {
         /* Skip formatting debug floods, but keep the prefix state right
@@ -476,4 +481,11 @@ const char *dcv_log_last_ffmpeg_error(void)
 void dcv_log_clear_ffmpeg_error(void)
 {
     ff_state.last_error[0] = '\0';
+}
+
+void dcv_log_ffmpeg_expect_failure(int on)
+{
+    if (!on && ff_state.pending_len)
+        ff_flush(&ff_state); /* the pending line belongs to the check */
+    ff_state.expecting_failure = on;
 }

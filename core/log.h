@@ -36,5 +36,9 @@ const char *dcv_log_last_ffmpeg_error(void); /* "" when none on this thread */
 /* Forget this thread's last FFmpeg error, so a failure quotes only text
  * produced by the operation that failed. */
 void dcv_log_clear_ffmpeg_error(void);
+/* While on, FFmpeg messages from this thread belong to a check that may
+ * fail on purpose (does this muxer take this codec?): they are logged at
+ * debug and never become the last error. */
+void dcv_log_ffmpeg_expect_failure(int on);
 
 #endif

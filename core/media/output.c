@@ -213,6 +213,39 @@ static const struct {
     { "m4v", "mp4" },      { "ts", "mpegts" },         { "mpegts", "mpegts" },
 };
 
+/*
+ * Would this muxer take a stream copied with these parameters? Asked of the
+ * muxer itself by writing a header into a memory buffer, because
+ * avformat_query_codec() answers yes for codecs the mp4 muxer then refuses
+ * at write time as "experimental" (FLAC, TrueHD, DTS, older Opus: the set
+ * changes between FFmpeg versions). A copied stream that fails here is
+ * re-encoded instead of failing the whole job at write_header.
+ */
+int dcv_tc_muxer_accepts(const AVOutputFormat *ofmt, const AVCodecParameters *par)
+{
+    AVFormatContext *oc = NULL;
+    AVStream *st;
+    uint8_t *buf = NULL;
+    int ok = 0;
+
+    if (avformat_alloc_output_context2(&oc, ofmt, NULL, NULL) < 0 || !oc)
+        return 0;
+    st = avformat_new_stream(oc, NULL);
+    if (st && avcodec_parameters_copy(st->codecpar, par) >= 0 &&
+        avio_open_dyn_buf(&oc->pb) >= 0) {
+        st->codecpar->codec_tag = 0;
+        st->time_base = (AVRational){1, par->sample_rate > 0 ? par->sample_rate : 1000};
+        dcv_log_ffmpeg_expect_failure(1);
+        ok = avformat_write_header(oc, NULL) >= 0;
+        dcv_log_ffmpeg_expect_failure(0);
+        avio_close_dyn_buf(oc->pb, &buf);
+        av_free(buf);
+        oc->pb = NULL;
+    }
+    avformat_free_context(oc);
+    return ok;
+}
+
 int dcv_tc_choose_container(struct tc *t)
 {
     const char *want = t->prof->container, *ext = NULL;

@@ -268,7 +268,7 @@ static int setup_streams(struct tc *t)
             s->kind = p->audio == DCV_AUDIO_COPY ? SK_COPY : SK_AUDIO;
             if (s->kind == SK_COPY) {
                 q = avformat_query_codec(t->ofmt, ist->codecpar->codec_id, FF_COMPLIANCE_NORMAL);
-                if (q == 0) {
+                if (q == 0 || !dcv_tc_muxer_accepts(t->ofmt, ist->codecpar)) {
                     /* Copy is the default, not a demand: re-encode what the
                      * container cannot carry rather than fail the job. */
                     dcv_log(DCV_LOG_WARN, LOG_COMP,
@@ -279,7 +279,7 @@ static int setup_streams(struct tc *t)
             }
         } else if (type == AVMEDIA_TYPE_SUBTITLE && p->subs == DCV_SUBS_COPY) {
             q = avformat_query_codec(t->ofmt, ist->codecpar->codec_id, FF_COMPLIANCE_NORMAL);
-            if (q == 1)
+            if (q == 1 && dcv_tc_muxer_accepts(t->ofmt, ist->codecpar))
                 s->kind = SK_COPY;
             else
                 dcv_log(DCV_LOG_WARN, LOG_COMP,

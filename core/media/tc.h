@@ -184,6 +184,7 @@ int dcv_tc_open_output_file(struct tc *t);
 void dcv_tc_discard_output(struct tc *t);
 int dcv_tc_commit_output(struct tc *t);
 int dcv_tc_choose_container(struct tc *t);
+int dcv_tc_muxer_accepts(const AVOutputFormat *ofmt, const AVCodecParameters *par);
 /* Takes the packet's reference; queued until the header is written. */
 int dcv_tc_mux(struct tc *t, AVPacket *pkt, AVRational tb, int ost_index);
 void dcv_tc_queue_free(struct tc *t);

@@ -291,6 +291,24 @@ static void test_h264_mkv_copy_audio(void)
         TAP_IS_INT(o.pts_ms[0], in.pts_ms[0], "h264 mkv: video start kept relative to audio");
 }
 
+/* The mp4 muxer of FFmpeg 5.1 takes FLAC only with -strict experimental,
+ * though avformat_query_codec() says yes: the default --audio copy must
+ * re-encode it rather than fail the job at write_header. */
+static void test_flac_copy_mp4(void)
+{
+    struct dcv_profile p;
+    struct info o;
+
+    base_profile(&p, "h264");
+    if (ok_transcode("flac copy into mp4", tp("flac.mkv"), tp("fl-out.mp4"), &p, &o) < 0)
+        return;
+    TAP_IS_INT(o.n_audio, 1, "flac into mp4: audio stream kept");
+    TAP_IS_STR(o.acodec, "aac", "flac into mp4: re-encoded to aac");
+    if (ok_transcode("flac copy into mkv", tp("flac.mkv"), tp("fl-out.mkv"), &p, &o) < 0)
+        return;
+    TAP_IS_STR(o.acodec, "flac", "flac into mkv: copied");
+}
+
 static void test_hevc_mp4_aac(void)
 {
     struct dcv_profile p;
@@ -1015,6 +1033,8 @@ static void make_inputs(void)
                                "-f lavfi -i testsrc2=s=160x90:r=10:d=1 "
                                "-filter_complex [0][1]concat=n=2:v=1 -fps_mode vfr "
                                "-c:v libx264 -preset ultrafast");
+    make_clip("flac.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=1 -f lavfi -i sine=d=1 "
+                          "-c:v libx264 -preset ultrafast -c:a flac");
     make_clip("big.mkv", "-f lavfi -i testsrc2=s=320x180:r=25:d=1 "
                          "-c:v libx264 -preset ultrafast");
     make_clip("r20.mkv", "-f lavfi -i testsrc2=s=160x90:r=20:d=2 -f lavfi -i sine=d=2 "
@@ -1092,6 +1112,7 @@ int main(void)
     make_inputs();
     test_h264_mkv_copy_audio();
     test_hevc_mp4_aac();
+    test_flac_copy_mp4();
     test_opus_mkv();
     test_subtitles();
     test_metadata();

@@ -394,6 +394,19 @@ static void test_ffmpeg(void)
     TAP_IS_STR(dcv_log_last_ffmpeg_error(), "", "clear forgets the last error");
 
     capture_begin();
+    dcv_log_ffmpeg_expect_failure(1);
+    av_log(NULL, AV_LOG_ERROR, "flac in MP4 support is experimental\n");
+    dcv_log_ffmpeg_expect_failure(0);
+    av_log(NULL, AV_LOG_ERROR, "a real failure\n");
+    out = capture_end();
+    TAP_OK(strstr(out, "experimental") == NULL, "an expected failure is not logged at info");
+    TAP_HAS_STR(out, " error ffmpeg: a real failure\n", "errors after the check are logged");
+    TAP_IS_STR(dcv_log_last_ffmpeg_error(), "a real failure",
+               "an expected failure never becomes the last error");
+    free(out);
+    dcv_log_clear_ffmpeg_error();
+
+    capture_begin();
     av_log(NULL, AV_LOG_QUIET, "quiet\n");
     av_log(NULL, AV_LOG_ERROR, "\n");
     out = capture_end();
