@@ -42,6 +42,16 @@ int dcv_tc_open_input(struct tc *t)
             return dcv_tc_cancelled_error(t);
         return dcv_tc_fail_av(t, ret, "input '%s'", t->in_name);
     }
+    /* libavformat settles for its best guess when nothing is convincing:
+     * random bytes then "decode" as raw H.263 into garbage pictures and the
+     * job would succeed. Real files score above AVPROBE_SCORE_RETRY (the
+     * lowest seen is MPEG-PS at 26), and a matching file extension alone
+     * lifts a guess to 50, so at or below it the input is not media. */
+    if (t->ic->probe_score <= AVPROBE_SCORE_RETRY)
+        return dcv_tc_fail(t, -EINVAL,
+                           "input '%s' is not recognisable media (libavformat's best guess, "
+                           "%s, has confidence %d/100)",
+                           t->in_name, t->ic->iformat->name, t->ic->probe_score);
     ret = avformat_find_stream_info(t->ic, NULL);
     if (ret < 0) {
         if (t->cancelled)

@@ -576,6 +576,14 @@ static void test_bad_inputs(void)
                 "Invalid data found when processing input");
     expect_fail("truncated", tp("trunc.mkv"), tp("x4.mkv"), &p, -EINVAL, "truncated");
     expect_fail("missing", tp("nosuch.mkv"), tp("x5.mkv"), &p, -ENOENT, "nosuch.mkv");
+    /* The first 3 KB of a raw H.263 stream: libavformat's only guess, with
+     * confidence 25/100, the same it gives some random files (which then
+     * "decoded" into garbage pictures and succeeded). */
+    if (sh("'%s' -nostdin -v error -y -f lavfi -i testsrc2=s=176x144:r=25:d=1 -c:v h263 -f h263 "
+           "- | head -c 3000 > '%s'", ffmpeg_bin, tp("h263frag.mkv")) != 0)
+        tap_bail("cannot make h263frag.mkv");
+    expect_fail("low-confidence guess", tp("h263frag.mkv"), tp("x8.mkv"), &p, -EINVAL,
+                "not recognisable media");
     expect_fail("audio only", tp("audio.mka"), tp("x6.mkv"), &p, -EINVAL, "no video stream");
     expect_fail("unknown container", tp("a.mkv"), tp("x7.avi"), &p, -EINVAL,
                 "unsupported container 'avi'");
