@@ -110,6 +110,7 @@ static const char *const profile_opts[] = {
 };
 #define N_PROFILE_OPTS (sizeof(profile_opts) / sizeof(profile_opts[0]))
 
+/* 0: run the action; 1: --help/--version already answered; <0: usage error. */
 static int parse_args(int argc, char **argv, struct options *o, char *err, size_t errlen)
 {
     struct option longopts[16 + N_PROFILE_OPTS + 1];
@@ -186,8 +187,8 @@ static int parse_args(int argc, char **argv, struct options *o, char *err, size_
             break;
         case 'v': o->verbose++; break;
         case 'q': o->quiet = 1; break;
-        case 'V': print_version(); exit(0); /* main's own helper: fine at top level */
-        case 'h': usage(stdout); exit(0);
+        case 'V': print_version(); return 1; /* done: main exits 0 */
+        case 'h': usage(stdout); return 1;
         case ':':
             snprintf(err, errlen, "%s: missing argument", argv[optind - 1]);
             return -EINVAL;
@@ -447,6 +448,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "distconvd: %s\n", err);
         return 2;
     }
+    if (r > 0) /* --help or --version answered */
+        return 0;
     /* Flags before the file: --check-config --json must print JSON even
      * about a broken file. */
     setup_logging(NULL, &o);
