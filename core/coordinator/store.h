@@ -1,0 +1,147 @@
+/*
+ * The coordinator's durable job store (DESIGN §5, §7): SQLite in WAL mode
+ * with synchronous=FULL, so a submit is on disk before it is acknowledged.
+ * Every state change goes through dcv_store_apply(), which runs the
+ * jobstate table, the attempt fence, the history row and the attempt rows
+ * in one transaction.
+ *
+ * All functions return 0 (or the documented non-negative value) or a
+ * negative errno with a message in err: -EINVAL bad input or illegal move,
+ * -ENOENT unknown job, -ESTALE message from an old attempt/session,
+ * -ENOSPC/-EIO storage, -EBUSY database locked past the busy timeout.
+ * A store handle is not thread-safe; use one per thread.
+ */
+#ifndef DCV_STORE_H
+#define DCV_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coordinator/jobstate.h"
+
+#define DCV_STORE_FILE "jobs.db"
+#define DCV_JOB_ID_LEN 32              /* hex characters (128 random bits) */
+#define DCV_STORE_KEY_MAX 128          /* idempotency key, bytes */
+#define DCV_STORE_TEXT_MAX (64 * 1024) /* each JSON / error / note text, bytes */
+#define DCV_STORE_NAME_MAX 256         /* worker name, session id */
+
+enum dcv_prio_class { DCV_PRIO_LOW = 0, DCV_PRIO_NORMAL = 1, DCV_PRIO_HIGH = 2 };
+
+const char *dcv_prio_class_name(enum dcv_prio_class c); /* "low" | "normal" | "high" */
+int dcv_prio_class_parse(const char *name, enum dcv_prio_class *out);
+
+struct dcv_store;
+
+/*
+ * A submit request. Texts are borrowed. A length of 0 means strlen(); a
+ * non-zero length lets wire input with embedded NUL bytes be refused rather
+ * than silently truncated. The key is optional (NULL): 1..128 printable ASCII
+ * characters, no spaces. max_attempts 0 means the default (3).
+ */
+struct dcv_job_new {
+    const char *idempotency_key;
+    size_t idempotency_key_len;
+    enum dcv_prio_class prio_class;
+    int priority;
+    int max_attempts;
+    const char *profile_json; /* required */
+    size_t profile_json_len;
+    const char *input_json;   /* required */
+    size_t input_json_len;
+    const char *output_json;  /* optional */
+    size_t output_json_len;
+};
+
+/* A job as stored. Strings are owned (NULL when absent); free with dcv_job_clear(). */
+struct dcv_job {
+    char id[DCV_JOB_ID_LEN + 1];
+    char *idempotency_key;
+    int64_t created_ms, updated_ms; /* CLOCK_REALTIME milliseconds */
+    enum dcv_job_state state;
+    int attempt;                    /* current (or next) attempt, 1-based */
+    int max_attempts;
+    enum dcv_prio_class prio_class;
+    int priority;
+    char *profile_json, *input_json, *output_json;
+    char *last_error;
+    char *worker, *session;         /* current or last assignment */
+};
+void dcv_job_clear(struct dcv_job *job);
+
+struct dcv_attempt {
+    int seq;            /* 1-based per job; REQUEUE_BUSY makes two rows for one attempt */
+    int attempt;
+    char *worker, *session;
+    int64_t started_ms;
+    int64_t ended_ms;   /* 0 while open */
+    char *outcome;      /* NULL while open; "done" "failed" "retryable" "rejected" "worker-lost" "cancelled" "busy" */
+    char *error;
+};
+
+struct dcv_transition {
+    int seq;            /* 1-based per job */
+    enum dcv_job_state from, to;
+    enum dcv_job_event event;
+    int attempt;        /* the attempt the event belonged to */
+    int64_t time_ms;
+    char *note;
+};
+
+/* Open (creating, mode 0600) dir/jobs.db; dir must exist. */
+int dcv_store_open(const char *dir, struct dcv_store **out, char *err, size_t errlen);
+void dcv_store_close(struct dcv_store *s);
+
+/* Store a new job, durably, before returning. With an idempotency key that
+ * is already present, *out is the EXISTING job and *created is 0. */
+int dcv_store_submit(struct dcv_store *s, const struct dcv_job_new *req, struct dcv_job *out,
+                     int *created, char *err, size_t errlen);
+
+int dcv_store_get(struct dcv_store *s, const char *job_id, struct dcv_job *out, char *err,
+                  size_t errlen);
+
+/* Called per job; the job is only valid during the call. Non-zero stops the
+ * listing and is returned by dcv_store_list(). */
+typedef int (*dcv_store_job_cb)(const struct dcv_job *job, void *ud);
+
+/* Jobs in creation order; state < 0 means all states; limit <= 0 means no
+ * limit. Returns 0, the callback's non-zero value, or a negative errno. */
+int dcv_store_list(struct dcv_store *s, int state, int limit, int offset, dcv_store_job_cb cb,
+                   void *ud, char *err, size_t errlen);
+
+/* Queued jobs in scheduling order (class, then priority, then oldest first). */
+int dcv_store_list_queued(struct dcv_store *s, int limit, int offset, dcv_store_job_cb cb,
+                          void *ud, char *err, size_t errlen);
+
+/* The queued job to schedule next. 1 and *out filled, 0 when none, or -errno. */
+int dcv_store_next_queued(struct dcv_store *s, struct dcv_job *out, char *err, size_t errlen);
+
+/*
+ * Apply `ev` to a job in one transaction. Fencing: expected_attempt must be
+ * the job's current attempt, and while the job is held by a worker
+ * (ASSIGNED/RUNNING/VERIFYING) a non-NULL session must be the holder's,
+ * otherwise -ESTALE and nothing changes. ASSIGN requires worker (and takes
+ * session) and opens an attempt row; leaving a held state closes it with
+ * error_text. PROGRESS only touches updated_ms (no history row). out may be
+ * NULL; when given it receives the job after the change.
+ */
+int dcv_store_apply(struct dcv_store *s, const char *job_id, enum dcv_job_event ev,
+                    int expected_attempt, const char *note, const char *worker,
+                    const char *session, const char *error_text, struct dcv_job *out,
+                    char *err, size_t errlen);
+
+/* Per-job transition history / attempts, oldest first. *out is malloc'd
+ * (NULL when *n is 0); free with the matching function. */
+int dcv_store_history(struct dcv_store *s, const char *job_id, struct dcv_transition **out,
+                      size_t *n, char *err, size_t errlen);
+void dcv_store_history_free(struct dcv_transition *h, size_t n);
+int dcv_store_attempts(struct dcv_store *s, const char *job_id, struct dcv_attempt **out,
+                       size_t *n, char *err, size_t errlen);
+void dcv_store_attempts_free(struct dcv_attempt *a, size_t n);
+
+/* A worker (session NULL: any of its sessions) is gone: apply WORKER_LOST to
+ * every job it holds, in one transaction. Returns how many jobs changed. */
+int dcv_store_requeue_running_of_worker(struct dcv_store *s, const char *worker,
+                                        const char *session, const char *note, char *err,
+                                        size_t errlen);
+
+#endif
