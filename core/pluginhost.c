@@ -124,14 +124,27 @@ static int copy_ops(struct dcv_plugin *p, const char *path, char *err, size_t er
                           sz, (size_t)TX_OPS_V1_0_SIZE);
         memcpy(&p->tx, o, sz < sizeof(p->tx) ? sz : sizeof(p->tx));
         const struct dcv_transport_ops *t = &p->tx;
+        /* Every transport op of 1.0 is required: the host's loop calls
+         * them all (events() for the edge-triggered fd, msg_free() after
+         * each recv(), last_error() for every failure it logs). */
         if (!t->open)
             missing = "open";
         else if (!t->send)
             missing = "send";
         else if (!t->recv)
             missing = "recv";
+        else if (!t->msg_free)
+            missing = "msg_free";
         else if (!t->get_fd)
             missing = "get_fd";
+        else if (!t->events)
+            missing = "events";
+        else if (!t->endpoint)
+            missing = "endpoint";
+        else if (!t->stats)
+            missing = "stats";
+        else if (!t->last_error)
+            missing = "last_error";
         else if (!t->close)
             missing = "close";
     }

@@ -307,27 +307,47 @@ __attribute__((unused)) static const struct dcv_encoder_ops enc_ops = {
 /* ------------------------------------------------------------------------ */
 
 #ifdef TP_TRANSPORT
-static int tx_open(void *pctx, const char *cfg_json, void **tx, char *err, size_t errlen)
+static int tx_open(void *pctx, const struct dcv_tx_config *cfg, void **tx, char *err,
+                   size_t errlen)
 {
     (void)pctx;
-    (void)cfg_json;
+    (void)cfg;
     (void)tx;
     snprintf(err, errlen, "test transport cannot open anything");
     return -ENOTSUP;
 }
-static int tx_send(void *tx, const void *peer, size_t peer_len, const void *const *frames,
-                   const size_t *lens, unsigned n)
+static int tx_send(void *tx, const struct dcv_tx_peer *to, const struct dcv_tx_frame *frames,
+                   unsigned n)
 {
     return -ENOTSUP;
 }
-static int tx_recv(void *tx, void *peer, size_t *peer_len, void **frames, size_t *lens,
-                   unsigned *n, size_t max_total)
+static int tx_recv(void *tx, struct dcv_tx_peer *from, struct dcv_tx_msg *msg)
 {
     return -EAGAIN;
 }
 static int tx_get_fd(void *tx, int *fd)
 {
     return -ENOTSUP;
+}
+static void tx_msg_free(void *tx, struct dcv_tx_msg *msg)
+{
+}
+static int tx_events(void *tx, int *readable, int *writable)
+{
+    *readable = *writable = 0;
+    return 0;
+}
+static int tx_endpoint(void *tx, char *buf, size_t len)
+{
+    return -ENOTSUP;
+}
+static int tx_stats(void *tx, struct dcv_tx_stats *out)
+{
+    return -ENOTSUP;
+}
+static const char *tx_last_error(void *tx)
+{
+    return "test transport";
 }
 static void tx_close(void *tx)
 {
@@ -337,7 +357,12 @@ static const struct dcv_transport_ops tx_ops = {
     .open = tx_open,
     .send = tx_send,
     .recv = tx_recv,
+    .msg_free = tx_msg_free,
     .get_fd = tx_get_fd,
+    .events = tx_events,
+    .endpoint = tx_endpoint,
+    .stats = tx_stats,
+    .last_error = tx_last_error,
     .close = tx_close,
 };
 #define TP_OPS (&tx_ops)

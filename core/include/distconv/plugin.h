@@ -41,6 +41,8 @@
  *   Data        send_frame, receive_packet, get_stream_params, last_error:
  *               serialised per session; different sessions may run at the
  *               same time on different threads.
+ *   Transport   every op of struct dcv_transport_ops, and init/fini of a
+ *               transport plugin: one host I/O thread (see "Transport ops").
  *   Host API functions may be called from any thread at any time between
  *   init() and the return of fini().
  *   Plugins may create threads but must join them in close()/fini(). They
@@ -346,24 +348,142 @@ struct dcv_encoder_ops {
 };
 
 /* ------------------------------------------------------------------------ */
-/* Transport ops (transport-zmq). Defined in ABI 1.0 so the kind exists;      */
-/* the distributed-jobs work fills in its use.                                */
+/* Transport ops (transport-zmq)                                              */
 /* ------------------------------------------------------------------------ */
+/*
+ * A message transport with a broker shape: the coordinator binds a ROUTER,
+ * workers and the CLI connect DEALERs. Messages are whole multipart
+ * messages (up to DCV_TX_MAX_FRAMES frames), delivered whole or not at all.
+ *
+ * Threading: transports are not thread-safe. Every call on one transport
+ * (open through close), and init/fini of the plugin, happens on one host
+ * I/O thread; different transports of one plugin instance must also stay on
+ * that thread (they share the plugin's context). The host drives them from
+ * a poll() loop:
+ *
+ *   get_fd(tx, &fd) once; then loop:
+ *     events(tx, &r, &w);            ALWAYS before sleeping, see below
+ *     if (r) { while (recv(...) != -EAGAIN) handle; continue; }
+ *     poll(fd, POLLIN, timeout);     POLLIN only, whatever you wait for
+ *
+ * The fd is edge-triggered and only says "the state may have changed": it
+ * is not readable per message and never reports writability itself. Each
+ * send/recv/events may consume the edge, so after any of them the host
+ * must call events() again before blocking in poll(), or it can sleep with
+ * messages pending. events() never blocks.
+ *
+ * Sends never block and never drop silently: -EAGAIN (high-water mark
+ * reached, or a DEALER with no live connection: retry later), -EHOSTUNREACH
+ * (a ROUTER peer id that is unknown or gone), -EMSGSIZE (over the limits).
+ * Received messages over the limits are discarded whole: recv() returns
+ * -EPROTO once per discarded message and counts it in stats().
+ */
+
+enum dcv_tx_role {
+    DCV_TX_BIND_ROUTER = 1,    /* binds; addresses peers by their routing id */
+    DCV_TX_CONNECT_DEALER = 2, /* connects to one ROUTER; no peer id */
+};
+
+#define DCV_TX_MAX_FRAMES 16        /* frames per message, after the envelope */
+#define DCV_TX_MAX_PEER_ID 255      /* bytes of an opaque peer id */
+#define DCV_TX_DEFAULT_MAX_MSG (1u << 20)
+
+/* Host -> plugin: read fields only if DCV_HAS_FIELD says they exist. Zero
+ * means "the default" for every numeric field. */
+struct dcv_tx_config {
+    uint32_t struct_size;
+    uint32_t role;          /* enum dcv_tx_role */
+    /* "tcp://127.0.0.1:7400", "tcp://127.0.0.1:*" (ephemeral port: read it
+     * back with endpoint()), "tcp://[::1]:7400", "ipc:///run/x/admin.sock". */
+    const char *endpoint;
+    /* Largest message accepted, all frames together; 0 = 1 MiB. Applies to
+     * both directions; a single frame above it makes the peer's connection
+     * drop (libzmq ZMQ_MAXMSGSIZE). */
+    uint64_t max_msg_size;
+    int32_t sndhwm, rcvhwm; /* queued messages per peer; 0 = 1000 */
+    /* ZMTP PING/PONG: closes dead connections (the application is not told;
+     * keep application heartbeats). 0 = off / timeout defaults to 3 x ivl. */
+    int32_t heartbeat_ivl_ms, heartbeat_timeout_ms;
+    /* How long close() and fini() may wait to flush queued messages;
+     * 0 = discard at once. Negative (infinite) is refused. */
+    int32_t linger_ms;
+    void *reserved[8];
+};
+
+/* One frame to send: borrowed, copied before send() returns. */
+struct dcv_tx_frame {
+    const void *data;
+    size_t len;
+};
+
+/* Opaque peer identity (a ROUTER routing id). It changes when a peer
+ * reconnects, so it names a connection, not a worker. */
+struct dcv_tx_peer {
+    uint32_t len; /* 0 on a DEALER */
+    uint8_t id[DCV_TX_MAX_PEER_ID];
+};
+
+/* What recv() returns. Frames point into plugin memory that stays valid
+ * until msg_free(); priv is the plugin's. */
+struct dcv_tx_msg {
+    uint32_t n;
+    struct dcv_tx_frame frames[DCV_TX_MAX_FRAMES];
+    size_t total; /* sum of frame lengths */
+    void *priv;
+};
+
+/* Counters since open(): out-parameter, the host zeroes it and sets
+ * struct_size; the plugin writes the fields it knows. */
+struct dcv_tx_stats {
+    uint32_t struct_size;
+    uint64_t msgs_in, msgs_out;
+    uint64_t bytes_in, bytes_out;
+    uint64_t dropped_oversize;   /* received messages over max_msg_size */
+    uint64_t dropped_frames;     /* received messages over DCV_TX_MAX_FRAMES */
+    uint64_t dropped_malformed;  /* ROUTER: missing or oversized envelope */
+    uint64_t send_eagain, send_unreachable;
+    void *reserved[4];
+};
 
 struct dcv_transport_ops {
     uint32_t struct_size;
-    /* Opaque endpoint description, JSON text (role, endpoints, keys). */
-    int (*open)(void *pctx, const char *cfg_json, void **tx, char *err, size_t errlen);
-    /* Send n frames to a peer (NULL peer on a connecting socket). */
-    int (*send)(void *tx, const void *peer, size_t peer_len, const void *const *frames,
-                const size_t *lens, unsigned n);
-    /* Receive one multi-frame message; -EAGAIN if none is pending. */
-    int (*recv)(void *tx, void *peer, size_t *peer_len, void **frames, size_t *lens,
-                unsigned *n, size_t max_total);
-    /* A file descriptor the host polls for readability (edge-triggered:
-     * after it fires, call recv until -EAGAIN). */
+
+    /* Create the socket, set its options and bind/connect. On failure *tx is
+     * untouched and err says why ("bind tcp://...: Address already in use"). */
+    int (*open)(void *pctx, const struct dcv_tx_config *cfg, void **tx, char *err,
+                size_t errlen);
+
+    /* Send n (1..DCV_TX_MAX_FRAMES) frames as one message. `to` is the peer
+     * on a ROUTER (required) and must be NULL or len 0 on a DEALER. Never
+     * blocks. 0, -EAGAIN, -EHOSTUNREACH, -EMSGSIZE, -EINVAL, or another
+     * negative errno; the text is in last_error(). */
+    int (*send)(void *tx, const struct dcv_tx_peer *to, const struct dcv_tx_frame *frames,
+                unsigned n);
+
+    /* One whole message: 0 with *from (ROUTER; len 0 on a DEALER; from may
+     * be NULL) and *msg, to be released with msg_free(); -EAGAIN when none
+     * is pending; -EPROTO when a message over the limits was discarded (call
+     * again). *from is written only on success. */
+    int (*recv)(void *tx, struct dcv_tx_peer *from, struct dcv_tx_msg *msg);
+    void (*msg_free)(void *tx, struct dcv_tx_msg *msg);
+
+    /* The fd to poll() for POLLIN (see the loop above); owned by the
+     * transport, valid until close(). */
     int (*get_fd)(void *tx, int *fd);
+    /* Current readiness: a message can be received now / sent now. */
+    int (*events)(void *tx, int *readable, int *writable);
+
+    /* The endpoint actually bound or connected, with the real port for
+     * "tcp://host:*". 0, or -ENOSPC when len is too small. */
+    int (*endpoint)(void *tx, char *buf, size_t len);
+    int (*stats)(void *tx, struct dcv_tx_stats *out);
+    /* Reason for the last failure of this transport (never NULL). */
+    const char *(*last_error)(void *tx);
+
+    /* Closes the socket (pending messages wait at most linger_ms, in the
+     * background until fini()). tx may be NULL. */
     void (*close)(void *tx);
+
     void *reserved[6];
 };
 
