@@ -11,6 +11,7 @@
  * afternoon), except under plugins.<name>, which the plugin owns.
  */
 #include "config.h"
+#include "errbuf.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -169,16 +170,6 @@ static int valid_plugin_name(const char *s, size_t maxlen)
     return 1;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) DCV_PRINTF(3, 4);
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const char *setting_file(const config_setting_t *st, const char *fallback)
 {
@@ -419,10 +410,10 @@ static void unknown_key(const char *file, const config_setting_t *st, const char
         snprintf(shown, sizeof shown, "%s", name);
     if (best) {
         size_t bl = strcspn(best, ".");
-        set_err(err, errlen, "%s:%u: unknown key \"%s\" (did you mean \"%.*s\"?)",
+        dcv_errf(err, errlen, "%s:%u: unknown key \"%s\" (did you mean \"%.*s\"?)",
                 setting_file(st, file), config_setting_source_line(st), shown, (int)bl, best);
     } else {
-        set_err(err, errlen, "%s:%u: unknown key \"%s\"", setting_file(st, file),
+        dcv_errf(err, errlen, "%s:%u: unknown key \"%s\"", setting_file(st, file),
                 config_setting_source_line(st), shown);
     }
 }
@@ -433,7 +424,7 @@ static int check_plugin_tree(const char *file, const char *label, const config_s
 {
     config_setting_t *en = config_setting_get_member(tree, "enabled");
     if (en && config_setting_type(en) != CONFIG_TYPE_BOOL) {
-        set_err(err, errlen, "%s:%u: %s%senabled: expected true or false",
+        dcv_errf(err, errlen, "%s:%u: %s%senabled: expected true or false",
                 setting_file(en, file), config_setting_source_line(en), label,
                 label[0] ? "." : "");
         return -EINVAL;
@@ -445,7 +436,7 @@ static int check_plugins_group(const char *file, const config_setting_t *grp, ch
                                size_t errlen)
 {
     if (!config_setting_is_group(grp)) {
-        set_err(err, errlen, "%s:%u: plugins: expected a group { ... }", setting_file(grp, file),
+        dcv_errf(err, errlen, "%s:%u: plugins: expected a group { ... }", setting_file(grp, file),
                 config_setting_source_line(grp));
         return -EINVAL;
     }
@@ -455,14 +446,14 @@ static int check_plugins_group(const char *file, const config_setting_t *grp, ch
         char label[128];
         int r;
         if (!valid_plugin_name(name, sizeof(((struct plugin_entry *)0)->name))) {
-            set_err(err, errlen,
+            dcv_errf(err, errlen,
                     "%s:%u: plugins.%s: expected a plugin name (lowercase letters, digits "
                     "and '-')",
                     setting_file(p, file), config_setting_source_line(p), name);
             return -EINVAL;
         }
         if (!config_setting_is_group(p)) {
-            set_err(err, errlen, "%s:%u: plugins.%s: expected a group { ... }",
+            dcv_errf(err, errlen, "%s:%u: plugins.%s: expected a group { ... }",
                     setting_file(p, file), config_setting_source_line(p), name);
             return -EINVAL;
         }
@@ -497,13 +488,13 @@ static int walk_group(const char *file, const config_setting_t *grp, const char 
                 return r;
         } else if ((k = find_key(path)) != NULL) {
             if ((r = apply_setting(k, st, s, why, sizeof why)) < 0) {
-                set_err(err, errlen, "%s:%u: %s: %s", setting_file(st, file),
+                dcv_errf(err, errlen, "%s:%u: %s: %s", setting_file(st, file),
                         config_setting_source_line(st), path, why);
                 return r;
             }
         } else if (is_group(path)) {
             if (!config_setting_is_group(st)) {
-                set_err(err, errlen, "%s:%u: %s: expected a group { ... }",
+                dcv_errf(err, errlen, "%s:%u: %s: expected a group { ... }",
                         setting_file(st, file), config_setting_source_line(st), path);
                 return -EINVAL;
             }
@@ -529,7 +520,7 @@ static int apply_env(struct dcv_settings *s, char *err, size_t errlen)
         if (!v || !v[0])
             continue;
         if (apply_string(&keys[i], v, s, why, sizeof why) < 0) {
-            set_err(err, errlen, "%s: %s", keys[i].env, why);
+            dcv_errf(err, errlen, "%s: %s", keys[i].env, why);
             return -EINVAL;
         }
     }
@@ -546,12 +537,12 @@ static int read_file(config_t *cf, const char *path, char *err, size_t errlen)
 
     if (!f) {
         int e = errno;
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
+        dcv_errf(err, errlen, "%s: cannot open: %s", path, strerror(e));
         return -e;
     }
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
         fclose(f);
-        set_err(err, errlen, "%s: cannot read: %s", path, strerror(EISDIR));
+        dcv_errf(err, errlen, "%s: cannot read: %s", path, strerror(EISDIR));
         return -EISDIR;
     }
     fclose(f);
@@ -566,10 +557,10 @@ static int read_file(config_t *cf, const char *path, char *err, size_t errlen)
     if (config_read_file(cf, path) != CONFIG_TRUE) {
         const char *ef = config_error_file(cf);
         if (config_error_type(cf) == CONFIG_ERR_FILE_IO)
-            set_err(err, errlen, "%s: cannot read: %s", ef ? ef : path,
+            dcv_errf(err, errlen, "%s: cannot read: %s", ef ? ef : path,
                     config_error_text(cf) ? config_error_text(cf) : "I/O error");
         else
-            set_err(err, errlen, "%s:%d: %s", ef ? ef : path, config_error_line(cf),
+            dcv_errf(err, errlen, "%s:%d: %s", ef ? ef : path, config_error_line(cf),
                     config_error_text(cf) ? config_error_text(cf) : "syntax error");
         return config_error_type(cf) == CONFIG_ERR_FILE_IO ? -EIO : -EINVAL;
     }
@@ -595,12 +586,12 @@ static int load_dropins(struct dcv_conf *c, char *err, size_t errlen)
         int e = errno;
         if (e == ENOENT)
             return 0; /* no package dropped anything in: normal */
-        set_err(err, errlen, "plugin_conf_dir %s: cannot read: %s", dir, strerror(e));
+        dcv_errf(err, errlen, "plugin_conf_dir %s: cannot read: %s", dir, strerror(e));
         return -e;
     }
     c->dropins = calloc((size_t)n ? (size_t)n : 1, sizeof *c->dropins);
     if (!c->dropins) {
-        set_err(err, errlen, "out of memory");
+        dcv_errf(err, errlen, "out of memory");
         r = -ENOMEM;
         goto out;
     }
@@ -621,7 +612,7 @@ static int load_dropins(struct dcv_conf *c, char *err, size_t errlen)
         }
         d = calloc(1, sizeof *d);
         if (!d) {
-            set_err(err, errlen, "out of memory");
+            dcv_errf(err, errlen, "out of memory");
             r = -ENOMEM;
             goto out;
         }
@@ -699,7 +690,7 @@ int dcv_conf_load(struct dcv_conf **out, const char *path, int explicit_path, ch
         path = DCV_DEFAULT_CONFIG;
     c = calloc(1, sizeof *c);
     if (!c) {
-        set_err(err, errlen, "out of memory");
+        dcv_errf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     config_init(&c->cf);
@@ -720,7 +711,7 @@ int dcv_conf_load(struct dcv_conf **out, const char *path, int explicit_path, ch
     if (r == 0)
         r = load_dropins(c, err, errlen);
     if (r == 0 && (r = build_plugins(c)) < 0)
-        set_err(err, errlen, "out of memory");
+        dcv_errf(err, errlen, "out of memory");
     if (r < 0) {
         dcv_conf_free(&c);
         return r;

@@ -1,5 +1,6 @@
 /* Job state machine: one table, one lookup. */
 #include "coordinator/jobstate.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -118,16 +119,6 @@ int dcv_job_state_is_active(enum dcv_job_state s)
     return s == DCV_JOB_ASSIGNED || s == DCV_JOB_RUNNING || s == DCV_JOB_VERIFYING;
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int dcv_job_transition(enum dcv_job_state from, enum dcv_job_event ev, int attempt,
                        int max_attempts, enum dcv_job_state *to, int *next_attempt,
@@ -136,12 +127,12 @@ int dcv_job_transition(enum dcv_job_state from, enum dcv_job_event ev, int attem
     const struct cell *c;
 
     if ((unsigned)from >= DCV_JOB_STATE_COUNT || (unsigned)ev >= DCV_EV_COUNT) {
-        seterr(err, errlen, "unknown job state %d or event %d", (int)from, (int)ev);
+        dcv_errf(err, errlen, "unknown job state %d or event %d", (int)from, (int)ev);
         return -EINVAL;
     }
     /* attempt may exceed max_attempts after operator retries, so only its sign is checked */
     if (attempt < 1 || max_attempts < 1 || !to || !next_attempt) {
-        seterr(err, errlen, "bad attempt %d of %d", attempt, max_attempts);
+        dcv_errf(err, errlen, "bad attempt %d of %d", attempt, max_attempts);
         return -EINVAL;
     }
     c = &table[from][ev];
@@ -161,7 +152,7 @@ int dcv_job_transition(enum dcv_job_state from, enum dcv_job_event ev, int attem
         return 0;
     case NEW_ATTEMPT:
         if (attempt == INT_MAX) {
-            seterr(err, errlen, "job has no attempts left to number");
+            dcv_errf(err, errlen, "job has no attempts left to number");
             return -EINVAL;
         }
         *to = c->to;
@@ -171,6 +162,6 @@ int dcv_job_transition(enum dcv_job_state from, enum dcv_job_event ev, int attem
     default:
         break;
     }
-    seterr(err, errlen, "job cannot go from %s on %s", state_names[from], event_names[ev]);
+    dcv_errf(err, errlen, "job cannot go from %s on %s", state_names[from], event_names[ev]);
     return -EINVAL;
 }

@@ -1,5 +1,6 @@
 /* Durable job store on SQLite. */
 #include "coordinator/store.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,17 +76,6 @@ static const char *const migrations[] = {
     "id, idem_key, created_ms, updated_ms, state, attempt, max_attempts, prio_class, " \
     "priority, profile, input, output, last_error, worker, session"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int64_t now_ms(void)
 {
@@ -117,7 +107,7 @@ static int map_rc(int rc)
 /* Turn a failed sqlite3 call into -errno with SQLite's own words in err. */
 static int db_fail(struct dcv_store *s, int rc, const char *what, char *err, size_t errlen)
 {
-    seterr(err, errlen, "job store: %s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    dcv_errf(err, errlen, "job store: %s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
     return map_rc(rc);
 }
 
@@ -178,7 +168,7 @@ static int check_text(const char *what, const char *p, size_t len, size_t max, i
     if (!p) {
         *outlen = 0;
         if (required) {
-            seterr(err, errlen, "%s is required", what);
+            dcv_errf(err, errlen, "%s is required", what);
             return -EINVAL;
         }
         return 0;
@@ -186,15 +176,15 @@ static int check_text(const char *what, const char *p, size_t len, size_t max, i
     if (len == 0)
         len = strnlen(p, max + 1);
     else if (memchr(p, '\0', len)) {
-        seterr(err, errlen, "%s contains a NUL byte", what);
+        dcv_errf(err, errlen, "%s contains a NUL byte", what);
         return -EINVAL;
     }
     if (len > max) {
-        seterr(err, errlen, "%s is longer than %zu bytes", what, max);
+        dcv_errf(err, errlen, "%s is longer than %zu bytes", what, max);
         return -EINVAL;
     }
     if (required && len == 0) {
-        seterr(err, errlen, "%s is empty", what);
+        dcv_errf(err, errlen, "%s is empty", what);
         return -EINVAL;
     }
     *outlen = len;
@@ -205,11 +195,11 @@ static int check_key(const char *p, size_t len, char *err, size_t errlen)
 {
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)p[i] <= 0x20 || (unsigned char)p[i] >= 0x7f) {
-            seterr(err, errlen, "idempotency key may hold only printable ASCII without spaces");
+            dcv_errf(err, errlen, "idempotency key may hold only printable ASCII without spaces");
             return -EINVAL;
         }
     if (len == 0) {
-        seterr(err, errlen, "idempotency key is empty");
+        dcv_errf(err, errlen, "idempotency key is empty");
         return -EINVAL;
     }
     return 0;
@@ -222,7 +212,7 @@ static int check_job_id(const char *id, char *err, size_t errlen)
         if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
             break;
     if (!id || i != DCV_JOB_ID_LEN || id[i] != '\0') {
-        seterr(err, errlen, "job id must be %d lower-case hex characters", DCV_JOB_ID_LEN);
+        dcv_errf(err, errlen, "job id must be %d lower-case hex characters", DCV_JOB_ID_LEN);
         return -EINVAL;
     }
     return 0;
@@ -244,7 +234,7 @@ static int new_job_id(char out[DCV_JOB_ID_LEN + 1], char *err, size_t errlen)
             if (errno == EINTR)
                 continue;
             int e = errno;
-            seterr(err, errlen, "getrandom: %s", strerror(e));
+            dcv_errf(err, errlen, "getrandom: %s", strerror(e));
             return -e;
         }
         got += (size_t)r;
@@ -310,7 +300,7 @@ static int row_to_job(sqlite3_stmt *st, struct dcv_job *job, char *err, size_t e
     memset(job, 0, sizeof *job);
     if (!id || strlen((const char *)id) != DCV_JOB_ID_LEN || !state ||
         dcv_job_state_parse((const char *)state, &job->state) < 0 || pc < 0 || pc > 2) {
-        seterr(err, errlen, "job store: malformed job row");
+        dcv_errf(err, errlen, "job store: malformed job row");
         return -EBADMSG;
     }
     memcpy(job->id, id, DCV_JOB_ID_LEN + 1);
@@ -325,7 +315,7 @@ static int row_to_job(sqlite3_stmt *st, struct dcv_job *job, char *err, size_t e
         (r = col_dup(st, 12, &job->last_error)) < 0 || (r = col_dup(st, 13, &job->worker)) < 0 ||
         (r = col_dup(st, 14, &job->session)) < 0) {
         dcv_job_clear(job);
-        seterr(err, errlen, "job store: out of memory");
+        dcv_errf(err, errlen, "job store: out of memory");
         return r;
     }
     return 0;
@@ -364,7 +354,7 @@ static int migrate(struct dcv_store *s, char *err, size_t errlen)
     if ((r = schema_version(s, &version, err, errlen)) < 0)
         goto fail;
     if (version > SCHEMA_VERSION) {
-        seterr(err, errlen, "job store schema version %d is newer than this program's %d",
+        dcv_errf(err, errlen, "job store schema version %d is newer than this program's %d",
                version, SCHEMA_VERSION);
         r = -EPROTONOSUPPORT;
         goto fail;
@@ -399,7 +389,7 @@ int dcv_store_open(const char *dir, struct dcv_store **out, char *err, size_t er
 
     *out = NULL;
     if (!dir || !*dir) {
-        seterr(err, errlen, "job store: no directory given");
+        dcv_errf(err, errlen, "job store: no directory given");
         return -EINVAL;
     }
     if (stat(dir, &sb) < 0)
@@ -407,11 +397,11 @@ int dcv_store_open(const char *dir, struct dcv_store **out, char *err, size_t er
     else
         r = S_ISDIR(sb.st_mode) ? 0 : -ENOTDIR;
     if (r < 0) {
-        seterr(err, errlen, "job store: %s: %s", dir, strerror(-r));
+        dcv_errf(err, errlen, "job store: %s: %s", dir, strerror(-r));
         return r;
     }
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, DCV_STORE_FILE) >= sizeof path) {
-        seterr(err, errlen, "job store: directory path too long");
+        dcv_errf(err, errlen, "job store: directory path too long");
         return -ENAMETOOLONG;
     }
     /* Create the file ourselves so it is 0600 whatever the umask; SQLite gives
@@ -420,14 +410,14 @@ int dcv_store_open(const char *dir, struct dcv_store **out, char *err, size_t er
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         r = -errno;
-        seterr(err, errlen, "job store: %s: %s", path, strerror(errno));
+        dcv_errf(err, errlen, "job store: %s: %s", path, strerror(errno));
         return r;
     }
     close(fd);
 
     s = calloc(1, sizeof *s);
     if (!s) {
-        seterr(err, errlen, "job store: out of memory");
+        dcv_errf(err, errlen, "job store: out of memory");
         return -ENOMEM;
     }
     rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
@@ -455,7 +445,7 @@ int dcv_store_open(const char *dir, struct dcv_store **out, char *err, size_t er
         int wal = mode && strcasecmp((const char *)mode, "wal") == 0;
         sqlite3_finalize(st);
         if (!wal) {
-            seterr(err, errlen, "job store: %s: cannot switch to WAL mode", path);
+            dcv_errf(err, errlen, "job store: %s: cannot switch to WAL mode", path);
             r = -EIO;
             goto fail;
         }
@@ -496,7 +486,7 @@ static int load_job(struct dcv_store *s, const char *id, struct dcv_job *out, ch
     } else if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         r = row_to_job(st, out, err, errlen);
     } else if (rc == SQLITE_DONE) {
-        seterr(err, errlen, "no job %s", id);
+        dcv_errf(err, errlen, "no job %s", id);
         r = -ENOENT;
     } else {
         r = db_fail(s, rc, "read job", err, errlen);
@@ -542,7 +532,7 @@ int dcv_store_list(struct dcv_store *s, int state, int limit, int offset, dcv_st
     int r, rc;
 
     if (!cb || offset < 0 || (state >= 0 && !dcv_job_state_name((enum dcv_job_state)state))) {
-        seterr(err, errlen, "job list: bad state filter, offset or callback");
+        dcv_errf(err, errlen, "job list: bad state filter, offset or callback");
         return -EINVAL;
     }
     if ((r = prep(s,
@@ -566,7 +556,7 @@ int dcv_store_list_queued(struct dcv_store *s, int limit, int offset, dcv_store_
     int r, rc;
 
     if (!cb || offset < 0) {
-        seterr(err, errlen, "queued list: bad offset or callback");
+        dcv_errf(err, errlen, "queued list: bad offset or callback");
         return -EINVAL;
     }
     if ((r = prep(s,
@@ -617,7 +607,7 @@ int dcv_store_next_queued(struct dcv_store *s, struct dcv_job *out, char *err, s
     if (r < 0)
         return r;
     if (f.err < 0) {
-        seterr(err, errlen, "job store: out of memory");
+        dcv_errf(err, errlen, "job store: out of memory");
         return f.err;
     }
     return r; /* 1: found (take_first stops the listing), 0: none */
@@ -657,7 +647,7 @@ int dcv_store_submit(struct dcv_store *s, const struct dcv_job_new *req, struct 
     memset(out, 0, sizeof *out);
     *created = 0;
     if (!req) {
-        seterr(err, errlen, "submit: no request");
+        dcv_errf(err, errlen, "submit: no request");
         return -EINVAL;
     }
     if ((r = check_text("idempotency key", req->idempotency_key, req->idempotency_key_len,
@@ -671,12 +661,12 @@ int dcv_store_submit(struct dcv_store *s, const struct dcv_job_new *req, struct 
                         DCV_STORE_TEXT_MAX, 0, &olen, err, errlen)) < 0)
         return r;
     if (!dcv_prio_class_name(req->prio_class)) {
-        seterr(err, errlen, "submit: unknown priority class %d", (int)req->prio_class);
+        dcv_errf(err, errlen, "submit: unknown priority class %d", (int)req->prio_class);
         return -EINVAL;
     }
     max_attempts = req->max_attempts ? req->max_attempts : DEFAULT_MAX_ATTEMPTS;
     if (max_attempts < 1 || max_attempts > MAX_ATTEMPTS_LIMIT) {
-        seterr(err, errlen, "submit: max_attempts must be 1..%d", MAX_ATTEMPTS_LIMIT);
+        dcv_errf(err, errlen, "submit: max_attempts must be 1..%d", MAX_ATTEMPTS_LIMIT);
         return -EINVAL;
     }
     if ((r = new_job_id(id, err, errlen)) < 0)
@@ -777,14 +767,14 @@ static int apply_locked(struct dcv_store *s, const char *id, enum dcv_job_event 
     if ((r = load_job(s, id, &job, err, errlen)) < 0)
         return r;
     if (expected_attempt != job.attempt) {
-        seterr(err, errlen, "stale %s for job %s: attempt %d, job is on attempt %d",
+        dcv_errf(err, errlen, "stale %s for job %s: attempt %d, job is on attempt %d",
                dcv_job_event_name(ev), id, expected_attempt, job.attempt);
         r = -ESTALE;
         goto out;
     }
     was_active = dcv_job_state_is_active(job.state);
     if (was_active && ev != DCV_EV_ASSIGN && session && job.session && strcmp(session, job.session) != 0) {
-        seterr(err, errlen, "stale %s for job %s: session %s, job is held by session %s",
+        dcv_errf(err, errlen, "stale %s for job %s: session %s, job is held by session %s",
                dcv_job_event_name(ev), id, session, job.session);
         r = -ESTALE;
         goto out;
@@ -793,7 +783,7 @@ static int apply_locked(struct dcv_store *s, const char *id, enum dcv_job_event 
                                 err, errlen)) < 0)
         goto out;
     if (ev == DCV_EV_ASSIGN && !worker) {
-        seterr(err, errlen, "ASSIGN needs a worker");
+        dcv_errf(err, errlen, "ASSIGN needs a worker");
         r = -EINVAL;
         goto out;
     }
@@ -913,7 +903,7 @@ int dcv_store_apply(struct dcv_store *s, const char *job_id, enum dcv_job_event 
         (r = check_opt("error text", error_text, DCV_STORE_TEXT_MAX, err, errlen)) < 0)
         return r;
     if (!dcv_job_event_name(ev)) {
-        seterr(err, errlen, "unknown job event %d", (int)ev);
+        dcv_errf(err, errlen, "unknown job event %d", (int)ev);
         return -EINVAL;
     }
     if ((r = begin(s, err, errlen)) < 0)
@@ -936,7 +926,7 @@ int dcv_store_requeue_running_of_worker(struct dcv_store *s, const char *worker,
     int r, rc, count = 0;
 
     if (!worker) {
-        seterr(err, errlen, "requeue: no worker given");
+        dcv_errf(err, errlen, "requeue: no worker given");
         return -EINVAL;
     }
     if ((r = check_opt("worker", worker, DCV_STORE_NAME_MAX, err, errlen)) < 0 ||
@@ -964,7 +954,7 @@ int dcv_store_requeue_running_of_worker(struct dcv_store *s, const char *worker,
             cap = cap ? cap * 2 : 16;
             if (!(tmp = realloc(ids, cap * sizeof *ids))) {
                 sqlite3_finalize(st);
-                seterr(err, errlen, "requeue: out of memory");
+                dcv_errf(err, errlen, "requeue: out of memory");
                 r = -ENOMEM;
                 goto fail;
             }
@@ -1085,9 +1075,9 @@ int dcv_store_history(struct dcv_store *s, const char *job_id, struct dcv_transi
     if (r == 0 && rc != SQLITE_DONE)
         r = db_fail(s, rc, "read history", err, errlen);
     else if (r == -ENOMEM)
-        seterr(err, errlen, "history: out of memory");
+        dcv_errf(err, errlen, "history: out of memory");
     else if (r == -EBADMSG)
-        seterr(err, errlen, "job store: malformed history row");
+        dcv_errf(err, errlen, "job store: malformed history row");
     sqlite3_finalize(st);
     if (r < 0) {
         dcv_store_history_free(h, cnt);
@@ -1130,7 +1120,7 @@ int dcv_store_attempts(struct dcv_store *s, const char *job_id, struct dcv_attem
     if (r == 0 && rc != SQLITE_DONE)
         r = db_fail(s, rc, "read attempts", err, errlen);
     else if (r < 0)
-        seterr(err, errlen, "attempts: out of memory");
+        dcv_errf(err, errlen, "attempts: out of memory");
     sqlite3_finalize(st);
     if (r < 0) {
         dcv_store_attempts_free(a, cnt);

@@ -5,7 +5,7 @@ noinst_LTLIBRARIES += core/coordinator/libdcvstore.la
 core_coordinator_libdcvstore_la_SOURCES = core/coordinator/jobstate.c core/coordinator/jobstate.h \
 	core/coordinator/store.c core/coordinator/store.h
 core_coordinator_libdcvstore_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
-core_coordinator_libdcvstore_la_LIBADD = $(SQLITE_LIBS)
+core_coordinator_libdcvstore_la_LIBADD = core/libdcvbase.la $(SQLITE_LIBS)
 
 check_PROGRAMS += tests/unit/test_jobstate tests/unit/test_store
 TESTS += tests/unit/test_jobstate tests/unit/test_store

@@ -2,6 +2,7 @@
  * Data-plane wire codec and checksums. See chunk.h for the layouts.
  */
 #include "xfer/chunk.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -19,18 +20,6 @@
 #define DCV_CRC_HW 1
 #endif
 
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static void put_le32(uint8_t *p, uint32_t v)
 {
@@ -64,10 +53,10 @@ int dcv_xfer_chunk_encode(const struct dcv_xfer_chunk *c, uint8_t *buf, size_t b
                           char *err, size_t errlen)
 {
     if (!c || !buf || buflen < DCV_XFER_CHUNK_HDR_LEN)
-        return fail(-EINVAL, err, errlen, "chunk header: buffer of %zu bytes, need %d", buflen,
+        return dcv_err(err, errlen, -EINVAL, "chunk header: buffer of %zu bytes, need %d", buflen,
                     DCV_XFER_CHUNK_HDR_LEN);
     if (c->flags & ~DCV_XFER_FLAG_LAST)
-        return fail(-EINVAL, err, errlen, "chunk header: flags 0x%" PRIx32 " has unknown bits",
+        return dcv_err(err, errlen, -EINVAL, "chunk header: flags 0x%" PRIx32 " has unknown bits",
                     c->flags);
     put_le64(buf, c->xfer_id);
     put_le64(buf + 8, c->offset);
@@ -85,10 +74,10 @@ int dcv_xfer_chunk_decode(const void *buf, size_t len, uint32_t chunk_max,
     struct dcv_xfer_chunk c;
 
     if (chunk_max == 0 || chunk_max > DCV_XFER_CHUNK_MAX_LIMIT)
-        return fail(-EINVAL, err, errlen, "chunk_max %" PRIu32 " out of range 1..%u", chunk_max,
+        return dcv_err(err, errlen, -EINVAL, "chunk_max %" PRIu32 " out of range 1..%u", chunk_max,
                     DCV_XFER_CHUNK_MAX_LIMIT);
     if (!p || len != DCV_XFER_CHUNK_HDR_LEN)
-        return fail(-EPROTO, err, errlen, "chunk header: %zu bytes, expected %d", p ? len : 0,
+        return dcv_err(err, errlen, -EPROTO, "chunk header: %zu bytes, expected %d", p ? len : 0,
                     DCV_XFER_CHUNK_HDR_LEN);
     c.xfer_id = get_le64(p);
     c.offset = get_le64(p + 8);
@@ -97,16 +86,16 @@ int dcv_xfer_chunk_decode(const void *buf, size_t len, uint32_t chunk_max,
     c.crc32c = get_le32(p + 24);
     uint32_t reserved = get_le32(p + 28);
     if (reserved != 0)
-        return fail(-EPROTO, err, errlen, "chunk header: reserved is 0x%" PRIx32 ", must be 0",
+        return dcv_err(err, errlen, -EPROTO, "chunk header: reserved is 0x%" PRIx32 ", must be 0",
                     reserved);
     if (c.flags & ~DCV_XFER_FLAG_LAST)
-        return fail(-EPROTO, err, errlen, "chunk header: flags 0x%" PRIx32 " has unknown bits",
+        return dcv_err(err, errlen, -EPROTO, "chunk header: flags 0x%" PRIx32 " has unknown bits",
                     c.flags);
     if (c.len > chunk_max)
-        return fail(-EPROTO, err, errlen, "chunk header: len %" PRIu32 " exceeds chunk_max %" PRIu32,
+        return dcv_err(err, errlen, -EPROTO, "chunk header: len %" PRIu32 " exceeds chunk_max %" PRIu32,
                     c.len, chunk_max);
     if (c.offset > UINT64_MAX - c.len)
-        return fail(-EPROTO, err, errlen,
+        return dcv_err(err, errlen, -EPROTO,
                     "chunk header: offset %" PRIu64 " + len %" PRIu32 " overflows", c.offset,
                     c.len);
     if (out)
@@ -118,7 +107,7 @@ int dcv_xfer_credit_encode(const struct dcv_xfer_credit *c, uint8_t *buf, size_t
                            char *err, size_t errlen)
 {
     if (!c || !buf || buflen < DCV_XFER_CREDIT_LEN)
-        return fail(-EINVAL, err, errlen, "credit: buffer of %zu bytes, need %d", buflen,
+        return dcv_err(err, errlen, -EINVAL, "credit: buffer of %zu bytes, need %d", buflen,
                     DCV_XFER_CREDIT_LEN);
     put_le64(buf, c->xfer_id);
     put_le64(buf + 8, c->offset);
@@ -134,17 +123,17 @@ int dcv_xfer_credit_decode(const void *buf, size_t len, struct dcv_xfer_credit *
     struct dcv_xfer_credit c;
 
     if (!p || len != DCV_XFER_CREDIT_LEN)
-        return fail(-EPROTO, err, errlen, "credit: %zu bytes, expected %d", p ? len : 0,
+        return dcv_err(err, errlen, -EPROTO, "credit: %zu bytes, expected %d", p ? len : 0,
                     DCV_XFER_CREDIT_LEN);
     c.xfer_id = get_le64(p);
     c.offset = get_le64(p + 8);
     c.chunks = get_le32(p + 16);
     uint32_t reserved = get_le32(p + 20);
     if (reserved != 0)
-        return fail(-EPROTO, err, errlen, "credit: reserved is 0x%" PRIx32 ", must be 0",
+        return dcv_err(err, errlen, -EPROTO, "credit: reserved is 0x%" PRIx32 ", must be 0",
                     reserved);
     if (c.chunks == 0)
-        return fail(-EPROTO, err, errlen, "credit: chunks is 0, must be > 0");
+        return dcv_err(err, errlen, -EPROTO, "credit: chunks is 0, must be > 0");
     if (out)
         *out = c;
     return 0;
@@ -307,16 +296,16 @@ int dcv_sha256_parse_hex(const char *s, uint8_t digest[DCV_SHA256_LEN], char *er
                          size_t errlen)
 {
     if (!s)
-        return fail(-EINVAL, err, errlen, "sha256: missing");
+        return dcv_err(err, errlen, -EINVAL, "sha256: missing");
     size_t n = strlen(s);
     if (n != 2 * DCV_SHA256_LEN)
-        return fail(-EINVAL, err, errlen, "sha256: %zu characters, expected %d hex digits", n,
+        return dcv_err(err, errlen, -EINVAL, "sha256: %zu characters, expected %d hex digits", n,
                     2 * DCV_SHA256_LEN);
     uint8_t d[DCV_SHA256_LEN];
     for (int i = 0; i < DCV_SHA256_LEN; i++) {
         int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
-            return fail(-EINVAL, err, errlen, "sha256: not a hex digit at position %d",
+            return dcv_err(err, errlen, -EINVAL, "sha256: not a hex digit at position %d",
                         hi < 0 ? 2 * i : 2 * i + 1);
         d[i] = (uint8_t)(hi << 4 | lo);
     }

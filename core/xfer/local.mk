@@ -6,7 +6,7 @@ noinst_LTLIBRARIES += core/xfer/libdcvxfer.la
 core_xfer_libdcvxfer_la_SOURCES = core/xfer/chunk.c core/xfer/chunk.h \
 	core/xfer/window.c core/xfer/window.h
 core_xfer_libdcvxfer_la_CFLAGS = $(AM_CFLAGS) $(AV_CFLAGS)
-core_xfer_libdcvxfer_la_LIBADD = $(AV_LIBS)
+core_xfer_libdcvxfer_la_LIBADD = core/libdcvbase.la $(AV_LIBS)
 
 check_PROGRAMS += tests/unit/test_xfer
 TESTS += tests/unit/test_xfer

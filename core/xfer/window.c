@@ -6,6 +6,7 @@
  * exactly and credit arithmetic cannot drift.
  */
 #include "xfer/window.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,18 +17,6 @@
 
 #define REASON_LEN 256
 
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 const char *dcv_xfer_state_name(enum dcv_xfer_state st)
 {
@@ -143,27 +132,27 @@ int dcv_xfer_rx_new(const struct dcv_xfer_rx_params *p, uint64_t now_ms,
                     struct dcv_xfer_rx **out, char *err, size_t errlen)
 {
     if (!p || !out)
-        return fail(-EINVAL, err, errlen, "xfer receiver: missing parameters");
+        return dcv_err(err, errlen, -EINVAL, "xfer receiver: missing parameters");
     if (p->chunk_max == 0 || p->chunk_max > DCV_XFER_CHUNK_MAX_LIMIT)
-        return fail(-EINVAL, err, errlen, "xfer receiver: chunk_max %" PRIu32
+        return dcv_err(err, errlen, -EINVAL, "xfer receiver: chunk_max %" PRIu32
                     " out of range 1..%u", p->chunk_max, DCV_XFER_CHUNK_MAX_LIMIT);
     if (p->window == 0 || p->window > DCV_XFER_WINDOW_LIMIT)
-        return fail(-EINVAL, err, errlen, "xfer receiver: window %" PRIu32
+        return dcv_err(err, errlen, -EINVAL, "xfer receiver: window %" PRIu32
                     " out of range 1..%u", p->window, DCV_XFER_WINDOW_LIMIT);
     if (p->stall_ms == 0)
-        return fail(-EINVAL, err, errlen, "xfer receiver: stall_ms must be > 0");
+        return dcv_err(err, errlen, -EINVAL, "xfer receiver: stall_ms must be > 0");
     if (p->size != DCV_XFER_SIZE_UNKNOWN && p->durable_offset > p->size)
-        return fail(-EINVAL, err, errlen, "xfer receiver: durable_offset %" PRIu64
+        return dcv_err(err, errlen, -EINVAL, "xfer receiver: durable_offset %" PRIu64
                     " beyond size %" PRIu64, p->durable_offset, p->size);
     if (p->size == DCV_XFER_SIZE_UNKNOWN && p->durable_offset == DCV_XFER_SIZE_UNKNOWN)
-        return fail(-EINVAL, err, errlen, "xfer receiver: durable_offset out of range");
+        return dcv_err(err, errlen, -EINVAL, "xfer receiver: durable_offset out of range");
 
     struct dcv_xfer_rx *rx = calloc(1, sizeof(*rx));
     if (!rx)
-        return fail(-ENOMEM, err, errlen, "xfer receiver: out of memory");
+        return dcv_err(err, errlen, -ENOMEM, "xfer receiver: out of memory");
     if (dcv_sha256_new(&rx->sha) < 0) {
         free(rx);
-        return fail(-ENOMEM, err, errlen, "xfer receiver: out of memory");
+        return dcv_err(err, errlen, -ENOMEM, "xfer receiver: out of memory");
     }
     rx->xfer_id = p->xfer_id;
     rx->cm = p->chunk_max;
@@ -222,14 +211,14 @@ int dcv_xfer_rx_prefix(struct dcv_xfer_rx *rx, const void *data, size_t len, cha
                        size_t errlen)
 {
     if (rx->ready)
-        return fail(-EINVAL, err, errlen, "xfer %" PRIu64 ": resume prefix already complete",
+        return dcv_err(err, errlen, -EINVAL, "xfer %" PRIu64 ": resume prefix already complete",
                     rx->xfer_id);
     if (len > rx->resume_off - rx->hashed)
-        return fail(-EINVAL, err, errlen, "xfer %" PRIu64 ": prefix of %" PRIu64
+        return dcv_err(err, errlen, -EINVAL, "xfer %" PRIu64 ": prefix of %" PRIu64
                     " bytes would pass the resume offset %" PRIu64, rx->xfer_id,
                     rx->hashed + (uint64_t)len, rx->resume_off);
     if (len && !data)
-        return fail(-EINVAL, err, errlen, "xfer %" PRIu64 ": prefix data missing", rx->xfer_id);
+        return dcv_err(err, errlen, -EINVAL, "xfer %" PRIu64 ": prefix data missing", rx->xfer_id);
     dcv_sha256_update(rx->sha, data, len);
     rx->hashed += len;
     if (rx->hashed == rx->resume_off) {
@@ -244,7 +233,7 @@ int dcv_xfer_rx_expect(struct dcv_xfer_rx *rx, const uint8_t sha256[DCV_SHA256_L
                        size_t errlen)
 {
     if (rx->have_expected)
-        return fail(-EINVAL, err, errlen, "xfer %" PRIu64 ": expected sha256 already set",
+        return dcv_err(err, errlen, -EINVAL, "xfer %" PRIu64 ": expected sha256 already set",
                     rx->xfer_id);
     memcpy(rx->expected, sha256, DCV_SHA256_LEN);
     rx->have_expected = 1;
@@ -288,7 +277,7 @@ static int rx_violation(struct dcv_xfer_rx *rx, char *err, size_t errlen, const 
     vsnprintf(rx->reason, sizeof(rx->reason), fmt, ap);
     va_end(ap);
     rx->state = DCV_XFER_ABORTED;
-    return fail(-EPROTO, err, errlen, "xfer %" PRIu64 ": %s", rx->xfer_id, rx->reason);
+    return dcv_err(err, errlen, -EPROTO, "xfer %" PRIu64 ": %s", rx->xfer_id, rx->reason);
 }
 
 int dcv_xfer_rx_chunk(struct dcv_xfer_rx *rx, const struct dcv_xfer_chunk *c,
@@ -296,16 +285,16 @@ int dcv_xfer_rx_chunk(struct dcv_xfer_rx *rx, const struct dcv_xfer_chunk *c,
                       struct dcv_xfer_write *w, char *err, size_t errlen)
 {
     if (rx->state != DCV_XFER_RUNNING)
-        return fail(-ESTALE, err, errlen, "xfer %" PRIu64 ": chunk after the transfer ended (%s)",
+        return dcv_err(err, errlen, -ESTALE, "xfer %" PRIu64 ": chunk after the transfer ended (%s)",
                     rx->xfer_id, dcv_xfer_state_name(rx->state));
     if (c->xfer_id != rx->xfer_id)
-        return fail(-ESTALE, err, errlen, "chunk for xfer %" PRIu64 ", this is xfer %" PRIu64,
+        return dcv_err(err, errlen, -ESTALE, "chunk for xfer %" PRIu64 ", this is xfer %" PRIu64,
                     c->xfer_id, rx->xfer_id);
     if (!rx->ready)
-        return fail(-EAGAIN, err, errlen, "xfer %" PRIu64 ": resume prefix not hashed yet",
+        return dcv_err(err, errlen, -EAGAIN, "xfer %" PRIu64 ": resume prefix not hashed yet",
                     rx->xfer_id);
     if (payload_len != c->len || (c->len && !payload))
-        return fail(-EBADMSG, err, errlen, "xfer %" PRIu64 ": payload of %zu bytes, header len %"
+        return dcv_err(err, errlen, -EBADMSG, "xfer %" PRIu64 ": payload of %zu bytes, header len %"
                     PRIu32, rx->xfer_id, payload ? payload_len : 0, c->len);
 
     /* structural rules: no loss, duplication or reordering can break these */
@@ -341,23 +330,23 @@ int dcv_xfer_rx_chunk(struct dcv_xfer_rx *rx, const struct dcv_xfer_chunk *c,
     /* position: duplicates and gaps are normal on a lossy path; ignore them */
     uint64_t idx = c->offset / rx->cm;
     if (idx < rx->next_idx)
-        return fail(-ESTALE, err, errlen, "xfer %" PRIu64 ": duplicate chunk at offset %" PRIu64
+        return dcv_err(err, errlen, -ESTALE, "xfer %" PRIu64 ": duplicate chunk at offset %" PRIu64
                     " (expecting %" PRIu64 ")", rx->xfer_id, c->offset, rx->next_idx * rx->cm);
     if (idx > rx->next_idx)
-        return fail(-ERANGE, err, errlen, "xfer %" PRIu64 ": out-of-order chunk at offset %"
+        return dcv_err(err, errlen, -ERANGE, "xfer %" PRIu64 ": out-of-order chunk at offset %"
                     PRIu64 " (expecting %" PRIu64 ")", rx->xfer_id, c->offset,
                     rx->next_idx * rx->cm);
     if (rx->last_seen)
         return rx_violation(rx, err, errlen, "chunk at offset %" PRIu64 " after the LAST one",
                             c->offset);
     if (idx >= rx->announced)
-        return fail(-ERANGE, err, errlen, "xfer %" PRIu64 ": chunk at offset %" PRIu64
+        return dcv_err(err, errlen, -ERANGE, "xfer %" PRIu64 ": chunk at offset %" PRIu64
                     " is beyond the granted credit (ends at %" PRIu64 ")", rx->xfer_id,
                     c->offset, rx->announced * rx->cm);
 
     uint32_t crc = dcv_crc32c(0, payload, c->len);
     if (crc != c->crc32c)
-        return fail(-EBADMSG, err, errlen, "xfer %" PRIu64 ": crc32c mismatch at offset %" PRIu64
+        return dcv_err(err, errlen, -EBADMSG, "xfer %" PRIu64 ": crc32c mismatch at offset %" PRIu64
                     " (header 0x%08" PRIx32 ", payload 0x%08" PRIx32 ")", rx->xfer_id, c->offset,
                     c->crc32c, crc);
 
@@ -388,10 +377,10 @@ int dcv_xfer_rx_durable(struct dcv_xfer_rx *rx, uint64_t offset, char *err, size
     if (rx->last_seen)
         accepted = rx->size;
     if (offset < rx->durable_off)
-        return fail(-EINVAL, err, errlen, "xfer %" PRIu64 ": durable offset went back from %"
+        return dcv_err(err, errlen, -EINVAL, "xfer %" PRIu64 ": durable offset went back from %"
                     PRIu64 " to %" PRIu64, rx->xfer_id, rx->durable_off, offset);
     if (offset > accepted)
-        return fail(-EINVAL, err, errlen, "xfer %" PRIu64 ": durable offset %" PRIu64
+        return dcv_err(err, errlen, -EINVAL, "xfer %" PRIu64 ": durable offset %" PRIu64
                     " beyond the %" PRIu64 " bytes accepted", rx->xfer_id, offset, accepted);
     rx->durable_off = offset;
     if (rx->last_seen && offset == rx->size)
@@ -414,7 +403,7 @@ int dcv_xfer_rx_tick(struct dcv_xfer_rx *rx, uint64_t now_ms, char *err, size_t 
         rx_set_reason(rx, "no chunk for %" PRIu32 " ms at offset %" PRIu64
                       " after %" PRIu32 " credit re-issues", rx->stall_ms,
                       rx->next_idx * rx->cm, rx->retries);
-        return fail(-ETIMEDOUT, err, errlen, "xfer %" PRIu64 ": %s", rx->xfer_id, rx->reason);
+        return dcv_err(err, errlen, -ETIMEDOUT, "xfer %" PRIu64 ": %s", rx->xfer_id, rx->reason);
     }
     rx->retries++;
     rx->reset_pending = 1;
@@ -489,15 +478,15 @@ int dcv_xfer_tx_new(uint64_t xfer_id, uint64_t size, uint32_t chunk_max,
                     struct dcv_xfer_tx **out, char *err, size_t errlen)
 {
     if (!out)
-        return fail(-EINVAL, err, errlen, "xfer sender: missing output");
+        return dcv_err(err, errlen, -EINVAL, "xfer sender: missing output");
     if (chunk_max == 0 || chunk_max > DCV_XFER_CHUNK_MAX_LIMIT)
-        return fail(-EINVAL, err, errlen, "xfer sender: chunk_max %" PRIu32
+        return dcv_err(err, errlen, -EINVAL, "xfer sender: chunk_max %" PRIu32
                     " out of range 1..%u", chunk_max, DCV_XFER_CHUNK_MAX_LIMIT);
     if (size == DCV_XFER_SIZE_UNKNOWN)
-        return fail(-EINVAL, err, errlen, "xfer sender: the size must be known");
+        return dcv_err(err, errlen, -EINVAL, "xfer sender: the size must be known");
     struct dcv_xfer_tx *tx = calloc(1, sizeof(*tx));
     if (!tx)
-        return fail(-ENOMEM, err, errlen, "xfer sender: out of memory");
+        return dcv_err(err, errlen, -ENOMEM, "xfer sender: out of memory");
     tx->xfer_id = xfer_id;
     tx->size = size;
     tx->cm = chunk_max;
@@ -519,10 +508,10 @@ int dcv_xfer_tx_credit(struct dcv_xfer_tx *tx, const struct dcv_xfer_credit *c, 
                        size_t errlen)
 {
     if (tx->state != DCV_XFER_RUNNING)
-        return fail(-ESTALE, err, errlen, "xfer %" PRIu64 ": credit after the transfer ended (%s)",
+        return dcv_err(err, errlen, -ESTALE, "xfer %" PRIu64 ": credit after the transfer ended (%s)",
                     tx->xfer_id, dcv_xfer_state_name(tx->state));
     if (c->xfer_id != tx->xfer_id)
-        return fail(-ESTALE, err, errlen, "credit for xfer %" PRIu64 ", this is xfer %" PRIu64,
+        return dcv_err(err, errlen, -ESTALE, "credit for xfer %" PRIu64 ", this is xfer %" PRIu64,
                     c->xfer_id, tx->xfer_id);
     if (c->offset % tx->cm != 0 || c->offset / tx->cm >= tx->n_chunks || c->chunks == 0) {
         tx->state = DCV_XFER_ABORTED;
@@ -536,7 +525,7 @@ int dcv_xfer_tx_credit(struct dcv_xfer_tx *tx, const struct dcv_xfer_credit *c, 
             snprintf(tx->reason, sizeof(tx->reason),
                      "credit offset %" PRIu64 " is beyond the file (%" PRIu64 " bytes)",
                      c->offset, tx->size);
-        return fail(-EPROTO, err, errlen, "xfer %" PRIu64 ": %s", tx->xfer_id, tx->reason);
+        return dcv_err(err, errlen, -EPROTO, "xfer %" PRIu64 ": %s", tx->xfer_id, tx->reason);
     }
     uint64_t from = c->offset / tx->cm;
     uint64_t end = min_u64(from + c->chunks, tx->n_chunks);
@@ -576,7 +565,7 @@ int dcv_xfer_tx_next(struct dcv_xfer_tx *tx, struct dcv_xfer_chunk *c)
 int dcv_xfer_tx_commit(struct dcv_xfer_tx *tx, int ok, char *err, size_t errlen)
 {
     if (tx->state != DCV_XFER_RUNNING)
-        return fail(-ESTALE, err, errlen, "xfer %" PRIu64 ": COMMIT after the transfer ended (%s)",
+        return dcv_err(err, errlen, -ESTALE, "xfer %" PRIu64 ": COMMIT after the transfer ended (%s)",
                     tx->xfer_id, dcv_xfer_state_name(tx->state));
     /* a COMMIT may come before we sent everything: a receiver that had the
      * whole file from an earlier attempt commits at once */
