@@ -1,0 +1,382 @@
+/*
+ * The distconv wire protocol codec (docs/protocol.md is the normative spec):
+ * frame sets `[signature][command][body...]` and the JSON bodies of every
+ * control, data-plane and admin message. I/O-free: no sockets, no clock.
+ *
+ * Every *_from_json treats its input as hostile (size, depth, UTF-8, NUL,
+ * types, required fields, lengths, ranges, enum values, control
+ * characters, array bounds) and names the message and field in err, e.g.
+ * "JOB.attempt: expected an integer 1..1000". Unknown keys are ignored (a
+ * newer peer may send them). Every *_to_json re-validates what it produced
+ * with the same rules, so we never send what we would refuse.
+ *
+ * Optional fields read as their "absent" value when missing (0 / -1 / ""
+ * as documented per field) and are omitted when they hold it. Structs are
+ * plain fixed-size data (nothing to free) except dcv_proto_reply.
+ *
+ * Returns 0 or a negative errno: -EPROTO for a bad frame set, -EINVAL for a
+ * bad body (or a struct that cannot be sent), -ENOMEM.
+ */
+#ifndef DCV_PROTO_H
+#define DCV_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "distconv/plugin.h"
+
+#define DCV_PROTO_SIG_LEN 5
+#define DCV_PROTO_SIG_CONTROL "DCVW1"
+#define DCV_PROTO_SIG_DATA "DCVD1"
+#define DCV_PROTO_SIG_ADMIN "DCVA1"
+
+#define DCV_PROTO_MAX_BODY (256u * 1024u) /* JSON body bytes (admin replies: 1 MiB) */
+#define DCV_PROTO_MAX_REPLY_BODY (1024u * 1024u - 4096u)
+#define DCV_PROTO_MAX_DEPTH 16            /* JSON nesting */
+#define DCV_PROTO_ID 64                   /* tokens: worker id, session, plugin, req id */
+#define DCV_PROTO_HOST 128
+#define DCV_PROTO_TEXT 1024               /* messages, reasons */
+#define DCV_PROTO_PATH 4096
+#define DCV_PROTO_PROFILE 4096            /* flat JSON object, serialised */
+#define DCV_PROTO_JOB_ID 33               /* 32 lower-case hex + NUL */
+#define DCV_PROTO_SHA 65                  /* 64 lower-case hex + NUL */
+#define DCV_PROTO_KEY 129                 /* idempotency key, 1..128 bytes */
+#define DCV_PROTO_MAX_PLUGINS 32
+#define DCV_PROTO_MAX_DEVICES 16
+#define DCV_PROTO_MAX_JOBS 64             /* running / active jobs per worker */
+#define DCV_PROTO_MAX_ATTEMPT 1000
+#define DCV_PROTO_MAX_SIZE ((int64_t)1 << 53) /* sizes and xfer ids stay exact in any JSON reader */
+
+enum dcv_proto_plane { DCV_PLANE_CONTROL = 0, DCV_PLANE_DATA = 1, DCV_PLANE_ADMIN = 2 };
+
+enum dcv_proto_cmd {
+    /* control, DCVW1 */
+    DCV_CMD_HELLO = 0x01,
+    DCV_CMD_WELCOME = 0x02,
+    DCV_CMD_HEARTBEAT = 0x03,
+    DCV_CMD_JOB = 0x04,
+    DCV_CMD_ACCEPT = 0x05,
+    DCV_CMD_REJECT = 0x06,
+    DCV_CMD_PROGRESS = 0x07,
+    DCV_CMD_DONE = 0x08,
+    DCV_CMD_FAIL = 0x09,
+    DCV_CMD_CANCEL = 0x0A,
+    DCV_CMD_DRAIN = 0x0B,
+    DCV_CMD_DISCONNECT = 0x0F,
+    /* data, DCVD1 */
+    DCV_CMD_OFFER = 0x20,
+    DCV_CMD_CREDIT = 0x21,
+    DCV_CMD_CHUNK = 0x22,
+    DCV_CMD_COMMIT = 0x23,
+    DCV_CMD_FETCH = 0x24,
+    DCV_CMD_ABORT = 0x2F,
+    /* admin, DCVA1 */
+    DCV_CMD_REQUEST = 0x40,
+    DCV_CMD_PARTIAL = 0x41,
+    DCV_CMD_FINAL = 0x42,
+};
+
+/* "HELLO", ... ; NULL when the command does not belong to the plane. */
+const char *dcv_proto_cmd_name(enum dcv_proto_plane plane, int cmd);
+
+/* ---- frames -------------------------------------------------------------- */
+
+/* A received message, pointing into the caller's frames. */
+struct dcv_proto_msg {
+    enum dcv_proto_plane plane;
+    int cmd;
+    const void *body; /* JSON text, or the CHUNK header / CREDIT record */
+    size_t body_len;
+    const void *payload; /* CHUNK only */
+    size_t payload_len;
+};
+
+/* Build the frame set of one message into out[4] (borrowing the buffers);
+ * *n is set to 3, or 4 for CHUNK (payload may be empty only on a LAST
+ * chunk, which the xfer codec judges). -EINVAL for a command foreign to the
+ * plane or a missing body. */
+int dcv_proto_frames(enum dcv_proto_plane plane, int cmd, const void *body, size_t body_len,
+                     const void *payload, size_t payload_len, struct dcv_tx_frame out[4],
+                     unsigned *n, char *err, size_t errlen);
+
+/* Check an untrusted frame set: signature of the expected plane, a 1-byte
+ * known command, exactly one body frame (two for CHUNK), non-empty, JSON
+ * bodies within DCV_PROTO_MAX_BODY (FINAL/PARTIAL: MAX_REPLY_BODY). -EPROTO. */
+int dcv_proto_parse(enum dcv_proto_plane plane, const struct dcv_tx_frame *frames, unsigned n,
+                    struct dcv_proto_msg *out, char *err, size_t errlen);
+
+/* ---- shared pieces ------------------------------------------------------- */
+
+/* Typed failure codes of REJECT, FAIL and ABORT. */
+enum dcv_proto_code {
+    DCV_CODE_BUSY = 0,    /* hardware session limit / no slot: requeue, attempt not spent */
+    DCV_CODE_NODEV,       /* device missing or lost */
+    DCV_CODE_UNSUPPORTED, /* this worker cannot do the profile */
+    DCV_CODE_INPUT,       /* input unreadable or not media */
+    DCV_CODE_ENCODE,      /* encoder or muxer failed mid-way */
+    DCV_CODE_IO,          /* local disk error */
+    DCV_CODE_NOSPACE,     /* work dir full */
+    DCV_CODE_TRANSFER,    /* data plane aborted or sha256 mismatch */
+    DCV_CODE_VERIFY,      /* output failed verification */
+    DCV_CODE_TIMEOUT,
+    DCV_CODE_CANCELLED,
+    DCV_CODE_STALE,       /* fenced: old attempt or session */
+    DCV_CODE_PROTOCOL,    /* the peer broke the protocol */
+    DCV_CODE_INTERNAL,
+    DCV_CODE_COUNT
+};
+const char *dcv_proto_code_name(int code); /* "busy", ...; NULL when out of range */
+
+/* (job, attempt, session): what fences every job message. */
+struct dcv_proto_fence {
+    char job_id[DCV_PROTO_JOB_ID];
+    int64_t attempt; /* 1..DCV_PROTO_MAX_ATTEMPT */
+    char session[DCV_PROTO_ID];
+};
+
+/* A job a worker holds, in HELLO.running and HEARTBEAT.jobs. */
+struct dcv_proto_jobref {
+    char job_id[DCV_PROTO_JOB_ID];
+    int64_t attempt;
+    double progress; /* 0..100 */
+};
+
+/* A file on the data plane. */
+struct dcv_proto_blob {
+    int64_t xfer_id; /* 1..2^53 */
+    int64_t size;    /* 0..2^53 */
+    char sha256[DCV_PROTO_SHA];
+};
+
+/* ---- control plane ------------------------------------------------------- */
+
+struct dcv_proto_plugin {
+    char name[DCV_PROTO_ID];
+    char version[DCV_PROTO_ID];
+    int64_t abi_minor; /* 0..65535 */
+};
+
+struct dcv_proto_device {
+    char plugin[DCV_PROTO_ID];  /* family, e.g. "x264", "nvenc" */
+    double bench_fps;           /* optional; -1 = unknown */
+    struct dcv_device_caps caps; /* via caps_json */
+};
+
+/* About 35 KiB (16 device caps): allocate it, do not put it on a small stack. */
+struct dcv_proto_hello {
+    char worker_id[DCV_PROTO_ID];
+    char session[DCV_PROTO_ID];
+    int64_t proto_min, proto_max; /* 1..255, min <= max */
+    char host[DCV_PROTO_HOST];     /* machine identity (boot id) */
+    char hostname[DCV_PROTO_HOST]; /* optional, display */
+    char version[DCV_PROTO_ID];    /* optional, software version */
+    int64_t slots;                 /* 1..1024 */
+    size_t n_plugins;
+    struct dcv_proto_plugin plugins[DCV_PROTO_MAX_PLUGINS];
+    size_t n_devices;
+    struct dcv_proto_device devices[DCV_PROTO_MAX_DEVICES];
+    size_t n_running;
+    struct dcv_proto_jobref running[DCV_PROTO_MAX_JOBS];
+};
+
+struct dcv_proto_welcome {
+    char session[DCV_PROTO_ID]; /* echoes HELLO.session */
+    char coordinator_epoch[DCV_PROTO_ID];
+    int64_t proto;              /* chosen minor, 1..255 */
+    int64_t hb_ivl_ms;          /* 100..60000 */
+    int64_t liveness;           /* 1..100 */
+    int64_t chunk_max;          /* 4096..64 MiB, multiple of 4096 */
+    int64_t credit_chunks;      /* 1..4096 */
+    char data_endpoint[DCV_PROTO_HOST * 2]; /* where the data ROUTER is */
+};
+
+struct dcv_proto_telemetry {
+    double cpu_pct;       /* 0..100, whole machine */
+    double load1;         /* 0..1e6 */
+    int64_t ncpu;         /* 1..65536 */
+    int64_t mem_total, mem_avail;   /* bytes; avail <= total */
+    int64_t disk_total, disk_free;  /* bytes of the work dir; free <= total */
+    int64_t slots_used;   /* 0..1024 */
+    int busy;             /* admission control says no */
+    int draining;
+    size_t n_jobs;
+    struct dcv_proto_jobref jobs[DCV_PROTO_MAX_JOBS];
+};
+
+/* Worker -> coordinator carries telemetry; coordinator -> worker is `{}`. */
+struct dcv_proto_heartbeat {
+    int has_telemetry;
+    struct dcv_proto_telemetry telemetry;
+};
+
+enum dcv_proto_input_kind { DCV_INPUT_XFER = 0, DCV_INPUT_PATH = 1 };
+enum dcv_proto_fetch_mode { DCV_FETCH_COPY = 0, DCV_FETCH_STREAM = 1 };
+
+struct dcv_proto_input {
+    int kind;                 /* enum dcv_proto_input_kind */
+    struct dcv_proto_blob blob; /* XFER: required */
+    int mode;                 /* XFER: enum dcv_proto_fetch_mode, default copy */
+    char path[DCV_PROTO_PATH]; /* PATH: absolute, coordinator's view */
+    char name[DCV_PROTO_HOST * 2]; /* optional original file name (no '/') */
+};
+
+struct dcv_proto_job {
+    struct dcv_proto_fence fence;
+    struct dcv_proto_input input;
+    char profile[DCV_PROTO_PROFILE]; /* flat JSON object: option -> scalar */
+    int64_t deadline_ms;             /* optional, wall-clock ms; 0 = none */
+};
+
+struct dcv_proto_accept {
+    struct dcv_proto_fence fence;
+    char plugin[DCV_PROTO_ID];
+    char encoder[DCV_PROTO_ID];
+    char device_id[DCV_PROTO_HOST];
+};
+
+/* REJECT and FAIL share a body. */
+struct dcv_proto_failure {
+    struct dcv_proto_fence fence;
+    int code; /* enum dcv_proto_code */
+    char message[DCV_PROTO_TEXT];
+    int retryable;
+};
+
+enum dcv_proto_phase { DCV_PHASE_FETCH = 0, DCV_PHASE_ENCODE, DCV_PHASE_UPLOAD, DCV_PHASE_VERIFY };
+
+struct dcv_proto_progress {
+    struct dcv_proto_fence fence;
+    int phase;      /* enum dcv_proto_phase */
+    double pct;     /* 0..100 */
+    int64_t frames; /* optional, -1 */
+    double fps;     /* optional, -1 */
+};
+
+struct dcv_proto_done {
+    struct dcv_proto_fence fence;
+    struct dcv_proto_blob output;
+    int64_t frames;     /* optional, -1 */
+    int64_t elapsed_ms; /* optional, -1 */
+};
+
+struct dcv_proto_cancel {
+    struct dcv_proto_fence fence;
+    char reason[DCV_PROTO_TEXT]; /* optional */
+};
+
+struct dcv_proto_drain {
+    int draining; /* 1 drain, 0 undrain */
+};
+
+struct dcv_proto_disconnect {
+    char reason[DCV_PROTO_TEXT];
+};
+
+/* ---- data plane (JSON bodies; CHUNK/CREDIT are core/xfer/chunk.h) -------- */
+
+enum dcv_proto_purpose {
+    DCV_PURPOSE_UPLOAD = 0, /* CLI -> coordinator */
+    DCV_PURPOSE_INPUT,      /* coordinator -> worker */
+    DCV_PURPOSE_OUTPUT,     /* worker -> coordinator */
+    DCV_PURPOSE_DOWNLOAD,   /* coordinator -> CLI */
+};
+
+/* OFFER (sender -> receiver) and FETCH (receiver -> sender) share a body.
+ * Worker transfers carry the fence; CLI transfers do not (fence.job_id ""). */
+struct dcv_proto_xfer_open {
+    int purpose;
+    struct dcv_proto_blob blob; /* FETCH: size and sha256 optional (0 / "") */
+    int64_t chunk_max;          /* OFFER: required; FETCH: optional (0) */
+    struct dcv_proto_fence fence;
+};
+
+struct dcv_proto_commit {
+    int64_t xfer_id;
+    int ok;
+    int64_t size;
+    char sha256[DCV_PROTO_SHA];
+};
+
+struct dcv_proto_abort {
+    int64_t xfer_id;
+    int code;
+    char message[DCV_PROTO_TEXT];
+};
+
+/* ---- admin plane --------------------------------------------------------- */
+
+enum dcv_proto_verb {
+    DCV_VERB_SUBMIT = 0, DCV_VERB_STATUS, DCV_VERB_JOBS, DCV_VERB_CANCEL, DCV_VERB_RETRY,
+    DCV_VERB_GET, DCV_VERB_WORKERS, DCV_VERB_WORKER, DCV_VERB_DRAIN, DCV_VERB_UNDRAIN,
+    DCV_VERB_COUNT
+};
+const char *dcv_proto_verb_name(int verb);
+
+enum dcv_proto_submit_input { DCV_SUBMIT_UPLOAD = 0, DCV_SUBMIT_PATH, DCV_SUBMIT_URL };
+
+/* Union of every verb's arguments; which are required depends on the verb. */
+struct dcv_proto_args {
+    char job_id[DCV_PROTO_JOB_ID];
+    char worker_id[DCV_PROTO_ID];
+    int state;      /* jobs: enum dcv_job_state, -1 = all */
+    int64_t limit;  /* jobs: 1..10000, 0 = default */
+    int64_t offset; /* jobs: 0..2^31 */
+    /* submit */
+    char profile[DCV_PROTO_PROFILE];
+    int has_input;  /* the "input" object was given */
+    int input_kind; /* enum dcv_proto_submit_input */
+    struct dcv_proto_blob blob;     /* UPLOAD */
+    char path[DCV_PROTO_PATH];      /* PATH (absolute) or URL */
+    char name[DCV_PROTO_HOST * 2];  /* optional */
+    int prio_class;                 /* 0 low, 1 normal (default), 2 high */
+    int64_t priority;               /* -1000..1000 */
+    int64_t max_attempts;           /* 1..100, 0 = default */
+};
+
+struct dcv_proto_request {
+    char req_id[DCV_PROTO_ID];
+    int verb;
+    char idempotency_key[DCV_PROTO_KEY]; /* optional */
+    struct dcv_proto_args args;
+};
+
+/* PARTIAL and FINAL. status: 200 202 400 403 404 500. body is a JSON
+ * object text, owned (malloc); free with dcv_proto_reply_clear(). */
+struct dcv_proto_reply {
+    char req_id[DCV_PROTO_ID];
+    int status;
+    char error[DCV_PROTO_TEXT]; /* required when status >= 400 */
+    char *body;                 /* NULL = {} */
+};
+void dcv_proto_reply_clear(struct dcv_proto_reply *r);
+
+/* ---- the codec functions ------------------------------------------------- */
+/* to_json: *out is a malloc'd NUL-terminated JSON text (free()), *len its
+ * length. from_json: untrusted bytes (not NUL-terminated) into *out. */
+#define DCV_PROTO_DECL(x, type)                                                          \
+    int dcv_proto_##x##_to_json(const struct type *m, char **out, size_t *len, char *err, \
+                                size_t errlen);                                          \
+    int dcv_proto_##x##_from_json(const void *body, size_t len, struct type *out,        \
+                                  char *err, size_t errlen);
+
+DCV_PROTO_DECL(hello, dcv_proto_hello)
+DCV_PROTO_DECL(welcome, dcv_proto_welcome)
+DCV_PROTO_DECL(heartbeat, dcv_proto_heartbeat)
+DCV_PROTO_DECL(job, dcv_proto_job)
+DCV_PROTO_DECL(accept, dcv_proto_accept)
+DCV_PROTO_DECL(reject, dcv_proto_failure)
+DCV_PROTO_DECL(progress, dcv_proto_progress)
+DCV_PROTO_DECL(done, dcv_proto_done)
+DCV_PROTO_DECL(fail, dcv_proto_failure)
+DCV_PROTO_DECL(cancel, dcv_proto_cancel)
+DCV_PROTO_DECL(drain, dcv_proto_drain)
+DCV_PROTO_DECL(disconnect, dcv_proto_disconnect)
+DCV_PROTO_DECL(offer, dcv_proto_xfer_open)
+DCV_PROTO_DECL(fetch, dcv_proto_xfer_open)
+DCV_PROTO_DECL(commit, dcv_proto_commit)
+DCV_PROTO_DECL(abort, dcv_proto_abort)
+DCV_PROTO_DECL(request, dcv_proto_request)
+DCV_PROTO_DECL(partial, dcv_proto_reply)
+DCV_PROTO_DECL(final, dcv_proto_reply)
+
+#endif
