@@ -26,6 +26,7 @@
 #include <json-c/json.h>
 
 #include "build-config.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "pluginhost.h"
@@ -294,13 +295,6 @@ struct progress_state {
     double last_plain;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void fmt_hms(char *buf, size_t len, double s)
 {
     long t = s < 0 ? 0 : (long)(s + 0.5);
@@ -337,7 +331,7 @@ static int on_progress(const struct dcv_progress *p, void *user)
     }
     case PROG_PLAIN: {
         /* A log file wants a line every few seconds, not every callback. */
-        double t = now_s();
+        double t = dcv_mono_ns() / 1e9;
         if (t - ps->last_plain >= 5.0 || p->percent >= 100.0) {
             ps->last_plain = t;
             fprintf(stderr, "progress: %s frame=%lld fps=%.1f speed=%.2fx percent=%.1f%s\n",

@@ -1,4 +1,5 @@
 #include "loop.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -78,9 +79,7 @@ struct dcv_loop {
 
 uint64_t dcv_loop_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)dcv_mono_ms();
 }
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)

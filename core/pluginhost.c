@@ -4,6 +4,7 @@
  * says how much more exists, and everything kept is a size-checked copy.
  */
 #include "pluginhost.h"
+#include "clock.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -490,14 +491,6 @@ static int host_cfg_double(const struct dcv_config *cfg, const char *path, doubl
     return dcv_config_get_double(cfg, path, out);
 }
 
-static uint64_t host_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int dcv_plugin_init(struct dcv_plugin *p, struct dcv_conf *conf, char *err, size_t errlen)
 {
     char why[1024] = "";
@@ -516,7 +509,7 @@ int dcv_plugin_init(struct dcv_plugin *p, struct dcv_conf *conf, char *err, size
     p->host.cfg_get_str = host_cfg_str;
     p->host.cfg_get_bool = host_cfg_bool;
     p->host.cfg_get_double = host_cfg_double;
-    p->host.now_ns = host_now_ns;
+    p->host.now_ns = dcv_mono_ns;
 
     cfg = conf ? dcv_conf_plugin(conf, p->hdr.name) : NULL;
     if (!cfg)

@@ -15,6 +15,7 @@
  * (the daemon probes at start-up, the worker in its registration step).
  */
 #include "probe.h"
+#include "clock.h"
 
 #include "build-config.h"
 
@@ -256,14 +257,6 @@ static void child_main(struct dcv_conf *conf, const char *dir, const char *file,
 /* Parent side                                                                */
 /* ------------------------------------------------------------------------ */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void close_fd(struct child *c)
 {
     if (c->fd >= 0) {
@@ -352,12 +345,12 @@ static void reap(struct child *c, int block)
 
 static void supervise(struct child *cs, int n, unsigned timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = dcv_mono_ms() + timeout_ms;
     struct pollfd *pfd = calloc((size_t)n + 1, sizeof(*pfd));
     int *map = calloc((size_t)n + 1, sizeof(*map));
 
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - dcv_mono_ms();
         int np = 0, running = 0;
 
         for (int i = 0; i < n; i++) {

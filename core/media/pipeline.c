@@ -22,6 +22,7 @@
  * tc.h).
  */
 #include "media/pipeline.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -66,13 +67,6 @@ int dcv_tc_map_averror(int e)
     if (e < 0 && e > -4096)
         return e; /* AVERROR(errno) is -errno on POSIX */
     return -EIO;
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static const char *ff_last_error_new(struct tc *t)
@@ -120,9 +114,7 @@ int dcv_tc_fail(struct tc *t, int ret, const char *fmt, ...)
 
 static double elapsed_s(const struct tc *t)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)(ts.tv_sec - t->t0.tv_sec) + (double)(ts.tv_nsec - t->t0.tv_nsec) / 1e9;
+    return (double)(dcv_mono_ns() - t->t0_ns) / 1e9;
 }
 
 static int64_t bytes_out(const struct tc *t)
@@ -166,7 +158,7 @@ static int progress_tick(struct tc *t)
         return -ECANCELED;
     if (!t->req->progress || t->in_progress_cb)
         return 0;
-    now = now_ns();
+    now = (int64_t)dcv_mono_ns();
     if (now - t->last_progress_ns < PROGRESS_INTERVAL_NS)
         return 0;
     t->last_progress_ns = now;
@@ -629,8 +621,8 @@ int dcv_transcode(const struct dcv_transcode_req *req, struct dcv_transcode_resu
     t.prof = &prof;
     t.in_name = req->input;
     t.out_name = req->output;
-    clock_gettime(CLOCK_MONOTONIC, &t.t0);
-    t.last_progress_ns = now_ns();
+    t.t0_ns = dcv_mono_ns();
+    t.last_progress_ns = (int64_t)t.t0_ns;
     av_strlcpy(t.ff_err_before, dcv_log_last_ffmpeg_error() ? dcv_log_last_ffmpeg_error() : "",
                sizeof(t.ff_err_before));
 

@@ -155,7 +155,7 @@ struct tc {
     int64_t *last_dts;    /* per output stream, in its time base */
     int64_t dts_fixes;
 
-    struct timespec t0;
+    uint64_t t0_ns; /* dcv_mono_ns() at the start */
     int64_t last_progress_ns;
     int in_progress_cb;
     int cancelled;

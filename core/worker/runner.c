@@ -1,4 +1,5 @@
 #include "worker/runner.h"
+#include "clock.h"
 
 #include "errbuf.h"
 
@@ -67,13 +68,6 @@ static const char *stage_name(int st)
     case ST_EXEC: return "exec";
     default: return "child setup";
     }
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct dcv_runner *dcv_runner_new(unsigned max_children)
@@ -399,7 +393,7 @@ int dcv_runner_spawn(struct dcv_runner *r, char *const argv[], char *const envp[
     c->out.fd = outp[0];
     c->errs.fd = errp[0];
     c->pid = pid;
-    c->started_ms = now_ms();
+    c->started_ms = dcv_mono_ms();
     c->next = r->children;
     r->children = c;
     r->count++;
@@ -437,7 +431,7 @@ int dcv_runner_cancel(struct dcv_runner *r, struct dcv_child *c, unsigned grace_
         c->kill_at_ms = 0;
         return kill(-c->pid, SIGKILL) < 0 && errno != ESRCH ? -errno : 0;
     }
-    long long at = now_ms() + grace_ms;
+    long long at = dcv_mono_ms() + grace_ms;
     if (c->kill_at_ms == 0 || at < c->kill_at_ms)
         c->kill_at_ms = at;
     /* ESRCH: the whole group is gone already; reap will tell. */
@@ -446,7 +440,7 @@ int dcv_runner_cancel(struct dcv_runner *r, struct dcv_child *c, unsigned grace_
 
 int dcv_runner_tick(struct dcv_runner *r)
 {
-    long long t = now_ms();
+    long long t = dcv_mono_ms();
     int n = 0;
     for (struct dcv_child *c = r ? r->children : NULL; c; c = c->next)
         if (c->kill_at_ms && t >= c->kill_at_ms) {
@@ -460,7 +454,7 @@ int dcv_runner_tick(struct dcv_runner *r)
 
 int dcv_runner_timeout_ms(const struct dcv_runner *r)
 {
-    long long t = now_ms(), best = -1;
+    long long t = dcv_mono_ms(), best = -1;
     for (const struct dcv_child *c = r ? r->children : NULL; c; c = c->next)
         if (c->kill_at_ms) {
             long long d = c->kill_at_ms > t ? c->kill_at_ms - t : 0;
@@ -594,7 +588,7 @@ int dcv_runner_reap(struct dcv_runner *r)
         struct dcv_child_status st = {
             .cancelled = c->cancelled,
             .killed = c->killed,
-            .runtime_ms = now_ms() - c->started_ms,
+            .runtime_ms = dcv_mono_ms() - c->started_ms,
         };
         if (w == c->pid && WIFEXITED(status)) {
             st.exited = 1;

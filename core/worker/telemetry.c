@@ -1,4 +1,5 @@
 #include "worker/telemetry.h"
+#include "clock.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -700,9 +701,7 @@ int dcv_telem_sample_at(struct dcv_telem *t, int64_t now_ms, struct dcv_telem_sa
 
 int dcv_telem_sample(struct dcv_telem *t, struct dcv_telem_sample *s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return dcv_telem_sample_at(t, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, s);
+    return dcv_telem_sample_at(t, dcv_mono_ms(), s);
 }
 
 #define MIB(x) ((double)(x) / (1024.0 * 1024.0))
