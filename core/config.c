@@ -71,6 +71,7 @@ enum key_type {
     KEY_ENUM,   /* int-sized field; one of `choices` */
     KEY_INT,    /* int32_t or int64_t field in [min, max] */
     KEY_BOOL,   /* int field */
+    KEY_LIST,   /* struct dcv_strlist; libconfig array of strings, env: "a;b" */
 };
 
 struct key_choice {
@@ -95,6 +96,8 @@ struct key_def {
 _Static_assert(sizeof(enum dcv_role) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum dcv_log_format) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum dcv_log_target) == sizeof(int), "enum fields are stored as int");
+_Static_assert(sizeof(enum dcv_conf_strategy) == sizeof(int), "enum fields are stored as int");
+_Static_assert(sizeof(enum dcv_stream_policy) == sizeof(int), "enum fields are stored as int");
 
 static const struct key_choice role_choices[] = {
     { "standalone", DCV_ROLE_STANDALONE, 0 },
@@ -119,7 +122,24 @@ static const struct key_choice target_choices[] = {
     { NULL, 0, 0 },
 };
 
+static const struct key_choice strategy_choices[] = {
+    { "least-loaded", DCV_CONF_LEAST_LOADED, 0 },
+    { "round-robin", DCV_CONF_ROUND_ROBIN, 0 },
+    { "capability", DCV_CONF_CAPABILITY, 0 },
+    { NULL, 0, 0 },
+};
+static const struct key_choice stream_choices[] = {
+    { "auto", DCV_STREAM_AUTO, 0 },
+    { "always", DCV_STREAM_ALWAYS, 0 },
+    { "never", DCV_STREAM_NEVER, 0 },
+    { NULL, 0, 0 },
+};
+
 static int validate_name(const char *v, char *why, size_t whylen);
+static int validate_endpoint(const char *v, char *why, size_t whylen);
+static int validate_transport(const char *v, char *why, size_t whylen);
+static int validate_path_map(const char *v, char *why, size_t whylen);
+static int validate_abs(const char *v, char *why, size_t whylen);
 
 static const struct key_def keys[] = {
     { "role", "DISTCONV_ROLE", KEY_ENUM, FIELD(role), role_choices, 0, 0, NULL },
@@ -134,6 +154,35 @@ static const struct key_def keys[] = {
       NULL },
     { "log.target", "DISTCONV_LOG_TARGET", KEY_ENUM, FIELD(log_target), target_choices, 0, 0,
       NULL },
+    { "transport", "DISTCONV_TRANSPORT", KEY_STRING, FIELD(transport), NULL, 0, 0,
+      validate_transport },
+    { "bind", "DISTCONV_BIND", KEY_STRING, FIELD(bind), NULL, 0, 0, validate_endpoint },
+    { "data_bind", "DISTCONV_DATA_BIND", KEY_STRING, FIELD(data_bind), NULL, 0, 0,
+      validate_endpoint },
+    { "data_endpoint", "DISTCONV_DATA_ENDPOINT", KEY_STRING, FIELD(data_endpoint), NULL, 0, 0,
+      validate_endpoint },
+    { "admin", "DISTCONV_ADMIN", KEY_STRING, FIELD(admin), NULL, 0, 0, validate_endpoint },
+    { "coordinator", "DISTCONV_COORDINATOR", KEY_STRING, FIELD(coordinator), NULL, 0, 0,
+      validate_endpoint },
+    { "max_jobs", "DISTCONV_MAX_JOBS", KEY_INT, FIELD(max_jobs), NULL, 1, 1024, NULL },
+    { "work_dir", "DISTCONV_WORK_DIR", KEY_STRING, FIELD(work_dir), NULL, 0, 0, validate_abs },
+    { "shared_roots", "DISTCONV_SHARED_ROOTS", KEY_LIST, FIELD(shared_roots), NULL, 0, 0,
+      validate_abs },
+    { "liveness.heartbeat_ms", NULL, KEY_INT, FIELD(heartbeat_ms), NULL, 100, 60000, NULL },
+    { "liveness.misses", NULL, KEY_INT, FIELD(liveness), NULL, 1, 100, NULL },
+    { "queue.max_attempts", NULL, KEY_INT, FIELD(max_attempts), NULL, 1, 100, NULL },
+    { "queue.strategy", NULL, KEY_ENUM, FIELD(strategy), strategy_choices, 0, 0, NULL },
+    { "transfer.chunk_size", NULL, KEY_INT, FIELD(chunk_size), NULL, 4096, 64 * 1024 * 1024,
+      NULL },
+    { "transfer.credit_chunks", NULL, KEY_INT, FIELD(credit_chunks), NULL, 1, 4096, NULL },
+    { "transfer.stream", NULL, KEY_ENUM, FIELD(stream), stream_choices, 0, 0, NULL },
+    { "transfer.disk_reserve", NULL, KEY_INT, FIELD(disk_reserve), NULL, 0,
+      (long long)1 << 53, NULL },
+    { "worker.path_map", "DISTCONV_PATH_MAP", KEY_LIST, FIELD(path_map), NULL, 0, 0,
+      validate_path_map },
+    { "worker.disk_quota", NULL, KEY_INT, FIELD(disk_quota), NULL, 0, (long long)1 << 53,
+      NULL },
+    { "worker.nice", NULL, KEY_INT, FIELD(job_nice), NULL, 0, 19, NULL },
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -156,6 +205,50 @@ static int validate_name(const char *v, char *why, size_t whylen)
         return -EINVAL;
     }
     return 0;
+}
+
+/* "" (the role's default) or a transport endpoint: tcp://HOST:PORT or ipc:///PATH. */
+static int validate_endpoint(const char *v, char *why, size_t whylen)
+{
+    const char *colon;
+    if (!v[0])
+        return 0;
+    if (strncmp(v, "ipc:///", 7) == 0 && v[7])
+        return 0;
+    if (strncmp(v, "tcp://", 6) == 0 && v[6] && (colon = strrchr(v + 6, ':')) != NULL &&
+        colon > v + 6 && colon[1] && (strcmp(colon + 1, "*") == 0 ||
+                                      strspn(colon + 1, "0123456789") == strlen(colon + 1)))
+        return 0;
+    snprintf(why, whylen, "expected an endpoint such as \"tcp://HOST:PORT\" or \"ipc:///PATH\"");
+    return -EINVAL;
+}
+
+static int validate_transport(const char *v, char *why, size_t whylen)
+{
+    size_t n = strlen(v);
+    if (n > 0 && n < 24 && strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") == n)
+        return 0;
+    snprintf(why, whylen, "expected a transport plugin name (lowercase letters, digits, '-')");
+    return -EINVAL;
+}
+
+/* "" (the default) or an absolute path. */
+static int validate_abs(const char *v, char *why, size_t whylen)
+{
+    if (!v[0] || v[0] == '/')
+        return 0;
+    snprintf(why, whylen, "expected an absolute path");
+    return -EINVAL;
+}
+
+/* "COORDINATOR_PREFIX=LOCAL_PREFIX", both absolute. */
+static int validate_path_map(const char *v, char *why, size_t whylen)
+{
+    const char *eq = strchr(v, '=');
+    if (v[0] == '/' && eq && eq[1] == '/' && !strchr(eq + 1, '='))
+        return 0;
+    snprintf(why, whylen, "expected \"/coordinator/prefix=/local/prefix\" (two absolute paths)");
+    return -EINVAL;
 }
 
 /* Plugin names as plugin.h defines them: [a-z0-9-]+. */
@@ -285,6 +378,35 @@ static int apply_string(const struct key_def *k, const char *v, struct dcv_setti
         store_int(k, s, x);
         return 0;
     }
+    case KEY_LIST: {
+        /* The environment form: entries separated by ';' (':' appears in paths). */
+        struct dcv_strlist *l = (struct dcv_strlist *)(void *)field;
+        const char *p = v;
+        l->n = 0;
+        while (*p) {
+            size_t n = strcspn(p, ";");
+            char item[DCV_STRLIST_LEN];
+            if (n) {
+                if (l->n >= DCV_STRLIST_MAX || n >= sizeof item) {
+                    snprintf(why, whylen, "at most %d entries of %d bytes", DCV_STRLIST_MAX,
+                             DCV_STRLIST_LEN - 1);
+                    return -EINVAL;
+                }
+                memcpy(item, p, n);
+                item[n] = '\0';
+                if (k->validate && k->validate(item, expect, sizeof expect) < 0) {
+                    /* Quote at most 200 bytes of a bad entry: the message stays readable. */
+                    snprintf(why, whylen, "%s; got \"%.200s\"", expect, item);
+                    return -EINVAL;
+                }
+                memcpy(l->v[l->n++], item, n + 1);
+            }
+            p += n;
+            if (*p == ';')
+                p++;
+        }
+        return 0;
+    }
     case KEY_BOOL: {
         static const char *const yes[] = { "true", "yes", "on", "1" };
         static const char *const no[] = { "false", "no", "off", "0" };
@@ -336,6 +458,40 @@ static int apply_setting(const struct key_def *k, const config_setting_t *st,
         }
         store_int(k, s, config_setting_get_bool(st));
         return 0;
+    case KEY_LIST: {
+        struct dcv_strlist *l = (struct dcv_strlist *)(void *)((char *)s + k->offset);
+        char expect[256];
+        if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+            snprintf(why, whylen, "expected a list of strings [ \"...\", ... ]");
+            return -EINVAL;
+        }
+        if (config_setting_length(st) > DCV_STRLIST_MAX) {
+            snprintf(why, whylen, "at most %d entries", DCV_STRLIST_MAX);
+            return -EINVAL;
+        }
+        l->n = 0;
+        for (int i = 0; i < config_setting_length(st); i++) {
+            const config_setting_t *e = config_setting_get_elem(st, (unsigned)i);
+            const char *v = e && config_setting_type(e) == CONFIG_TYPE_STRING
+                                ? config_setting_get_string(e)
+                                : NULL;
+            if (!v) {
+                snprintf(why, whylen, "entry %d: expected a string", i + 1);
+                return -EINVAL;
+            }
+            if (strlen(v) >= DCV_STRLIST_LEN) {
+                snprintf(why, whylen, "entry %d: too long (at most %d bytes)", i + 1,
+                         DCV_STRLIST_LEN - 1);
+                return -EINVAL;
+            }
+            if (k->validate && k->validate(v, expect, sizeof expect) < 0) {
+                snprintf(why, whylen, "entry %d: %s; got \"%.200s\"", i + 1, expect, v);
+                return -EINVAL;
+            }
+            snprintf(l->v[l->n++], DCV_STRLIST_LEN, "%s", v);
+        }
+        return 0;
+    }
     }
     return -EINVAL;
 }
@@ -353,6 +509,67 @@ static void set_defaults(struct dcv_settings *s)
     s->log_level = DCV_LOG_INFO;
     s->log_format = DCV_LOG_TEXT;
     s->log_target = DCV_LOG_STDERR;
+    snprintf(s->transport, sizeof s->transport, "zmq");
+    s->max_jobs = 1;
+    s->heartbeat_ms = 2000;
+    s->liveness = 3;
+    s->max_attempts = 3;
+    s->strategy = DCV_CONF_LEAST_LOADED;
+    s->chunk_size = 1024 * 1024;
+    s->credit_chunks = 8;
+    s->stream = DCV_STREAM_AUTO;
+    s->disk_reserve = (int64_t)1 << 30;
+    s->job_nice = 10;
+}
+
+/* "tcp://HOST:PORT" -> "tcp://HOST:PORT+1"; anything else -> 0 and "". */
+static int next_port(const char *ep, char *out, size_t len)
+{
+    const char *colon = strrchr(ep, ':');
+    long port;
+    char *end;
+    if (strncmp(ep, "tcp://", 6) != 0 || !colon || colon < ep + 6)
+        return 0;
+    if (strcmp(colon + 1, "*") == 0)
+        return snprintf(out, len, "%.*s:*", (int)(colon - ep), ep) < (int)len;
+    port = strtol(colon + 1, &end, 10);
+    if (*end || port <= 0 || port >= 65535)
+        return 0;
+    return snprintf(out, len, "%.*s:%ld", (int)(colon - ep), ep, port + 1) < (int)len;
+}
+
+/* Endpoints and directories left "" get their defaults, which depend on the
+ * role and the state directory: a standalone daemon listens on ipc sockets
+ * in its state directory (nothing on the network unless asked), a
+ * coordinator on tcp 7400/7401. */
+static int resolve_defaults(struct dcv_settings *s, char *err, size_t errlen)
+{
+#define SETF(field, ...)                                                                     \
+    do {                                                                                     \
+        if ((size_t)snprintf(s->field, sizeof s->field, __VA_ARGS__) >= sizeof s->field) {   \
+            dcv_errf(err, errlen, "state_dir %s: too long for the default " #field,           \
+                     s->state_dir);                                                          \
+            return -ENAMETOOLONG;                                                            \
+        }                                                                                    \
+    } while (0)
+    if (!s->bind[0]) {
+        if (s->role == DCV_ROLE_COORDINATOR)
+            SETF(bind, "tcp://*:7400");
+        else
+            SETF(bind, "ipc://%s/control.sock", s->state_dir);
+    }
+    if (!s->data_bind[0]) {
+        if (!next_port(s->bind, s->data_bind, sizeof s->data_bind))
+            SETF(data_bind, "ipc://%s/data.sock", s->state_dir);
+    }
+    if (!s->admin[0])
+        SETF(admin, "ipc://%s/admin.sock", s->state_dir);
+    if (!s->coordinator[0] && s->role == DCV_ROLE_STANDALONE)
+        SETF(coordinator, "%s", s->bind);
+    if (!s->work_dir[0])
+        SETF(work_dir, "%s/work", s->state_dir);
+#undef SETF
+    return 0;
 }
 
 /* ---- walking the main file ---------------------------------------------- */
@@ -709,6 +926,8 @@ int dcv_conf_load(struct dcv_conf **out, const char *path, int explicit_path, ch
     if (r == 0)
         r = apply_env(&c->s, err, errlen);
     if (r == 0)
+        r = resolve_defaults(&c->s, err, errlen);
+    if (r == 0)
         r = load_dropins(c, err, errlen);
     if (r == 0 && (r = build_plugins(c)) < 0)
         dcv_errf(err, errlen, "out of memory");
@@ -823,6 +1042,51 @@ int dcv_config_get_double(const struct dcv_config *cfg, const char *path, double
         return 0;
     default:
         return -EINVAL;
+    }
+}
+
+void dcv_conf_walk(const struct dcv_conf *conf, dcv_conf_walk_fn cb, void *ud)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct key_def *k = &keys[i];
+        const char *field = (const char *)&conf->s + k->offset;
+        char text[64];
+        int64_t v = 0;
+        switch (k->type) {
+        case KEY_STRING:
+        case KEY_PATH:
+            cb(k->path, DCV_CONF_TEXT, field, NULL, ud);
+            break;
+        case KEY_ENUM: {
+            int x;
+            memcpy(&x, field, sizeof x);
+            for (const struct key_choice *c = k->choices; c->name; c++)
+                if (c->value == x && !c->alias) {
+                    cb(k->path, DCV_CONF_TEXT, c->name, NULL, ud);
+                    break;
+                }
+            break;
+        }
+        case KEY_INT:
+        case KEY_BOOL:
+            if (k->size == sizeof(int64_t)) {
+                memcpy(&v, field, sizeof v);
+            } else {
+                int32_t x;
+                memcpy(&x, field, sizeof x);
+                v = x;
+            }
+            if (k->type == KEY_BOOL)
+                cb(k->path, DCV_CONF_BOOL, v ? "true" : "false", NULL, ud);
+            else {
+                snprintf(text, sizeof text, "%lld", (long long)v);
+                cb(k->path, DCV_CONF_NUMBER, text, NULL, ud);
+            }
+            break;
+        case KEY_LIST:
+            cb(k->path, DCV_CONF_LIST, NULL, (const struct dcv_strlist *)(const void *)field, ud);
+            break;
+        }
     }
 }
 

@@ -24,6 +24,27 @@
 
 enum dcv_role { DCV_ROLE_STANDALONE = 0, DCV_ROLE_COORDINATOR = 1, DCV_ROLE_WORKER = 2 };
 
+/* Values of queue.strategy: the same numbers as enum dcv_sched_strategy. */
+enum dcv_conf_strategy { DCV_CONF_LEAST_LOADED = 0, DCV_CONF_ROUND_ROBIN = 1, DCV_CONF_CAPABILITY = 2 };
+
+/* transfer.stream: whether a worker reads a coordinator-held input on
+ * demand over the data plane instead of copying it to its disk first. */
+enum dcv_stream_policy {
+    DCV_STREAM_AUTO = 0,   /* stream when the worker's free disk cannot hold the input */
+    DCV_STREAM_ALWAYS = 1,
+    DCV_STREAM_NEVER = 2,  /* copy; a worker without the room is not given the job */
+};
+
+#define DCV_ENDPOINT_MAX 256 /* "tcp://host:port" / "ipc:///path" */
+#define DCV_STRLIST_MAX 16   /* entries of a list setting */
+#define DCV_STRLIST_LEN 1024 /* bytes of one entry, NUL included */
+
+/* A list of strings (libconfig array; environment: entries separated by ';'). */
+struct dcv_strlist {
+    unsigned n;
+    char v[DCV_STRLIST_MAX][DCV_STRLIST_LEN];
+};
+
 struct dcv_settings {
     enum dcv_role role;
     char name[64];                  /* default: the host name */
@@ -33,6 +54,28 @@ struct dcv_settings {
     int log_level;                  /* enum dcv_log_level */
     enum dcv_log_format log_format;
     enum dcv_log_target log_target;
+
+    /* Distributed jobs. Endpoints left "" get their role default in
+     * dcv_conf_load(), so what --check-config prints is what is used. */
+    char transport[32];                  /* transport plugin: "zmq" = transport-zmq.so */
+    char bind[DCV_ENDPOINT_MAX];         /* control ROUTER (coordinator, standalone) */
+    char data_bind[DCV_ENDPOINT_MAX];    /* data ROUTER */
+    char data_endpoint[DCV_ENDPOINT_MAX]; /* data ROUTER as workers reach it; "" = data_bind,
+                                            a wildcard host replaced by the worker */
+    char admin[DCV_ENDPOINT_MAX];        /* admin ROUTER (coordinator binds, CLI connects) */
+    char coordinator[DCV_ENDPOINT_MAX];  /* worker: the coordinator's control endpoint */
+    int32_t max_jobs;                    /* worker slots, 1..1024 */
+    char work_dir[PATH_MAX];             /* worker: job scratch space */
+    int32_t heartbeat_ms, liveness;      /* liveness.heartbeat_ms, liveness.misses */
+    int32_t max_attempts;                /* queue.max_attempts: default per job */
+    enum dcv_conf_strategy strategy;     /* queue.strategy */
+    int32_t chunk_size, credit_chunks;   /* transfer.*: data-plane chunk bytes, window */
+    enum dcv_stream_policy stream;       /* transfer.stream */
+    int64_t disk_reserve;                /* transfer.disk_reserve: free disk a copy must leave */
+    struct dcv_strlist shared_roots;     /* coordinator: directories submitters may name */
+    struct dcv_strlist path_map;         /* worker.path_map: "COORDINATOR_PREFIX=LOCAL_PREFIX" */
+    int64_t disk_quota;                  /* worker.disk_quota: bytes of work_dir it may use, 0 = all */
+    int32_t job_nice;                    /* worker.nice: niceness of job processes */
 };
 
 struct dcv_conf; /* the loaded file(s) and the resolved settings */
@@ -64,5 +107,13 @@ int dcv_config_get_bool(const struct dcv_config *cfg, const char *path, int *out
 int dcv_config_get_double(const struct dcv_config *cfg, const char *path, double *out);
 
 const char *dcv_role_name(enum dcv_role role);
+
+/* Every setting of the key table, in table order, for --check-config:
+ * cb gets the dotted path and the value as text (integers in decimal,
+ * booleans "true"/"false"); list settings come with text NULL and the list. */
+enum dcv_conf_kind { DCV_CONF_TEXT = 0, DCV_CONF_NUMBER, DCV_CONF_BOOL, DCV_CONF_LIST };
+typedef void (*dcv_conf_walk_fn)(const char *path, enum dcv_conf_kind kind, const char *text,
+                                 const struct dcv_strlist *list, void *ud);
+void dcv_conf_walk(const struct dcv_conf *conf, dcv_conf_walk_fn cb, void *ud);
 
 #endif

@@ -229,40 +229,76 @@ static void setup_logging(const struct dcv_settings *s, const struct options *o)
                   "distconvd");
 }
 
+/* --check-config output, built from the config key table so every setting
+ * shows (and shows as resolved: role defaults filled in). */
+static void conf_text_cb(const char *path, enum dcv_conf_kind kind, const char *text,
+                         const struct dcv_strlist *list, void *ud)
+{
+    (void)ud;
+    if (kind != DCV_CONF_LIST) {
+        printf("  %-24s %s\n", path, text[0] ? text : "(none)");
+        return;
+    }
+    printf("  %-24s", path);
+    if (!list->n)
+        printf(" (none)");
+    for (unsigned i = 0; i < list->n; i++)
+        printf("%s%s", i ? ", " : " ", list->v[i]);
+    printf("\n");
+}
+
+static void conf_json_cb(const char *path, enum dcv_conf_kind kind, const char *text,
+                         const struct dcv_strlist *list, void *ud)
+{
+    struct json_object *obj = ud, *val;
+    char part[64];
+    const char *dot;
+
+    /* "log.level" lands in {"log": {"level": ...}}. */
+    while ((dot = strchr(path, '.')) != NULL && (size_t)(dot - path) < sizeof part) {
+        struct json_object *sub;
+        memcpy(part, path, (size_t)(dot - path));
+        part[dot - path] = '\0';
+        if (!json_object_object_get_ex(obj, part, &sub)) {
+            sub = json_object_new_object();
+            json_object_object_add(obj, part, sub);
+        }
+        obj = sub;
+        path = dot + 1;
+    }
+    switch (kind) {
+    case DCV_CONF_NUMBER:
+        val = json_object_new_int64(strtoll(text, NULL, 10));
+        break;
+    case DCV_CONF_BOOL:
+        val = json_object_new_boolean(strcmp(text, "true") == 0);
+        break;
+    case DCV_CONF_LIST:
+        val = json_object_new_array();
+        for (unsigned i = 0; i < list->n; i++)
+            json_object_array_add(val, json_object_new_string(list->v[i]));
+        break;
+    default:
+        val = json_object_new_string(text);
+    }
+    json_object_object_add(obj, path, val);
+}
+
 static int do_check_config(struct dcv_conf *conf, const struct options *o)
 {
-    const struct dcv_settings *s = dcv_conf_settings(conf);
     const char *path = dcv_conf_path(conf);
 
     if (o->json) {
-        struct json_object *j = json_object_new_object(), *log = json_object_new_object();
+        struct json_object *j = json_object_new_object();
         json_object_object_add(j, "valid", json_object_new_boolean(1));
         json_object_object_add(j, "file", json_object_new_string(path));
-        json_object_object_add(j, "role", json_object_new_string(dcv_role_name(s->role)));
-        json_object_object_add(j, "name", json_object_new_string(s->name));
-        json_object_object_add(j, "state_dir", json_object_new_string(s->state_dir));
-        json_object_object_add(j, "plugin_dir", json_object_new_string(s->plugin_dir));
-        json_object_object_add(j, "plugin_conf_dir", json_object_new_string(s->plugin_conf_dir));
-        json_object_object_add(log, "level",
-                               json_object_new_string(dcv_log_level_name(s->log_level)));
-        json_object_object_add(log, "format", json_object_new_string(
-                                                  s->log_format == DCV_LOG_JSON ? "json" : "text"));
-        json_object_object_add(log, "target", json_object_new_string(
-                                                  s->log_target == DCV_LOG_SYSLOG ? "syslog" : "stderr"));
-        json_object_object_add(j, "log", log);
+        dcv_conf_walk(conf, conf_json_cb, j);
         puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
         json_object_put(j);
         return 0;
     }
     printf("configuration OK (%s)\n", *path ? path : "no file: defaults and environment");
-    printf("  role             %s\n", dcv_role_name(s->role));
-    printf("  name             %s\n", s->name);
-    printf("  state_dir        %s\n", s->state_dir);
-    printf("  plugin_dir       %s\n", s->plugin_dir);
-    printf("  plugin_conf_dir  %s\n", s->plugin_conf_dir);
-    printf("  log              %s, %s, %s\n", dcv_log_level_name(s->log_level),
-           s->log_format == DCV_LOG_JSON ? "json" : "text",
-           s->log_target == DCV_LOG_SYSLOG ? "syslog" : "stderr");
+    dcv_conf_walk(conf, conf_text_cb, NULL);
     return 0;
 }
 

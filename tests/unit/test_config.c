@@ -15,7 +15,10 @@ static char tmpdir[256];
 static const char *const env_vars[] = {
     "DISTCONV_ROLE",        "DISTCONV_NAME",       "DISTCONV_STATE_DIR",
     "DISTCONV_PLUGIN_DIR",  "DISTCONV_PLUGIN_CONF_DIR", "DISTCONV_LOG_LEVEL",
-    "DISTCONV_LOG_FORMAT",  "DISTCONV_LOG_TARGET",
+    "DISTCONV_LOG_FORMAT",  "DISTCONV_LOG_TARGET", "DISTCONV_BIND",
+    "DISTCONV_DATA_BIND",   "DISTCONV_DATA_ENDPOINT", "DISTCONV_ADMIN",
+    "DISTCONV_COORDINATOR", "DISTCONV_MAX_JOBS",   "DISTCONV_WORK_DIR",
+    "DISTCONV_TRANSPORT",   "DISTCONV_SHARED_ROOTS", "DISTCONV_PATH_MAP",
 };
 
 static void clear_env(void)
@@ -281,7 +284,7 @@ static void test_errors(void)
     expect_error("plugin_conf_dir = \"\";\n",
                  "1: plugin_conf_dir: expected an absolute path; got \"\"",
                  "empty plugin_conf_dir");
-    expect_error("role = \"worker\";\n\n\n\n\n\nmax_job = 3;\n", "7: unknown key \"max_job\"",
+    expect_error("role = \"worker\";\n\n\n\n\n\nmaxjob_count = 3;\n", "7: unknown key \"maxjob_count\"",
                  "unknown top-level key");
     expect_error("rol = \"worker\";\n", "1: unknown key \"rol\" (did you mean \"role\"?)",
                  "unknown key with a suggestion");
@@ -582,6 +585,109 @@ static void test_shipped_conf(void)
     free(text);
 }
 
+/* The distributed-jobs settings: role-dependent endpoint defaults, the
+ * environment contract containers rely on, lists, and their errors. */
+static void test_cluster_keys(void)
+{
+    const char *empty = write_file("empty-cluster.conf", "");
+    struct dcv_conf *c;
+    const struct dcv_settings *s;
+
+    setenv("DISTCONV_STATE_DIR", "/srv/dcv", 1);
+    c = load_ok(empty, 1, "standalone defaults");
+    if (c) {
+        s = dcv_conf_settings(c);
+        TAP_IS_STR(s->bind, "ipc:///srv/dcv/control.sock", "standalone binds ipc in state_dir");
+        TAP_IS_STR(s->data_bind, "ipc:///srv/dcv/data.sock", "standalone data on ipc");
+        TAP_IS_STR(s->admin, "ipc:///srv/dcv/admin.sock", "admin default");
+        TAP_IS_STR(s->coordinator, s->bind, "standalone worker connects to its own bind");
+        TAP_IS_STR(s->work_dir, "/srv/dcv/work", "work_dir default");
+        TAP_IS_STR(s->transport, "zmq", "transport default");
+        TAP_IS_INT(s->max_jobs, 1, "max_jobs default");
+        TAP_IS_INT(s->heartbeat_ms, 2000, "heartbeat default 2 s");
+        TAP_IS_INT(s->liveness, 3, "3 misses");
+        TAP_IS_INT(s->chunk_size, 1048576, "chunk default 1 MiB");
+        TAP_IS_INT(s->credit_chunks, 8, "credit default 8");
+        TAP_IS_INT(s->stream, DCV_STREAM_AUTO, "stream auto");
+        TAP_IS_INT(s->job_nice, 10, "job nice 10");
+        dcv_conf_free(&c);
+    }
+    setenv("DISTCONV_ROLE", "coordinator", 1);
+    c = load_ok(empty, 1, "coordinator defaults");
+    if (c) {
+        s = dcv_conf_settings(c);
+        TAP_IS_STR(s->bind, "tcp://*:7400", "coordinator binds tcp 7400");
+        TAP_IS_STR(s->data_bind, "tcp://*:7401", "data on the next port");
+        TAP_IS_STR(s->coordinator, "", "a coordinator connects to nobody");
+        dcv_conf_free(&c);
+    }
+    setenv("DISTCONV_BIND", "tcp://127.0.0.1:*", 1);
+    c = load_ok(empty, 1, "ephemeral bind");
+    if (c) {
+        TAP_IS_STR(dcv_conf_settings(c)->data_bind, "tcp://127.0.0.1:*",
+                   "ephemeral control port gives an ephemeral data port");
+        dcv_conf_free(&c);
+    }
+    setenv("DISTCONV_ROLE", "worker", 1);
+    setenv("DISTCONV_COORDINATOR", "tcp://coord.lan:7400", 1);
+    setenv("DISTCONV_MAX_JOBS", "4", 1);
+    setenv("DISTCONV_WORK_DIR", "/scratch/dcv", 1);
+    setenv("DISTCONV_PATH_MAP", "/srv/media=/mnt/media;/srv/b=/b", 1);
+    c = load_ok(empty, 1, "worker from the environment");
+    if (c) {
+        s = dcv_conf_settings(c);
+        TAP_IS_STR(s->coordinator, "tcp://coord.lan:7400", "DISTCONV_COORDINATOR");
+        TAP_IS_INT(s->max_jobs, 4, "DISTCONV_MAX_JOBS");
+        TAP_IS_STR(s->work_dir, "/scratch/dcv", "DISTCONV_WORK_DIR");
+        TAP_IS_INT(s->path_map.n, 2, "DISTCONV_PATH_MAP has two entries");
+        TAP_IS_STR(s->path_map.v[1], "/srv/b=/b", "second path map entry");
+        dcv_conf_free(&c);
+    }
+    clear_env();
+    setenv("DISTCONV_MAX_JOBS", "0", 1);
+    {
+        struct dcv_conf *x = NULL;
+        char err[1024] = "";
+        int r = dcv_conf_load(&x, empty, 1, err, sizeof err);
+        TAP_IS_INT(r, -EINVAL, "DISTCONV_MAX_JOBS=0 refused");
+        TAP_HAS_STR(err, "DISTCONV_MAX_JOBS: expected an integer from 1 to 1024", "names the variable");
+    }
+    clear_env();
+
+    c = load_ok(write_file("lists.conf", "shared_roots = [\"/srv/media\", \"/nas\"];\n"
+                                         "worker = { path_map = [\"/srv/media=/mnt/m\"]; disk_quota = 5000000000L; };\n"
+                                         "transfer = { stream = \"never\"; chunk_size = 65536; };\n"
+                                         "queue = { strategy = \"round-robin\"; };\n"),
+                1, "lists and groups");
+    if (c) {
+        s = dcv_conf_settings(c);
+        TAP_IS_INT(s->shared_roots.n, 2, "two shared roots");
+        TAP_IS_STR(s->shared_roots.v[1], "/nas", "second shared root");
+        TAP_IS_INT(s->disk_quota, 5000000000LL, "64-bit disk quota");
+        TAP_IS_INT(s->stream, DCV_STREAM_NEVER, "stream never");
+        TAP_IS_INT(s->chunk_size, 65536, "chunk size");
+        TAP_IS_INT(s->strategy, DCV_CONF_ROUND_ROBIN, "strategy");
+        dcv_conf_free(&c);
+    }
+    expect_error("\nbind = \"7400\";\n",
+                 "2: bind: expected an endpoint such as \"tcp://HOST:PORT\" or \"ipc:///PATH\"; got \"7400\"",
+                 "bad endpoint");
+    expect_error("coordinator = \"tcp://host\";\n", "1: coordinator: expected an endpoint such as \"tcp://HOST:PORT\" or \"ipc:///PATH\"; got \"tcp://host\"",
+                 "endpoint without a port");
+    expect_error("shared_roots = [\"/ok\", \"relative\"];\n",
+                 "1: shared_roots: entry 2: expected an absolute path; got \"relative\"",
+                 "relative shared root");
+    expect_error("worker = {\n path_map = [\"/a\"];\n};\n",
+                 "2: worker.path_map: entry 1: expected \"/coordinator/prefix=/local/prefix\" (two absolute paths); got \"/a\"",
+                 "bad path map");
+    expect_error("shared_roots = \"/srv\";\n",
+                 "1: shared_roots: expected a list of strings [ \"...\", ... ]", "list given as a string");
+    expect_error("liveness = { misses = 0; };\n",
+                 "1: liveness.misses: expected an integer from 1 to 100; got 0", "misses 0");
+    expect_error("max_job = 2;\n", "1: unknown key \"max_job\" (did you mean \"max_jobs\"?)",
+                 "misspelt max_jobs");
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/dcv-config-XXXXXX",
@@ -597,6 +703,7 @@ int main(void)
     test_plugins();
     test_dropins();
     test_shipped_conf();
+    test_cluster_keys();
 
     rm_rf(tmpdir);
     return tap_done();
