@@ -44,6 +44,7 @@
 #define DCV_PROTO_MAX_PLUGINS 32
 #define DCV_PROTO_MAX_DEVICES 16
 #define DCV_PROTO_MAX_JOBS 64             /* running / active jobs per worker */
+#define DCV_PROTO_MAX_PATHS 16            /* HELLO.paths */
 #define DCV_PROTO_MAX_ATTEMPT 1000
 #define DCV_PROTO_MAX_SIZE ((int64_t)1 << 53) /* sizes and xfer ids stay exact in any JSON reader */
 
@@ -177,6 +178,11 @@ struct dcv_proto_hello {
     struct dcv_proto_device devices[DCV_PROTO_MAX_DEVICES];
     size_t n_running;
     struct dcv_proto_jobref running[DCV_PROTO_MAX_JOBS];
+    /* Optional: coordinator-side path prefixes (absolute, no "..") this
+     * worker can read directly (its path map; a standalone daemon's own
+     * state dir), so JOB.input may be kind path for files under them. */
+    size_t n_paths;
+    char paths[DCV_PROTO_MAX_PATHS][DCV_PROTO_PATH];
 };
 
 struct dcv_proto_welcome {
@@ -288,6 +294,8 @@ struct dcv_proto_xfer_open {
     struct dcv_proto_blob blob; /* FETCH: size and sha256 optional (0 / "") */
     int64_t chunk_max;          /* OFFER: required; FETCH: optional (0) */
     struct dcv_proto_fence fence;
+    int range;                  /* FETCH only, optional: random-access read (streamed
+                                   input): credits may point anywhere, no COMMIT */
 };
 
 struct dcv_proto_commit {

@@ -1,0 +1,45 @@
+/*
+ * The worker service (DESIGN §2, docs/protocol.md §3, §5): registers with
+ * the coordinator (HELLO with the probe result), heartbeats with telemetry,
+ * takes JOBs within its slots and runs each as a child process
+ * (`distconvd --job`, see jobproc.h) through the runner: niced, its own
+ * process group, TERM then KILL on cancel, PR_SET_PDEATHSIG, reaped. It
+ * reconnects with back-off and jitter when the coordinator goes silent,
+ * keeping its jobs running and listing them in the next HELLO.
+ *
+ * The probe (dcv_probe_all, which forks without exec) runs inside
+ * dcv_worker_new(): create the worker before any thread exists.
+ *
+ * Threading: the loop's thread only. SIGCHLD must reach the worker:
+ * dcv_worker_new registers it on the loop (one owner of signals per loop).
+ */
+#ifndef DCV_WORKER_H
+#define DCV_WORKER_H
+
+#include <stddef.h>
+
+struct dcv_conf;
+struct dcv_loop;
+struct dcv_net;
+struct dcv_worker;
+
+struct dcv_worker_opts {
+    /* The coordinator's control endpoint (settings `coordinator`, or the
+     * standalone coordinator's bound endpoint). */
+    const char *coordinator;
+    /* The distconvd binary job processes run (/proc/self/exe normally). */
+    const char *self_exe;
+    /* Extra coordinator-side path prefixes this worker reads directly, on
+     * top of worker.path_map (standalone: the coordinator's state_dir,
+     * mapped to itself). NULL-terminated, may be NULL. */
+    const char *const *local_prefixes;
+};
+
+int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *conf,
+                   const struct dcv_worker_opts *opts, struct dcv_worker **out, char *err,
+                   size_t errlen);
+/* Sends DISCONNECT (best effort), cancels running job processes (TERM,
+ * then KILL after a grace) and reaps them, closes sockets. NULL ok. */
+void dcv_worker_free(struct dcv_worker **w);
+
+#endif
