@@ -316,6 +316,7 @@ struct dcv_proto_abort {
 enum dcv_proto_verb {
     DCV_VERB_SUBMIT = 0, DCV_VERB_STATUS, DCV_VERB_JOBS, DCV_VERB_CANCEL, DCV_VERB_RETRY,
     DCV_VERB_GET, DCV_VERB_WORKERS, DCV_VERB_WORKER, DCV_VERB_DRAIN, DCV_VERB_UNDRAIN,
+    DCV_VERB_INFO, /* -> {data_endpoint, version, coordinator_epoch}: where to upload */
     DCV_VERB_COUNT
 };
 const char *dcv_proto_verb_name(int verb);
@@ -339,6 +340,7 @@ struct dcv_proto_args {
     int prio_class;                 /* 0 low, 1 normal (default), 2 high */
     int64_t priority;               /* -1000..1000 */
     int64_t max_attempts;           /* 1..100, 0 = default */
+    int what;                       /* get: 0 "output" (default), 1 "input" */
 };
 
 struct dcv_proto_request {
