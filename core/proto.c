@@ -167,7 +167,8 @@ const char *dcv_proto_code_name(int code)
 }
 
 static const char *const verb_names[] = {"submit", "status", "jobs", "cancel", "retry",
-                                         "get", "workers", "worker", "drain", "undrain"};
+                                         "get", "workers", "worker", "drain", "undrain",
+                                         "info"};
 _Static_assert(sizeof(verb_names) / sizeof(verb_names[0]) == DCV_VERB_COUNT, "verb names");
 
 const char *dcv_proto_verb_name(int verb)
@@ -186,6 +187,7 @@ static const char *const phase_names[] = {"fetch", "encode", "upload", "verify"}
 static const char *const purpose_names[] = {"upload", "input", "output", "download"};
 static const char *const submit_kind_names[] = {"upload", "path", "url"};
 static const char *const prio_names[] = {"low", "normal", "high"};
+static const char *const get_what_names[] = {"output", "input"};
 
 /* ---- the field-table engine ---------------------------------------------- */
 
@@ -202,6 +204,7 @@ enum ftype {
     F_FLAT,  /* flat JSON object, serialised into char[cap] */
     F_SUB,   /* nested object; off 0 and flat = 1: its fields live in the parent struct */
     F_ARR,   /* array of objects */
+    F_SARR,  /* array of F_STR strings into char[cap][esize] (count at aux) */
     F_CAPS,  /* the enclosing object is also a dcv_device_caps (caps_json) */
     F_TEXT,  /* any JSON object, serialised into a malloc'd char * */
 };
@@ -246,6 +249,7 @@ struct desc {
 #define FENUM(T, k, m, r, nm, d) {.name = k, .type = F_ENUM, .req = r, .off = offsetof(T, m), .names = nm, .nnames = (int)(sizeof(nm) / sizeof(nm[0])), .def = d}
 #define FFLAT(T, k, m, r) {.name = k, .type = F_FLAT, .req = r, .off = offsetof(T, m), .cap = sizeof(((T *)0)->m)}
 #define FSUB(T, k, m, r, d, has) {.name = k, .type = F_SUB, .req = r, .off = offsetof(T, m), .sub = d, .aux = has}
+#define FSARR(T, k, m, cnt, r) {.name = k, .type = F_SARR, .req = r, .off = offsetof(T, m), .cap = sizeof(((T *)0)->m) / sizeof(((T *)0)->m[0]), .esize = sizeof(((T *)0)->m[0]), .aux = offsetof(T, cnt), .min = 1}
 #define FARR(T, k, m, cnt, r, d) {.name = k, .type = F_ARR, .req = r, .off = offsetof(T, m), .cap = sizeof(((T *)0)->m) / sizeof(((T *)0)->m[0]), .esize = sizeof(((T *)0)->m[0]), .aux = offsetof(T, cnt), .sub = d}
 
 #define FENCE(T, r)                                                       \
@@ -425,7 +429,7 @@ static void set_default(const struct field *f, void *m)
     case F_BOOL: case F_ENUM:
         *AT(m, f->off, int) = (int)f->def;
         break;
-    case F_ARR:
+    case F_ARR: case F_SARR:
         *AT(m, f->aux, size_t) = 0;
         break;
     case F_SUB:
@@ -560,6 +564,33 @@ static int parse_field(const struct field *f, struct json_object *v, void *m, co
         *AT(m, f->aux, size_t) = n;
         return 0;
     }
+    case F_SARR: {
+        if (!json_object_is_type(v, json_type_array))
+            return bad(err, errlen, where, f->name, "expected an array");
+        size_t n = json_object_array_length(v);
+        if (n > f->cap)
+            return bad(err, errlen, where, f->name, "more than %zu elements", f->cap);
+        /* each element is checked like a string field of esize bytes */
+        struct field ef = {.name = sub_where, .type = F_STR, .cap = f->esize, .min = f->min};
+        for (size_t i = 0; i < n; i++) {
+            struct json_object *e = json_object_array_get_idx(v, i);
+            snprintf(sub_where, sizeof(sub_where), "%s[%zu]", f->name, i);
+            if (!json_object_is_type(e, json_type_string))
+                return bad(err, errlen, where, sub_where, "expected a string");
+            const char *s = json_object_get_string(e);
+            size_t len = (size_t)json_object_get_string_len(e);
+            if (memchr(s, '\0', len))
+                return bad(err, errlen, where, sub_where, "contains a NUL byte");
+            int rc = check_text(&ef, s, len, where, err, errlen);
+            if (rc < 0)
+                return rc;
+            char *dst = AT(m, f->off + i * f->esize, char);
+            memcpy(dst, s, len);
+            dst[len] = '\0';
+        }
+        *AT(m, f->aux, size_t) = n;
+        return 0;
+    }
     case F_CAPS:
         break;
     }
@@ -617,7 +648,7 @@ static int is_default(const struct field *f, const void *m)
         return *CAT(m, f->off, double) == f->ddef;
     case F_BOOL: case F_ENUM:
         return *CAT(m, f->off, int) == (int)f->def;
-    case F_ARR:
+    case F_ARR: case F_SARR:
         return *CAT(m, f->aux, size_t) == 0;
     case F_SUB:
         return f->aux != NOAUX && !*CAT(m, f->aux, int);
@@ -706,6 +737,36 @@ static int emit_field(const struct field *f, const void *m, struct json_object *
                 json_object_put(e);
                 json_object_put(a);
                 return rc;
+            }
+        }
+        return add(o, f->name, a);
+    }
+    case F_SARR: {
+        size_t n = *CAT(m, f->aux, size_t);
+        if (n > f->cap)
+            return bad(err, errlen, where, f->name, "more than %zu elements", f->cap);
+        struct json_object *a = json_object_new_array();
+        if (!a)
+            return -ENOMEM;
+        struct field ef = {.name = sub_where, .type = F_STR, .cap = f->esize, .min = f->min};
+        for (size_t i = 0; i < n; i++) {
+            const char *s = CAT(m, f->off + i * f->esize, char);
+            size_t len = strnlen(s, f->esize);
+            int rc;
+            snprintf(sub_where, sizeof(sub_where), "%s[%zu]", f->name, i);
+            if (len == f->esize) {
+                json_object_put(a);
+                return bad(err, errlen, where, sub_where, "not NUL-terminated");
+            }
+            if ((rc = check_text(&ef, s, len, where, err, errlen)) < 0) {
+                json_object_put(a);
+                return rc;
+            }
+            struct json_object *e = json_object_new_string_len(s, (int)len);
+            if (!e || json_object_array_add(a, e) < 0) {
+                json_object_put(e);
+                json_object_put(a);
+                return -ENOMEM;
             }
         }
         return add(o, f->name, a);
@@ -938,8 +999,14 @@ static const struct desc device_d = {"device", device_f, ARRAY_N(device_f), size
 static int hello_check(const void *m, const char *where, char *err, size_t errlen)
 {
     const struct dcv_proto_hello *h = m;
+    char key[32];
     if (h->proto_min > h->proto_max)
         return bad(err, errlen, where, "proto_max", "must be >= proto_min");
+    for (size_t i = 0; i < h->n_paths; i++) {
+        snprintf(key, sizeof(key), "paths[%zu]", i);
+        if (check_path(h->paths[i], where, key, err, errlen) < 0)
+            return -EINVAL;
+    }
     return 0;
 }
 #define T struct dcv_proto_hello
@@ -955,6 +1022,7 @@ static const struct field hello_f[] = {
     FARR(T, "plugins", plugins, n_plugins, 1, &plugin_d),
     FARR(T, "devices", devices, n_devices, 1, &device_d),
     FARR(T, "running", running, n_running, 1, &jobref_d),
+    FSARR(T, "paths", paths, n_paths, 0),
 };
 #undef T
 static const struct desc hello_d = {"HELLO", hello_f, ARRAY_N(hello_f), sizeof(struct dcv_proto_hello), hello_check, 0};
@@ -1147,6 +1215,8 @@ static const struct field fetch_f[] = {
     FSHA(T, "sha256", blob.sha256, 0),
     FINT(T, "chunk_max", chunk_max, 0, 4096, DCV_XFER_CHUNK_MAX_LIMIT, 0),
     FENCE(T, 0),
+    /* FETCH only: an OFFER neither reads nor writes it */
+    FBOOL(T, "range", range, 0, 0),
 };
 #undef T
 static const struct desc offer_d = {"OFFER", offer_f, ARRAY_N(offer_f), sizeof(struct dcv_proto_xfer_open), xfer_open_check, 0};
@@ -1194,6 +1264,7 @@ static const struct field args_f[] = {
     FENUM(T, "prio_class", prio_class, 0, prio_names, 1),
     FINT(T, "priority", priority, 0, -1000, 1000, 0),
     FINT(T, "max_attempts", max_attempts, 0, 1, 100, 0),
+    FENUM(T, "what", what, 0, get_what_names, 0),
 };
 #undef T
 static const struct desc args_d = {"args", args_f, ARRAY_N(args_f), sizeof(struct dcv_proto_args), NULL, 0};

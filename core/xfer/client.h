@@ -76,8 +76,10 @@ int dcv_xcli_fetch_file(struct dcv_xcli *c, int purpose, const struct dcv_proto_
 /*
  * Random-access reads of a file the coordinator holds (streamed input):
  * FETCH with `range: true` and the fence; reads at any offset; sequential
- * reads are served from a read-ahead of credit_chunks chunks, a seek
- * elsewhere ends the current range (ABORT cancelled) and starts a new one.
+ * reads are served from a read-ahead of up to credit_chunks chunks (it
+ * grows while reads stay sequential); a seek elsewhere restarts the range
+ * there with a reset CREDIT (protocol.md §7.2). Closing sends ABORT
+ * cancelled.
  * Memory: at most credit_chunks x chunk_max bytes.
  */
 struct dcv_xstream;

@@ -7,8 +7,10 @@
  * chunk_size x credit_chunks per transfer, never by the file size.
  *
  * Receiving (OFFER: purposes upload, output): the application's on_offer
- * gives an fd opened for writing (a temporary file) and how many bytes of
- * it are already durable (resume). Chunks are pwrite()n at their offsets;
+ * gives an fd opened for reading and writing (a temporary file; a resume
+ * re-reads the durable prefix to hash it) and how many bytes of it are
+ * already durable (resume). A receive that fails leaves the file truncated
+ * to the prefix written, synced: its length is the next attempt's durable. Chunks are pwrite()n at their offsets;
  * credit for a chunk is returned once it is written (and the fd is
  * fdatasync()ed every `sync_bytes` and before COMMIT, so "durable" holds for
  * what a resume trusts). After the LAST chunk the sha256 decides COMMIT
@@ -48,7 +50,7 @@ struct dcv_xsrv_params {
 
 /* A file the application hands to the server. */
 struct dcv_xsrv_file {
-    int fd;              /* receive: open for writing; send: open for reading */
+    int fd;              /* receive: open O_RDWR; send: open for reading */
     int64_t size;        /* send: bytes to serve */
     char sha256[65];     /* send: hex digest (FETCH replies do not carry it, but
                             the application knows it and may check it) */
@@ -72,7 +74,9 @@ struct dcv_xsrv_cbs {
      * already. Called exactly once per accepted OFFER. */
     void (*on_received)(void *ud, const struct dcv_proto_xfer_open *o, void *user, int ok,
                         const char *reason);
-    /* A sent file is finished (COMMIT received, ABORT, or idle). May be NULL. */
+    /* A sent file is finished (COMMIT received, ABORT, or idle). ok: COMMIT
+     * ok with the file's size and sha256, or a range read its reader ended
+     * (ABORT cancelled). May be NULL. */
     void (*on_sent)(void *ud, const struct dcv_proto_xfer_open *o, void *user, int ok,
                     const char *reason);
     /* Bytes moved, for progress (receive: durable bytes; send: bytes sent).

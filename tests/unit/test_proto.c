@@ -86,7 +86,8 @@ static const struct sample samples[] = {
      "\"host\":\"boot-1\",\"hostname\":\"box\",\"version\":\"0.1.0\",\"slots\":2,"
      "\"plugins\":[{\"name\":\"enc-x264\",\"version\":\"1.0\",\"abi_minor\":0}],"
      "\"devices\":[" DEVICE "],"
-     "\"running\":[{\"job_id\":\"" JOBID "\",\"attempt\":1,\"progress\":50}]}",
+     "\"running\":[{\"job_id\":\"" JOBID "\",\"attempt\":1,\"progress\":50}],"
+     "\"paths\":[\"/srv/media\",\"/var/lib/distconv\"]}",
      "worker_id session proto_min proto_max host slots plugins devices running"},
     {"WELCOME", from_welcome,
      "{\"session\":\"ab12\",\"coordinator_epoch\":\"e1\",\"proto\":1,\"hb_ivl_ms\":2000,"
@@ -126,7 +127,7 @@ static const struct sample samples[] = {
      "purpose xfer_id size sha256 chunk_max"},
     {"FETCH", from_fetch,
      "{\"purpose\":\"input\",\"xfer_id\":9,\"size\":100,\"sha256\":\"" SHA "\","
-     "\"chunk_max\":65536," FENCE_JSON "}",
+     "\"chunk_max\":65536," FENCE_JSON ",\"range\":true}",
      "purpose xfer_id"},
     {"COMMIT", from_commit,
      "{\"xfer_id\":9,\"ok\":true,\"size\":100,\"sha256\":\"" SHA "\"}",
@@ -604,6 +605,163 @@ static void test_emit_refusals(void)
     free(j);
 }
 
+
+/* ---- fields added for distributed jobs (HELLO.paths, FETCH.range, info, get what) ---- */
+
+#define HELLO_HEAD                                                                       \
+    "{\"worker_id\":\"w\",\"session\":\"s\",\"proto_min\":1,\"proto_max\":1,\"host\":\"h\"," \
+    "\"slots\":1,\"plugins\":[],\"devices\":[],\"running\":[]"
+
+static void test_new_fields(void)
+{
+    struct dcv_proto_hello *h = calloc(1, sizeof(*h));
+    struct dcv_proto_xfer_open x;
+    struct dcv_proto_request rq;
+    char *j = NULL, *big = NULL;
+    size_t l = 0;
+    int rc;
+
+    if (!h)
+        tap_bail("out of memory");
+    /* HELLO.paths: optional, parsed in order, omitted when empty */
+    rc = dcv_proto_hello_from_json(samples[0].json, strlen(samples[0].json), h, err, sizeof(err));
+    TAP_OK(rc == 0 && h->n_paths == 2 && strcmp(h->paths[0], "/srv/media") == 0 &&
+               strcmp(h->paths[1], "/var/lib/distconv") == 0,
+           "HELLO.paths parsed (%s)", err);
+    rc = dcv_proto_hello_from_json(HELLO_HEAD "}", strlen(HELLO_HEAD "}"), h, err, sizeof(err));
+    TAP_OK(rc == 0 && h->n_paths == 0, "HELLO.paths optional");
+    rc = dcv_proto_hello_to_json(h, &j, &l, err, sizeof(err));
+    TAP_OK(rc == 0 && !strstr(j, "paths"), "empty paths omitted");
+    free(j);
+    j = NULL;
+    h->n_paths = 1;
+    strcpy(h->paths[0], "/a/b");
+    rc = dcv_proto_hello_to_json(h, &j, &l, err, sizeof(err));
+    TAP_OK(rc == 0 && strstr(j, "\"paths\":[\"/a/b\"]"), "paths emitted");
+    free(j);
+    j = NULL;
+    strcpy(h->paths[0], "/a/../b");
+    rc = dcv_proto_hello_to_json(h, &j, &l, err, sizeof(err));
+    TAP_OK(rc == -EINVAL && j == NULL && strstr(err, "HELLO.paths[0]: must not contain '..'"),
+           "to_json refuses a '..' path (%s)", err);
+    memset(h->paths[0], 'p', sizeof(h->paths[0]));
+    rc = dcv_proto_hello_to_json(h, &j, &l, err, sizeof(err));
+    TAP_OK(rc == -EINVAL && strstr(err, "HELLO.paths[0]"), "to_json refuses an unterminated path");
+    h->n_paths = DCV_PROTO_MAX_PATHS + 1;
+    rc = dcv_proto_hello_to_json(h, &j, &l, err, sizeof(err));
+    TAP_OK(rc == -EINVAL && strstr(err, "HELLO.paths: more than 16"), "to_json refuses 17 paths");
+
+    static const struct bad_case bad_paths[] = {
+        {from_hello, HELLO_HEAD ",\"paths\":\"/a\"}", "HELLO.paths: expected an array"},
+        {from_hello, HELLO_HEAD ",\"paths\":[1]}", "HELLO.paths[0]: expected a string"},
+        {from_hello, HELLO_HEAD ",\"paths\":[\"/ok\",\"rel\"]}", "HELLO.paths[1]: must be an absolute path"},
+        {from_hello, HELLO_HEAD ",\"paths\":[\"/a/..\"]}", "HELLO.paths[0]: must not contain '..'"},
+        {from_hello, HELLO_HEAD ",\"paths\":[\"\"]}", "HELLO.paths[0]: expected a string of 1..4095 bytes"},
+        {from_hello, HELLO_HEAD ",\"paths\":[\"/a\\u0001\"]}", "HELLO.paths[0]: contains a control character"},
+        {from_hello, HELLO_HEAD ",\"paths\":[\"/a\\u0000\"]}", "HELLO.paths[0]: contains a NUL byte"},
+        {from_hello, HELLO_HEAD ",\"paths\":[\"/1\",\"/2\",\"/3\",\"/4\",\"/5\",\"/6\",\"/7\",\"/8\",\"/9\","
+                     "\"/10\",\"/11\",\"/12\",\"/13\",\"/14\",\"/15\",\"/16\",\"/17\"]}",
+         "HELLO.paths: more than 16 elements"},
+    };
+    for (size_t i = 0; i < sizeof(bad_paths) / sizeof(bad_paths[0]); i++) {
+        rc = try(bad_paths[i].fn, bad_paths[i].json);
+        if (!tap_ok(rc == -EINVAL && strstr(err, bad_paths[i].want), "refused: %s",
+                    bad_paths[i].want))
+            tap_diag("  rc %d, err '%s'", rc, err);
+    }
+    /* "/a..b" and "/..." are names, not parent references */
+    rc = try(from_hello, HELLO_HEAD ",\"paths\":[\"/a..b\",\"/...\"]}");
+    TAP_OK(rc == 0, "dots inside names are fine (%s)", err);
+    /* 4095 bytes pass, 4096 fail */
+    big = malloc(DCV_PROTO_PATH + 256);
+    if (!big)
+        tap_bail("out of memory");
+    char *p = malloc(DCV_PROTO_PATH + 1);
+    if (!p)
+        tap_bail("out of memory");
+    memset(p, 'a', DCV_PROTO_PATH);
+    p[0] = '/';
+    p[DCV_PROTO_PATH - 1] = '\0';
+    snprintf(big, DCV_PROTO_PATH + 256, HELLO_HEAD ",\"paths\":[\"%s\"]}", p);
+    rc = dcv_proto_hello_from_json(big, strlen(big), h, err, sizeof(err));
+    TAP_OK(rc == 0 && strlen(h->paths[0]) == DCV_PROTO_PATH - 1, "4095-byte path accepted");
+    p[DCV_PROTO_PATH - 1] = 'a';
+    p[DCV_PROTO_PATH] = '\0';
+    snprintf(big, DCV_PROTO_PATH + 256, HELLO_HEAD ",\"paths\":[\"%s\"]}", p);
+    rc = dcv_proto_hello_from_json(big, strlen(big), h, err, sizeof(err));
+    TAP_OK(rc == -EINVAL && strstr(err, "1..4095 bytes"), "4096-byte path refused");
+    free(p);
+    free(big);
+    free(h);
+
+    /* FETCH.range: optional boolean, default false, FETCH only */
+    rc = dcv_proto_fetch_from_json(samples[13].json, strlen(samples[13].json), &x, err, sizeof(err));
+    TAP_OK(rc == 0 && x.range == 1, "FETCH.range true parsed");
+    static const char fetch_plain[] = "{\"purpose\":\"download\",\"xfer_id\":3}";
+    rc = dcv_proto_fetch_from_json(fetch_plain, strlen(fetch_plain), &x, err, sizeof(err));
+    TAP_OK(rc == 0 && x.range == 0 && x.blob.size == -1 && x.chunk_max == 0,
+           "FETCH.range defaults to false");
+    rc = dcv_proto_fetch_to_json(&x, &j, &l, err, sizeof(err));
+    TAP_OK(rc == 0 && !strstr(j, "range"), "range false omitted");
+    free(j);
+    j = NULL;
+    x.range = 1;
+    rc = dcv_proto_fetch_to_json(&x, &j, &l, err, sizeof(err));
+    TAP_OK(rc == 0 && strstr(j, "\"range\":true"), "range true emitted");
+    free(j);
+    j = NULL;
+    rc = try(from_fetch, "{\"purpose\":\"download\",\"xfer_id\":3,\"range\":1}");
+    TAP_OK(rc == -EINVAL && strstr(err, "FETCH.range: expected true or false"),
+           "FETCH.range must be a boolean (%s)", err);
+    rc = dcv_proto_offer_from_json(samples[12].json, strlen(samples[12].json), &x, err, sizeof(err));
+    TAP_OK(rc == 0 && x.range == 0, "OFFER parses with range 0");
+    x.range = 1;
+    rc = dcv_proto_offer_to_json(&x, &j, &l, err, sizeof(err));
+    TAP_OK(rc == 0 && !strstr(j, "range"), "OFFER never carries range");
+    free(j);
+    j = NULL;
+    static const char offer_range[] =
+        "{\"purpose\":\"upload\",\"xfer_id\":9,\"size\":1,\"sha256\":\"" SHA "\","
+        "\"chunk_max\":4096,\"range\":true}";
+    rc = dcv_proto_offer_from_json(offer_range, strlen(offer_range), &x, err, sizeof(err));
+    TAP_OK(rc == 0 && x.range == 0, "a range key on OFFER is ignored like any unknown key");
+
+    /* admin verb info (no args) and get what */
+    TAP_IS_STR(dcv_proto_verb_name(DCV_VERB_INFO), "info", "verb name info");
+    TAP_OK(dcv_proto_verb_name(DCV_VERB_COUNT) == NULL, "verb name out of range");
+    static const char info[] = "{\"req_id\":\"r\",\"verb\":\"info\",\"args\":{}}";
+    rc = dcv_proto_request_from_json(info, strlen(info), &rq, err, sizeof(err));
+    TAP_OK(rc == 0 && rq.verb == DCV_VERB_INFO, "info request parses (%s)", err);
+    rc = dcv_proto_request_to_json(&rq, &j, &l, err, sizeof(err));
+    TAP_OK(rc == 0 && strstr(j, "\"verb\":\"info\"") && strstr(j, "\"args\":{}"),
+           "info request emits: %s", j ? j : err);
+    free(j);
+    j = NULL;
+    static const char get_in[] =
+        "{\"req_id\":\"r\",\"verb\":\"get\",\"args\":{\"job_id\":\"" JOBID "\",\"what\":\"input\"}}";
+    rc = dcv_proto_request_from_json(get_in, strlen(get_in), &rq, err, sizeof(err));
+    TAP_OK(rc == 0 && rq.verb == DCV_VERB_GET && rq.args.what == 1, "get what=input parses");
+    rc = dcv_proto_request_to_json(&rq, &j, &l, err, sizeof(err));
+    TAP_OK(rc == 0 && strstr(j, "\"what\":\"input\""), "what=input emitted");
+    free(j);
+    j = NULL;
+    static const char get_out[] =
+        "{\"req_id\":\"r\",\"verb\":\"get\",\"args\":{\"job_id\":\"" JOBID "\"}}";
+    rc = dcv_proto_request_from_json(get_out, strlen(get_out), &rq, err, sizeof(err));
+    TAP_OK(rc == 0 && rq.args.what == 0, "get what defaults to output");
+    rc = dcv_proto_request_to_json(&rq, &j, &l, err, sizeof(err));
+    TAP_OK(rc == 0 && !strstr(j, "what"), "what=output (default) omitted");
+    free(j);
+    j = NULL;
+    rc = try(from_request, "{\"req_id\":\"r\",\"verb\":\"get\",\"args\":{\"job_id\":\"" JOBID
+                           "\",\"what\":\"log\"}}");
+    TAP_OK(rc == -EINVAL && strstr(err, "REQUEST.args.what: expected one of output|input"),
+           "unknown what refused (%s)", err);
+    rq.args.what = 2;
+    rc = dcv_proto_request_to_json(&rq, &j, &l, err, sizeof(err));
+    TAP_OK(rc == -EINVAL && strstr(err, "what"), "to_json refuses an unknown what");
+}
+
 /* ---- frames ------------------------------------------------------------------ */
 
 static void test_frames(void)
@@ -710,6 +868,7 @@ int main(void)
     test_hostile();
     test_emit_refusals();
     test_frames();
+    test_new_fields();
     free(scratch);
     return tap_done();
 }
