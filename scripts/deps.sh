@@ -1,7 +1,7 @@
 # Sourced by scripts/quickstart and scripts/test: install the Debian 12
 # packages distconv needs to build and test, if any is missing.
 DCV_DEPS="build-essential autoconf automake libtool pkg-config
-  libconfig-dev libjson-c-dev libsqlite3-dev libzmq3-dev
+  libconfig-dev libjson-c-dev libsqlite3-dev libzmq3-dev libssl-dev
   libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev
   ffmpeg python3"
 
