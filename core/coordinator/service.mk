@@ -1,1 +1,33 @@
-# (being written)
+# coordinator service (core/coordinator/coord.h): control/data/admin ROUTERs,
+# worker registry and liveness, dispatch through the pure scheduler, blob
+# storage, the data-plane server callbacks and the admin verbs.
+#   core/coordinator/libdcvcoord.la   coord.c (sockets, registry, dispatch,
+#                                     control and data planes), admin.c
+#                                     (admin verbs), blobs.c (blob files)
+# Link it with what it sits on, e.g.
+#   core/coordinator/libdcvcoord.la core/coordinator/libdcvstore.la
+#   core/coordinator/libdcvsched.la core/xfer/libdcvdata.la core/libdcvnet.la
+#   core/xfer/libdcvxfer.la core/libdcvproto.la core/libdcvloop.la
+#   core/libdcvplug.la core/libdcvbase.la $(SQLITE_LIBS) $(JSONC_LIBS) $(AV_LIBS)
+# See tests/local.mk for the test conventions.
+
+noinst_LTLIBRARIES += core/coordinator/libdcvcoord.la
+core_coordinator_libdcvcoord_la_SOURCES = core/coordinator/coord.c core/coordinator/coord.h \
+	core/coordinator/coord_int.h core/coordinator/admin.c \
+	core/coordinator/blobs.c core/coordinator/blobs.h
+core_coordinator_libdcvcoord_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS) $(SQLITE_CFLAGS)
+core_coordinator_libdcvcoord_la_LIBADD = core/coordinator/libdcvstore.la \
+	core/coordinator/libdcvsched.la core/xfer/libdcvdata.la core/libdcvnet.la \
+	core/xfer/libdcvxfer.la core/libdcvproto.la core/libdcvloop.la core/libdcvplug.la \
+	core/libdcvbase.la $(SQLITE_LIBS) $(JSONC_LIBS) $(AV_LIBS)
+
+if ENABLE_TRANSPORT_ZMQ
+check_PROGRAMS += tests/unit/test_coord
+TESTS += tests/unit/test_coord
+tests_unit_test_coord_SOURCES = tests/unit/test_coord.c
+tests_unit_test_coord_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_coord_LDADD = core/coordinator/libdcvcoord.la core/coordinator/libdcvstore.la \
+	core/coordinator/libdcvsched.la core/xfer/libdcvdata.la core/libdcvnet.la \
+	core/xfer/libdcvxfer.la core/libdcvproto.la core/libdcvloop.la core/libdcvplug.la \
+	core/libdcvbase.la tests/libtap.la $(SQLITE_LIBS) $(JSONC_LIBS) $(AV_LIBS) $(LIBS) -lm
+endif

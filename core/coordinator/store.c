@@ -1130,3 +1130,135 @@ int dcv_store_attempts(struct dcv_store *s, const char *job_id, struct dcv_attem
     *n = cnt;
     return 0;
 }
+
+/* ---- additions for the coordinator service ---- */
+
+int dcv_store_list_active(struct dcv_store *s, const char *worker, dcv_store_job_cb cb, void *ud,
+                          char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int r, rc;
+
+    if (!cb) {
+        dcv_errf(err, errlen, "active list: no callback");
+        return -EINVAL;
+    }
+    if ((r = check_opt("worker", worker, DCV_STORE_NAME_MAX, err, errlen)) < 0)
+        return r;
+    if ((r = prep(s,
+                  "SELECT " JOB_COLS " FROM jobs WHERE state IN ('ASSIGNED', 'RUNNING', 'VERIFYING')"
+                  " AND (?1 IS NULL OR worker = ?1) ORDER BY created_ms, rowid",
+                  &st, err, errlen)) < 0)
+        return r;
+    if ((rc = bind_text(st, 1, worker)) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return db_fail(s, rc, "bind", err, errlen);
+    }
+    return each_job(s, st, cb, ud, err, errlen);
+}
+
+int dcv_store_count(struct dcv_store *s, int state, int64_t *n, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int r, rc;
+
+    *n = 0;
+    if (state >= 0 && !dcv_job_state_name((enum dcv_job_state)state)) {
+        dcv_errf(err, errlen, "job count: bad state filter");
+        return -EINVAL;
+    }
+    if ((r = prep(s, "SELECT count(*) FROM jobs WHERE (?1 IS NULL OR state = ?1)", &st, err,
+                  errlen)) < 0)
+        return r;
+    if ((rc = bind_text(st, 1, state >= 0 ? dcv_job_state_name((enum dcv_job_state)state) : NULL)) !=
+        SQLITE_OK)
+        r = db_fail(s, rc, "bind", err, errlen);
+    else if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    else
+        r = db_fail(s, rc, "count jobs", err, errlen);
+    sqlite3_finalize(st);
+    return r;
+}
+
+int dcv_store_set_output(struct dcv_store *s, const char *job_id, const char *output_json,
+                         char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    size_t olen;
+    int r, rc;
+
+    if ((r = check_job_id(job_id, err, errlen)) < 0 ||
+        (r = check_text("output description", output_json, 0, DCV_STORE_TEXT_MAX, 1, &olen, err,
+                        errlen)) < 0)
+        return r;
+    if ((r = prep(s, "UPDATE jobs SET output = ?2 WHERE id = ?1", &st, err, errlen)) < 0)
+        return r;
+    if ((rc = bind_text(st, 1, job_id)) != SQLITE_OK ||
+        (rc = sqlite3_bind_text(st, 2, output_json, (int)olen, SQLITE_TRANSIENT)) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return db_fail(s, rc, "bind", err, errlen);
+    }
+    if ((r = step_done(s, st, "record output", err, errlen)) < 0)
+        return r;
+    if (sqlite3_changes(s->db) == 0) {
+        dcv_errf(err, errlen, "no job %s", job_id);
+        return -ENOENT;
+    }
+    return 0;
+}
+
+int dcv_store_set_session(struct dcv_store *s, const char *job_id, int attempt,
+                          const char *worker, const char *session, char *err, size_t errlen)
+{
+    struct dcv_job job;
+    sqlite3_stmt *st;
+    int r, rc;
+
+    if ((r = check_job_id(job_id, err, errlen)) < 0)
+        return r;
+    if (!worker || !session || !*worker || !*session) {
+        dcv_errf(err, errlen, "re-attach needs a worker and a session");
+        return -EINVAL;
+    }
+    if ((r = check_opt("worker", worker, DCV_STORE_NAME_MAX, err, errlen)) < 0 ||
+        (r = check_opt("session", session, DCV_STORE_NAME_MAX, err, errlen)) < 0)
+        return r;
+    if ((r = begin(s, err, errlen)) < 0)
+        return r;
+    if ((r = load_job(s, job_id, &job, err, errlen)) < 0)
+        goto fail;
+    if (job.attempt != attempt || !dcv_job_state_is_active(job.state) || !job.worker ||
+        strcmp(job.worker, worker) != 0) {
+        dcv_errf(err, errlen, "stale re-attach of job %s attempt %d by %s", job_id, attempt, worker);
+        dcv_job_clear(&job);
+        r = -ESTALE;
+        goto fail;
+    }
+    dcv_job_clear(&job);
+    if ((r = prep(s, "UPDATE jobs SET session = ?2 WHERE id = ?1", &st, err, errlen)) < 0)
+        goto fail;
+    if ((rc = bind_text(st, 1, job_id)) != SQLITE_OK || (rc = bind_text(st, 2, session)) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        r = db_fail(s, rc, "bind", err, errlen);
+        goto fail;
+    }
+    if ((r = step_done(s, st, "re-attach job", err, errlen)) < 0)
+        goto fail;
+    if ((r = prep(s, "UPDATE attempts SET session = ?2 WHERE job_id = ?1 AND ended_ms IS NULL", &st,
+                  err, errlen)) < 0)
+        goto fail;
+    if ((rc = bind_text(st, 1, job_id)) != SQLITE_OK || (rc = bind_text(st, 2, session)) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        r = db_fail(s, rc, "bind", err, errlen);
+        goto fail;
+    }
+    if ((r = step_done(s, st, "re-attach attempt", err, errlen)) < 0)
+        goto fail;
+    if ((r = commit(s, err, errlen)) < 0)
+        goto fail;
+    return 0;
+fail:
+    rollback(s);
+    return r;
+}

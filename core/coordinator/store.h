@@ -144,4 +144,27 @@ int dcv_store_requeue_running_of_worker(struct dcv_store *s, const char *worker,
                                         const char *session, const char *note, char *err,
                                         size_t errlen);
 
+/* ---- additions for the coordinator service ---- */
+
+/* Jobs held by a worker (ASSIGNED, RUNNING, VERIFYING) in creation order;
+ * worker NULL: every held job. Same callback contract as dcv_store_list(). */
+int dcv_store_list_active(struct dcv_store *s, const char *worker, dcv_store_job_cb cb, void *ud,
+                          char *err, size_t errlen);
+
+/* How many jobs are in `state` (< 0: all). 0 with *n, or -errno. */
+int dcv_store_count(struct dcv_store *s, int state, int64_t *n, char *err, size_t errlen);
+
+/* Record the job's output description (JSON text, bounded like the other
+ * texts) without a state change: the coordinator writes it after it has
+ * verified the output and before it applies SUCCEED. -ENOENT unknown job. */
+int dcv_store_set_output(struct dcv_store *s, const char *job_id, const char *output_json,
+                         char *err, size_t errlen);
+
+/* Re-attach: a worker that restarted its session still runs `attempt` of a
+ * job it holds (HELLO.running). Moves the job (and its open attempt row) to
+ * `session`; fenced like dcv_store_apply() on the attempt and the worker:
+ * -ESTALE when the job is not held by `worker` on that attempt. */
+int dcv_store_set_session(struct dcv_store *s, const char *job_id, int attempt,
+                          const char *worker, const char *session, char *err, size_t errlen);
+
 #endif

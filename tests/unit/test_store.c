@@ -585,6 +585,89 @@ static void test_reopen(void)
     dcv_store_close(s);
 }
 
+
+struct ids_ud {
+    int n;
+    char ids[8][DCV_JOB_ID_LEN + 1];
+};
+
+static int collect_ids(const struct dcv_job *j, void *ud)
+{
+    struct ids_ud *u = ud;
+    if (u->n < 8)
+        memcpy(u->ids[u->n], j->id, sizeof j->id);
+    u->n++;
+    return 0;
+}
+
+/* The coordinator service's additions: active listing, counts, output
+ * record, re-attach under a new session. A fresh store so counts are exact. */
+static void test_coordinator_additions(void)
+{
+    struct dcv_store *s;
+    struct ids_ud u;
+    struct dcv_attempt *a;
+    struct dcv_job j;
+    char sub[300];
+    int64_t n;
+    size_t na;
+
+    snprintf(sub, sizeof sub, "%s/additions", dir);
+    if (mkdir(sub, 0700) < 0 || dcv_store_open(sub, &s, err, sizeof err) < 0)
+        tap_bail("open additions store: %s", err);
+    const char *a1 = submit(s, NULL, DCV_PRIO_NORMAL, 0, 3);
+    const char *a2 = submit(s, NULL, DCV_PRIO_NORMAL, 0, 3);
+    const char *a3 = submit(s, NULL, DCV_PRIO_NORMAL, 0, 3);
+    TAP_IS_INT(apply(s, a1, DCV_EV_ASSIGN, 1, "w1", "s1", NULL), 0, "additions: assign a1 to w1");
+    TAP_IS_INT(apply(s, a2, DCV_EV_ASSIGN, 1, "w2", "s2", NULL), 0, "additions: assign a2 to w2");
+    TAP_IS_INT(apply(s, a2, DCV_EV_ACCEPT, 1, NULL, "s2", NULL), 0, "additions: a2 runs");
+
+    memset(&u, 0, sizeof u);
+    TAP_IS_INT(dcv_store_list_active(s, "w1", collect_ids, &u, err, sizeof err), 0, "list_active w1");
+    TAP_OK(u.n == 1 && strcmp(u.ids[0], a1) == 0, "list_active w1: only its job (%d)", u.n);
+    memset(&u, 0, sizeof u);
+    TAP_IS_INT(dcv_store_list_active(s, NULL, collect_ids, &u, err, sizeof err), 0, "list_active all");
+    TAP_OK(u.n == 2 && strcmp(u.ids[0], a1) == 0 && strcmp(u.ids[1], a2) == 0,
+           "list_active all: the two held jobs, oldest first (%d)", u.n);
+    memset(&u, 0, sizeof u);
+    TAP_IS_INT(dcv_store_list_active(s, "nobody", collect_ids, &u, err, sizeof err), 0,
+               "list_active unknown worker");
+    TAP_IS_INT(u.n, 0, "list_active unknown worker: none");
+
+    TAP_IS_INT(dcv_store_count(s, -1, &n, err, sizeof err), 0, "count all");
+    TAP_IS_INT(n, 3, "count all = 3");
+    TAP_IS_INT(dcv_store_count(s, DCV_JOB_QUEUED, &n, err, sizeof err), 0, "count queued");
+    TAP_IS_INT(n, 1, "count queued = 1");
+    TAP_IS_INT(dcv_store_count(s, 99, &n, err, sizeof err), -EINVAL, "count bad state");
+
+    TAP_IS_INT(dcv_store_set_output(s, a3, "{\"file\":\"out-1\"}", err, sizeof err), 0, "set_output");
+    j = get(s, a3);
+    TAP_IS_STR(j.output_json, "{\"file\":\"out-1\"}", "output recorded");
+    TAP_IS_INT(j.state, DCV_JOB_QUEUED, "set_output changes no state");
+    dcv_job_clear(&j);
+    TAP_IS_INT(dcv_store_set_output(s, "0123456789abcdef0123456789abcdef", "{}", err, sizeof err),
+               -ENOENT, "set_output unknown job");
+    TAP_IS_INT(dcv_store_set_output(s, a3, NULL, err, sizeof err), -EINVAL, "set_output needs text");
+
+    /* Re-attach a1 (held by w1/s1) under session s9. */
+    TAP_IS_INT(dcv_store_set_session(s, a1, 2, "w1", "s9", err, sizeof err), -ESTALE,
+               "set_session: wrong attempt is stale");
+    TAP_IS_INT(dcv_store_set_session(s, a1, 1, "w2", "s9", err, sizeof err), -ESTALE,
+               "set_session: other worker is stale");
+    TAP_IS_INT(dcv_store_set_session(s, a3, 1, "w1", "s9", err, sizeof err), -ESTALE,
+               "set_session: queued job is stale");
+    TAP_IS_INT(dcv_store_set_session(s, a1, 1, "w1", "s9", err, sizeof err), 0, "set_session");
+    TAP_IS_INT(apply(s, a1, DCV_EV_START, 1, NULL, "s1", NULL), -ESTALE,
+               "old session is fenced off after re-attach");
+    TAP_IS_INT(apply(s, a1, DCV_EV_START, 1, NULL, "s9", NULL), 0, "new session starts it");
+    if (dcv_store_attempts(s, a1, &a, &na, err, sizeof err) < 0)
+        tap_bail("attempts: %s", err);
+    TAP_OK(na == 1 && a[0].session && strcmp(a[0].session, "s9") == 0,
+           "open attempt row moved to the new session");
+    dcv_store_attempts_free(a, na);
+    dcv_store_close(s);
+}
+
 int main(void)
 {
     struct dcv_store *s;
@@ -610,6 +693,7 @@ int main(void)
     test_durability(0);
     test_durability(1);
     test_reopen();
+    test_coordinator_additions();
 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -1,0 +1,858 @@
+/*
+ * Admin verbs of the coordinator (docs/protocol.md §8, §8.1): one REQUEST
+ * in, one FINAL out, from the loop thread. Replies are built with json-c
+ * and bounded: lists stop before the reply would exceed the protocol's
+ * reply limit (and say so with "truncated": true).
+ */
+#include "coordinator/coord_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "build-config.h"
+#include "caps_json.h"
+#include "errbuf.h"
+#include "log.h"
+#include "profile.h"
+
+#define JOBS_DEFAULT_LIMIT 100
+#define REPLY_BUDGET (DCV_PROTO_MAX_REPLY_BODY - 64 * 1024) /* room for the envelope */
+#define HISTORY_MAX 200
+
+static const char *const phase_names[] = { "fetch", "encode", "upload", "verify" };
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src ? src : "");
+}
+
+static json_object *jstr(const char *s)
+{
+    return json_object_new_string(s ? s : "");
+}
+
+static const char *lower(const char *s, char *buf, size_t len)
+{
+    size_t i = 0;
+    for (; s && s[i] && i + 1 < len; i++)
+        buf[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+    buf[i] = '\0';
+    return buf;
+}
+
+/* ---- replies ------------------------------------------------------------------ */
+
+static void reply(struct dcv_coord *c, const struct dcv_tx_peer *to, const char *req_id,
+                  int status, const char *error, json_object *body)
+{
+    struct dcv_proto_reply r;
+    char *out = NULL, err[512];
+    size_t len = 0;
+
+    memset(&r, 0, sizeof r);
+    copy_str(r.req_id, sizeof r.req_id, req_id);
+    r.status = status;
+    if (status >= 400) {
+        copy_str(r.error, sizeof r.error, error && *error ? error : "error");
+        for (char *p = r.error; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = ' ';
+    }
+    if (body) {
+        r.body = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+        json_object_put(body);
+        if (!r.body) {
+            r.status = 500;
+            copy_str(r.error, sizeof r.error, "coordinator out of memory");
+        }
+    }
+    if (dcv_proto_final_to_json(&r, &out, &len, err, sizeof err) < 0) {
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "admin reply: %s", err);
+        dcv_proto_reply_clear(&r);
+        free(out);
+        out = NULL;
+        memset(&r, 0, sizeof r);
+        copy_str(r.req_id, sizeof r.req_id, req_id);
+        r.status = 500;
+        snprintf(r.error, sizeof r.error, "cannot build the reply: %.900s", err);
+        if (dcv_proto_final_to_json(&r, &out, &len, err, sizeof err) < 0) {
+            free(out);
+            return;
+        }
+    }
+    (void)co_send(c, c->adm, to, DCV_CMD_FINAL, out, len);
+    free(out);
+    dcv_proto_reply_clear(&r);
+}
+
+static void reply_err(struct dcv_coord *c, const struct dcv_tx_peer *to, const char *req_id,
+                      int status, const char *fmt, ...) DCV_PRINTF(5, 6);
+static void reply_err(struct dcv_coord *c, const struct dcv_tx_peer *to, const char *req_id,
+                      int status, const char *fmt, ...)
+{
+    char msg[DCV_PROTO_TEXT];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reply(c, to, req_id, status, msg, NULL);
+}
+
+/* Store errors: unknown job 404, bad input 400, the rest 500. */
+static int store_status(int r)
+{
+    return r == -ENOENT ? 404 : r == -EINVAL ? 400 : 500;
+}
+
+/* ---- objects ----------------------------------------------------------------------- */
+
+static json_object *parse_obj(const char *text)
+{
+    json_object *o = text ? json_tokener_parse(text) : NULL;
+    if (o && !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        o = NULL;
+    }
+    return o;
+}
+
+static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int full)
+{
+    json_object *o = json_object_new_object(), *p, *in, *out = NULL, *v;
+    struct co_job *cj = co_job_find(c, j->id);
+    char buf[32];
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "job_id", jstr(j->id));
+    json_object_object_add(o, "state", jstr(lower(dcv_job_state_name(j->state), buf, sizeof buf)));
+    json_object_object_add(o, "attempt", json_object_new_int(j->attempt));
+    json_object_object_add(o, "max_attempts", json_object_new_int(j->max_attempts));
+    json_object_object_add(o, "prio_class", jstr(dcv_prio_class_name(j->prio_class)));
+    json_object_object_add(o, "priority", json_object_new_int(j->priority));
+    json_object_object_add(o, "created_ms", json_object_new_int64(j->created_ms));
+    json_object_object_add(o, "updated_ms", json_object_new_int64(j->updated_ms));
+    if ((in = parse_obj(j->input_json))) {
+        if (json_object_object_get_ex(in, "name", &v))
+            json_object_object_add(o, "name", json_object_get(v));
+        if (json_object_object_get_ex(in, "size", &v) && json_object_get_int64(v) >= 0)
+            json_object_object_add(o, "input_size", json_object_get(v));
+        json_object_put(in);
+    }
+    json_object_object_add(o, "profile", (p = parse_obj(j->profile_json)) ? p : json_object_new_object());
+    if (j->worker)
+        json_object_object_add(o, "worker", jstr(j->worker));
+    if (cj && cj->has_progress && (j->state == DCV_JOB_ASSIGNED || j->state == DCV_JOB_RUNNING ||
+                                   j->state == DCV_JOB_VERIFYING)) {
+        json_object *pr = json_object_new_object();
+        if (pr) {
+            json_object_object_add(pr, "phase", jstr(phase_names[cj->phase & 3]));
+            json_object_object_add(pr, "pct", json_object_new_double(cj->pct));
+            if (cj->frames >= 0)
+                json_object_object_add(pr, "frames", json_object_new_int64(cj->frames));
+            if (cj->fps >= 0)
+                json_object_object_add(pr, "fps", json_object_new_double(cj->fps));
+            json_object_object_add(o, "progress", pr);
+        }
+    }
+    if (j->state == DCV_JOB_DONE)
+        out = parse_obj(j->output_json);
+    if (cj && cj->has_encoder) {
+        json_object *e = json_object_new_object();
+        if (e) {
+            json_object_object_add(e, "plugin", jstr(cj->plugin));
+            json_object_object_add(e, "encoder", jstr(cj->encoder));
+            json_object_object_add(e, "device_id", jstr(cj->device_id));
+            json_object_object_add(o, "encoder", e);
+        }
+    } else if (out && json_object_object_get_ex(out, "encoder", &v)) {
+        json_object_object_add(o, "encoder", json_object_get(v));
+    }
+    if (j->last_error)
+        json_object_object_add(o, "error", jstr(j->last_error));
+    if (out) {
+        json_object *r = json_object_new_object();
+        if (r) {
+            if (json_object_object_get_ex(out, "size", &v))
+                json_object_object_add(r, "size", json_object_get(v));
+            if (json_object_object_get_ex(out, "sha256", &v))
+                json_object_object_add(r, "sha256", json_object_get(v));
+            if (json_object_object_get_ex(out, "name", &v))
+                json_object_object_add(r, "name", json_object_get(v));
+            json_object_object_add(o, "output", r);
+        }
+        json_object_put(out);
+    }
+    if (full) {
+        struct dcv_attempt *a = NULL;
+        struct dcv_transition *h = NULL;
+        size_t na = 0, nh = 0;
+        char err[256], b2[32];
+        json_object *arr;
+
+        if (dcv_store_attempts(c->store, j->id, &a, &na, err, sizeof err) == 0 &&
+            (arr = json_object_new_array())) {
+            /* busy requeues add rows without spending attempts: keep the newest */
+            for (size_t i = na > HISTORY_MAX ? na - HISTORY_MAX : 0; i < na; i++) {
+                json_object *e = json_object_new_object();
+                if (!e)
+                    break;
+                json_object_object_add(e, "attempt", json_object_new_int(a[i].attempt));
+                json_object_object_add(e, "worker", jstr(a[i].worker));
+                json_object_object_add(e, "started_ms", json_object_new_int64(a[i].started_ms));
+                json_object_object_add(e, "ended_ms", json_object_new_int64(a[i].ended_ms));
+                json_object_object_add(e, "outcome", jstr(a[i].outcome));
+                json_object_object_add(e, "error", jstr(a[i].error));
+                json_object_array_add(arr, e);
+            }
+            json_object_object_add(o, "attempts", arr);
+        }
+        dcv_store_attempts_free(a, na);
+        if (dcv_store_history(c->store, j->id, &h, &nh, err, sizeof err) == 0 &&
+            (arr = json_object_new_array())) {
+            /* The newest entries matter most when a job bounced for long. */
+            for (size_t i = nh > HISTORY_MAX ? nh - HISTORY_MAX : 0; i < nh; i++) {
+                json_object *e = json_object_new_object();
+                if (!e)
+                    break;
+                json_object_object_add(e, "from", jstr(lower(dcv_job_state_name(h[i].from), buf, sizeof buf)));
+                json_object_object_add(e, "to", jstr(lower(dcv_job_state_name(h[i].to), buf, sizeof buf)));
+                json_object_object_add(e, "event", jstr(lower(dcv_job_event_name(h[i].event), b2, sizeof b2)));
+                json_object_object_add(e, "attempt", json_object_new_int(h[i].attempt));
+                json_object_object_add(e, "time_ms", json_object_new_int64(h[i].time_ms));
+                json_object_object_add(e, "note", jstr(h[i].note));
+                json_object_array_add(arr, e);
+            }
+            json_object_object_add(o, "history", arr);
+        }
+        dcv_store_history_free(h, nh);
+    }
+    return o;
+}
+
+static json_object *telemetry_json(const struct dcv_proto_telemetry *t)
+{
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "cpu_pct", json_object_new_double(t->cpu_pct));
+    json_object_object_add(o, "load1", json_object_new_double(t->load1));
+    json_object_object_add(o, "ncpu", json_object_new_int64(t->ncpu));
+    json_object_object_add(o, "mem_total", json_object_new_int64(t->mem_total));
+    json_object_object_add(o, "mem_avail", json_object_new_int64(t->mem_avail));
+    json_object_object_add(o, "disk_total", json_object_new_int64(t->disk_total));
+    json_object_object_add(o, "disk_free", json_object_new_int64(t->disk_free));
+    json_object_object_add(o, "slots_used", json_object_new_int64(t->slots_used));
+    json_object_object_add(o, "busy", json_object_new_boolean(t->busy));
+    json_object_object_add(o, "draining", json_object_new_boolean(t->draining));
+    return o;
+}
+
+static json_object *worker_json(struct dcv_coord *c, struct co_worker *w, int full)
+{
+    json_object *o = json_object_new_object(), *arr;
+    char err[256];
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "worker_id", jstr(w->id));
+    json_object_object_add(o, "state", jstr(w->online ? "online" : "offline"));
+    json_object_object_add(o, "draining",
+                           json_object_new_boolean(w->admin_drain || (w->has_tel && w->tel.draining)));
+    json_object_object_add(o, "busy", json_object_new_boolean(w->has_tel && w->tel.busy));
+    json_object_object_add(o, "slots", json_object_new_int64(w->slots));
+    json_object_object_add(o, "slots_used", json_object_new_int64(co_held_by(c, w)));
+    json_object_object_add(o, "host", jstr(w->host));
+    json_object_object_add(o, "hostname", jstr(w->hostname));
+    json_object_object_add(o, "version", jstr(w->version));
+    json_object_object_add(o, "session", jstr(w->session));
+    json_object_object_add(o, "last_seen_ms", json_object_new_int64(w->last_seen_ms));
+    json_object_object_add(o, "telemetry", w->has_tel ? telemetry_json(&w->tel) : json_object_new_object());
+    if ((arr = json_object_new_array())) {
+        for (struct co_job *j = c->jobs; j; j = j->next) {
+            json_object *e;
+            if (strcmp(j->worker, w->id) != 0 || !(e = json_object_new_object()))
+                continue;
+            json_object_object_add(e, "job_id", jstr(j->id));
+            json_object_object_add(e, "attempt", json_object_new_int(j->attempt));
+            json_object_object_add(e, "progress", json_object_new_double(j->has_progress ? j->pct : 0));
+            json_object_array_add(arr, e);
+        }
+        json_object_object_add(o, "jobs", arr);
+    }
+    if ((arr = json_object_new_array())) {
+        for (size_t i = 0; i < w->n_devices; i++) {
+            const struct dcv_device_caps *cp = &w->devices[i].caps;
+            json_object *e = NULL;
+            if (full) {
+                if (dcv_caps_to_json(cp, &e, err, sizeof err) < 0)
+                    continue;
+            } else {
+                json_object *codecs = json_object_new_array();
+                if (!(e = json_object_new_object())) {
+                    json_object_put(codecs);
+                    continue;
+                }
+                json_object_object_add(e, "device_id", json_object_new_string_len(cp->device_id, (int)strnlen(cp->device_id, sizeof cp->device_id)));
+                json_object_object_add(e, "name", json_object_new_string_len(cp->device_name, (int)strnlen(cp->device_name, sizeof cp->device_name)));
+                json_object_object_add(e, "available", json_object_new_boolean(!!(cp->flags & DCV_CAP_AVAILABLE)));
+                json_object_object_add(e, "hardware", json_object_new_boolean(!!(cp->flags & DCV_CAP_HARDWARE)));
+                for (uint32_t k = 0; codecs && k < cp->n_codecs && k < DCV_MAX_CODECS; k++)
+                    json_object_array_add(codecs, json_object_new_string_len(cp->codecs[k].codec, (int)strnlen(cp->codecs[k].codec, sizeof cp->codecs[k].codec)));
+                json_object_object_add(e, "codecs", codecs);
+            }
+            json_object_object_add(e, "plugin", jstr(w->devices[i].plugin));
+            json_object_array_add(arr, e);
+        }
+        json_object_object_add(o, "devices", arr);
+    }
+    if (full && (arr = json_object_new_array())) {
+        for (size_t i = 0; i < w->n_plugins; i++) {
+            json_object *e = json_object_new_object();
+            if (!e)
+                continue;
+            json_object_object_add(e, "name", jstr(w->plugins[i].name));
+            json_object_object_add(e, "version", jstr(w->plugins[i].version));
+            json_object_object_add(e, "abi_minor", json_object_new_int64(w->plugins[i].abi_minor));
+            json_object_array_add(arr, e);
+        }
+        json_object_object_add(o, "plugins", arr);
+    }
+    return o;
+}
+
+/* ---- verbs --------------------------------------------------------------------- */
+
+struct req_ctx {
+    struct dcv_coord *c;
+    const struct dcv_tx_peer *peer;
+    const struct dcv_proto_request *rq;
+};
+
+#define FAILR(x, status, ...) reply_err((x)->c, (x)->peer, (x)->rq->req_id, (status), __VA_ARGS__)
+
+static int shared_root_of(struct dcv_coord *c, const char *real, char *roots, size_t rlen)
+{
+    const struct dcv_strlist *l = &c->set->shared_roots;
+    size_t pos = 0;
+
+    roots[0] = '\0';
+    for (unsigned i = 0; i < l->n; i++) {
+        char rr[PATH_MAX];
+        int n;
+        if (!realpath(l->v[i], rr))
+            continue; /* a root that does not exist (yet) holds nothing */
+        if (co_path_under(real, rr))
+            return 1;
+        n = snprintf(roots + pos, rlen - pos, "%s%s", pos ? ", " : "", l->v[i]);
+        if (n > 0 && (size_t)n < rlen - pos)
+            pos += (size_t)n;
+    }
+    return 0;
+}
+
+static void verb_submit(struct req_ctx *x)
+{
+    struct dcv_coord *c = x->c;
+    const struct dcv_proto_args *a = &x->rq->args;
+    struct dcv_profile prof;
+    struct dcv_job_new req;
+    struct dcv_job job;
+    json_object *in, *body;
+    char err[DCV_PROTO_TEXT], path[PATH_MAX], real[PATH_MAX], sha[DCV_PROTO_SHA], roots[900];
+    int64_t size;
+    int created = 0, r;
+
+    if (co_profile_parse(a->profile, &prof, err, sizeof err) < 0) {
+        FAILR(x, 400, "%s", err);
+        return;
+    }
+    if (!(in = json_object_new_object())) {
+        FAILR(x, 500, "coordinator out of memory");
+        return;
+    }
+    switch (a->input_kind) {
+    case DCV_SUBMIT_UPLOAD:
+        if (dcv_blobs_upload_path(c->blobs, a->blob.xfer_id, path, sizeof path) < 0 ||
+            dcv_blobs_read_record(path, &size, sha) < 0) {
+            FAILR(x, 400, "upload %" PRId64 " is not committed: upload the file first", a->blob.xfer_id);
+            goto out;
+        }
+        if (size != a->blob.size || strcmp(sha, a->blob.sha256) != 0) {
+            FAILR(x, 400, "upload %" PRId64 " does not match: the coordinator holds %" PRId64
+                  " bytes with sha256 %s", a->blob.xfer_id, size, sha);
+            goto out;
+        }
+        json_object_object_add(in, "kind", jstr("upload"));
+        json_object_object_add(in, "xfer_id", json_object_new_int64(a->blob.xfer_id));
+        json_object_object_add(in, "size", json_object_new_int64(size));
+        json_object_object_add(in, "sha256", jstr(sha));
+        if (a->name[0])
+            json_object_object_add(in, "name", jstr(a->name));
+        else {
+            snprintf(path, sizeof path, "upload-%" PRId64, a->blob.xfer_id);
+            json_object_object_add(in, "name", jstr(path));
+        }
+        break;
+    case DCV_SUBMIT_PATH: {
+        struct stat st;
+        const char *base;
+        if (c->set->shared_roots.n == 0) {
+            FAILR(x, 403, "path inputs are refused: the coordinator has no shared_roots configured");
+            goto out;
+        }
+        if (!realpath(a->path, real)) {
+            FAILR(x, 400, "input %s: %s", a->path, strerror(errno));
+            goto out;
+        }
+        if (!shared_root_of(c, real, roots, sizeof roots)) {
+            FAILR(x, 403, "input %s is outside the shared roots (%s)", a->path,
+                  roots[0] ? roots : "none exists");
+            goto out;
+        }
+        if (stat(real, &st) < 0 || !S_ISREG(st.st_mode)) {
+            FAILR(x, 400, "input %s is not a regular file", a->path);
+            goto out;
+        }
+        if (access(real, R_OK) < 0) {
+            FAILR(x, 403, "input %s is not readable by the coordinator: %s", a->path, strerror(errno));
+            goto out;
+        }
+        base = strrchr(real, '/');
+        json_object_object_add(in, "kind", jstr("path"));
+        json_object_object_add(in, "path", jstr(real));
+        json_object_object_add(in, "size", json_object_new_int64(st.st_size));
+        json_object_object_add(in, "name", jstr(a->name[0] ? a->name : base ? base + 1 : real));
+        break;
+    }
+    default:
+        FAILR(x, 400, "url inputs are not supported yet");
+        goto out;
+    }
+
+    memset(&req, 0, sizeof req);
+    req.idempotency_key = x->rq->idempotency_key[0] ? x->rq->idempotency_key : NULL;
+    req.prio_class = (enum dcv_prio_class)a->prio_class;
+    req.priority = (int)a->priority;
+    req.max_attempts = a->max_attempts > 0 ? (int)a->max_attempts : c->set->max_attempts;
+    req.profile_json = a->profile;
+    req.input_json = json_object_to_json_string_ext(in, JSON_C_TO_STRING_PLAIN);
+    if ((r = dcv_store_submit(c->store, &req, &job, &created, err, sizeof err)) < 0) {
+        FAILR(x, store_status(r), "%s", err);
+        goto out;
+    }
+    if (created) {
+        dcv_log(DCV_LOG_INFO, CO_LOG, "job %s submitted (%s, %s priority %d)", job.id,
+                json_object_get_string(json_object_object_get(in, "name")),
+                dcv_prio_class_name(job.prio_class), job.priority);
+        co_dispatch_soon(c);
+    }
+    if ((body = json_object_new_object())) {
+        json_object_object_add(body, "job_id", jstr(job.id));
+        json_object_object_add(body, "created", json_object_new_boolean(created));
+    }
+    dcv_job_clear(&job);
+    reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
+out:
+    json_object_put(in);
+}
+
+static int load(struct req_ctx *x, struct dcv_job *job)
+{
+    char err[512];
+    int r = dcv_store_get(x->c->store, x->rq->args.job_id, job, err, sizeof err);
+    if (r == -ENOENT)
+        FAILR(x, 404, "no job %s", x->rq->args.job_id);
+    else if (r < 0)
+        FAILR(x, store_status(r), "%s", err);
+    return r;
+}
+
+static void reply_job(struct req_ctx *x, const struct dcv_job *job, int full)
+{
+    json_object *o = job_json(x->c, job, full);
+    reply(x->c, x->peer, x->rq->req_id, o ? 200 : 500, "coordinator out of memory", o);
+}
+
+static void verb_status(struct req_ctx *x)
+{
+    struct dcv_job job;
+    if (load(x, &job) < 0)
+        return;
+    reply_job(x, &job, 1);
+    dcv_job_clear(&job);
+}
+
+struct list_ud {
+    struct dcv_coord *c;
+    json_object *arr;
+    size_t bytes;
+    int truncated;
+};
+
+static int list_one(const struct dcv_job *j, void *ud)
+{
+    struct list_ud *u = ud;
+    json_object *o = job_json(u->c, j, 0);
+    size_t n;
+    if (!o)
+        return -ENOMEM;
+    n = strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) + 1;
+    if (u->bytes + n > REPLY_BUDGET) {
+        json_object_put(o);
+        u->truncated = 1;
+        return 1;
+    }
+    u->bytes += n;
+    json_object_array_add(u->arr, o);
+    return 0;
+}
+
+static void verb_jobs(struct req_ctx *x)
+{
+    const struct dcv_proto_args *a = &x->rq->args;
+    struct list_ud u = { x->c, NULL, 0, 0 };
+    json_object *body;
+    char err[512];
+    int64_t total = 0;
+    int r;
+
+    if ((r = dcv_store_count(x->c->store, a->state, &total, err, sizeof err)) < 0) {
+        FAILR(x, store_status(r), "%s", err);
+        return;
+    }
+    if (!(body = json_object_new_object()) || !(u.arr = json_object_new_array())) {
+        json_object_put(body);
+        FAILR(x, 500, "coordinator out of memory");
+        return;
+    }
+    r = dcv_store_list(x->c->store, a->state, a->limit > 0 ? (int)a->limit : JOBS_DEFAULT_LIMIT,
+                       (int)a->offset, list_one, &u, err, sizeof err);
+    if (r < 0) {
+        json_object_put(u.arr);
+        json_object_put(body);
+        FAILR(x, store_status(r), "%s", err);
+        return;
+    }
+    json_object_object_add(body, "jobs", u.arr);
+    json_object_object_add(body, "total", json_object_new_int64(total));
+    if (u.truncated)
+        json_object_object_add(body, "truncated", json_object_new_boolean(1));
+    reply(x->c, x->peer, x->rq->req_id, 200, NULL, body);
+}
+
+static void verb_cancel(struct req_ctx *x)
+{
+    struct dcv_coord *c = x->c;
+    struct dcv_job job, after;
+    char err[512], worker[DCV_PROTO_ID], session[DCV_PROTO_ID];
+    struct co_job *cj;
+    int r, attempt, held;
+
+    if (load(x, &job) < 0)
+        return;
+    if (job.state == DCV_JOB_CANCELLED) { /* a retried request: already done */
+        reply_job(x, &job, 0);
+        dcv_job_clear(&job);
+        return;
+    }
+    if (dcv_job_state_is_terminal(job.state)) {
+        FAILR(x, 400, "job %s is %s: nothing to cancel", job.id, dcv_job_state_name(job.state));
+        dcv_job_clear(&job);
+        return;
+    }
+    held = dcv_job_state_is_active(job.state);
+    attempt = job.attempt;
+    copy_str(worker, sizeof worker, job.worker);
+    copy_str(session, sizeof session, job.session);
+    if ((cj = co_job_find(c, job.id)) && cj->attempt == attempt) {
+        copy_str(worker, sizeof worker, cj->worker);
+        copy_str(session, sizeof session, cj->session);
+    }
+    r = dcv_store_apply(c->store, job.id, DCV_EV_CANCEL, attempt, "cancelled by an operator", NULL,
+                        NULL, "cancelled", &after, err, sizeof err);
+    dcv_job_clear(&job);
+    if (r < 0) {
+        FAILR(x, r == -ESTALE ? 500 : store_status(r), "%s", err);
+        return;
+    }
+    dcv_log(DCV_LOG_INFO, CO_LOG, "job %s cancelled", after.id);
+    if (held) {
+        co_send_cancel(c, worker, after.id, attempt, session, "cancelled by an operator");
+        co_job_release(c, after.id, DCV_CODE_CANCELLED, "job cancelled");
+        co_dispatch_soon(c);
+    }
+    reply_job(x, &after, 0);
+    dcv_job_clear(&after);
+}
+
+static void verb_retry(struct req_ctx *x)
+{
+    struct dcv_job job, after;
+    char err[512];
+    int r;
+
+    if (load(x, &job) < 0)
+        return;
+    if (job.state == DCV_JOB_QUEUED) { /* a retried request, or nothing to do */
+        reply_job(x, &job, 0);
+        dcv_job_clear(&job);
+        return;
+    }
+    if (job.state != DCV_JOB_FAILED && job.state != DCV_JOB_CANCELLED) {
+        FAILR(x, 400, "job %s is %s: only failed or cancelled jobs can be retried", job.id,
+              dcv_job_state_name(job.state));
+        dcv_job_clear(&job);
+        return;
+    }
+    r = dcv_store_apply(x->c->store, job.id, DCV_EV_RETRY, job.attempt, "retried by an operator",
+                        NULL, NULL, NULL, &after, err, sizeof err);
+    dcv_job_clear(&job);
+    if (r < 0) {
+        FAILR(x, r == -ESTALE ? 500 : store_status(r), "%s", err);
+        return;
+    }
+    co_dispatch_soon(x->c);
+    reply_job(x, &after, 0);
+    dcv_job_clear(&after);
+}
+
+static void verb_get(struct req_ctx *x)
+{
+    struct dcv_coord *c = x->c;
+    struct co_download *d, **pp;
+    struct dcv_job job;
+    struct co_input in;
+    json_object *o = NULL, *v, *body;
+    char err[512], path[PATH_MAX], sha[DCV_PROTO_SHA], name[DCV_PROTO_HOST * 2], buf[32];
+    int64_t size;
+    size_t n = 0;
+    int r;
+
+    if (load(x, &job) < 0)
+        return;
+    if (x->rq->args.what == 0) {
+        if (job.state != DCV_JOB_DONE) {
+            FAILR(x, 404, "job %s is %s, not done: no output yet", job.id,
+                  lower(dcv_job_state_name(job.state), buf, sizeof buf));
+            goto out;
+        }
+        if (!(o = parse_obj(job.output_json)) || !json_object_object_get_ex(o, "file", &v) ||
+            dcv_blobs_job_path(c->blobs, job.id, json_object_get_string(v), 0, path, sizeof path,
+                               err, sizeof err) < 0 ||
+            dcv_blobs_read_record(path, &size, sha) < 0) {
+            FAILR(x, 500, "job %s: its output file is missing on the coordinator", job.id);
+            goto out;
+        }
+        copy_str(name, sizeof name,
+                 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "output");
+    } else {
+        if (co_input_parse(c, job.input_json, &in, err, sizeof err) < 0) {
+            FAILR(x, 500, "job %s: %s", job.id, err);
+            goto out;
+        }
+        copy_str(path, sizeof path, in.path);
+        copy_str(name, sizeof name, in.name);
+        size = in.size;
+        if (in.kind == DCV_SUBMIT_UPLOAD) {
+            if (dcv_blobs_read_record(path, &size, sha) < 0) {
+                FAILR(x, 404, "job %s: its input upload is no longer on the coordinator", job.id);
+                goto out;
+            }
+        } else if ((r = co_hash_get(c, path, size, sha)) <= 0) {
+            if (r == 0)
+                reply_err(c, x->peer, x->rq->req_id, 202,
+                          "computing the input's sha256: ask again shortly");
+            else
+                FAILR(x, 404, "job %s: input %s: %s", job.id, path,
+                      r == -ESTALE ? "changed since it was submitted" : strerror(-r));
+            goto out;
+        }
+    }
+    /* Register (or refresh) the download; the oldest goes beyond the cap. */
+    for (pp = &c->downloads; *pp; pp = &(*pp)->next)
+        n++;
+    if (n >= CO_DOWNLOAD_MAX && c->downloads) {
+        struct co_download **op = &c->downloads, *oldest;
+        for (pp = &c->downloads; *pp; pp = &(*pp)->next)
+            if ((*pp)->expires < (*op)->expires)
+                op = pp;
+        oldest = *op;
+        *op = oldest->next;
+        free(oldest);
+    }
+    if (!(d = calloc(1, sizeof *d))) {
+        FAILR(x, 500, "coordinator out of memory");
+        goto out;
+    }
+    d->xfer_id = co_random_id();
+    d->size = size;
+    copy_str(d->sha, sizeof d->sha, sha);
+    copy_str(d->path, sizeof d->path, path);
+    d->expires = co_now() + CO_DOWNLOAD_TTL_MS;
+    d->next = c->downloads;
+    c->downloads = d;
+    if ((body = json_object_new_object())) {
+        json_object_object_add(body, "xfer_id", json_object_new_int64(d->xfer_id));
+        json_object_object_add(body, "size", json_object_new_int64(size));
+        json_object_object_add(body, "sha256", jstr(sha));
+        json_object_object_add(body, "name", jstr(name));
+    }
+    reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
+out:
+    json_object_put(o);
+    dcv_job_clear(&job);
+}
+
+static struct co_worker *find_worker(struct req_ctx *x)
+{
+    struct co_worker *w = co_worker_find(x->c, x->rq->args.worker_id);
+    if (!w)
+        FAILR(x, 404, "no worker %s", x->rq->args.worker_id);
+    return w;
+}
+
+static void reply_worker(struct req_ctx *x, struct co_worker *w, int full)
+{
+    json_object *o = worker_json(x->c, w, full);
+    reply(x->c, x->peer, x->rq->req_id, o ? 200 : 500, "coordinator out of memory", o);
+}
+
+static void verb_workers(struct req_ctx *x)
+{
+    json_object *body = json_object_new_object(), *arr = json_object_new_array();
+    size_t bytes = 0;
+
+    if (!body || !arr) {
+        json_object_put(body);
+        json_object_put(arr);
+        FAILR(x, 500, "coordinator out of memory");
+        return;
+    }
+    for (struct co_worker *w = x->c->workers; w; w = w->next) {
+        json_object *o = worker_json(x->c, w, 0);
+        if (!o)
+            continue;
+        bytes += strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) + 1;
+        if (bytes > REPLY_BUDGET) {
+            json_object_put(o);
+            json_object_object_add(body, "truncated", json_object_new_boolean(1));
+            break;
+        }
+        json_object_array_add(arr, o);
+    }
+    json_object_object_add(body, "workers", arr);
+    reply(x->c, x->peer, x->rq->req_id, 200, NULL, body);
+}
+
+static void verb_drain(struct req_ctx *x, int drain)
+{
+    struct co_worker *w = find_worker(x);
+    if (!w)
+        return;
+    if (w->admin_drain != drain)
+        dcv_log(DCV_LOG_INFO, CO_LOG, "worker %s %s by an operator", w->id,
+                drain ? "draining" : "undrained");
+    w->admin_drain = drain;
+    co_send_drain(x->c, w);
+    if (!drain)
+        co_dispatch_soon(x->c);
+    reply_worker(x, w, 0);
+}
+
+static void verb_info(struct req_ctx *x)
+{
+    struct dcv_coord *c = x->c;
+    const char *announced = c->set->data_endpoint[0] ? c->set->data_endpoint : c->ep_data;
+    char ep[DCV_ENDPOINT_MAX * 2];
+    json_object *body;
+
+    if (dcv_endpoint_for_peer(announced, c->ep_adm, ep, sizeof ep) < 0)
+        copy_str(ep, sizeof ep, announced);
+    if ((body = json_object_new_object())) {
+        json_object_object_add(body, "data_endpoint", jstr(ep));
+        json_object_object_add(body, "version", jstr(PACKAGE_VERSION));
+        json_object_object_add(body, "coordinator_epoch", jstr(c->epoch));
+    }
+    reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
+}
+
+/* The req_id of a REQUEST we could not decode, so the error still reaches
+ * the client (it is waiting for that id); NULL when there is none. */
+static int salvage_req_id(const void *body, size_t len, char *out, size_t outlen)
+{
+    json_tokener *t = json_tokener_new();
+    json_object *o = NULL, *v;
+    const char *s;
+    int ok = 0;
+
+    if (!t)
+        return 0;
+    if (len < DCV_PROTO_MAX_BODY)
+        o = json_tokener_parse_ex(t, body, (int)len);
+    json_tokener_free(t);
+    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "req_id", &v) &&
+        json_object_is_type(v, json_type_string)) {
+        s = json_object_get_string(v);
+        ok = *s && strlen(s) < outlen;
+        for (const char *p = s; ok && *p; p++)
+            ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                 *p == '.' || *p == '_' || *p == ':' || *p == '-';
+        if (ok)
+            copy_str(out, outlen, s);
+    }
+    json_object_put(o);
+    return ok;
+}
+
+void co_admin_input(struct dcv_coord *c, const struct dcv_tx_peer *from, const struct dcv_proto_msg *m)
+{
+    struct dcv_proto_request *rq;
+    struct req_ctx x;
+    char err[DCV_PROTO_TEXT], id[DCV_PROTO_ID];
+
+    if (m->cmd != DCV_CMD_REQUEST)
+        return; /* PARTIAL/FINAL go the other way: nothing to answer */
+    if (!(rq = calloc(1, sizeof *rq)))
+        return;
+    if (dcv_proto_request_from_json(m->body, m->body_len, rq, err, sizeof err) < 0) {
+        dcv_log(DCV_LOG_INFO, CO_LOG, "bad admin request: %s", err);
+        if (salvage_req_id(m->body, m->body_len, id, sizeof id))
+            reply(c, from, id, 400, err, NULL);
+        free(rq);
+        return;
+    }
+    x.c = c;
+    x.peer = from;
+    x.rq = rq;
+    dcv_log(DCV_LOG_DEBUG, CO_LOG, "admin %s (req %s)", dcv_proto_verb_name(rq->verb), rq->req_id);
+    switch (rq->verb) {
+    case DCV_VERB_SUBMIT: verb_submit(&x); break;
+    case DCV_VERB_STATUS: verb_status(&x); break;
+    case DCV_VERB_JOBS: verb_jobs(&x); break;
+    case DCV_VERB_CANCEL: verb_cancel(&x); break;
+    case DCV_VERB_RETRY: verb_retry(&x); break;
+    case DCV_VERB_GET: verb_get(&x); break;
+    case DCV_VERB_WORKERS: verb_workers(&x); break;
+    case DCV_VERB_WORKER: {
+        struct co_worker *w = find_worker(&x);
+        if (w)
+            reply_worker(&x, w, 1);
+        break;
+    }
+    case DCV_VERB_DRAIN: verb_drain(&x, 1); break;
+    case DCV_VERB_UNDRAIN: verb_drain(&x, 0); break;
+    case DCV_VERB_INFO: verb_info(&x); break;
+    default: FAILR(&x, 400, "unknown verb"); break;
+    }
+    free(rq);
+}

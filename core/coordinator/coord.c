@@ -1,0 +1,2140 @@
+/*
+ * The coordinator service (coord.h): sockets, worker registry and
+ * liveness, dispatch, the control plane, and the data-plane callbacks that
+ * map transfers to blob files. Admin verbs live in admin.c.
+ *
+ * Everything runs on the daemon's loop thread. The store is the truth for
+ * job states and fences; the in-memory records (workers, attempts out with
+ * them) are rebuilt from HELLOs after a restart. Sends never block: a full
+ * peer queue parks the message in an ordered per-peer backlog retried from
+ * a timer, and a departed peer is forgotten until it says HELLO again.
+ */
+#include "coordinator/coord_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <libavformat/avformat.h>
+
+#include "clock.h"
+#include "errbuf.h"
+#include "log.h"
+#include "loop.h"
+#include "profile.h"
+#include "xfer/chunk.h"
+
+#define OUT_MAX 20000            /* queued messages over all peers before we drop a peer's */
+#define OUT_PEER_MAX 2000        /* per peer */
+#define DISPATCH_BATCH 64        /* queued jobs considered per dispatch pass */
+#define HASH_SLICE (8u << 20)    /* bytes hashed per loop turn */
+#define HASH_KEEP 256            /* finished digests remembered */
+
+/* ---- small helpers -------------------------------------------------------- */
+
+uint64_t co_now(void)
+{
+    return dcv_loop_now_ms();
+}
+
+int64_t co_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Transfer ids: random, 1..2^53 (exact in any JSON reader). */
+int64_t co_random_id(void)
+{
+    uint64_t v = 0;
+    while (v == 0) {
+        if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+            v = (uint64_t)dcv_mono_ns() ^ ((uint64_t)getpid() << 32);
+        v &= ((uint64_t)1 << 53) - 1;
+    }
+    return (int64_t)v;
+}
+
+static void hex_random(char *out, size_t nbytes)
+{
+    unsigned char b[32];
+    if (nbytes > sizeof b)
+        nbytes = sizeof b;
+    if (getrandom(b, nbytes, 0) != (ssize_t)nbytes)
+        for (size_t i = 0; i < nbytes; i++)
+            b[i] = (unsigned char)(dcv_mono_ns() >> (i % 8));
+    for (size_t i = 0; i < nbytes; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src ? src : "");
+}
+
+struct co_worker *co_worker_find(struct dcv_coord *c, const char *id)
+{
+    for (struct co_worker *w = c->workers; w; w = w->next)
+        if (strcmp(w->id, id) == 0)
+            return w;
+    return NULL;
+}
+
+static struct co_worker *worker_by_peer(struct dcv_coord *c, const struct dcv_tx_peer *p)
+{
+    for (struct co_worker *w = c->workers; w; w = w->next)
+        if (w->peer.len && dcv_peer_equal(&w->peer, p))
+            return w;
+    return NULL;
+}
+
+struct co_job *co_job_find(struct dcv_coord *c, const char *id)
+{
+    for (struct co_job *j = c->jobs; j; j = j->next)
+        if (strcmp(j->id, id) == 0)
+            return j;
+    return NULL;
+}
+
+static struct co_job *job_add(struct dcv_coord *c, const char *id)
+{
+    struct co_job *j = co_job_find(c, id);
+    if (j)
+        return j;
+    if (!(j = calloc(1, sizeof *j)))
+        return NULL;
+    copy_str(j->id, sizeof j->id, id);
+    j->next = c->jobs;
+    c->jobs = j;
+    return j;
+}
+
+unsigned co_held_by(struct dcv_coord *c, const struct co_worker *w)
+{
+    unsigned n = 0;
+    for (struct co_job *j = c->jobs; j; j = j->next)
+        if (strcmp(j->worker, w->id) == 0)
+            n++;
+    return n;
+}
+
+/* ---- sending -------------------------------------------------------------- */
+
+static int peer_has_backlog(struct dcv_coord *c, struct dcv_sock *s, const struct dcv_tx_peer *p,
+                            size_t *count)
+{
+    size_t n = 0;
+    for (struct co_out *o = c->out_head; o; o = o->next)
+        if (o->sock == s && dcv_peer_equal(&o->peer, p))
+            n++;
+    if (count)
+        *count = n;
+    return n > 0;
+}
+
+static void drop_backlog(struct dcv_coord *c, struct dcv_sock *s, const struct dcv_tx_peer *p)
+{
+    struct co_out **pp = &c->out_head, *o;
+    c->out_tail = NULL;
+    while ((o = *pp)) {
+        if (o->sock == s && dcv_peer_equal(&o->peer, p)) {
+            *pp = o->next;
+            free(o->body);
+            free(o);
+            c->n_out--;
+            continue;
+        }
+        c->out_tail = o;
+        pp = &o->next;
+    }
+}
+
+static void flush_cb(struct dcv_loop *loop, uint64_t id, void *arg);
+
+static void arm_flush(struct dcv_coord *c)
+{
+    char err[256];
+    if (c->flush_timer || !c->out_head)
+        return;
+    if (dcv_loop_add_timer(c->loop, 10, 0, flush_cb, c, &c->flush_timer, err, sizeof err) < 0)
+        c->flush_timer = 0; /* the tick flushes too */
+}
+
+static int enqueue(struct dcv_coord *c, struct dcv_sock *s, const struct dcv_tx_peer *to, int cmd,
+                   const char *body, size_t len)
+{
+    struct co_out *o;
+    size_t n;
+
+    peer_has_backlog(c, s, to, &n);
+    if (n >= OUT_PEER_MAX || c->n_out >= OUT_MAX) {
+        char hex[80];
+        dcv_peer_hex(to, hex, sizeof hex);
+        dcv_log(DCV_LOG_WARN, CO_LOG, "peer %s does not read its messages: dropping its backlog", hex);
+        drop_backlog(c, s, to);
+        return -EHOSTUNREACH;
+    }
+    if (!(o = calloc(1, sizeof *o)) || !(o->body = malloc(len ? len : 1))) {
+        free(o);
+        return -ENOMEM;
+    }
+    memcpy(o->body, body, len);
+    o->len = len;
+    o->sock = s;
+    o->peer = *to;
+    o->cmd = cmd;
+    if (c->out_tail)
+        c->out_tail->next = o;
+    else
+        c->out_head = o;
+    c->out_tail = o;
+    c->n_out++;
+    arm_flush(c);
+    return 0;
+}
+
+int co_send(struct dcv_coord *c, struct dcv_sock *s, const struct dcv_tx_peer *to, int cmd,
+            const char *body, size_t len)
+{
+    char err[256];
+    int r;
+
+    if (!to || !to->len)
+        return -EHOSTUNREACH;
+    /* Order per peer: behind its backlog, never past it. */
+    if (peer_has_backlog(c, s, to, NULL))
+        return enqueue(c, s, to, cmd, body, len);
+    r = dcv_sock_send(s, to, cmd, body, len, NULL, 0, err, sizeof err);
+    if (r == -EAGAIN)
+        return enqueue(c, s, to, cmd, body, len);
+    if (r < 0 && r != -EHOSTUNREACH)
+        dcv_log(DCV_LOG_WARN, CO_LOG, "send %s: %s",
+                dcv_proto_cmd_name(dcv_sock_plane(s), cmd) ? dcv_proto_cmd_name(dcv_sock_plane(s), cmd) : "?",
+                err);
+    return r;
+}
+
+static void peer_gone(struct dcv_coord *c, struct dcv_sock *s, const struct dcv_tx_peer *p);
+
+static void flush(struct dcv_coord *c)
+{
+    struct co_out **pp = &c->out_head, *o;
+    /* Peers found full in this pass keep their order: skip the rest of theirs. */
+    struct dcv_tx_peer blocked[16];
+    struct dcv_sock *blocked_s[16];
+    unsigned nb = 0;
+    char err[256];
+
+    c->out_tail = NULL;
+    while ((o = *pp)) {
+        int skip = 0, r;
+        for (unsigned i = 0; i < nb && !skip; i++)
+            skip = blocked_s[i] == o->sock && dcv_peer_equal(&blocked[i], &o->peer);
+        if (skip || nb == 16) {
+            c->out_tail = o;
+            pp = &o->next;
+            continue;
+        }
+        r = dcv_sock_send(o->sock, &o->peer, o->cmd, o->body, o->len, NULL, 0, err, sizeof err);
+        if (r == -EAGAIN) {
+            blocked[nb] = o->peer;
+            blocked_s[nb++] = o->sock;
+            c->out_tail = o;
+            pp = &o->next;
+            continue;
+        }
+        *pp = o->next;
+        c->n_out--;
+        if (r == -EHOSTUNREACH) {
+            struct dcv_tx_peer p = o->peer;
+            struct dcv_sock *s = o->sock;
+            free(o->body);
+            free(o);
+            drop_backlog(c, s, &p);
+            peer_gone(c, s, &p);
+            /* the list changed under us: start over */
+            pp = &c->out_head;
+            c->out_tail = NULL;
+            continue;
+        }
+        free(o->body);
+        free(o);
+    }
+    for (o = c->out_head; o; o = o->next)
+        c->out_tail = o;
+}
+
+static void flush_cb(struct dcv_loop *loop, uint64_t id, void *arg)
+{
+    struct dcv_coord *c = arg;
+    (void)loop;
+    (void)id;
+    c->flush_timer = 0;
+    flush(c);
+    arm_flush(c);
+}
+
+/* Serialise with the codec (which re-validates what we send) and send. The
+ * scratch fields of c carry the encoded text between the two halves. */
+static int send_encoded(struct dcv_coord *c, struct dcv_sock *s, const struct dcv_tx_peer *to,
+                        int cmd, const char *what, int r)
+{
+    if (r < 0)
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "cannot encode %s: %s", what, c->enc_err);
+    else
+        r = co_send(c, s, to, cmd, c->enc_buf, c->enc_len);
+    free(c->enc_buf);
+    c->enc_buf = NULL;
+    return r;
+}
+#define SEND_MSG(c, s, to, cmd, kind, m)                                                     \
+    send_encoded((c), (s), (to), (cmd), #kind,                                               \
+                 dcv_proto_##kind##_to_json((m), &(c)->enc_buf, &(c)->enc_len, (c)->enc_err, \
+                                            sizeof (c)->enc_err))
+
+static void send_disconnect(struct dcv_coord *c, const struct dcv_tx_peer *to, const char *reason)
+{
+    struct dcv_proto_disconnect d;
+    memset(&d, 0, sizeof d);
+    copy_str(d.reason, sizeof d.reason, reason && *reason ? reason : "protocol error");
+    /* a reason with control characters would not encode: keep it printable */
+    for (char *p = d.reason; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    (void)SEND_MSG(c, c->ctl, to, DCV_CMD_DISCONNECT, disconnect, &d);
+}
+
+void co_send_cancel(struct dcv_coord *c, const char *worker, const char *job_id, int attempt,
+                    const char *session, const char *reason)
+{
+    struct co_worker *w = worker ? co_worker_find(c, worker) : NULL;
+    struct dcv_proto_cancel m;
+
+    if (!w || !w->online || !w->peer.len || !session || !*session)
+        return;
+    memset(&m, 0, sizeof m);
+    copy_str(m.fence.job_id, sizeof m.fence.job_id, job_id);
+    m.fence.attempt = attempt;
+    copy_str(m.fence.session, sizeof m.fence.session, session);
+    copy_str(m.reason, sizeof m.reason, reason);
+    (void)SEND_MSG(c, c->ctl, &w->peer, DCV_CMD_CANCEL, cancel, &m);
+}
+
+void co_send_drain(struct dcv_coord *c, struct co_worker *w)
+{
+    struct dcv_proto_drain d = { .draining = w->admin_drain };
+    if (w->online && w->peer.len)
+        (void)SEND_MSG(c, c->ctl, &w->peer, DCV_CMD_DRAIN, drain, &d);
+}
+
+/* ---- timers: pump, dispatch ------------------------------------------------ */
+
+static void pump_cb(struct dcv_loop *loop, uint64_t id, void *arg);
+
+static void arm_pump(struct dcv_coord *c)
+{
+    uint64_t d = dcv_xsrv_deadline(c->xsrv), now = co_now();
+    char err[256];
+
+    if (c->pump_timer && c->pump_at == d)
+        return;
+    if (c->pump_timer) {
+        dcv_loop_cancel_timer(c->loop, c->pump_timer);
+        c->pump_timer = 0;
+    }
+    if (d == UINT64_MAX)
+        return;
+    if (dcv_loop_add_timer(c->loop, d > now ? d - now : 0, 0, pump_cb, c, &c->pump_timer, err,
+                           sizeof err) == 0)
+        c->pump_at = d;
+    else
+        c->pump_timer = 0; /* the tick pumps as a fallback */
+}
+
+static void pump_cb(struct dcv_loop *loop, uint64_t id, void *arg)
+{
+    struct dcv_coord *c = arg;
+    (void)loop;
+    (void)id;
+    c->pump_timer = 0;
+    dcv_xsrv_pump(c->xsrv, co_now());
+    arm_pump(c);
+}
+
+static void dispatch(struct dcv_coord *c);
+
+static void dispatch_cb(struct dcv_loop *loop, uint64_t id, void *arg)
+{
+    struct dcv_coord *c = arg;
+    (void)loop;
+    (void)id;
+    c->dispatch_timer = 0;
+    dispatch(c);
+}
+
+void co_dispatch_soon(struct dcv_coord *c)
+{
+    char err[256];
+    if (c->dispatch_timer)
+        return;
+    if (dcv_loop_add_timer(c->loop, 0, 0, dispatch_cb, c, &c->dispatch_timer, err, sizeof err) < 0) {
+        c->dispatch_timer = 0;
+        dispatch(c);
+    }
+}
+
+/* ---- jobs out with workers --------------------------------------------------- */
+
+void co_job_release(struct dcv_coord *c, const char *job_id, int code, const char *reason)
+{
+    struct co_job **pp = &c->jobs, *j;
+    char id[DCV_PROTO_JOB_ID];
+
+    copy_str(id, sizeof id, job_id);
+    while ((j = *pp)) {
+        if (strcmp(j->id, id) == 0) {
+            *pp = j->next;
+            free(j);
+            break;
+        }
+        pp = &j->next;
+    }
+    /* After forgetting it: the abort's callbacks must find no attempt to update. */
+    if (c->xsrv)
+        dcv_xsrv_abort_job(c->xsrv, id, code, reason);
+    if (c->xsrv)
+        arm_pump(c);
+}
+
+/* ---- inputs ------------------------------------------------------------------ */
+
+/* Stored form (written by admin.c's submit):
+ *   {"kind":"upload","xfer_id":N,"size":N,"sha256":"..","name":".."}
+ *   {"kind":"path","path":"/real/path","size":N,"name":".."} */
+int co_input_parse(struct dcv_coord *c, const char *input_json, struct co_input *in, char *err,
+                   size_t errlen)
+{
+    json_object *o = input_json ? json_tokener_parse(input_json) : NULL, *v;
+    const char *kind;
+    int r = 0;
+
+    memset(in, 0, sizeof *in);
+    in->size = -1;
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        r = dcv_err(err, errlen, -EINVAL, "stored input description is not a JSON object");
+        goto out;
+    }
+    kind = json_object_object_get_ex(o, "kind", &v) ? json_object_get_string(v) : "";
+    if (json_object_object_get_ex(o, "size", &v))
+        in->size = json_object_get_int64(v);
+    if (json_object_object_get_ex(o, "name", &v))
+        copy_str(in->name, sizeof in->name, json_object_get_string(v));
+    if (json_object_object_get_ex(o, "sha256", &v))
+        copy_str(in->sha, sizeof in->sha, json_object_get_string(v));
+    if (strcmp(kind, "upload") == 0) {
+        in->kind = DCV_SUBMIT_UPLOAD;
+        in->xfer_id = json_object_object_get_ex(o, "xfer_id", &v) ? json_object_get_int64(v) : 0;
+        if (in->xfer_id <= 0 || dcv_blobs_upload_path(c->blobs, in->xfer_id, in->path, sizeof in->path) < 0)
+            r = dcv_err(err, errlen, -EINVAL, "stored upload input has no valid xfer_id");
+    } else if (strcmp(kind, "path") == 0) {
+        in->kind = DCV_SUBMIT_PATH;
+        if (!json_object_object_get_ex(o, "path", &v) || json_object_get_string(v)[0] != '/')
+            r = dcv_err(err, errlen, -EINVAL, "stored path input has no path");
+        else
+            copy_str(in->path, sizeof in->path, json_object_get_string(v));
+    } else {
+        r = dcv_err(err, errlen, -EINVAL, "stored input has unknown kind \"%s\"", kind);
+    }
+out:
+    json_object_put(o);
+    return r;
+}
+
+/* ---- hashing inputs on shared storage ----------------------------------------- */
+
+static void hash_cb(struct dcv_loop *loop, uint64_t id, void *arg);
+
+static void arm_hash(struct dcv_coord *c)
+{
+    char err[256];
+    if (c->hash_timer)
+        return;
+    for (struct co_hash *h = c->hashes; h; h = h->next)
+        if (h->state == 0) {
+            if (dcv_loop_add_timer(c->loop, 1, 0, hash_cb, c, &c->hash_timer, err, sizeof err) < 0)
+                c->hash_timer = 0;
+            return;
+        }
+}
+
+static void hash_finish(struct co_hash *h, int state)
+{
+    if (h->fd >= 0)
+        close(h->fd);
+    h->fd = -1;
+    if (h->h && state == 1) {
+        uint8_t d[DCV_SHA256_LEN];
+        dcv_sha256_final(h->h, d);
+        dcv_sha256_hex(d, h->sha);
+    }
+    dcv_sha256_free(&h->h);
+    h->state = state;
+}
+
+/* One slice per running hash per turn, so heartbeats keep flowing while a
+ * large file on shared storage is read. */
+static void hash_cb(struct dcv_loop *loop, uint64_t id, void *arg)
+{
+    struct dcv_coord *c = arg;
+    static unsigned char buf[1 << 20];
+    int finished = 0;
+    (void)loop;
+    (void)id;
+
+    c->hash_timer = 0;
+    for (struct co_hash *h = c->hashes; h; h = h->next) {
+        size_t left = HASH_SLICE;
+        if (h->state != 0)
+            continue;
+        while (left > 0 && h->done < h->size) {
+            size_t want = sizeof buf < left ? sizeof buf : left;
+            ssize_t n = pread(h->fd, buf, want, h->done);
+            if (n <= 0) {
+                dcv_log(DCV_LOG_WARN, CO_LOG, "hash %s: %s", h->path,
+                        n < 0 ? strerror(errno) : "file shrank");
+                hash_finish(h, n < 0 ? -errno : -EIO);
+                finished = 1;
+                break;
+            }
+            dcv_sha256_update(h->h, buf, (size_t)n);
+            h->done += n;
+            left -= (size_t)n;
+        }
+        if (h->state == 0 && h->done >= h->size) {
+            hash_finish(h, 1);
+            finished = 1;
+        }
+    }
+    if (finished)
+        co_dispatch_soon(c);
+    arm_hash(c);
+}
+
+int co_hash_get(struct dcv_coord *c, const char *path, int64_t size, char sha[DCV_PROTO_SHA])
+{
+    struct co_hash *h, **pp, *oldest = NULL;
+    struct stat st;
+    int64_t mt;
+    size_t n = 0;
+
+    if (stat(path, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode) || (size >= 0 && st.st_size != size))
+        return -ESTALE; /* changed since submit */
+    mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    for (h = c->hashes; h; h = h->next) {
+        if (strcmp(h->path, path) == 0 && h->size == st.st_size && h->mtime_ns == mt) {
+            h->used = co_now();
+            if (h->state == 1)
+                memcpy(sha, h->sha, DCV_PROTO_SHA);
+            return h->state == 1 ? 1 : h->state;
+        }
+    }
+    /* Forget the least recently used finished digests beyond the cap. */
+    for (h = c->hashes; h; h = h->next) {
+        n++;
+        if (h->state != 0 && (!oldest || h->used < oldest->used))
+            oldest = h;
+    }
+    if (n >= HASH_KEEP && oldest) {
+        for (pp = &c->hashes; *pp; pp = &(*pp)->next)
+            if (*pp == oldest) {
+                *pp = oldest->next;
+                free(oldest);
+                break;
+            }
+    }
+    if (!(h = calloc(1, sizeof *h)))
+        return -ENOMEM;
+    copy_str(h->path, sizeof h->path, path);
+    h->size = st.st_size;
+    h->mtime_ns = mt;
+    h->used = co_now();
+    if ((h->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || dcv_sha256_new(&h->h) < 0) {
+        int e = h->fd < 0 ? -errno : -ENOMEM;
+        if (h->fd >= 0)
+            close(h->fd);
+        free(h);
+        return e;
+    }
+    h->next = c->hashes;
+    c->hashes = h;
+    arm_hash(c);
+    return 0;
+}
+
+int co_path_under(const char *file, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    while (n > 1 && prefix[n - 1] == '/')
+        n--;
+    if (n == 1 && prefix[0] == '/')
+        return file[0] == '/';
+    return strncmp(file, prefix, n) == 0 && (file[n] == '/' || file[n] == '\0');
+}
+
+static int worker_reads_path(const struct co_worker *w, const char *file)
+{
+    for (size_t i = 0; i < w->n_paths; i++)
+        if (co_path_under(file, w->paths[i]))
+            return 1;
+    return 0;
+}
+
+/* ---- registry: workers coming and going ------------------------------------------ */
+
+struct active_ud {
+    size_t n, cap;
+    struct act {
+        char id[DCV_PROTO_JOB_ID];
+        int attempt;
+        enum dcv_job_state state;
+        char session[DCV_PROTO_ID];
+        char worker[DCV_PROTO_ID];
+    } *v;
+    int err;
+};
+
+static int collect_active(const struct dcv_job *j, void *ud)
+{
+    struct active_ud *a = ud;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        struct act *v = realloc(a->v, cap * sizeof *v);
+        if (!v) {
+            a->err = -ENOMEM;
+            return 1;
+        }
+        a->v = v;
+        a->cap = cap;
+    }
+    memset(&a->v[a->n], 0, sizeof a->v[a->n]);
+    copy_str(a->v[a->n].id, sizeof a->v[a->n].id, j->id);
+    a->v[a->n].attempt = j->attempt;
+    a->v[a->n].state = j->state;
+    copy_str(a->v[a->n].session, sizeof a->v[a->n].session, j->session);
+    copy_str(a->v[a->n].worker, sizeof a->v[a->n].worker, j->worker);
+    a->n++;
+    return 0;
+}
+
+/* A worker is gone (silent, DISCONNECT): every attempt it held is lost. */
+static void worker_lost(struct dcv_coord *c, struct co_worker *w, const char *why)
+{
+    struct active_ud a = { 0 };
+    char err[512];
+    int r;
+
+    dcv_log(DCV_LOG_WARN, CO_LOG, "worker %s (session %s) lost: %s", w->id, w->session, why);
+    if (w->peer.len)
+        drop_backlog(c, c->ctl, &w->peer);
+    w->online = 0;
+    w->peer.len = 0;
+    if (dcv_store_list_active(c->store, w->id, collect_active, &a, err, sizeof err) < 0)
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "worker %s: %s", w->id, err);
+    r = dcv_store_requeue_running_of_worker(c->store, w->id, NULL, why, err, sizeof err);
+    if (r < 0)
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "requeue jobs of worker %s: %s", w->id, err);
+    else if (r > 0)
+        dcv_log(DCV_LOG_INFO, CO_LOG, "requeued %d job(s) of worker %s", r, w->id);
+    for (size_t i = 0; i < a.n; i++)
+        co_job_release(c, a.v[i].id, DCV_CODE_STALE, "worker lost");
+    /* in-memory attempts the store no longer has as held (should be none) */
+    for (struct co_job *j = c->jobs, *next; j; j = next) {
+        next = j->next;
+        if (strcmp(j->worker, w->id) == 0)
+            co_job_release(c, j->id, DCV_CODE_STALE, "worker lost");
+    }
+    free(a.v);
+    co_dispatch_soon(c);
+}
+
+/* A send found the peer gone: forget the connection; its liveness window
+ * decides whether it comes back (HELLO) or is lost. */
+static void peer_gone(struct dcv_coord *c, struct dcv_sock *s, const struct dcv_tx_peer *p)
+{
+    struct co_worker *w;
+    if (s != c->ctl || !(w = worker_by_peer(c, p)))
+        return;
+    dcv_log(DCV_LOG_INFO, CO_LOG, "worker %s: connection gone", w->id);
+    w->peer.len = 0;
+}
+
+static int apply_ev(struct dcv_coord *c, const char *job_id, enum dcv_job_event ev, int attempt,
+                    const char *note, const char *worker, const char *session, const char *error,
+                    struct dcv_job *out)
+{
+    char err[512];
+    int r = dcv_store_apply(c->store, job_id, ev, attempt, note, worker, session, error, out, err,
+                            sizeof err);
+    if (r == -ESTALE || r == -EINVAL || r == -ENOENT)
+        dcv_log(DCV_LOG_DEBUG, CO_LOG, "ignored %s for job %s attempt %d: %s",
+                dcv_job_event_name(ev), job_id, attempt, err);
+    else if (r < 0)
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "job %s: %s: %s", job_id, dcv_job_event_name(ev), err);
+    return r;
+}
+
+static void send_welcome(struct dcv_coord *c, struct co_worker *w)
+{
+    struct dcv_proto_welcome m;
+    memset(&m, 0, sizeof m);
+    copy_str(m.session, sizeof m.session, w->session);
+    copy_str(m.coordinator_epoch, sizeof m.coordinator_epoch, c->epoch);
+    m.proto = 1;
+    m.hb_ivl_ms = c->set->heartbeat_ms;
+    m.liveness = c->set->liveness;
+    m.chunk_max = c->set->chunk_size;
+    m.credit_chunks = c->set->credit_chunks;
+    copy_str(m.data_endpoint, sizeof m.data_endpoint,
+             c->set->data_endpoint[0] ? c->set->data_endpoint : c->ep_data);
+    (void)SEND_MSG(c, c->ctl, &w->peer, DCV_CMD_WELCOME, welcome, &m);
+}
+
+static void on_hello(struct dcv_coord *c, const struct dcv_tx_peer *from, const void *body,
+                     size_t len)
+{
+    struct dcv_proto_hello *h = calloc(1, sizeof *h);
+    struct active_ud a = { 0 };
+    struct co_worker *w, *other;
+    char err[512];
+    int fresh = 0;
+
+    if (!h) {
+        send_disconnect(c, from, "coordinator out of memory");
+        return;
+    }
+    if (dcv_proto_hello_from_json(body, len, h, err, sizeof err) < 0) {
+        dcv_log(DCV_LOG_WARN, CO_LOG, "bad HELLO: %s", err);
+        send_disconnect(c, from, err);
+        goto out;
+    }
+    if (h->proto_min > 1 || h->proto_max < 1) {
+        snprintf(err, sizeof err, "no common protocol minor: worker speaks %" PRId64 "..%" PRId64
+                 ", coordinator 1", h->proto_min, h->proto_max);
+        send_disconnect(c, from, err);
+        goto out;
+    }
+    /* The connection may have belonged to another worker id (a restarted
+     * process reusing a socket cannot, but be safe): detach it. */
+    if ((other = worker_by_peer(c, from)) && strcmp(other->id, h->worker_id) != 0)
+        other->peer.len = 0;
+    if (!(w = co_worker_find(c, h->worker_id))) {
+        if (!(w = calloc(1, sizeof *w))) {
+            send_disconnect(c, from, "coordinator out of memory");
+            goto out;
+        }
+        copy_str(w->id, sizeof w->id, h->worker_id);
+        w->next = c->workers;
+        c->workers = w;
+        fresh = 1;
+    } else if (w->peer.len && !dcv_peer_equal(&w->peer, from)) {
+        drop_backlog(c, c->ctl, &w->peer);
+    }
+    if (!fresh && strcmp(w->session, h->session) != 0)
+        dcv_log(DCV_LOG_INFO, CO_LOG, "worker %s: new session %s retires %s", w->id, h->session,
+                w->session);
+
+    /* Reconcile what the store says it holds with what it says it runs. */
+    if (dcv_store_list_active(c->store, h->worker_id, collect_active, &a, err, sizeof err) < 0 ||
+        a.err < 0)
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "worker %s: list its jobs: %s", h->worker_id, err);
+    for (size_t i = 0; i < a.n; i++) {
+        const struct act *j = &a.v[i];
+        const struct dcv_proto_jobref *run = NULL;
+        for (size_t k = 0; k < h->n_running; k++)
+            if (strcmp(h->running[k].job_id, j->id) == 0 && h->running[k].attempt == j->attempt)
+                run = &h->running[k];
+        if (run) {
+            struct co_job *cj;
+            int ok = 1;
+            if (strcmp(j->session, h->session) != 0 &&
+                dcv_store_set_session(c->store, j->id, j->attempt, h->worker_id, h->session, err,
+                                      sizeof err) < 0) {
+                dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: cannot re-attach: %s", j->id, err);
+                ok = 0;
+            }
+            if (ok && j->state == DCV_JOB_ASSIGNED &&
+                apply_ev(c, j->id, DCV_EV_START, j->attempt, "re-attached from HELLO.running", NULL,
+                         h->session, NULL, NULL) < 0)
+                ok = 0;
+            if (ok && (cj = job_add(c, j->id))) {
+                copy_str(cj->worker, sizeof cj->worker, h->worker_id);
+                copy_str(cj->session, sizeof cj->session, h->session);
+                if (cj->attempt != j->attempt) {
+                    cj->out_state = 0;
+                    cj->in_xfer = 0;
+                }
+                cj->attempt = j->attempt;
+                cj->accepted = 1;
+                cj->assigned_at = co_now();
+                cj->has_progress = 1;
+                cj->pct = run->progress;
+                dcv_log(DCV_LOG_INFO, CO_LOG, "job %s attempt %d re-attached to worker %s", j->id,
+                        j->attempt, h->worker_id);
+                continue;
+            }
+            if (ok)
+                continue;
+        }
+        /* The same process saying HELLO again (a re-sent HELLO that crossed
+         * our WELCOME, a reconnect) may not have received a JOB that is
+         * still in flight: leave an unaccepted one to the accept timeout. */
+        if (!run && j->state == DCV_JOB_ASSIGNED && strcmp(j->session, h->session) == 0) {
+            struct co_job *cj = co_job_find(c, j->id);
+            if (cj && cj->attempt == j->attempt && !cj->accepted)
+                continue;
+        }
+        /* Not running there any more: that attempt is lost. */
+        apply_ev(c, j->id, DCV_EV_WORKER_LOST, j->attempt, "not in the worker's HELLO.running",
+                 NULL, NULL, "worker lost", NULL);
+        co_job_release(c, j->id, DCV_CODE_STALE, "worker restarted");
+    }
+    /* What it runs that it does not hold (any more): tell it to stop. */
+    for (size_t k = 0; k < h->n_running; k++) {
+        struct co_job *cj = co_job_find(c, h->running[k].job_id);
+        if (!cj || cj->attempt != h->running[k].attempt || strcmp(cj->worker, h->worker_id) != 0) {
+            struct dcv_proto_cancel m;
+            memset(&m, 0, sizeof m);
+            copy_str(m.fence.job_id, sizeof m.fence.job_id, h->running[k].job_id);
+            m.fence.attempt = h->running[k].attempt;
+            copy_str(m.fence.session, sizeof m.fence.session, h->session);
+            copy_str(m.reason, sizeof m.reason, "attempt is no longer assigned to this worker");
+            (void)SEND_MSG(c, c->ctl, from, DCV_CMD_CANCEL, cancel, &m);
+        }
+    }
+
+    copy_str(w->session, sizeof w->session, h->session);
+    copy_str(w->host, sizeof w->host, h->host);
+    copy_str(w->hostname, sizeof w->hostname, h->hostname);
+    copy_str(w->version, sizeof w->version, h->version);
+    w->peer = *from;
+    w->online = 1;
+    w->slots = h->slots;
+    w->n_plugins = h->n_plugins;
+    memcpy(w->plugins, h->plugins, sizeof w->plugins);
+    w->n_devices = h->n_devices;
+    memcpy(w->devices, h->devices, sizeof w->devices);
+    free(w->paths);
+    w->paths = NULL;
+    w->n_paths = 0;
+    if (h->n_paths && (w->paths = calloc(h->n_paths, sizeof *w->paths))) {
+        memcpy(w->paths, h->paths, h->n_paths * sizeof *w->paths);
+        w->n_paths = h->n_paths;
+    }
+    w->has_tel = 0;
+    w->busy_until = 0;
+    w->last_rx = w->last_hb_tx = co_now();
+    w->last_seen_ms = co_wall_ms();
+    dcv_log(DCV_LOG_INFO, CO_LOG, "worker %s online: session %s, %" PRId64 " slot(s), %zu device(s)%s",
+            w->id, w->session, w->slots, w->n_devices, fresh ? "" : " (again)");
+    send_welcome(c, w);
+    if (w->admin_drain)
+        co_send_drain(c, w);
+    co_dispatch_soon(c);
+out:
+    free(a.v);
+    free(h);
+}
+
+/* ---- control plane: job messages ------------------------------------------------ */
+
+/* The attempt a fenced message names, if this worker holds it. */
+static struct co_job *fenced(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_fence *f)
+{
+    struct co_job *j = co_job_find(c, f->job_id);
+    if (j && j->attempt == f->attempt && strcmp(j->session, f->session) == 0 &&
+        strcmp(j->worker, w->id) == 0)
+        return j;
+    return NULL;
+}
+
+static void on_accept(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_accept *m)
+{
+    struct co_job *j;
+    char note[300];
+
+    snprintf(note, sizeof note, "%s/%s on %s", m->plugin, m->encoder, m->device_id);
+    if (apply_ev(c, m->fence.job_id, DCV_EV_ACCEPT, (int)m->fence.attempt, note, NULL,
+                 m->fence.session, NULL, NULL) < 0)
+        return;
+    if ((j = fenced(c, w, &m->fence))) {
+        j->accepted = 1;
+        j->has_encoder = 1;
+        copy_str(j->plugin, sizeof j->plugin, m->plugin);
+        copy_str(j->encoder, sizeof j->encoder, m->encoder);
+        copy_str(j->device_id, sizeof j->device_id, m->device_id);
+    }
+    dcv_log(DCV_LOG_INFO, CO_LOG, "job %s attempt %" PRId64 " accepted by %s: %s", m->fence.job_id,
+            m->fence.attempt, w->id, note);
+}
+
+static void failure_text(char *buf, size_t len, const struct co_worker *w,
+                         const struct dcv_proto_failure *m)
+{
+    snprintf(buf, len, "%s: %s (worker %s, attempt %" PRId64 ")",
+             dcv_proto_code_name(m->code) ? dcv_proto_code_name(m->code) : "?", m->message, w->id,
+             m->fence.attempt);
+}
+
+/* REJECT and FAIL: busy requeues on the same attempt; otherwise the attempt
+ * is spent (retryable or not). */
+static void on_failure(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_failure *m,
+                       int is_reject)
+{
+    struct dcv_job job;
+    enum dcv_job_event ev;
+    char text[DCV_PROTO_TEXT + 200], err[512];
+    int r;
+
+    /* Read the state first: REJECT is only legal from ASSIGNED, busy only
+     * from ASSIGNED/RUNNING, and a FAIL `cancelled` after our CANCEL finds
+     * the job CANCELLED already. */
+    if (dcv_store_get(c->store, m->fence.job_id, &job, err, sizeof err) < 0) {
+        dcv_log(DCV_LOG_DEBUG, CO_LOG, "%s for unknown job: %s", is_reject ? "REJECT" : "FAIL", err);
+        return;
+    }
+    if (m->code == DCV_CODE_BUSY && (job.state == DCV_JOB_ASSIGNED || job.state == DCV_JOB_RUNNING))
+        ev = DCV_EV_REQUEUE_BUSY;
+    else if (is_reject && job.state == DCV_JOB_ASSIGNED)
+        ev = DCV_EV_REJECT;
+    else if (m->retryable || m->code == DCV_CODE_BUSY)
+        ev = DCV_EV_FAIL_RETRYABLE;
+    else
+        ev = DCV_EV_FAIL_PERMANENT;
+    dcv_job_clear(&job);
+    failure_text(text, sizeof text, w, m);
+    r = apply_ev(c, m->fence.job_id, ev, (int)m->fence.attempt, is_reject ? "rejected" : "failed",
+                 NULL, m->fence.session, text, &job);
+    if (r < 0)
+        return;
+    dcv_log(ev == DCV_EV_REQUEUE_BUSY ? DCV_LOG_INFO : DCV_LOG_WARN, CO_LOG,
+            "job %s %s: %s -> %s", m->fence.job_id, is_reject ? "rejected" : "failed", text,
+            dcv_job_state_name(job.state));
+    dcv_job_clear(&job);
+    if (ev == DCV_EV_REQUEUE_BUSY)
+        w->busy_until = co_now() + c->hb_ms; /* let its session count settle first */
+    co_job_release(c, m->fence.job_id, DCV_CODE_STALE, "attempt ended");
+    co_dispatch_soon(c);
+}
+
+static void on_reject(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_failure *m)
+{
+    on_failure(c, w, m, 1);
+}
+
+static void on_fail(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_failure *m)
+{
+    on_failure(c, w, m, 0);
+}
+
+/* PROGRESS arrives about once a second per attempt: the fence is checked
+ * against the attempt we know is out (the same check the store makes), and
+ * the store's clock is touched only every PROGRESS_STORE_MS, so a busy
+ * cluster does not turn progress into a stream of fsyncs. */
+#define PROGRESS_STORE_MS 10000
+static void on_progress(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_progress *m)
+{
+    struct co_job *j = fenced(c, w, &m->fence);
+    uint64_t now = co_now();
+
+    if (!j) {
+        dcv_log(DCV_LOG_DEBUG, CO_LOG, "stale PROGRESS for job %s attempt %" PRId64 " from %s",
+                m->fence.job_id, m->fence.attempt, w->id);
+        return;
+    }
+    if (!j->progress_stored || now - j->progress_stored >= PROGRESS_STORE_MS) {
+        if (apply_ev(c, m->fence.job_id, DCV_EV_PROGRESS, (int)m->fence.attempt, NULL, NULL,
+                     m->fence.session, NULL, NULL) < 0)
+            return;
+        j->progress_stored = now;
+    }
+    {
+        j->has_progress = 1;
+        j->phase = m->phase;
+        j->pct = m->pct;
+        j->frames = m->frames;
+        j->fps = m->fps;
+    }
+}
+
+/* The output name the user gets: the input's base name with the container's extension. */
+static void output_name(const char *in_name, const char *container, char *out, size_t len)
+{
+    char base[DCV_PROTO_HOST * 2];
+    const char *ext = container && *container ? container : NULL;
+    char *dot;
+
+    copy_str(base, sizeof base, in_name && *in_name ? in_name : "output");
+    if ((dot = strrchr(base, '.')) && dot != base) {
+        if (!ext)
+            ext = in_name + (dot - base) + 1;
+        *dot = '\0';
+    }
+    if (!ext || !*ext)
+        ext = "mkv";
+    snprintf(out, len, "%s.%s", base, ext);
+}
+
+/* The profile's container, if it names one. */
+static void profile_container(const char *profile_json, char *out, size_t len)
+{
+    json_object *o = profile_json ? json_tokener_parse(profile_json) : NULL, *v;
+    out[0] = '\0';
+    if (o && json_object_object_get_ex(o, "container", &v) && json_object_is_type(v, json_type_string))
+        copy_str(out, len, json_object_get_string(v));
+    json_object_put(o);
+}
+
+/* Open the output with libavformat: it must have streams and a duration. */
+static int verify_media(const char *path, char *err, size_t errlen)
+{
+    AVFormatContext *fc = NULL;
+    int r, has_duration = 0;
+
+    if ((r = avformat_open_input(&fc, path, NULL, NULL)) < 0)
+        return dcv_err(err, errlen, -EBADMSG, "not a media file (%s)", av_err2str(r));
+    if ((r = avformat_find_stream_info(fc, NULL)) < 0) {
+        avformat_close_input(&fc);
+        return dcv_err(err, errlen, -EBADMSG, "cannot read stream info (%s)", av_err2str(r));
+    }
+    if (fc->nb_streams == 0) {
+        avformat_close_input(&fc);
+        return dcv_err(err, errlen, -EBADMSG, "no streams");
+    }
+    has_duration = fc->duration > 0;
+    for (unsigned i = 0; i < fc->nb_streams && !has_duration; i++)
+        has_duration = fc->streams[i]->duration > 0;
+    avformat_close_input(&fc);
+    if (!has_duration)
+        return dcv_err(err, errlen, -EBADMSG, "no duration");
+    return 0;
+}
+
+static int verify_output(const char *path, int64_t size, const char *sha, char *err, size_t errlen)
+{
+    int64_t rsize;
+    char rsha[DCV_PROTO_SHA];
+    struct stat st;
+
+    if (stat(path, &st) < 0)
+        return dcv_err(err, errlen, -errno, "output file: %s", strerror(errno));
+    if (st.st_size != size)
+        return dcv_err(err, errlen, -EBADMSG, "output holds %lld bytes, DONE says %lld",
+                       (long long)st.st_size, (long long)size);
+    if (dcv_blobs_read_record(path, &rsize, rsha) == 0 && strcmp(rsha, sha) != 0)
+        return dcv_err(err, errlen, -EBADMSG, "output sha256 differs from DONE's");
+    return verify_media(path, err, errlen);
+}
+
+static void on_done(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_done *m)
+{
+    struct co_job *j = fenced(c, w, &m->fence);
+    struct dcv_job job;
+    char file[32], path[PATH_MAX], err[512], text[700], name[600], cont[64];
+    struct co_input in;
+    int64_t rsize;
+    char rsha[DCV_PROTO_SHA];
+    json_object *o, *enc;
+    int r, committed;
+
+    if (!j) {
+        dcv_log(DCV_LOG_DEBUG, CO_LOG, "stale DONE for job %s attempt %" PRId64 " from %s",
+                m->fence.job_id, m->fence.attempt, w->id);
+        return;
+    }
+    snprintf(file, sizeof file, "out-%d", j->attempt);
+    if (dcv_blobs_job_path(c->blobs, j->id, file, 0, path, sizeof path, err, sizeof err) < 0) {
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "job %s: %s", j->id, err);
+        return;
+    }
+    committed = j->out_state == 2 && j->out_xfer == m->output.xfer_id &&
+                j->out_size == m->output.size && strcmp(j->out_sha, m->output.sha256) == 0;
+    /* After a coordinator restart the commit happened before we knew the
+     * attempt: the record on disk says what was received. */
+    if (!committed && j->out_state == 0 && dcv_blobs_read_record(path, &rsize, rsha) == 0)
+        committed = rsize == m->output.size && strcmp(rsha, m->output.sha256) == 0;
+    if (!committed) {
+        snprintf(text, sizeof text,
+                 "transfer: DONE names output transfer %" PRId64 " that was not committed here",
+                 m->output.xfer_id);
+        apply_ev(c, j->id, DCV_EV_FAIL_RETRYABLE, j->attempt, "done without output", NULL,
+                 j->session, text, NULL);
+        dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: %s", j->id, text);
+        co_job_release(c, j->id, DCV_CODE_STALE, "attempt ended");
+        co_dispatch_soon(c);
+        return;
+    }
+    if (apply_ev(c, j->id, DCV_EV_VERIFY, j->attempt, "output received", NULL, m->fence.session,
+                 NULL, &job) < 0)
+        return;
+    if ((r = verify_output(path, m->output.size, m->output.sha256, err, sizeof err)) < 0) {
+        dcv_job_clear(&job);
+        snprintf(text, sizeof text, "verify: %s (worker %s, attempt %d)", err, w->id, j->attempt);
+        apply_ev(c, j->id, DCV_EV_FAIL_RETRYABLE, j->attempt, "verification failed", NULL,
+                 j->session, text, NULL);
+        dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: %s", j->id, text);
+        co_job_release(c, j->id, DCV_CODE_STALE, "attempt ended");
+        co_dispatch_soon(c);
+        return;
+    }
+    if (co_input_parse(c, job.input_json, &in, err, sizeof err) < 0)
+        in.name[0] = '\0';
+    profile_container(job.profile_json, cont, sizeof cont);
+    output_name(in.name, cont, name, sizeof name);
+    dcv_job_clear(&job);
+
+    o = json_object_new_object();
+    if (!o)
+        return;
+    json_object_object_add(o, "file", json_object_new_string(file));
+    json_object_object_add(o, "name", json_object_new_string(name));
+    json_object_object_add(o, "size", json_object_new_int64(m->output.size));
+    json_object_object_add(o, "sha256", json_object_new_string(m->output.sha256));
+    if (m->frames >= 0)
+        json_object_object_add(o, "frames", json_object_new_int64(m->frames));
+    if (m->elapsed_ms >= 0)
+        json_object_object_add(o, "elapsed_ms", json_object_new_int64(m->elapsed_ms));
+    if (j->has_encoder && (enc = json_object_new_object())) {
+        json_object_object_add(enc, "plugin", json_object_new_string(j->plugin));
+        json_object_object_add(enc, "encoder", json_object_new_string(j->encoder));
+        json_object_object_add(enc, "device_id", json_object_new_string(j->device_id));
+        json_object_object_add(o, "encoder", enc);
+    }
+    json_object_object_add(o, "worker", json_object_new_string(w->id));
+    r = dcv_store_set_output(c->store, j->id, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+                             err, sizeof err);
+    json_object_put(o);
+    if (r < 0) {
+        /* Not done without a record of what `get` serves: retry later. */
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "job %s: record output: %s", j->id, err);
+        apply_ev(c, j->id, DCV_EV_FAIL_RETRYABLE, j->attempt, "output not recorded", NULL,
+                 j->session, err, NULL);
+    } else if (apply_ev(c, j->id, DCV_EV_SUCCEED, j->attempt, "output verified", NULL, j->session,
+                        NULL, NULL) == 0) {
+        dcv_log(DCV_LOG_INFO, CO_LOG, "job %s done on %s: %s, %" PRId64 " bytes", j->id, w->id,
+                name, m->output.size);
+    }
+    co_job_release(c, m->fence.job_id, DCV_CODE_STALE, "attempt ended");
+    co_dispatch_soon(c);
+}
+
+static void on_heartbeat(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_heartbeat *m)
+{
+    int was_busy, was_draining;
+
+    if (!m->has_telemetry)
+        return;
+    was_busy = w->has_tel && w->tel.busy;
+    was_draining = w->has_tel && w->tel.draining;
+    w->tel = m->telemetry;
+    if (!w->has_tel || was_busy != w->tel.busy || was_draining != w->tel.draining)
+        co_dispatch_soon(c);
+    w->has_tel = 1;
+    /* Attempts it still runs that it no longer holds (requeued elsewhere, or
+     * cancelled while it could not hear us): tell it again to stop. */
+    for (size_t i = 0; i < w->tel.n_jobs; i++) {
+        const struct dcv_proto_jobref *r = &w->tel.jobs[i];
+        struct co_job *j = co_job_find(c, r->job_id);
+        if (!j || j->attempt != r->attempt || strcmp(j->worker, w->id) != 0) {
+            struct dcv_proto_cancel cm;
+            memset(&cm, 0, sizeof cm);
+            copy_str(cm.fence.job_id, sizeof cm.fence.job_id, r->job_id);
+            cm.fence.attempt = r->attempt;
+            copy_str(cm.fence.session, sizeof cm.fence.session, w->session);
+            copy_str(cm.reason, sizeof cm.reason, "attempt is no longer assigned to this worker");
+            (void)SEND_MSG(c, c->ctl, &w->peer, DCV_CMD_CANCEL, cancel, &cm);
+        }
+    }
+}
+
+/* Decode a body into a heap struct (some are large), run the handler. */
+#define HANDLE(kind, type, fn)                                                         \
+    do {                                                                                    \
+        struct type *x_ = calloc(1, sizeof *x_);                                            \
+        if (!x_)                                                                            \
+            break;                                                                          \
+        if (dcv_proto_##kind##_from_json(m->body, m->body_len, x_, err, sizeof err) < 0) {  \
+            dcv_log(DCV_LOG_WARN, CO_LOG, "worker %s: %s", w->id, err);                      \
+            send_disconnect(c, from, err);                                                  \
+        } else {                                                                            \
+            fn(c, w, x_);                                                    \
+        }                                                                                   \
+        free(x_);                                                                           \
+    } while (0)
+
+static void on_control(struct dcv_coord *c, const struct dcv_tx_peer *from, const struct dcv_proto_msg *m)
+{
+    struct co_worker *w;
+    char err[512];
+
+    if (m->cmd == DCV_CMD_HELLO) {
+        on_hello(c, from, m->body, m->body_len);
+        return;
+    }
+    if (!(w = worker_by_peer(c, from))) {
+        char hex[80];
+        dcv_peer_hex(from, hex, sizeof hex);
+        dcv_log(DCV_LOG_DEBUG, CO_LOG, "%s from unknown connection %s",
+                dcv_proto_cmd_name(DCV_PLANE_CONTROL, m->cmd), hex);
+        if (m->cmd != DCV_CMD_DISCONNECT)
+            send_disconnect(c, from, "unknown connection: send HELLO first");
+        return;
+    }
+    w->last_rx = co_now();
+    w->last_seen_ms = co_wall_ms();
+    switch (m->cmd) {
+    case DCV_CMD_HEARTBEAT: HANDLE(heartbeat, dcv_proto_heartbeat, on_heartbeat); break;
+    case DCV_CMD_ACCEPT: HANDLE(accept, dcv_proto_accept, on_accept); break;
+    case DCV_CMD_REJECT: HANDLE(reject, dcv_proto_failure, on_reject); break;
+    case DCV_CMD_FAIL: HANDLE(fail, dcv_proto_failure, on_fail); break;
+    case DCV_CMD_PROGRESS: HANDLE(progress, dcv_proto_progress, on_progress); break;
+    case DCV_CMD_DONE: HANDLE(done, dcv_proto_done, on_done); break;
+    case DCV_CMD_DISCONNECT:
+        worker_lost(c, w, "worker sent DISCONNECT");
+        break;
+    default:
+        snprintf(err, sizeof err, "unexpected %s from a worker",
+                 dcv_proto_cmd_name(DCV_PLANE_CONTROL, m->cmd) ? dcv_proto_cmd_name(DCV_PLANE_CONTROL, m->cmd) : "command");
+        send_disconnect(c, from, err);
+        break;
+    }
+}
+
+static void on_ctl_sock(struct dcv_sock *s, void *arg)
+{
+    struct dcv_coord *c = arg;
+    struct dcv_tx_peer from;
+    struct dcv_proto_msg m;
+    char err[512];
+    int r;
+
+    for (int i = 0; i < 256; i++) {
+        memset(&from, 0, sizeof from);
+        r = dcv_sock_recv(s, &from, &m, err, sizeof err);
+        if (r == -EAGAIN)
+            break;
+        if (r == -EPROTO) {
+            char hex[80];
+            dcv_peer_hex(&from, hex, sizeof hex);
+            dcv_log(DCV_LOG_WARN, CO_LOG, "control message from %s dropped: %s", hex[0] ? hex : "?", err);
+            if (from.len)
+                send_disconnect(c, &from, err);
+            continue;
+        }
+        if (r < 0) {
+            dcv_log(DCV_LOG_ERROR, CO_LOG, "control socket: %s", err);
+            break;
+        }
+        on_control(c, &from, &m);
+    }
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+/* Apply every key of a flat profile object with dcv_profile_set(). */
+int co_profile_parse(const char *profile_json, struct dcv_profile *p, char *err, size_t errlen)
+{
+    json_object *o = profile_json ? json_tokener_parse(profile_json) : NULL;
+    int r = 0;
+
+    dcv_profile_defaults(p);
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return dcv_err(err, errlen, -EINVAL, "profile: expected a JSON object");
+    }
+    json_object_object_foreach(o, key, val)
+    {
+        char buf[320];
+        switch (json_object_get_type(val)) {
+        case json_type_string: copy_str(buf, sizeof buf, json_object_get_string(val)); break;
+        case json_type_int: snprintf(buf, sizeof buf, "%" PRId64, json_object_get_int64(val)); break;
+        case json_type_double: snprintf(buf, sizeof buf, "%.17g", json_object_get_double(val)); break;
+        case json_type_boolean: copy_str(buf, sizeof buf, json_object_get_boolean(val) ? "true" : "false"); break;
+        default:
+            r = dcv_err(err, errlen, -EINVAL, "profile.%s: expected a string, number or boolean", key);
+            goto out;
+        }
+        if ((r = dcv_profile_set(p, key, buf, err, errlen)) < 0) {
+            if (r == -ENOENT)
+                dcv_errf(err, errlen, "profile.%s: not a profile option", key);
+            r = -EINVAL;
+            goto out;
+        }
+    }
+    dcv_profile_resolve(p);
+out:
+    json_object_put(o);
+    return r;
+}
+
+struct qjob {
+    char id[DCV_PROTO_JOB_ID];
+    int attempt;
+    char *profile, *input;
+};
+
+struct queued_ud {
+    struct qjob *v;
+    size_t n, cap;
+};
+
+static int collect_queued(const struct dcv_job *j, void *ud)
+{
+    struct queued_ud *q = ud;
+    struct qjob *x;
+    if (q->n == q->cap)
+        return 1;
+    x = &q->v[q->n];
+    copy_str(x->id, sizeof x->id, j->id);
+    x->attempt = j->attempt;
+    x->profile = strdup(j->profile_json ? j->profile_json : "{}");
+    x->input = strdup(j->input_json ? j->input_json : "{}");
+    if (!x->profile || !x->input) {
+        free(x->profile);
+        free(x->input);
+        return 1;
+    }
+    q->n++;
+    return 0;
+}
+
+static void fail_queued(struct dcv_coord *c, const struct qjob *q, const char *why)
+{
+    dcv_log(DCV_LOG_WARN, CO_LOG, "job %s cannot run: %s", q->id, why);
+    apply_ev(c, q->id, DCV_EV_FAIL_PERMANENT, q->attempt, "refused by the coordinator", NULL, NULL,
+             why, NULL);
+}
+
+static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_input *in,
+                  struct co_worker *w, const struct dcv_sched_worker *view,
+                  const struct dcv_sched_device *dev, char *skey, size_t skeylen)
+{
+    struct dcv_proto_job *m;
+    struct co_job *j;
+    char note[200];
+    int by_path = worker_reads_path(w, in->path), r;
+
+    if (dcv_sched_session_key(view, dev, skey, skeylen) != 0)
+        skey[0] = '\0';
+    snprintf(note, sizeof note, "assigned to %s", w->id);
+    if (apply_ev(c, q->id, DCV_EV_ASSIGN, q->attempt, note, w->id, w->session, NULL, NULL) < 0)
+        return -EAGAIN;
+    if (!(j = job_add(c, q->id)) || !(m = calloc(1, sizeof *m))) {
+        /* Keep the store consistent: the worker never hears of it. */
+        apply_ev(c, q->id, DCV_EV_REQUEUE_BUSY, q->attempt, "coordinator out of memory", NULL,
+                 w->session, NULL, NULL);
+        if (j)
+            co_job_release(c, q->id, DCV_CODE_INTERNAL, "out of memory");
+        return -ENOMEM;
+    }
+    {
+        struct co_job *next = j->next;
+        memset(j, 0, sizeof *j);
+        j->next = next;
+    }
+    copy_str(j->id, sizeof j->id, q->id);
+    copy_str(j->worker, sizeof j->worker, w->id);
+    copy_str(j->session, sizeof j->session, w->session);
+    j->attempt = q->attempt;
+    j->assigned_at = co_now();
+    copy_str(j->skey, sizeof j->skey, skey);
+
+    copy_str(m->fence.job_id, sizeof m->fence.job_id, q->id);
+    m->fence.attempt = q->attempt;
+    copy_str(m->fence.session, sizeof m->fence.session, w->session);
+    if (by_path) {
+        m->input.kind = DCV_INPUT_PATH;
+        copy_str(m->input.path, sizeof m->input.path, in->path);
+    } else {
+        int64_t room = w->has_tel ? w->tel.disk_free - c->set->disk_reserve : INT64_MAX;
+        m->input.kind = DCV_INPUT_XFER;
+        m->input.blob.xfer_id = co_random_id();
+        m->input.blob.size = in->size;
+        copy_str(m->input.blob.sha256, sizeof m->input.blob.sha256, in->sha);
+        m->input.mode = c->set->stream == DCV_STREAM_ALWAYS ||
+                                (c->set->stream == DCV_STREAM_AUTO && room < in->size)
+                            ? DCV_FETCH_STREAM
+                            : DCV_FETCH_COPY;
+        j->in_xfer = m->input.blob.xfer_id;
+        j->in_size = in->size;
+        copy_str(j->in_path, sizeof j->in_path, in->path);
+        copy_str(j->in_sha, sizeof j->in_sha, in->sha);
+    }
+    copy_str(m->input.name, sizeof m->input.name, in->name);
+    copy_str(m->profile, sizeof m->profile, q->profile);
+    r = SEND_MSG(c, c->ctl, &w->peer, DCV_CMD_JOB, job, m);
+    free(m);
+    if (r < 0 && r != -EHOSTUNREACH) {
+        /* What we cannot even encode will never run anywhere. */
+        apply_ev(c, q->id, DCV_EV_FAIL_PERMANENT, q->attempt, "cannot build JOB", NULL, w->session,
+                 c->enc_err[0] ? c->enc_err : "cannot build the JOB message", NULL);
+        co_job_release(c, q->id, DCV_CODE_INTERNAL, "cannot build JOB");
+        return r;
+    }
+    /* -EHOSTUNREACH: it reconnects (HELLO reconciles) or its liveness ends. */
+    dcv_log(DCV_LOG_INFO, CO_LOG, "job %s attempt %d -> worker %s (input %s%s)", q->id, q->attempt,
+            w->id, by_path ? "path " : "xfer", by_path ? in->path : "");
+    return 0;
+}
+
+static int eligible(const struct co_worker *w)
+{
+    return w->online && w->peer.len;
+}
+
+static void dispatch(struct dcv_coord *c)
+{
+    struct dcv_sched_worker *W = NULL, *WJ = NULL;
+    struct dcv_sched_device *D = NULL;
+    struct co_worker **ws = NULL;
+    struct dcv_sched_session *S = NULL;
+    struct queued_ud q = { 0 };
+    size_t nw = 0, ndev = 0, nj = 0, ns = 0, di = 0, i;
+    uint64_t now = co_now();
+    char err[512];
+    int any = 0;
+
+    for (struct co_worker *w = c->workers; w; w = w->next)
+        if (eligible(w)) {
+            nw++;
+            ndev += w->n_devices;
+        }
+    if (!nw)
+        return;
+    for (struct co_job *j = c->jobs; j; j = j->next)
+        nj++;
+    W = calloc(nw, sizeof *W);
+    WJ = calloc(nw, sizeof *WJ);
+    ws = calloc(nw, sizeof *ws);
+    D = calloc(ndev + 1, sizeof *D);
+    S = calloc(nj + DISPATCH_BATCH + 1, sizeof *S);
+    q.cap = DISPATCH_BATCH;
+    q.v = calloc(q.cap, sizeof *q.v);
+    if (!W || !WJ || !ws || !D || !S || !q.v) {
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "dispatch: out of memory");
+        goto out;
+    }
+    i = 0;
+    for (struct co_worker *w = c->workers; w; w = w->next) {
+        struct dcv_sched_worker *v;
+        if (!eligible(w))
+            continue;
+        v = &W[i];
+        ws[i++] = w;
+        v->id = w->id;
+        v->host = w->host;
+        v->healthy = true;
+        v->draining = w->admin_drain || (w->has_tel && w->tel.draining);
+        v->busy = (w->has_tel && w->tel.busy) || now < w->busy_until;
+        v->slots_total = (uint32_t)w->slots;
+        v->slots_used = co_held_by(c, w);
+        if (w->has_tel) {
+            v->load = w->tel.load1 / (double)(w->tel.ncpu > 0 ? w->tel.ncpu : 1);
+            v->mem_used = w->tel.mem_total > 0
+                              ? 1.0 - (double)w->tel.mem_avail / (double)w->tel.mem_total
+                              : 0;
+        }
+        v->devices = &D[di];
+        v->n_devices = w->n_devices;
+        for (size_t k = 0; k < w->n_devices; k++, di++) {
+            D[di].plugin = w->devices[k].plugin;
+            D[di].caps = &w->devices[k].caps;
+            D[di].bench_fps = w->devices[k].bench_fps > 0 ? w->devices[k].bench_fps : 0;
+        }
+        if (!v->draining && !v->busy && v->slots_used < v->slots_total)
+            any = 1;
+    }
+    if (!any)
+        goto out; /* nobody can take anything: do not even read the queue */
+    for (struct co_job *j = c->jobs; j; j = j->next) {
+        size_t k;
+        if (!j->skey[0])
+            continue;
+        for (k = 0; k < ns && strcmp(S[k].key, j->skey) != 0; k++)
+            ;
+        if (k == ns)
+            S[ns++].key = j->skey;
+        S[k].used++;
+    }
+    dcv_sched_sessions_sort(S, ns);
+    if (dcv_store_list_queued(c->store, (int)q.cap, 0, collect_queued, &q, err, sizeof err) < 0) {
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "dispatch: %s", err);
+        goto out;
+    }
+    for (size_t n = 0; n < q.n; n++) {
+        struct qjob *x = &q.v[n];
+        struct dcv_profile prof;
+        struct dcv_sched_job sj;
+        struct dcv_sched_input in;
+        struct dcv_sched_result res;
+        struct co_input ci;
+        struct stat st;
+        char why[1024], skey[DCV_SCHED_KEY_MAX];
+        int hashing = 0, r;
+
+        if (co_profile_parse(x->profile, &prof, err, sizeof err) < 0) {
+            fail_queued(c, x, err);
+            continue;
+        }
+        if (co_input_parse(c, x->input, &ci, err, sizeof err) < 0) {
+            fail_queued(c, x, err);
+            continue;
+        }
+        if (stat(ci.path, &st) < 0 || !S_ISREG(st.st_mode)) {
+            snprintf(err, sizeof err, "input %.300s is gone: %s", ci.name[0] ? ci.name : ci.path,
+                     strerror(errno ? errno : ENOENT));
+            fail_queued(c, x, err);
+            continue;
+        }
+        if (ci.size < 0)
+            ci.size = st.st_size;
+        memcpy(WJ, W, nw * sizeof *W);
+        for (i = 0; i < nw; i++) {
+            struct co_worker *w = ws[i];
+            if (WJ[i].busy || WJ[i].draining || WJ[i].slots_used >= WJ[i].slots_total ||
+                worker_reads_path(w, ci.path))
+                continue;
+            /* Served over the data plane: its digest must be known. */
+            if (!ci.sha[0] && !hashing) {
+                r = co_hash_get(c, ci.path, ci.size, ci.sha);
+                if (r < 0) {
+                    snprintf(err, sizeof err, "input %.300s: %s", ci.path,
+                             r == -ESTALE ? "changed since it was submitted" : strerror(-r));
+                    fail_queued(c, x, err);
+                    goto next_job;
+                }
+                hashing = r == 0;
+            }
+            if (hashing)
+                WJ[i].busy = true;
+            if (c->set->stream == DCV_STREAM_NEVER && w->has_tel &&
+                w->tel.disk_free - c->set->disk_reserve < ci.size)
+                WJ[i].busy = true; /* no room for a copy, and streaming is off */
+        }
+        memset(&sj, 0, sizeof sj);
+        sj.codec = prof.codec;
+        sj.bit_depth = prof.bit_depth;
+        sj.encoder = prof.encoder;
+        memset(&in, 0, sizeof in);
+        in.workers = WJ;
+        in.n_workers = nw;
+        in.sessions = S;
+        in.n_sessions = ns;
+        in.strategy = (enum dcv_sched_strategy)c->set->strategy;
+        r = dcv_sched_pick_worker(&in, &sj, &c->cursor, &res, why, sizeof why);
+        if (r == -EAGAIN) {
+            dcv_log(DCV_LOG_DEBUG, CO_LOG, "job %s waits: %s%s", x->id, why,
+                    hashing ? " (input digest being computed)" : "");
+            continue;
+        }
+        if (r < 0 || res.worker < 0) {
+            dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: scheduler: %s", x->id, why);
+            continue;
+        }
+        if (assign(c, x, &ci, ws[res.worker], &WJ[res.worker],
+                   &WJ[res.worker].devices[res.device], skey, sizeof skey) == 0) {
+            size_t k;
+            W[res.worker].slots_used++;
+            if (skey[0]) {
+                struct co_job *cj = co_job_find(c, x->id);
+                const char *key = cj ? cj->skey : NULL;
+                for (k = 0; key && k < ns && strcmp(S[k].key, key) != 0; k++)
+                    ;
+                if (key && k == ns)
+                    S[ns++].key = key;
+                if (key)
+                    S[k].used++;
+                dcv_sched_sessions_sort(S, ns);
+            }
+        }
+    next_job:;
+    }
+out:
+    for (size_t n = 0; n < q.n; n++) {
+        free(q.v[n].profile);
+        free(q.v[n].input);
+    }
+    free(q.v);
+    free(S);
+    free(D);
+    free(ws);
+    free(WJ);
+    free(W);
+}
+
+/* ---- data plane: map transfers to blob files ------------------------------------- */
+
+static struct co_rx *rx_new(struct dcv_coord *c, int purpose, const char *final_path,
+                            const struct dcv_proto_xfer_open *o)
+{
+    struct co_rx *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->purpose = purpose;
+    copy_str(x->final_path, sizeof x->final_path, final_path);
+    x->xfer_id = o->blob.xfer_id;
+    x->size = o->blob.size;
+    copy_str(x->sha, sizeof x->sha, o->blob.sha256);
+    copy_str(x->job_id, sizeof x->job_id, o->fence.job_id);
+    x->attempt = (int)o->fence.attempt;
+    x->next = c->rxs;
+    if (c->rxs)
+        c->rxs->prev = x;
+    c->rxs = x;
+    return x;
+}
+
+static void rx_free(struct dcv_coord *c, struct co_rx *x)
+{
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        c->rxs = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    free(x);
+}
+
+static int refuse(int *code, int what, char *msg, size_t msglen, const char *text)
+{
+    *code = what;
+    copy_str(msg, msglen, text);
+    return what == DCV_CODE_STALE ? -ESTALE : -EINVAL;
+}
+
+static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_proto_xfer_open *o,
+                    struct dcv_xsrv_file *f, int *code, char *msg, size_t msglen)
+{
+    struct dcv_coord *c = ud;
+    char path[PATH_MAX], err[512], rsha[DCV_PROTO_SHA], file[32];
+    struct co_job *j = NULL;
+    struct co_rx *x;
+    int64_t rsize;
+    int r;
+    (void)peer;
+
+    if (o->purpose == DCV_PURPOSE_UPLOAD) {
+        if (o->fence.job_id[0])
+            return refuse(code, DCV_CODE_PROTOCOL, msg, msglen, "uploads carry no fence");
+        if (dcv_blobs_upload_path(c->blobs, o->blob.xfer_id, path, sizeof path) < 0)
+            return refuse(code, DCV_CODE_INTERNAL, msg, msglen, "path too long");
+        if (dcv_blobs_read_record(path, &rsize, rsha) == 0 &&
+            (rsize != o->blob.size || strcmp(rsha, o->blob.sha256) != 0))
+            return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
+                          "this xfer_id already holds another file: pick a new one");
+    } else if (o->purpose == DCV_PURPOSE_OUTPUT) {
+        j = co_job_find(c, o->fence.job_id);
+        if (!j || j->attempt != o->fence.attempt || strcmp(j->session, o->fence.session) != 0)
+            return refuse(code, DCV_CODE_STALE, msg, msglen,
+                          "not the job's current attempt and session");
+        if (j->out_state == 1)
+            return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
+                          "an output transfer of this attempt is in progress");
+        snprintf(file, sizeof file, "out-%d", j->attempt);
+        if (dcv_blobs_job_path(c->blobs, j->id, file, 1, path, sizeof path, err, sizeof err) < 0)
+            return refuse(code, DCV_CODE_IO, msg, msglen, err);
+    } else {
+        return refuse(code, DCV_CODE_PROTOCOL, msg, msglen, "OFFER is for uploads and outputs");
+    }
+    if ((r = dcv_blobs_open_part(path, o->blob.size, o->blob.sha256, &f->fd, &f->durable, err,
+                                 sizeof err)) < 0)
+        return refuse(code, r == -ENOSPC ? DCV_CODE_NOSPACE : DCV_CODE_IO, msg, msglen, err);
+    if (!(x = rx_new(c, o->purpose, path, o))) {
+        close(f->fd);
+        f->fd = -1;
+        return refuse(code, DCV_CODE_INTERNAL, msg, msglen, "out of memory");
+    }
+    f->size = o->blob.size;
+    copy_str(f->sha256, sizeof f->sha256, o->blob.sha256);
+    f->user = x;
+    if (j) {
+        j->out_state = 1;
+        j->out_xfer = o->blob.xfer_id;
+        j->out_size = o->blob.size;
+        copy_str(j->out_sha, sizeof j->out_sha, o->blob.sha256);
+    }
+    dcv_log(DCV_LOG_DEBUG, CO_LOG, "receiving %s xfer %" PRId64 " (%" PRId64 " bytes, %" PRId64
+            " kept)", o->purpose == DCV_PURPOSE_UPLOAD ? "upload" : "output", o->blob.xfer_id,
+            o->blob.size, f->durable);
+    return 0;
+}
+
+static void xs_received(void *ud, const struct dcv_proto_xfer_open *o, void *user, int ok,
+                        const char *reason)
+{
+    struct dcv_coord *c = ud;
+    struct co_rx *x = user;
+    struct co_job *j = NULL;
+    char err[512];
+    (void)o;
+
+    if (!x)
+        return;
+    if (x->purpose == DCV_PURPOSE_OUTPUT) {
+        j = co_job_find(c, x->job_id);
+        if (j && j->attempt != x->attempt)
+            j = NULL;
+    }
+    if (ok && dcv_blobs_commit_part(x->final_path, x->size, x->sha, err, sizeof err) < 0) {
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "xfer %" PRId64 ": %s", x->xfer_id, err);
+        ok = 0;
+    }
+    if (ok)
+        dcv_log(DCV_LOG_INFO, CO_LOG, "%s xfer %" PRId64 " committed (%" PRId64 " bytes)",
+                x->purpose == DCV_PURPOSE_UPLOAD ? "upload" : "output", x->xfer_id, x->size);
+    else
+        dcv_log(DCV_LOG_INFO, CO_LOG, "%s xfer %" PRId64 " ended: %s",
+                x->purpose == DCV_PURPOSE_UPLOAD ? "upload" : "output", x->xfer_id,
+                reason ? reason : "failed");
+    /* A failed receive keeps its part: the sender may resume it. */
+    if (j && j->out_xfer == x->xfer_id)
+        j->out_state = ok ? 2 : 0;
+    rx_free(c, x);
+}
+
+static int xs_fetch(void *ud, const struct dcv_tx_peer *peer, const struct dcv_proto_xfer_open *o,
+                    struct dcv_xsrv_file *f, int *code, char *msg, size_t msglen)
+{
+    struct dcv_coord *c = ud;
+    const char *path = NULL, *sha = NULL;
+    int64_t size = -1;
+    struct stat st;
+    (void)peer;
+
+    if (o->purpose == DCV_PURPOSE_INPUT) {
+        struct co_job *j = co_job_find(c, o->fence.job_id);
+        if (!j || j->attempt != o->fence.attempt || strcmp(j->session, o->fence.session) != 0)
+            return refuse(code, DCV_CODE_STALE, msg, msglen,
+                          "not the job's current attempt and session");
+        if (!j->in_xfer || j->in_xfer != o->blob.xfer_id)
+            return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
+                          "xfer_id is not this attempt's input");
+        path = j->in_path;
+        size = j->in_size;
+        sha = j->in_sha;
+    } else if (o->purpose == DCV_PURPOSE_DOWNLOAD) {
+        struct co_download *d;
+        if (o->fence.job_id[0])
+            return refuse(code, DCV_CODE_PROTOCOL, msg, msglen, "downloads carry no fence");
+        for (d = c->downloads; d && d->xfer_id != o->blob.xfer_id; d = d->next)
+            ;
+        if (!d)
+            return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
+                          "unknown download xfer_id: ask `get` for one");
+        d->expires = co_now() + CO_DOWNLOAD_TTL_MS;
+        path = d->path;
+        size = d->size;
+        sha = d->sha;
+    } else {
+        return refuse(code, DCV_CODE_PROTOCOL, msg, msglen, "FETCH is for inputs and downloads");
+    }
+    if ((f->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return refuse(code, DCV_CODE_INPUT, msg, msglen, strerror(errno));
+    if (fstat(f->fd, &st) < 0 || (size >= 0 && st.st_size != size)) {
+        close(f->fd);
+        f->fd = -1;
+        return refuse(code, DCV_CODE_INPUT, msg, msglen, "the file changed since it was registered");
+    }
+    f->size = st.st_size;
+    copy_str(f->sha256, sizeof f->sha256, sha);
+    f->user = NULL;
+    return 0;
+}
+
+static void on_data_sock(struct dcv_sock *s, void *arg)
+{
+    struct dcv_coord *c = arg;
+    struct dcv_tx_peer from;
+    struct dcv_proto_msg m;
+    char err[512];
+    int r;
+
+    for (int i = 0; i < 256; i++) {
+        memset(&from, 0, sizeof from);
+        r = dcv_sock_recv(s, &from, &m, err, sizeof err);
+        if (r == -EAGAIN)
+            break;
+        if (r == -EPROTO) {
+            dcv_log(DCV_LOG_DEBUG, CO_LOG, "data message dropped: %s", err);
+            continue;
+        }
+        if (r < 0) {
+            dcv_log(DCV_LOG_ERROR, CO_LOG, "data socket: %s", err);
+            break;
+        }
+        dcv_xsrv_input(c->xsrv, &from, &m, co_now());
+    }
+    dcv_xsrv_pump(c->xsrv, co_now());
+    arm_pump(c);
+}
+
+static void on_adm_sock(struct dcv_sock *s, void *arg)
+{
+    struct dcv_coord *c = arg;
+    struct dcv_tx_peer from;
+    struct dcv_proto_msg m;
+    char err[512];
+    int r;
+
+    for (int i = 0; i < 256; i++) {
+        memset(&from, 0, sizeof from);
+        r = dcv_sock_recv(s, &from, &m, err, sizeof err);
+        if (r == -EAGAIN)
+            break;
+        if (r == -EPROTO) {
+            dcv_log(DCV_LOG_DEBUG, CO_LOG, "admin message dropped: %s", err);
+            continue;
+        }
+        if (r < 0) {
+            dcv_log(DCV_LOG_ERROR, CO_LOG, "admin socket: %s", err);
+            break;
+        }
+        co_admin_input(c, &from, &m);
+    }
+}
+
+/* ---- the periodic tick: liveness, heartbeats, leases, restart grace ---------------- */
+
+static void restart_grace(struct dcv_coord *c)
+{
+    struct active_ud a = { 0 };
+    char err[512];
+
+    if (dcv_store_list_active(c->store, NULL, collect_active, &a, err, sizeof err) < 0) {
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "restart grace: %s", err);
+        return;
+    }
+    for (size_t i = 0; i < a.n; i++) {
+        if (co_job_find(c, a.v[i].id))
+            continue;
+        dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: worker %s did not come back after the restart",
+                a.v[i].id, a.v[i].worker);
+        apply_ev(c, a.v[i].id, DCV_EV_WORKER_LOST, a.v[i].attempt,
+                 "worker did not come back after a coordinator restart", NULL, NULL, "worker lost",
+                 NULL);
+    }
+    if (a.n)
+        co_dispatch_soon(c);
+    free(a.v);
+}
+
+static void tick_cb(struct dcv_loop *loop, uint64_t id, void *arg)
+{
+    struct dcv_coord *c = arg;
+    uint64_t now = co_now();
+    (void)loop;
+    (void)id;
+
+    for (struct co_worker *w = c->workers; w; w = w->next) {
+        if (!w->online)
+            continue;
+        if (w->busy_until && now >= w->busy_until) {
+            w->busy_until = 0; /* its pause after a busy answer is over */
+            co_dispatch_soon(c);
+        }
+        if (now - w->last_rx > c->dead_ms) {
+            char why[128];
+            snprintf(why, sizeof why, "silent for %" PRIu64 " ms", now - w->last_rx);
+            worker_lost(c, w, why);
+            continue;
+        }
+        if (w->peer.len && now - w->last_hb_tx >= c->hb_ms) {
+            w->last_hb_tx = now;
+            (void)co_send(c, c->ctl, &w->peer, DCV_CMD_HEARTBEAT, "{}", 2);
+        }
+    }
+    /* A JOB nobody ACCEPTed within two liveness windows: that worker lost it. */
+    for (struct co_job *j = c->jobs, *next; j; j = next) {
+        next = j->next;
+        if (!j->accepted && now - j->assigned_at > 2 * c->dead_ms) {
+            char jid[DCV_PROTO_JOB_ID], worker[DCV_PROTO_ID], session[DCV_PROTO_ID];
+            int attempt = j->attempt;
+            copy_str(jid, sizeof jid, j->id);
+            copy_str(worker, sizeof worker, j->worker);
+            copy_str(session, sizeof session, j->session);
+            dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: worker %s did not accept attempt %d in time", jid,
+                    worker, attempt);
+            apply_ev(c, jid, DCV_EV_WORKER_LOST, attempt, "not accepted in time", NULL, session,
+                     "worker did not accept the job in time", NULL);
+            co_send_cancel(c, worker, jid, attempt, session, "not accepted in time");
+            co_job_release(c, jid, DCV_CODE_STALE, "attempt expired");
+            co_dispatch_soon(c);
+            next = c->jobs; /* the list changed */
+        }
+    }
+    if (!c->grace_done && now - c->started_at >= c->dead_ms) {
+        c->grace_done = 1;
+        restart_grace(c);
+    }
+    for (struct co_download **pp = &c->downloads, *d; (d = *pp);) {
+        if (now > d->expires) {
+            *pp = d->next;
+            free(d);
+        } else {
+            pp = &d->next;
+        }
+    }
+    flush(c);
+    arm_flush(c);
+    if (dcv_xsrv_deadline(c->xsrv) <= now) {
+        dcv_xsrv_pump(c->xsrv, now);
+        arm_pump(c);
+    }
+}
+
+/* ---- lifetime --------------------------------------------------------------------- */
+
+/* An ipc endpoint's socket file left by a dead coordinator would make the
+ * bind fail: remove it, but only when nobody answers on it. */
+static int clear_stale_ipc(const char *endpoint, char *err, size_t errlen)
+{
+    struct sockaddr_un sa;
+    const char *path;
+    struct stat st;
+    int fd, r;
+
+    if (strncmp(endpoint, "ipc://", 6) != 0)
+        return 0;
+    path = endpoint + 6;
+    if (lstat(path, &st) < 0)
+        return 0;
+    if (!S_ISSOCK(st.st_mode))
+        return dcv_err(err, errlen, -EEXIST, "%s exists and is not a socket", path);
+    if (strlen(path) >= sizeof sa.sun_path)
+        return 0; /* the transport will say the path is too long */
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return 0;
+    r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    close(fd);
+    if (r == 0)
+        return dcv_err(err, errlen, -EADDRINUSE, "%s: another process is listening on it", endpoint);
+    if (unlink(path) == 0)
+        dcv_log(DCV_LOG_INFO, CO_LOG, "removed stale socket %s", path);
+    return 0;
+}
+
+static int bind_router(struct dcv_coord *c, enum dcv_proto_plane plane, const char *endpoint,
+                       struct dcv_sock **out, char *bound, size_t boundlen, dcv_sock_cb cb,
+                       const char *what, char *err, size_t errlen)
+{
+    struct dcv_sock_opts o;
+    char e[512];
+    int r;
+
+    if ((r = clear_stale_ipc(endpoint, e, sizeof e)) < 0)
+        return dcv_err(err, errlen, r, "%s endpoint: %s", what, e);
+    memset(&o, 0, sizeof o);
+    o.plane = plane;
+    o.role = DCV_TX_BIND_ROUTER;
+    o.endpoint = endpoint;
+    /* Control: let the goodbye DISCONNECTs of dcv_coord_free() leave. */
+    if (plane == DCV_PLANE_CONTROL)
+        o.linger_ms = 500;
+    /* Data messages: the default limit (64 MiB + 4 KiB) is the protocol's
+     * largest chunk; a peer's OFFER picks its own chunk_max, not ours. */
+    if ((r = dcv_sock_open(c->net, &o, out, e, sizeof e)) < 0)
+        return dcv_err(err, errlen, r, "%s endpoint %s: %s", what, endpoint, e);
+    if (dcv_sock_endpoint(*out, bound, boundlen) < 0)
+        copy_str(bound, boundlen, endpoint);
+    if (strncmp(bound, "ipc://", 6) == 0)
+        (void)chmod(bound + 6, 0600); /* the state dir is 0700 too; this is belt and braces */
+    if ((r = dcv_sock_attach(*out, c->loop, cb, c, e, sizeof e)) < 0)
+        return dcv_err(err, errlen, r, "%s endpoint: %s", what, e);
+    dcv_log(DCV_LOG_INFO, CO_LOG, "%s endpoint bound: %s", what, bound);
+    return 0;
+}
+
+int dcv_coord_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *conf,
+                  struct dcv_coord **out, char *err, size_t errlen)
+{
+    static const struct dcv_xsrv_cbs cbs = {
+        .on_offer = xs_offer,
+        .on_fetch = xs_fetch,
+        .on_received = xs_received,
+    };
+    struct dcv_xsrv_params xp;
+    struct dcv_coord *c;
+    char e[512];
+    uint64_t tick;
+    int r;
+
+    *out = NULL;
+    if (!loop || !net || !conf)
+        return dcv_err(err, errlen, -EINVAL, "coordinator: loop, net and conf are required");
+    if (!(c = calloc(1, sizeof *c)))
+        return dcv_err(err, errlen, -ENOMEM, "coordinator: out of memory");
+    c->loop = loop;
+    c->net = net;
+    c->conf = conf;
+    c->set = dcv_conf_settings(conf);
+    c->hb_ms = (uint64_t)c->set->heartbeat_ms;
+    c->dead_ms = c->hb_ms * (uint64_t)c->set->liveness;
+    hex_random(c->epoch, 16);
+
+    if (mkdir(c->set->state_dir, 0700) < 0 && errno != EEXIST) {
+        r = dcv_err(err, errlen, -errno, "state_dir %s: %s", c->set->state_dir, strerror(errno));
+        goto fail;
+    }
+    if (!realpath(c->set->state_dir, c->state_dir)) {
+        r = dcv_err(err, errlen, -errno, "state_dir %s: %s", c->set->state_dir, strerror(errno));
+        goto fail;
+    }
+    if ((r = dcv_store_open(c->state_dir, &c->store, e, sizeof e)) < 0) {
+        dcv_errf(err, errlen, "%s", e);
+        goto fail;
+    }
+    if ((r = dcv_blobs_open(c->state_dir, &c->blobs, e, sizeof e)) < 0) {
+        dcv_errf(err, errlen, "%s", e);
+        goto fail;
+    }
+    if ((r = bind_router(c, DCV_PLANE_CONTROL, c->set->bind, &c->ctl, c->ep_ctl, sizeof c->ep_ctl,
+                         on_ctl_sock, "control", err, errlen)) < 0 ||
+        (r = bind_router(c, DCV_PLANE_DATA, c->set->data_bind, &c->data, c->ep_data,
+                         sizeof c->ep_data, on_data_sock, "data", err, errlen)) < 0 ||
+        (r = bind_router(c, DCV_PLANE_ADMIN, c->set->admin, &c->adm, c->ep_adm, sizeof c->ep_adm,
+                         on_adm_sock, "admin", err, errlen)) < 0)
+        goto fail;
+    memset(&xp, 0, sizeof xp);
+    xp.chunk_max = (uint32_t)c->set->chunk_size;
+    xp.credit_chunks = (uint32_t)c->set->credit_chunks;
+    xp.stall_ms = (uint32_t)c->dead_ms;
+    xp.max_retries = 3;
+    xp.idle_ms = (uint32_t)c->dead_ms;
+    if ((r = dcv_xsrv_new(c->data, &xp, &cbs, c, &c->xsrv, e, sizeof e)) < 0) {
+        dcv_errf(err, errlen, "data-plane server: %s", e);
+        goto fail;
+    }
+    c->started_at = co_now();
+    tick = c->hb_ms / 4;
+    tick = tick < 20 ? 20 : tick > 500 ? 500 : tick;
+    if ((r = dcv_loop_add_timer(loop, tick, tick, tick_cb, c, &c->tick_timer, e, sizeof e)) < 0) {
+        dcv_errf(err, errlen, "coordinator timer: %s", e);
+        goto fail;
+    }
+    dcv_log(DCV_LOG_INFO, CO_LOG, "coordinator up: epoch %s, state %s, heartbeat %" PRIu64
+            " ms x %d", c->epoch, c->state_dir, c->hb_ms, c->set->liveness);
+    co_dispatch_soon(c);
+    *out = c;
+    return 0;
+fail:
+    dcv_coord_free(&c);
+    return r;
+}
+
+static void unlink_ipc(const char *ep)
+{
+    if (strncmp(ep, "ipc://", 6) == 0)
+        unlink(ep + 6);
+}
+
+void dcv_coord_free(struct dcv_coord **cp)
+{
+    struct dcv_coord *c = cp ? *cp : NULL;
+    char err[256];
+
+    if (!c)
+        return;
+    /* Best effort goodbye: workers reconnect to the next coordinator at once. */
+    if (c->ctl)
+        for (struct co_worker *w = c->workers; w; w = w->next)
+            if (w->online && w->peer.len &&
+                dcv_sock_send_json(c->ctl, &w->peer, DCV_CMD_DISCONNECT,
+                                   "{\"reason\":\"coordinator shutting down\"}", err,
+                                   sizeof err) < 0)
+                dcv_log(DCV_LOG_DEBUG, CO_LOG, "goodbye to %s: %s", w->id, err);
+    if (c->tick_timer)
+        dcv_loop_cancel_timer(c->loop, c->tick_timer);
+    if (c->pump_timer)
+        dcv_loop_cancel_timer(c->loop, c->pump_timer);
+    if (c->dispatch_timer)
+        dcv_loop_cancel_timer(c->loop, c->dispatch_timer);
+    if (c->flush_timer)
+        dcv_loop_cancel_timer(c->loop, c->flush_timer);
+    if (c->hash_timer)
+        dcv_loop_cancel_timer(c->loop, c->hash_timer);
+    dcv_xsrv_free(&c->xsrv);
+    while (c->rxs)
+        rx_free(c, c->rxs);
+    dcv_sock_close(&c->ctl);
+    dcv_sock_close(&c->data);
+    dcv_sock_close(&c->adm);
+    unlink_ipc(c->ep_ctl);
+    unlink_ipc(c->ep_data);
+    unlink_ipc(c->ep_adm);
+    if (c->store)
+        dcv_store_close(c->store);
+    dcv_blobs_free(&c->blobs);
+    while (c->workers) {
+        struct co_worker *w = c->workers;
+        c->workers = w->next;
+        free(w->paths);
+        free(w);
+    }
+    while (c->jobs) {
+        struct co_job *j = c->jobs;
+        c->jobs = j->next;
+        free(j);
+    }
+    while (c->downloads) {
+        struct co_download *d = c->downloads;
+        c->downloads = d->next;
+        free(d);
+    }
+    while (c->hashes) {
+        struct co_hash *h = c->hashes;
+        c->hashes = h->next;
+        if (h->fd >= 0)
+            close(h->fd);
+        dcv_sha256_free(&h->h);
+        free(h);
+    }
+    while (c->out_head) {
+        struct co_out *o = c->out_head;
+        c->out_head = o->next;
+        free(o->body);
+        free(o);
+    }
+    free(c->enc_buf);
+    free(c);
+    *cp = NULL;
+}
+
+const char *dcv_coord_control_endpoint(const struct dcv_coord *c)
+{
+    return c->ep_ctl;
+}
+
+const char *dcv_coord_data_endpoint(const struct dcv_coord *c)
+{
+    return c->ep_data;
+}
+
+const char *dcv_coord_admin_endpoint(const struct dcv_coord *c)
+{
+    return c->ep_adm;
+}
