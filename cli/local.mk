@@ -1,1 +1,15 @@
-# (being written)
+# distconvctl: the operator / submission CLI over the admin plane, with
+# uploads and downloads on the data plane. Loads the transport plugin through
+# core/net (never links libzmq). See tests/local.mk for the test conventions.
+
+bin_PROGRAMS += cli/distconvctl
+cli_distconvctl_SOURCES = cli/distconvctl.c cli/adminc.c cli/adminc.h cli/ui.c cli/ui.h
+cli_distconvctl_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
+cli_distconvctl_LDADD = core/xfer/libdcvdata.la core/xfer/libdcvxfer.la core/libdcvnet.la \
+	core/libdcvproto.la core/libdcvloop.la core/libdcvplug.la core/libdcvbase.la \
+	$(JSONC_LIBS) $(AV_LIBS) $(LIBS) -lm
+
+# Usage and reachability always; the daemon parts need transport-zmq and
+# skip themselves without it.
+TESTS += tests/integration/cli.sh
+EXTRA_DIST += tests/integration/cli.sh
