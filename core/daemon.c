@@ -1,18 +1,29 @@
 /*
  * distconvd: main(). Parses the command line, loads the configuration and
  * dispatches to one action:
+ *   (none)              run the service of the configured role until SIGTERM
+ *                       or SIGINT: coordinator, worker, or standalone (a
+ *                       coordinator plus one local worker in this process)
  *   --check-config      validate the configuration (file + environment)
  *   --probe [--json]    capability report, each plugin probed in a child
  *   --transcode IN OUT  one local transcode through an encoder plugin: the
  *                       same pipeline a worker's job process runs
- * The coordinator / worker / standalone services are built by the
- * distributed-jobs work; until then the daemon says so instead of idling.
+ *   --job SPEC          internal: one attempt of a job, run by the worker in
+ *                       a child process (core/worker/jobproc.h)
  *
- * Exit status: 0 success, 1 the action failed (transcode error, config
- * invalid), 2 usage error.
+ * Service start-up order matters: the capability probe forks without exec,
+ * so it runs before the transport plugin starts its threads
+ * (dcv_net_open); signals the loop owns (SIGTERM, SIGINT, SIGCHLD) are
+ * blocked before those threads exist too, so they inherit the mask and
+ * every signal reaches the loop's signalfd.
+ *
+ * Exit status: 0 success (a service stopped by a signal included), 1 the
+ * action failed (transcode error, config invalid, a service could not
+ * start), 2 usage error (also: a role whose required settings are missing).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,16 +36,23 @@
 #include <libavutil/avutil.h>
 #include <json-c/json.h>
 
+#include <sys/stat.h>
+
 #include "build-config.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "loop.h"
+#include "net.h"
 #include "pluginhost.h"
 #include "probe.h"
 #include "profile.h"
+#include "coordinator/coord.h"
 #include "media/pipeline.h"
+#include "worker/jobproc.h"
+#include "worker/worker.h"
 
-enum action { ACT_NONE, ACT_CHECK_CONFIG, ACT_PROBE, ACT_TRANSCODE };
+enum action { ACT_NONE, ACT_CHECK_CONFIG, ACT_PROBE, ACT_TRANSCODE, ACT_JOB };
 enum progress_style { PROG_AUTO, PROG_BAR, PROG_PLAIN, PROG_JSON, PROG_NONE };
 
 struct options {
@@ -46,6 +64,7 @@ struct options {
     unsigned probe_timeout_ms;
     enum progress_style progress;
     const char *input, *output;
+    const char *job_spec;
     struct dcv_profile profile;
 };
 
@@ -66,6 +85,11 @@ static void usage(FILE *f)
             "       distconvd [-c FILE] --probe [--json]\n"
             "       distconvd [-c FILE] --transcode INPUT OUTPUT [ENCODE OPTIONS]\n"
             "\n"
+            "Without an action, runs the service of the configured role until SIGTERM or\n"
+            "SIGINT: `coordinator` (job store, scheduler, control/data/admin endpoints),\n"
+            "`worker` (runs jobs for the coordinator named by `coordinator`), or\n"
+            "`standalone` (both in one process, the default).\n"
+            "\n"
             "Options:\n"
             "  -c, --config FILE     configuration file (default %s)\n"
             "      --check-config    validate the configuration and print the result\n"
@@ -74,6 +98,7 @@ static void usage(FILE *f)
             "      --json            machine-readable output for --probe/--check-config\n"
             "      --probe-timeout MS  per-plugin probe time limit (default 10000)\n"
             "      --transcode IN OUT  transcode one file locally\n"
+            "      --job SPEC        internal: run one job attempt (started by the worker)\n"
             "      --progress STYLE  auto|bar|plain|json|none (default auto: a bar on a\n"
             "                        terminal, none otherwise)\n"
             "  -v, --verbose         log at debug level (twice: trace)\n"
@@ -85,7 +110,8 @@ static void usage(FILE *f)
             "\n"
             "Environment: DISTCONV_ROLE DISTCONV_NAME DISTCONV_STATE_DIR DISTCONV_PLUGIN_DIR\n"
             "DISTCONV_PLUGIN_CONF_DIR DISTCONV_LOG_LEVEL DISTCONV_LOG_FORMAT DISTCONV_LOG_TARGET\n"
-            "override the configuration file.\n",
+            "DISTCONV_COORDINATOR DISTCONV_BIND DISTCONV_MAX_JOBS DISTCONV_WORK_DIR (and the\n"
+            "others listed by --check-config) override the configuration file.\n",
             DCV_DEFAULT_CONFIG, dcv_profile_usage());
 }
 
@@ -100,6 +126,7 @@ static void print_version(void)
 
 enum {
     OPT_CHECK = 1000, OPT_PROBE, OPT_JSON, OPT_TRANSCODE, OPT_PROGRESS, OPT_PROBE_TIMEOUT,
+    OPT_JOB,
     OPT_PROFILE, /* every profile option maps here, name looked up by index */
 };
 
@@ -122,6 +149,7 @@ static int parse_args(int argc, char **argv, struct options *o, char *err, size_
         {"json", no_argument, NULL, OPT_JSON},
         {"probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT},
         {"transcode", no_argument, NULL, OPT_TRANSCODE},
+        {"job", required_argument, NULL, OPT_JOB},
         {"progress", required_argument, NULL, OPT_PROGRESS},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
@@ -160,6 +188,10 @@ static int parse_args(int argc, char **argv, struct options *o, char *err, size_
         case OPT_CHECK: o->action = ACT_CHECK_CONFIG; break;
         case OPT_PROBE: o->action = ACT_PROBE; break;
         case OPT_TRANSCODE: o->action = ACT_TRANSCODE; break;
+        case OPT_JOB:
+            o->action = ACT_JOB;
+            o->job_spec = optarg;
+            break;
         case OPT_JSON: o->json = 1; break;
         case OPT_PROBE_TIMEOUT: {
             char *end;
@@ -462,6 +494,153 @@ static int do_transcode(struct dcv_conf *conf, struct options *o)
     return r < 0 ? 1 : 0;
 }
 
+/* ---- services ------------------------------------------------------------ */
+
+/* mkdir -p with 0750 for what the daemon owns; one clear line on failure. */
+static int ensure_dir(const char *key, const char *path)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+
+    if (n == 0 || n >= sizeof(buf)) {
+        dcv_log(DCV_LOG_ERROR, "daemon", "%s '%s': expected an absolute path", key, path);
+        return -EINVAL;
+    }
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            struct stat st;
+            *p = '\0';
+            if (mkdir(buf, 0750) != 0 && errno != EEXIST) {
+                int e = errno;
+                dcv_log(DCV_LOG_ERROR, "daemon", "%s %s: cannot create %s: %s", key, path, buf,
+                        strerror(e));
+                return -e;
+            }
+            if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                dcv_log(DCV_LOG_ERROR, "daemon", "%s %s: %s is not a directory", key, path, buf);
+                return -ENOTDIR;
+            }
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    if (access(path, R_OK | W_OK | X_OK) != 0) {
+        int e = errno;
+        dcv_log(DCV_LOG_ERROR, "daemon", "%s %s: %s", key, path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+static void on_stop_signal(struct dcv_loop *loop, const struct signalfd_siginfo *si, void *arg)
+{
+    int *sig = arg;
+    *sig = (int)si->ssi_signo;
+    dcv_loop_stop(loop);
+}
+
+static int do_service(struct dcv_conf *conf, const struct options *o)
+{
+    const struct dcv_settings *s = dcv_conf_settings(conf);
+    int want_coord = s->role != DCV_ROLE_WORKER, want_worker = s->role != DCV_ROLE_COORDINATOR;
+    struct dcv_loop *loop = NULL;
+    struct dcv_net *net = NULL;
+    struct dcv_coord *coord = NULL;
+    struct dcv_worker *worker = NULL;
+    char *probe_json = NULL;
+    char err[2048] = "";
+    int r, rc = 1, stop_sig = 0;
+    sigset_t block;
+
+    if (s->role == DCV_ROLE_WORKER && !s->coordinator[0]) {
+        dcv_log(DCV_LOG_ERROR, "daemon",
+                "role worker: no coordinator endpoint configured (set `coordinator`, e.g. "
+                "\"tcp://coord.example:7400\", or DISTCONV_COORDINATOR)");
+        return 2;
+    }
+    if (ensure_dir("state_dir", s->state_dir) < 0 ||
+        (want_worker && ensure_dir("work_dir", s->work_dir) < 0))
+        return 1;
+
+    /* The probe forks without exec: before any thread exists. */
+    if (want_worker) {
+        r = dcv_probe_all(conf, o->probe_timeout_ms, &probe_json, err, sizeof(err));
+        if (r < 0) {
+            dcv_log(DCV_LOG_ERROR, "daemon", "capability probe: %s", err);
+            return 1;
+        }
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    r = dcv_loop_new(&loop, err, sizeof(err));
+    if (r == 0)
+        r = dcv_loop_add_signal(loop, SIGTERM, on_stop_signal, &stop_sig, err, sizeof(err));
+    if (r == 0)
+        r = dcv_loop_add_signal(loop, SIGINT, on_stop_signal, &stop_sig, err, sizeof(err));
+    if (r < 0) {
+        dcv_log(DCV_LOG_ERROR, "daemon", "event loop: %s", err);
+        goto out;
+    }
+    /* The transport's threads inherit this mask: SIGCHLD must stay for the
+     * worker's signalfd (it registers it on the loop later). */
+    sigemptyset(&block);
+    sigaddset(&block, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+
+    r = dcv_net_open(s->plugin_dir, s->transport, conf, &net, err, sizeof(err));
+    if (r < 0) {
+        dcv_log(DCV_LOG_ERROR, "daemon", "transport '%s': %s", s->transport, err);
+        goto out;
+    }
+    if (want_coord) {
+        r = dcv_coord_new(loop, net, conf, &coord, err, sizeof(err));
+        if (r < 0) {
+            dcv_log(DCV_LOG_ERROR, "daemon", "coordinator: %s", err);
+            goto out;
+        }
+        /* dcv_coord_new logged one line per bound endpoint. */
+    }
+    if (want_worker) {
+        const char *local[2] = {s->state_dir, NULL};
+        struct dcv_worker_opts wo = {0};
+        wo.coordinator = coord ? dcv_coord_control_endpoint(coord) : s->coordinator;
+        /* The running binary even after a package upgrade replaced the
+         * file: job processes speak exactly this worker's SPEC. */
+        wo.self_exe = "/proc/self/exe";
+        wo.local_prefixes = coord ? local : NULL;
+        wo.probe_json = probe_json;
+        r = dcv_worker_new(loop, net, conf, &wo, &worker, err, sizeof(err));
+        if (r < 0) {
+            dcv_log(DCV_LOG_ERROR, "daemon", "worker: %s", err);
+            goto out;
+        }
+    }
+    free(probe_json);
+    probe_json = NULL;
+
+    dcv_log(DCV_LOG_INFO, "daemon", "distconvd %s running as %s (%s)", PACKAGE_VERSION,
+            dcv_role_name(s->role), s->name);
+    r = dcv_loop_run(loop, err, sizeof(err));
+    if (r < 0) {
+        dcv_log(DCV_LOG_ERROR, "daemon", "event loop: %s", err);
+        goto out;
+    }
+    dcv_log(DCV_LOG_INFO, "daemon", "%s: stopping", stop_sig ? strsignal(stop_sig) : "loop idle");
+    rc = 0;
+out:
+    /* Worker first: its DISCONNECT and job cleanup may still need the
+     * coordinator's sockets in standalone mode. */
+    dcv_worker_free(&worker);
+    dcv_coord_free(&coord);
+    dcv_net_close(&net);
+    dcv_loop_destroy(&loop);
+    free(probe_json);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {0};
@@ -498,6 +677,16 @@ int main(int argc, char **argv)
         return 1;
     }
     setup_logging(dcv_conf_settings(conf), &o);
+    if (o.action == ACT_JOB) {
+        /* The worker reads a job's stderr and re-logs each line under the
+         * job's name at its level: JSON keeps both intact. */
+        int level = dcv_conf_settings(conf)->log_level;
+        if (o.quiet)
+            level = DCV_LOG_ERROR;
+        else if (o.verbose)
+            level = o.verbose > 1 ? DCV_LOG_TRACE : DCV_LOG_DEBUG;
+        dcv_log_setup(level, DCV_LOG_JSON, DCV_LOG_STDERR, "distconvd-job");
+    }
     dcv_log_hook_ffmpeg();
 
     switch (o.action) {
@@ -510,12 +699,11 @@ int main(int argc, char **argv)
     case ACT_TRANSCODE:
         r = do_transcode(conf, &o);
         break;
+    case ACT_JOB:
+        r = dcv_jobproc_main(conf, o.job_spec);
+        break;
     default:
-        dcv_log(DCV_LOG_ERROR, "daemon",
-                "role '%s': the coordinator/worker services are not in this build yet; "
-                "use --transcode, --probe or --check-config (see --help)",
-                dcv_role_name(dcv_conf_settings(conf)->role));
-        r = 2;
+        r = do_service(conf, &o);
         break;
     }
     dcv_conf_free(&conf);

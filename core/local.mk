@@ -18,5 +18,9 @@ core_libdcvplug_la_LIBADD = core/libdcvbase.la $(JSONC_LIBS) $(AV_LIBS) $(LIBS)
 bin_PROGRAMS += core/distconvd
 core_distconvd_SOURCES = core/daemon.c
 core_distconvd_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
-core_distconvd_LDADD = core/media/libdcvmedia.la core/libdcvplug.la core/libdcvbase.la \
-	$(JSONC_LIBS) $(AV_LIBS) $(LIBS)
+core_distconvd_LDADD = core/worker/libdcvworker.la core/coordinator/libdcvcoord.la \
+	core/coordinator/libdcvstore.la core/coordinator/libdcvsched.la \
+	core/worker/libdcvrunner.la core/worker/libdcvtelemetry.la core/media/libdcvremoteio.la \
+	core/xfer/libdcvdata.la core/media/libdcvmedia.la core/libdcvnet.la core/xfer/libdcvxfer.la \
+	core/libdcvproto.la core/libdcvloop.la core/libdcvplug.la core/libdcvbase.la \
+	$(JSONC_LIBS) $(AV_LIBS) $(SQLITE_LIBS) $(LIBS) -lm

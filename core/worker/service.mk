@@ -1,1 +1,32 @@
-# (being written)
+# worker: the worker service (worker.c: register, heartbeat, admission, job
+# control over the runner) and the job process it re-executes
+# (`distconvd --job SPEC`: jobproc.c, with the SPEC and job-line codec in
+# jobspec.c). One library; a program pulls only the objects it uses.
+
+noinst_LTLIBRARIES += core/worker/libdcvworker.la
+core_worker_libdcvworker_la_SOURCES = core/worker/worker.c core/worker/worker.h \
+	core/worker/jobspec.c core/worker/jobspec.h \
+	core/worker/jobproc.c core/worker/jobproc.h
+core_worker_libdcvworker_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
+core_worker_libdcvworker_la_LIBADD = core/worker/libdcvrunner.la core/worker/libdcvtelemetry.la \
+	core/media/libdcvremoteio.la core/xfer/libdcvdata.la core/media/libdcvmedia.la \
+	core/libdcvnet.la core/xfer/libdcvxfer.la core/libdcvproto.la core/libdcvloop.la \
+	core/libdcvplug.la core/libdcvbase.la $(JSONC_LIBS) $(AV_LIBS) -lm
+
+# The worker against a fake coordinator (a ROUTER and the real data-plane
+# server in the test), running real job processes (core/distconvd --job).
+if ENABLE_TRANSPORT_ZMQ
+check_PROGRAMS += tests/unit/test_worker
+TESTS += tests/unit/test_worker
+tests_unit_test_worker_SOURCES = tests/unit/test_worker.c
+tests_unit_test_worker_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
+tests_unit_test_worker_LDADD = core/worker/libdcvworker.la core/worker/libdcvrunner.la \
+	core/worker/libdcvtelemetry.la core/media/libdcvremoteio.la core/xfer/libdcvdata.la \
+	core/media/libdcvmedia.la core/libdcvnet.la core/xfer/libdcvxfer.la core/libdcvproto.la \
+	core/libdcvloop.la core/libdcvplug.la core/libdcvbase.la tests/libtap.la \
+	$(JSONC_LIBS) $(AV_LIBS) $(LIBS) -lm
+endif
+
+# The job process on its own: SPEC validation, exit codes.
+TESTS += tests/integration/jobproc.sh
+EXTRA_DIST += tests/integration/jobproc.sh

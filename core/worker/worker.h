@@ -7,11 +7,21 @@
  * reconnects with back-off and jitter when the coordinator goes silent,
  * keeping its jobs running and listing them in the next HELLO.
  *
- * The probe (dcv_probe_all, which forks without exec) runs inside
- * dcv_worker_new(): create the worker before any thread exists.
+ * The capability probe (dcv_probe_all) forks without exec, so it cannot run
+ * once the transport plugin has started its threads (dcv_net_open): the
+ * caller probes first and hands the report over in opts->probe_json.
  *
  * Threading: the loop's thread only. SIGCHLD must reach the worker:
  * dcv_worker_new registers it on the loop (one owner of signals per loop).
+ * Block SIGCHLD in the process before dcv_net_open() starts the transport's
+ * threads (they inherit the mask), or a SIGCHLD taken by one of them is lost
+ * to the signalfd; the worker also polls its children on every tick, so such
+ * a loss would only delay a reap.
+ *
+ * Job processes are re-executed as `SELF_EXE [-c CONFIG] [-v|-q] --job SPEC`
+ * (CONFIG: the absolute path of the loaded configuration file, so a job sees
+ * the same plugin directory and plugin settings; the environment is
+ * inherited).
  */
 #ifndef DCV_WORKER_H
 #define DCV_WORKER_H
@@ -33,6 +43,10 @@ struct dcv_worker_opts {
      * top of worker.path_map (standalone: the coordinator's state_dir,
      * mapped to itself). NULL-terminated, may be NULL. */
     const char *const *local_prefixes;
+    /* The JSON report of dcv_probe_all() for this configuration: the
+     * plugins and devices HELLO announces (encoder plugins only). Read
+     * during dcv_worker_new() only. Required. */
+    const char *probe_json;
 };
 
 int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *conf,

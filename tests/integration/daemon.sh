@@ -34,8 +34,33 @@ DISTCONV_LOG_LEVEL=loud "$DISTCONVD" -c "$TMP/empty.conf" --check-config >"$TMP/
 [ $? -eq 1 ] && grep -q "DISTCONV_LOG_LEVEL" "$TMP/o"; ok $? "a bad environment value names the variable"
 "$DISTCONVD" -c "$DCV_TOP_SRCDIR/etc/distconvd.conf" --check-config >"$TMP/o" 2>&1
 ok $? "the shipped etc/distconvd.conf validates"
-"$DISTCONVD" -c "$TMP/empty.conf" >"$TMP/o" 2>&1
-[ $? -eq 2 ]; ok $? "no action: says the services are not in this build and exits 2"
+DISTCONV_ROLE=worker DISTCONV_STATE_DIR="$TMP/wstate" "$DISTCONVD" -c "$TMP/empty.conf" >"$TMP/o" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "no coordinator endpoint" "$TMP/o"
+ok $? "role worker without a coordinator: exits 2 naming the setting (got $rc)"
+: >"$TMP/notadir"
+DISTCONV_STATE_DIR="$TMP/notadir/state" "$DISTCONVD" -c "$TMP/empty.conf" >"$TMP/o" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "state_dir $TMP/notadir/state" "$TMP/o"
+ok $? "an unusable state_dir: exits 1 naming it (got $rc)"
+
+# No action: the standalone service (coordinator + local worker) runs until
+# SIGTERM, creating its state and work directories, then stops cleanly.
+DISTCONV_STATE_DIR="$TMP/sa/state" "$DISTCONVD" -c "$TMP/empty.conf" >"$TMP/sa.log" 2>&1 &
+pid=$!
+i=0
+while ! grep -q "registered with" "$TMP/sa.log" && kill -0 $pid 2>/dev/null && [ $i -lt 300 ]; do
+    sleep 0.1; i=$((i + 1))
+done
+grep -q "running as standalone" "$TMP/sa.log" && grep -q "registered with" "$TMP/sa.log"
+ok $? "standalone: the local worker registers with the coordinator"
+[ $? -eq 0 ] || sed 's/^/# /' "$TMP/sa.log"
+[ -d "$TMP/sa/state/work" ] && [ "$(stat -c %a "$TMP/sa/state")" = 750 ]
+ok $? "standalone: state_dir and work_dir created (0750)"
+kill -TERM $pid
+wait $pid
+rc=$?
+[ $rc -eq 0 ]; ok $? "SIGTERM stops the service with exit 0 (got $rc)"
 
 # --- probe -------------------------------------------------------------------
 "$DISTCONVD" -c "$TMP/empty.conf" --probe >"$TMP/probe.txt" 2>&1
