@@ -604,7 +604,12 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
         /* dcv_coord_new logged one line per bound endpoint. */
     }
     if (want_worker) {
-        const char *local[2] = {s->state_dir, NULL};
+        /* The coordinator names its blobs under the resolved state dir, so
+         * the local worker announces that same spelling (a symlinked
+         * /var/lib would otherwise send every input over the data plane). */
+        static char state_real[PATH_MAX];
+        const char *local[2] = {realpath(s->state_dir, state_real) ? state_real : s->state_dir,
+                                NULL};
         struct dcv_worker_opts wo = {0};
         wo.coordinator = coord ? dcv_coord_control_endpoint(coord) : s->coordinator;
         /* The running binary even after a package upgrade replaced the

@@ -194,6 +194,8 @@ static void child_run(struct dcv_conf *conf, const char *path, int fd)
     add_str(id, "version", p->hdr.version);
     add_str(id, "description", p->hdr.description);
     add_str(id, "license", p->hdr.license);
+    /* The ABI minor the plugin was built against: a worker reports it in HELLO. */
+    json_object_object_add(id, "abi_minor", json_object_new_int((int)p->hdr.abi_minor));
     send_line(fd, id);
     json_object_put(id);
 
@@ -477,6 +479,12 @@ static struct json_object *plugin_report(struct child *c, unsigned timeout_ms)
                 if (s)
                     add_str(rep, fields[i], s);
             }
+            struct json_object *am;
+            if (json_object_object_get_ex(o, "abi_minor", &am) &&
+                json_object_is_type(am, json_type_int) && json_object_get_int64(am) >= 0 &&
+                json_object_get_int64(am) <= 65535)
+                json_object_object_add(rep, "abi_minor",
+                                       json_object_new_int((int)json_object_get_int64(am)));
             const char *st = child_str(o, "status");
             if (st && status_known(st)) {
                 const char *r = child_str(o, "reason");

@@ -970,6 +970,10 @@ static void on_progress(struct dcv_coord *c, struct co_worker *w, const struct d
             return;
         j->progress_stored = now;
     }
+    /* PROGRESS renews the attempt's lease (protocol §3.5): a job still
+     * fetching a large input before its ACCEPT is alive, not lost. */
+    if (!j->accepted)
+        j->assigned_at = now;
     {
         j->has_progress = 1;
         j->phase = m->phase;
@@ -1364,6 +1368,7 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
     copy_str(m->fence.job_id, sizeof m->fence.job_id, q->id);
     m->fence.attempt = q->attempt;
     copy_str(m->fence.session, sizeof m->fence.session, w->session);
+    const char *m_mode_name = "xfer";
     if (by_path) {
         m->input.kind = DCV_INPUT_PATH;
         copy_str(m->input.path, sizeof m->input.path, in->path);
@@ -1377,6 +1382,7 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
                                 (c->set->stream == DCV_STREAM_AUTO && room < in->size)
                             ? DCV_FETCH_STREAM
                             : DCV_FETCH_COPY;
+        m_mode_name = m->input.mode == DCV_FETCH_STREAM ? "xfer stream" : "xfer copy";
         j->in_xfer = m->input.blob.xfer_id;
         j->in_size = in->size;
         copy_str(j->in_path, sizeof j->in_path, in->path);
@@ -1395,7 +1401,8 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
     }
     /* -EHOSTUNREACH: it reconnects (HELLO reconciles) or its liveness ends. */
     dcv_log(DCV_LOG_INFO, CO_LOG, "job %s attempt %d -> worker %s (input %s%s)", q->id, q->attempt,
-            w->id, by_path ? "path " : "xfer", by_path ? in->path : "");
+            w->id, by_path ? "path " : m_mode_name,
+            by_path ? in->path : "");
     return 0;
 }
 

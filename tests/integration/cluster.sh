@@ -167,7 +167,7 @@ sid=$(submit_id "$TMP/media/tail-index.mp4" --codec h264 --preset 1 --container 
 wait_until 60 job_state_is "$sid" done
 ok $? "MP4 with its index at the end transcoded on w3"
 [ "$(job_field "$sid" "d.get('worker')")" = w3 ]; ok $? "it ran on w3 (the only undrained worker)"
-grep -q "stream" "$TMP/coord.log" "$TMP/w3.log"
+grep -q "job $sid attempt 1 -> worker w3 (input xfer stream)" "$TMP/coord.log"
 ok $? "the input was streamed, not copied (logged)"
 ctl get "$sid" -o "$TMP/streamed.mkv" >/dev/null 2>&1
 d=$(probe_duration "$TMP/streamed.mkv")
