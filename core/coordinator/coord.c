@@ -1226,9 +1226,16 @@ static void on_control(struct dcv_coord *c, const struct dcv_tx_peer *from, cons
     }
 }
 
-static void on_ctl_sock(struct dcv_sock *s, void *arg)
+typedef void (*co_msg_fn)(struct dcv_coord *c, const struct dcv_tx_peer *from,
+                          const struct dcv_proto_msg *m);
+
+/* Receive what a socket has (a bounded batch, so one busy plane cannot
+ * starve the others; the loop calls again while messages remain). Dropped
+ * messages are logged; on the control plane the sender is told DISCONNECT
+ * so a confused worker starts again with HELLO. */
+static void drain_socket(struct dcv_coord *c, struct dcv_sock *s, const char *plane,
+                         co_msg_fn handle)
 {
-    struct dcv_coord *c = arg;
     struct dcv_tx_peer from;
     struct dcv_proto_msg m;
     char err[512];
@@ -1242,17 +1249,23 @@ static void on_ctl_sock(struct dcv_sock *s, void *arg)
         if (r == -EPROTO) {
             char hex[80];
             dcv_peer_hex(&from, hex, sizeof hex);
-            dcv_log(DCV_LOG_WARN, CO_LOG, "control message from %s dropped: %s", hex[0] ? hex : "?", err);
-            if (from.len)
+            dcv_log(s == c->ctl ? DCV_LOG_WARN : DCV_LOG_DEBUG, CO_LOG,
+                    "%s message from %s dropped: %s", plane, hex[0] ? hex : "?", err);
+            if (s == c->ctl && from.len)
                 send_disconnect(c, &from, err);
             continue;
         }
         if (r < 0) {
-            dcv_log(DCV_LOG_ERROR, CO_LOG, "control socket: %s", err);
+            dcv_log(DCV_LOG_ERROR, CO_LOG, "%s socket: %s", plane, err);
             break;
         }
-        on_control(c, &from, &m);
+        handle(c, &from, &m);
     }
+}
+
+static void on_ctl_sock(struct dcv_sock *s, void *arg)
+{
+    drain_socket(arg, s, "control", on_control);
 }
 
 /* ---- dispatch ------------------------------------------------------------------ */
@@ -1770,56 +1783,23 @@ static int xs_fetch(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
     return 0;
 }
 
+static void on_data(struct dcv_coord *c, const struct dcv_tx_peer *from,
+                    const struct dcv_proto_msg *m)
+{
+    dcv_xsrv_input(c->xsrv, from, m, co_now());
+}
+
 static void on_data_sock(struct dcv_sock *s, void *arg)
 {
     struct dcv_coord *c = arg;
-    struct dcv_tx_peer from;
-    struct dcv_proto_msg m;
-    char err[512];
-    int r;
-
-    for (int i = 0; i < 256; i++) {
-        memset(&from, 0, sizeof from);
-        r = dcv_sock_recv(s, &from, &m, err, sizeof err);
-        if (r == -EAGAIN)
-            break;
-        if (r == -EPROTO) {
-            dcv_log(DCV_LOG_DEBUG, CO_LOG, "data message dropped: %s", err);
-            continue;
-        }
-        if (r < 0) {
-            dcv_log(DCV_LOG_ERROR, CO_LOG, "data socket: %s", err);
-            break;
-        }
-        dcv_xsrv_input(c->xsrv, &from, &m, co_now());
-    }
+    drain_socket(c, s, "data", on_data);
     dcv_xsrv_pump(c->xsrv, co_now());
     arm_pump(c);
 }
 
 static void on_adm_sock(struct dcv_sock *s, void *arg)
 {
-    struct dcv_coord *c = arg;
-    struct dcv_tx_peer from;
-    struct dcv_proto_msg m;
-    char err[512];
-    int r;
-
-    for (int i = 0; i < 256; i++) {
-        memset(&from, 0, sizeof from);
-        r = dcv_sock_recv(s, &from, &m, err, sizeof err);
-        if (r == -EAGAIN)
-            break;
-        if (r == -EPROTO) {
-            dcv_log(DCV_LOG_DEBUG, CO_LOG, "admin message dropped: %s", err);
-            continue;
-        }
-        if (r < 0) {
-            dcv_log(DCV_LOG_ERROR, CO_LOG, "admin socket: %s", err);
-            break;
-        }
-        co_admin_input(c, &from, &m);
-    }
+    drain_socket(arg, s, "admin", co_admin_input);
 }
 
 /* ---- the periodic tick: liveness, heartbeats, leases, restart grace ---------------- */
