@@ -1804,6 +1804,8 @@ static void on_adm_sock(struct dcv_sock *s, void *arg)
 
 /* ---- the periodic tick: liveness, heartbeats, leases, restart grace ---------------- */
 
+#define RESTART_GRACE_EXTRA_MS 2000
+
 static void restart_grace(struct dcv_coord *c)
 {
     struct active_ud a = { 0 };
@@ -1871,7 +1873,13 @@ static void tick_cb(struct dcv_loop *loop, uint64_t id, void *arg)
             next = c->jobs; /* the list changed */
         }
     }
-    if (!c->grace_done && now - c->started_at >= c->dead_ms) {
+    /* After a restart, workers first have to notice the old coordinator is
+     * gone (up to one liveness window after its last message), then
+     * reconnect (first HELLO at once, the next after ~1 s): a grace of one
+     * window requeued jobs whose workers were seconds away from re-attaching
+     * them, throwing away their encode. Workers in a long back-off still
+     * miss it; their jobs are requeued, which costs time, never a job. */
+    if (!c->grace_done && now - c->started_at >= 2 * c->dead_ms + RESTART_GRACE_EXTRA_MS) {
         c->grace_done = 1;
         restart_grace(c);
     }

@@ -2,3 +2,5 @@ TESTS += tests/integration/daemon.sh
 EXTRA_DIST += tests/integration/daemon.sh
 TESTS += tests/integration/cluster.sh
 EXTRA_DIST += tests/integration/cluster.sh
+TESTS += tests/integration/faults.sh
+EXTRA_DIST += tests/integration/faults.sh tests/integration/cluster-lib.sh

@@ -1122,7 +1122,8 @@ static void test_restart(void)
            state, attempt);
     status_of(jb, &attempt, state, sizeof state);
     TAP_OK(strcmp(state, "assigned") == 0 && attempt == 1, "w5's job waits for the grace period");
-    pump(3 * 3 * HB);
+    /* The restart grace: two liveness windows (3 x HB each) plus 2 s. */
+    pump(2 * 3 * HB + 2000 + 3 * HB);
     status_of(jb, &attempt, state, sizeof state);
     TAP_OK(attempt == 2 && strcmp(state, "done") != 0, "after the grace: requeued with attempt 2 (%s)", state);
     fw_fenced(w4, DCV_CMD_PROGRESS, ja, 1, "\"phase\":\"encode\",\"pct\":60");

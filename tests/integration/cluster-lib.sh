@@ -1,0 +1,87 @@
+# Sourced by the tests that run a real cluster (cluster.sh, faults.sh): a
+# coordinator and workers as separate distconvd processes on loopback with
+# random free ports and temporary state dirs, driven through distconvctl.
+# Everything started is stopped and reaped on exit.
+CTL="$DCV_TOP_BUILDDIR/cli/distconvctl"
+PIDS=""
+_cluster_cleanup() {
+    for p in $PIDS; do kill -CONT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null; done
+    for p in $PIDS; do
+        i=0
+        while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    # Job processes die with their worker (PR_SET_PDEATHSIG); make sure.
+    pkill -KILL -f -- "--job.*$TMP" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap _cluster_cleanup EXIT
+
+if [ ! -x "$CTL" ]; then
+    skip "distconvctl not built" "cluster"
+    done_testing
+    exit $?
+fi
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# jq-lite: jget FILE PYTHON-EXPR-ON-d
+jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+# wait_until SECONDS CMD...: poll until CMD succeeds
+wait_until() {
+    _t=$(($1 * 10)); shift
+    while [ $_t -gt 0 ]; do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1; _t=$((_t - 1))
+    done
+    return 1
+}
+
+CPORT=$(free_port)
+DPORT=$(free_port)
+ADMIN="ipc://$TMP/coord/admin.sock"
+mkdir -p "$TMP/coord" "$TMP/media"
+# Fast liveness so dead and frozen workers are noticed in about a second.
+cat >"$TMP/fast.conf" <<EOF
+liveness = { heartbeat_ms = 300; misses = 3; };
+EOF
+cat >"$TMP/lowdisk.conf" <<EOF
+worker = { disk_quota = 200000; };
+EOF
+
+start_coordinator() {
+    DISTCONV_ROLE=coordinator DISTCONV_NAME=coord DISTCONV_STATE_DIR="$TMP/coord" \
+        DISTCONV_BIND="tcp://127.0.0.1:$CPORT" DISTCONV_DATA_BIND="tcp://127.0.0.1:$DPORT" \
+        DISTCONV_ADMIN="$ADMIN" DISTCONV_SHARED_ROOTS="$TMP/media" \
+        "$DISTCONVD" -c "$TMP/fast.conf" >>"$TMP/coord.log" 2>&1 &
+    COORD_PID=$!
+    PIDS="$PIDS $COORD_PID"
+}
+# start_worker NAME [CONF]
+start_worker() {
+    mkdir -p "$TMP/$1"
+    DISTCONV_ROLE=worker DISTCONV_NAME="$1" DISTCONV_STATE_DIR="$TMP/$1" DISTCONV_MAX_JOBS=1 \
+        DISTCONV_COORDINATOR="tcp://127.0.0.1:$CPORT" \
+        "$DISTCONVD" -c "${2:-$TMP/fast.conf}" >>"$TMP/$1.log" 2>&1 &
+    eval "PID_$1=\$!"
+    PIDS="$PIDS $!"
+}
+ctl() { DISTCONV_ADMIN="$ADMIN" "$CTL" "$@"; }
+online_count() {
+    ctl workers --json >"$TMP/w.json" 2>/dev/null || return 1
+    jget "$TMP/w.json" "sum(1 for w in d['workers'] if w['state']=='online')"
+}
+workers_online() { [ "$(online_count)" = "$1" ]; }
+job_field() { # job_field ID PY-EXPR
+    ctl status "$1" --json >"$TMP/s.json" 2>/dev/null && jget "$TMP/s.json" "$2"
+}
+job_state_is() { [ "$(job_field "$1" "d['state']")" = "$2" ]; }
+submit_id() { # submit FILE ARGS... -> prints the job id
+    ctl submit "$@" --json >"$TMP/sub.json" 2>>"$TMP/ctl.err" && jget "$TMP/sub.json" "d['job_id']"
+}
+dump_logs() {
+    for f in "$TMP"/*.log; do diag "== $f"; tail -n 30 "$f" | sed 's/^/#   /'; done
+}
+
