@@ -8,10 +8,10 @@
  * data-plane client and the pipeline's progress callback poll.
  */
 #include "worker/jobproc.h"
+#include "worker/workdir.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -649,22 +649,6 @@ static int upload(struct job *j, const struct dcv_transcode_result *res)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT)
-        dcv_log(DCV_LOG_WARN, COMP, "cannot remove %s: %s", path, strerror(errno));
-    return 0;
-}
-
-static void remove_work_dir(const char *dir)
-{
-    /* FTW_PHYS: never follow a link out of the work dir. */
-    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-        dcv_log(DCV_LOG_WARN, COMP, "cannot remove %s: %s", dir, strerror(errno));
-}
-
 static void install_signals(int64_t deadline_ms)
 {
     struct sigaction sa = {0};
@@ -750,7 +734,7 @@ int dcv_jobproc_main(struct dcv_conf *conf, const char *spec)
     dcv_xstream_close(&j->xstream);
     dcv_xcli_close(&j->xcli);
     dcv_net_close(&j->net);
-    remove_work_dir(j->spec.work_dir);
+    dcv_workdir_remove(j->spec.work_dir, COMP);
     dcv_plugin_set_clear(&j->plugins);
     free(j);
     return r < 0 ? 1 : 0;

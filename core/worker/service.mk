@@ -6,7 +6,8 @@
 noinst_LTLIBRARIES += core/worker/libdcvworker.la
 core_worker_libdcvworker_la_SOURCES = core/worker/worker.c core/worker/worker.h \
 	core/worker/jobspec.c core/worker/jobspec.h \
-	core/worker/jobproc.c core/worker/jobproc.h
+	core/worker/jobproc.c core/worker/jobproc.h \
+	core/worker/workdir.c core/worker/workdir.h
 core_worker_libdcvworker_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
 core_worker_libdcvworker_la_LIBADD = core/worker/libdcvrunner.la core/worker/libdcvtelemetry.la \
 	core/media/libdcvremoteio.la core/xfer/libdcvdata.la core/media/libdcvmedia.la \

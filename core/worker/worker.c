@@ -25,10 +25,10 @@
  * HELLO.running re-attaches the attempt instead.
  */
 #include "worker/worker.h"
+#include "worker/workdir.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -241,42 +241,6 @@ static int new_session(char *out, size_t len)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT)
-        dcv_log(DCV_LOG_WARN, COMP, "cannot remove %s: %s", path, strerror(errno));
-    return 0;
-}
-
-static void remove_tree(const char *dir)
-{
-    struct stat st;
-    if (lstat(dir, &st) != 0)
-        return;
-    /* FTW_PHYS: a link inside a job's directory is removed, never followed. */
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int64_t du_total;
-static int du_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)path;
-    (void)ftw;
-    if (flag == FTW_F || flag == FTW_SL)
-        du_total += (int64_t)st->st_blocks * 512;
-    return 0;
-}
-
-/* Bytes used under dir (allocated blocks, links not followed). */
-static int64_t disk_usage(const char *dir)
-{
-    du_total = 0;
-    if (nftw(dir, du_entry, 16, FTW_PHYS) != 0)
-        return du_total;
-    return du_total;
-}
 
 /* ---- the probe report -> HELLO -------------------------------------------------- */
 
@@ -762,7 +726,7 @@ static void on_job_exit(struct dcv_child *c, const struct dcv_child_status *st, 
 
     (void)c;
     j->child = NULL;
-    remove_tree(j->work_dir);
+    dcv_workdir_remove(j->work_dir, COMP);
     if (w->closing)
         return;
     if (j->superseded) {
@@ -852,7 +816,7 @@ static int spawn_job(struct dcv_worker *w, struct wjob *j, const struct dcv_prot
         return r;
 
     /* A leftover of an earlier run of this very attempt is not ours to trust. */
-    remove_tree(j->work_dir);
+    dcv_workdir_remove(j->work_dir, COMP);
     if (mkdir(j->work_dir, 0750) != 0) {
         r = -errno;
         free(spec_json);
@@ -885,7 +849,7 @@ static int spawn_job(struct dcv_worker *w, struct wjob *j, const struct dcv_prot
     r = dcv_runner_spawn(w->runner, (char *const *)argv, NULL, &so, &j->child, err, errlen);
     free(spec_json);
     if (r < 0) {
-        remove_tree(j->work_dir);
+        dcv_workdir_remove(j->work_dir, COMP);
         return r;
     }
     j->pid = dcv_child_pid(j->child);
@@ -1122,7 +1086,7 @@ static void send_heartbeat(struct dcv_worker *w)
     if (w->s->disk_quota > 0) {
         /* The quota is what this worker may use: report it as the disk, so
          * the coordinator's copy-or-stream choice respects it. */
-        int64_t used = disk_usage(w->s->work_dir), left = w->s->disk_quota - used;
+        int64_t used = dcv_workdir_usage(w->s->work_dir), left = w->s->disk_quota - used;
         if (left < 0)
             left = 0;
         if (hb->telemetry.disk_free > left || hb->telemetry.disk_total == 0)
@@ -1613,7 +1577,7 @@ void dcv_worker_free(struct dcv_worker **wp)
         for (struct wjob *j = w->jobs; j; j = j->next)
             if (j->child) {
                 j->child = NULL;
-                remove_tree(j->work_dir);
+                dcv_workdir_remove(j->work_dir, COMP);
             }
     }
     for (size_t i = 0; i < w->n_watched; i++)
