@@ -382,6 +382,39 @@ static void xfer_link(struct dcv_xsrv *s, struct xfer *x)
     s->xfers = x;
 }
 
+/* A new transfer the application must agree to (on_offer / on_fetch hand
+ * over its file). NULL when refused or out of memory: the peer has been
+ * sent ABORT with the application's code and reason. cm: chunk size of a
+ * receive, 0 for a send. */
+static struct xfer *xfer_open_app(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, int dir,
+                                  const struct dcv_proto_xfer_open *o, uint32_t cm,
+                                  int (*ask)(void *ud, const struct dcv_tx_peer *peer,
+                                             const struct dcv_proto_xfer_open *o,
+                                             struct dcv_xsrv_file *f, int *code, char *msg,
+                                             size_t msglen))
+{
+    uint64_t id = (uint64_t)o->blob.xfer_id;
+    char msg[DCV_PROTO_TEXT] = "";
+    int code = DCV_CODE_INTERNAL, r;
+    struct xfer *x = xfer_new(s, peer, dir, o);
+
+    if (!x) {
+        send_abort(s, peer, id, DCV_CODE_INTERNAL, "out of memory");
+        return NULL;
+    }
+    x->cm = cm;
+    r = ask(s->ud, peer, o, &x->f, &code, msg, sizeof(msg));
+    if (r < 0) {
+        if (x->f.fd >= 0)
+            close(x->f.fd);
+        free(x);
+        send_abort(s, peer, id, code, "%s", msg[0] ? msg : strerror(-r));
+        return NULL;
+    }
+    xfer_link(s, x);
+    return x;
+}
+
 /* ---- receiving (OFFER) --------------------------------------------------- */
 
 static void rx_flush_credit(struct dcv_xsrv *s, struct xfer *x)
@@ -512,8 +545,7 @@ static void on_offer(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
                      const struct dcv_proto_xfer_open *o)
 {
     uint64_t id = (uint64_t)o->blob.xfer_id;
-    char msg[DCV_PROTO_TEXT], err[256];
-    int code = DCV_CODE_INTERNAL;
+    char err[256];
     uint8_t sha[DCV_SHA256_LEN];
 
     if (o->purpose != DCV_PURPOSE_UPLOAD && o->purpose != DCV_PURPOSE_OUTPUT) {
@@ -538,22 +570,9 @@ static void on_offer(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
         return;
     }
 
-    struct xfer *x = xfer_new(s, peer, DIR_RX, o);
-    if (!x) {
-        send_abort(s, peer, id, DCV_CODE_INTERNAL, "out of memory");
+    struct xfer *x = xfer_open_app(s, peer, DIR_RX, o, (uint32_t)o->chunk_max, s->cb.on_offer);
+    if (!x)
         return;
-    }
-    x->cm = (uint32_t)o->chunk_max;
-    msg[0] = '\0';
-    int r = s->cb.on_offer(s->ud, peer, o, &x->f, &code, msg, sizeof(msg));
-    if (r < 0) {
-        if (x->f.fd >= 0)
-            close(x->f.fd);
-        free(x);
-        send_abort(s, peer, id, code, "%s", msg[0] ? msg : strerror(-r));
-        return;
-    }
-    xfer_link(s, x);
     if (x->f.fd < 0 || x->f.durable < 0 || x->f.durable > o->blob.size) {
         abort_xfer(s, x, DCV_CODE_INTERNAL, "receiver: bad file from the application");
         return;
@@ -731,8 +750,7 @@ static void on_fetch(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
                      const struct dcv_proto_xfer_open *o)
 {
     uint64_t id = (uint64_t)o->blob.xfer_id;
-    char msg[DCV_PROTO_TEXT], err[256];
-    int code = DCV_CODE_INTERNAL;
+    char err[256];
 
     if (o->purpose != DCV_PURPOSE_INPUT && o->purpose != DCV_PURPOSE_DOWNLOAD) {
         send_abort(s, peer, id, DCV_CODE_PROTOCOL, "FETCH with purpose %s: only input and "
@@ -746,21 +764,9 @@ static void on_fetch(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
     if (old)
         finish(s, old, 0, "superseded by a new FETCH");
 
-    struct xfer *x = xfer_new(s, peer, DIR_TX, o);
-    if (!x) {
-        send_abort(s, peer, id, DCV_CODE_INTERNAL, "out of memory");
+    struct xfer *x = xfer_open_app(s, peer, DIR_TX, o, 0, s->cb.on_fetch);
+    if (!x)
         return;
-    }
-    msg[0] = '\0';
-    int r = s->cb.on_fetch(s->ud, peer, o, &x->f, &code, msg, sizeof(msg));
-    if (r < 0) {
-        if (x->f.fd >= 0)
-            close(x->f.fd);
-        free(x);
-        send_abort(s, peer, id, code, "%s", msg[0] ? msg : strerror(-r));
-        return;
-    }
-    xfer_link(s, x);
     if (x->f.fd < 0 || x->f.size < 0 || x->f.size > DCV_PROTO_MAX_SIZE) {
         abort_xfer(s, x, DCV_CODE_INTERNAL, "sender: bad file from the application");
         return;
