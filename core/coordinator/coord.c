@@ -786,6 +786,11 @@ static void on_hello(struct dcv_coord *c, const struct dcv_tx_peer *from, const 
                     cj->out_state = 0;
                     cj->in_xfer = 0;
                 }
+                /* After a restart we no longer know the input xfer_id the
+                 * JOB carried: adopt the one its FETCH names (the fence
+                 * already says it is this attempt). */
+                if (!cj->in_xfer)
+                    cj->in_xfer = CO_XFER_ADOPT;
                 cj->attempt = j->attempt;
                 cj->accepted = 1;
                 cj->assigned_at = co_now();
@@ -1644,6 +1649,52 @@ static int refuse(int *code, int what, char *msg, size_t msglen, const char *tex
     return what == DCV_CODE_STALE ? -ESTALE : -EINVAL;
 }
 
+/* A restarted coordinator has the job in its store, assigned to exactly
+ * this attempt and session, but the worker has not said HELLO (re-attach)
+ * yet: the peer should ask again shortly, not give the attempt up. */
+static int awaiting_reattach(struct dcv_coord *c, const struct dcv_proto_fence *f)
+{
+    struct dcv_job job;
+    char err[256];
+    int yes = 0;
+
+    if (co_job_find(c, f->job_id) || dcv_store_get(c->store, f->job_id, &job, err, sizeof err) < 0)
+        return 0;
+    yes = (job.state == DCV_JOB_ASSIGNED || job.state == DCV_JOB_RUNNING) &&
+          job.attempt == f->attempt && job.session && strcmp(job.session, f->session) == 0;
+    dcv_job_clear(&job);
+    return yes;
+}
+
+/* Fill a re-attached job's input from its stored description (see
+ * CO_XFER_ADOPT): the path and size from the store, the digest from the
+ * store or else the one the JOB carried (the FETCH repeats it; the copy
+ * is checked against it end to end). */
+static int adopt_input(struct dcv_coord *c, struct co_job *j, const struct dcv_proto_xfer_open *o,
+                       char *err, size_t errlen)
+{
+    struct dcv_job job;
+    struct co_input in;
+    struct stat st;
+    int r;
+
+    if ((r = dcv_store_get(c->store, j->id, &job, err, errlen)) < 0)
+        return r;
+    r = co_input_parse(c, job.input_json, &in, err, errlen);
+    dcv_job_clear(&job);
+    if (r < 0)
+        return r;
+    if (stat(in.path, &st) < 0)
+        return dcv_err(err, errlen, -errno, "input %s: %s", in.path, strerror(errno));
+    j->in_xfer = o->blob.xfer_id;
+    j->in_size = in.size >= 0 ? in.size : st.st_size;
+    copy_str(j->in_path, sizeof j->in_path, in.path);
+    copy_str(j->in_sha, sizeof j->in_sha, in.sha[0] ? in.sha : o->blob.sha256);
+    dcv_log(DCV_LOG_INFO, CO_LOG, "job %s: input xfer %" PRId64 " adopted after the restart",
+            j->id, o->blob.xfer_id);
+    return 0;
+}
+
 static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_proto_xfer_open *o,
                     struct dcv_xsrv_file *f, int *code, char *msg, size_t msglen)
 {
@@ -1666,6 +1717,9 @@ static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
                           "this xfer_id already holds another file: pick a new one");
     } else if (o->purpose == DCV_PURPOSE_OUTPUT) {
         j = co_job_find(c, o->fence.job_id);
+        if (!j && awaiting_reattach(c, &o->fence))
+            return refuse(code, DCV_CODE_BUSY, msg, msglen,
+                          "coordinator restarted: the worker has not re-attached the job yet");
         if (!j || j->attempt != o->fence.attempt || strcmp(j->session, o->fence.session) != 0)
             return refuse(code, DCV_CODE_STALE, msg, msglen,
                           "not the job's current attempt and session");
@@ -1745,9 +1799,16 @@ static int xs_fetch(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
 
     if (o->purpose == DCV_PURPOSE_INPUT) {
         struct co_job *j = co_job_find(c, o->fence.job_id);
+        char err[512];
+        if (!j && awaiting_reattach(c, &o->fence))
+            return refuse(code, DCV_CODE_BUSY, msg, msglen,
+                          "coordinator restarted: the worker has not re-attached the job yet");
         if (!j || j->attempt != o->fence.attempt || strcmp(j->session, o->fence.session) != 0)
             return refuse(code, DCV_CODE_STALE, msg, msglen,
                           "not the job's current attempt and session");
+        if (j->in_xfer == CO_XFER_ADOPT && o->blob.xfer_id > 0 &&
+            adopt_input(c, j, o, err, sizeof err) < 0)
+            return refuse(code, DCV_CODE_IO, msg, msglen, err);
         if (!j->in_xfer || j->in_xfer != o->blob.xfer_id)
             return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
                           "xfer_id is not this attempt's input");

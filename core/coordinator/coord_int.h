@@ -43,6 +43,7 @@ struct co_worker {
 };
 
 /* An attempt out with a worker, as this coordinator process knows it. */
+#define CO_XFER_ADOPT (-1)
 struct co_job {
     struct co_job *next;
     char id[DCV_PROTO_JOB_ID];
@@ -58,7 +59,8 @@ struct co_job {
     int64_t frames;
     int has_encoder;
     char plugin[DCV_PROTO_ID], encoder[DCV_PROTO_ID], device_id[DCV_PROTO_HOST];
-    /* input served on the data plane (0 = none: kind path) */
+    /* input served on the data plane (0 = none: kind path; CO_XFER_ADOPT =
+     * re-attached after a restart, the first FETCH of the attempt names it) */
     int64_t in_xfer, in_size;
     char in_path[PATH_MAX];
     char in_sha[DCV_PROTO_SHA];

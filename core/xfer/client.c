@@ -42,6 +42,11 @@
 #define DEFAULT_RETRIES 3u
 #define DEFAULT_TIMEOUT_MS 30000
 #define LINGER_MS 2000 /* the last COMMIT / ABORT must leave before close */
+/* An ABORT with code "busy" means "not now" (a restarted coordinator whose
+ * worker has not re-attached the job yet, a transfer id the server no
+ * longer knows): open the transfer again after this pause, resuming where
+ * we are, until timeout_ms passes without progress. */
+#define BUSY_RETRY_MS 500
 
 struct dcv_xcli {
     struct dcv_sock *sock;
@@ -350,7 +355,7 @@ int dcv_xcli_send_file(struct dcv_xcli *c, int purpose, const struct dcv_proto_f
     if ((r = csend_json(c, DCV_CMD_OFFER, offer, err, errlen)) < 0)
         goto out;
 
-    int64_t last_heard = now_ms(), last_progress = last_heard;
+    int64_t last_heard = now_ms(), last_progress = last_heard, busy_at = 0;
     uint32_t reoffers = 0;
     uint8_t hdr[DCV_XFER_CHUNK_HDR_LEN];
     for (;;) {
@@ -396,7 +401,14 @@ int dcv_xcli_send_file(struct dcv_xcli *c, int purpose, const struct dcv_proto_f
                             PRId64 " ms", id, now - last_progress);
                 goto out;
             }
-            if (now - last_heard >= (int64_t)c->p.stall_ms && reoffers < c->p.max_retries) {
+            if (busy_at && now >= busy_at) {
+                /* not a stall: no re-offer spent */
+                busy_at = 0;
+                last_heard = now;
+                if ((r = csend_json(c, DCV_CMD_OFFER, offer, err, errlen)) < 0)
+                    goto out;
+            } else if (now - last_heard >= (int64_t)c->p.stall_ms &&
+                       reoffers < c->p.max_retries) {
                 /* the receiver lost us (restart, reconnect): offer again,
                  * it resumes from what it has */
                 reoffers++;
@@ -412,6 +424,13 @@ int dcv_xcli_send_file(struct dcv_xcli *c, int purpose, const struct dcv_proto_f
         struct dcv_proto_commit cmt;
         if (msg_id(&m, &a, &cmt) != id)
             continue;
+        if (m.cmd == DCV_CMD_ABORT && a.code == DCV_CODE_BUSY) {
+            if (!busy_at)
+                dcv_log(DCV_LOG_INFO, COMP, "xfer %" PRIu64 ": receiver busy (%s), offering "
+                        "again", id, a.message);
+            busy_at = now + BUSY_RETRY_MS;
+            continue;
+        }
         last_heard = last_progress = now;
         if (m.cmd == DCV_CMD_CREDIT) {
             struct dcv_xfer_credit cr;
@@ -541,19 +560,28 @@ int dcv_xcli_fetch_file(struct dcv_xcli *c, int purpose, const struct dcv_proto_
     if ((r = csend_json(c, DCV_CMD_FETCH, fetch, err, errlen)) < 0)
         goto out;
 
-    int64_t last_progress = now_ms();
+    int64_t last_progress = now_ms(), busy_at = 0;
     uint32_t seen_retries = 0;
     for (;;) {
         struct dcv_xfer_credit cr;
         struct dcv_xfer_rx_info info;
         int64_t now = now_ms();
 
+        if (busy_at && now >= busy_at) {
+            /* the sender said "not now": ask again; a RESET credit from
+             * what we hold follows the FETCH */
+            busy_at = 0;
+            if ((r = csend_json(c, DCV_CMD_FETCH, fetch, err, errlen)) < 0)
+                goto out;
+            dcv_xfer_rx_restart(rx, (uint64_t)now);
+        }
+
         if (dcv_xfer_rx_state(rx) != DCV_XFER_RUNNING) {
             /* every byte is in (a zero-byte file is complete from the start) */
             r = fetch_conclude(c, rx, id, fd, err, errlen);
             goto out;
         }
-        if ((r = dcv_xfer_rx_tick(rx, (uint64_t)now, err, errlen)) < 0) {
+        if (!busy_at && (r = dcv_xfer_rx_tick(rx, (uint64_t)now, err, errlen)) < 0) {
             send_abort(c, id, DCV_CODE_TIMEOUT, "receiver: %s", dcv_xfer_rx_reason(rx));
             goto out;
         }
@@ -581,6 +609,8 @@ int dcv_xcli_fetch_file(struct dcv_xcli *c, int purpose, const struct dcv_proto_
         int64_t wait = WAIT_SLICE_MS;
         if (due != UINT64_MAX && (int64_t)due - now < wait)
             wait = (int64_t)due - now < 0 ? 0 : (int64_t)due - now;
+        if (busy_at && busy_at - now < wait)
+            wait = busy_at - now < 0 ? 0 : busy_at - now;
 
         struct dcv_proto_msg m;
         r = crecv(c, &m, wait, err, errlen);
@@ -594,6 +624,13 @@ int dcv_xcli_fetch_file(struct dcv_xcli *c, int purpose, const struct dcv_proto_
         struct dcv_proto_commit cmt;
         if (msg_id(&m, &a, &cmt) != id)
             continue;
+        if (m.cmd == DCV_CMD_ABORT && a.code == DCV_CODE_BUSY) {
+            if (!busy_at)
+                dcv_log(DCV_LOG_INFO, COMP, "xfer %" PRIu64 ": sender busy (%s), asking again",
+                        id, a.message);
+            busy_at = now_ms() + BUSY_RETRY_MS;
+            continue;
+        }
         if (m.cmd == DCV_CMD_ABORT) {
             r = remote_abort(&a, abort_code, err, errlen);
             goto out;
@@ -781,21 +818,29 @@ static int xs_grant(struct dcv_xstream *s, int reset, char *err, size_t errlen)
 static int xs_wait(struct dcv_xstream *s, uint64_t idx, char *err, size_t errlen)
 {
     struct dcv_xcli *c = s->c;
-    int64_t last_progress = now_ms(), last_heard = last_progress;
+    int64_t last_progress = now_ms(), last_heard = last_progress, busy_at = 0;
     uint32_t retries = 0;
     int r;
 
     while (s->next <= idx) {
         struct dcv_proto_msg m;
-        r = crecv(c, &m, WAIT_SLICE_MS, err, errlen);
+        r = crecv(c, &m, busy_at ? BUSY_RETRY_MS / 5 : WAIT_SLICE_MS, err, errlen);
         if (r < 0)
             return r;
         int64_t now = now_ms();
+        if (busy_at && now >= busy_at) {
+            /* the sender said "not now": FETCH again and re-grant from next */
+            int g;
+            busy_at = 0;
+            last_heard = now;
+            if ((g = xs_grant(s, 1, err, errlen)) < 0)
+                return g;
+        }
         if (r == 0) {
             if (now - last_progress >= c->p.timeout_ms)
                 return dcv_err(err, errlen, -ETIMEDOUT, "stream xfer %" PRIu64 ": nothing for %"
                                PRId64 " ms", s->id, now - last_progress);
-            if (now - last_heard >= (int64_t)c->p.stall_ms) {
+            if (!busy_at && now - last_heard >= (int64_t)c->p.stall_ms) {
                 if (retries >= c->p.max_retries) {
                     send_abort(c, s->id, DCV_CODE_TIMEOUT, "range reader: no chunk for %" PRIu32
                                " ms after %" PRIu32 " retries", c->p.stall_ms, retries);
@@ -816,6 +861,14 @@ static int xs_wait(struct dcv_xstream *s, uint64_t idx, char *err, size_t errlen
         struct dcv_proto_commit cmt;
         if (msg_id(&m, &a, &cmt) != s->id)
             continue;
+        if (m.cmd == DCV_CMD_ABORT && a.code == DCV_CODE_BUSY) {
+            if (!busy_at)
+                dcv_log(DCV_LOG_INFO, COMP, "stream xfer %" PRIu64 ": sender busy (%s), asking "
+                        "again", s->id, a.message);
+            s->open = 0;
+            busy_at = now + BUSY_RETRY_MS;
+            continue;
+        }
         if (m.cmd == DCV_CMD_ABORT) {
             s->open = 0;
             return remote_abort(&a, NULL, err, errlen);

@@ -623,8 +623,9 @@ static void on_chunk(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
     }
     struct xfer *x = find(s, peer, c.xfer_id, DIR_RX);
     if (!x) {
-        send_abort(s, peer, c.xfer_id, DCV_CODE_PROTOCOL, "CHUNK for unknown transfer %" PRIu64,
-                   c.xfer_id);
+        /* ended, or we restarted: "busy" makes the peer open it again */
+        send_abort(s, peer, c.xfer_id, DCV_CODE_BUSY, "CHUNK for unknown transfer %" PRIu64
+                   ": open it again", c.xfer_id);
         return;
     }
     int r = dcv_xfer_rx_chunk(x->rx, &c, m->payload, m->payload_len, s->now, &w, err, sizeof(err));
@@ -810,8 +811,9 @@ static void on_credit(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
     }
     struct xfer *x = find(s, peer, c.xfer_id, DIR_TX);
     if (!x) {
-        send_abort(s, peer, c.xfer_id, DCV_CODE_PROTOCOL, "CREDIT for unknown transfer %" PRIu64,
-                   c.xfer_id);
+        /* ended, or we restarted: "busy" makes the peer open it again */
+        send_abort(s, peer, c.xfer_id, DCV_CODE_BUSY, "CREDIT for unknown transfer %" PRIu64
+                   ": open it again", c.xfer_id);
         return;
     }
     x->last_credit = s->now;

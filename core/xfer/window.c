@@ -410,6 +410,14 @@ int dcv_xfer_rx_tick(struct dcv_xfer_rx *rx, uint64_t now_ms, char *err, size_t 
     return 0;
 }
 
+void dcv_xfer_rx_restart(struct dcv_xfer_rx *rx, uint64_t now_ms)
+{
+    if (rx->state != DCV_XFER_RUNNING)
+        return;
+    rx->reset_pending = 1;
+    rx->last_progress = now_ms;
+}
+
 uint64_t dcv_xfer_rx_deadline(const struct dcv_xfer_rx *rx)
 {
     /* only credit the sender holds can stall; a window full of our own

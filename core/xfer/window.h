@@ -126,6 +126,10 @@ int dcv_xfer_rx_durable(struct dcv_xfer_rx *rx, uint64_t offset, char *err, size
 /* Run the stall timer. 0, or -ETIMEDOUT when retries ran out (the
  * transfer is now ABORTED). */
 int dcv_xfer_rx_tick(struct dcv_xfer_rx *rx, uint64_t now_ms, char *err, size_t errlen);
+/* The sender forgot the transfer (it restarted and asked us to open it
+ * again): re-issue the credit as a RESET from the next expected offset now,
+ * without spending one of the stall retries. */
+void dcv_xfer_rx_restart(struct dcv_xfer_rx *rx, uint64_t now_ms);
 /* Time (ms) at which tick has something to do; UINT64_MAX for never. */
 uint64_t dcv_xfer_rx_deadline(const struct dcv_xfer_rx *rx);
 

@@ -51,11 +51,12 @@ cat >"$TMP/lowdisk.conf" <<EOF
 worker = { disk_quota = 200000; };
 EOF
 
+# start_coordinator [CONF]
 start_coordinator() {
     DISTCONV_ROLE=coordinator DISTCONV_NAME=coord DISTCONV_STATE_DIR="$TMP/coord" \
         DISTCONV_BIND="tcp://127.0.0.1:$CPORT" DISTCONV_DATA_BIND="tcp://127.0.0.1:$DPORT" \
         DISTCONV_ADMIN="$ADMIN" DISTCONV_SHARED_ROOTS="$TMP/media" \
-        "$DISTCONVD" -c "$TMP/fast.conf" >>"$TMP/coord.log" 2>&1 &
+        "$DISTCONVD" -c "${1:-$TMP/fast.conf}" >>"$TMP/coord.log" 2>&1 &
     COORD_PID=$!
     PIDS="$PIDS $COORD_PID"
 }
