@@ -4,10 +4,13 @@ DCV_DEPS="build-essential autoconf automake libtool pkg-config
   libconfig-dev libjson-c-dev libsqlite3-dev libzmq3-dev libssl-dev
   libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev
   ffmpeg python3"
+# Only scripts/test's fuzz and valgrind stages need these (a quickstart
+# user should not download a second compiler).
+DCV_TEST_DEPS="clang libclang-rt-14-dev valgrind xxd"
 
-dcv_install_deps() {
+dcv_install_deps() { # dcv_install_deps [PACKAGES]: default $DCV_DEPS
     missing=""
-    for p in $DCV_DEPS; do
+    for p in ${1:-$DCV_DEPS}; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
             missing="$missing $p"
     done

@@ -11,6 +11,27 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/dcvtest.XXXXXX")
 _cleanup() { rm -rf "$TMP"; }
 trap _cleanup EXIT
 
+# DCV_VALGRIND=1 (the valgrind stage of scripts/test, docs/testing.md): every
+# distconvd this test starts runs under memcheck, one log per process in
+# $DCV_VALGRIND_DIR named <test>.<pid>.log, empty when clean (-q); the stage
+# judges the logs. Job processes a worker execs and --transcode run natively
+# (the media pipeline under memcheck takes minutes per clip; ASan covers it).
+if [ "${DCV_VALGRIND:-0}" = 1 ]; then
+    _vg_dir=${DCV_VALGRIND_DIR:-$DCV_TOP_BUILDDIR/valgrind}
+    mkdir -p "$_vg_dir"
+    # valgrind cannot exec /proc/self/exe (it is valgrind): name the binary.
+    cat >"$TMP/distconvd-valgrind" <<EOF
+#!/bin/sh
+case " \$* " in *" --transcode "*) exec "$DISTCONVD" "\$@" ;; esac
+DISTCONV_SELF_EXE="$DISTCONVD" exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \\
+    --show-leak-kinds=definite --num-callers=30 \\
+    --suppressions="$DCV_TOP_SRCDIR/tests/valgrind.supp" \\
+    --log-file="$_vg_dir/$(basename "$0" .sh).%p.log" "$DISTCONVD" "\$@"
+EOF
+    chmod +x "$TMP/distconvd-valgrind"
+    DISTCONVD="$TMP/distconvd-valgrind"
+fi
+
 ok() { # ok COND-EXIT-STATUS NAME
     _tap_n=$((_tap_n + 1))
     if [ "$1" -eq 0 ]; then echo "ok $_tap_n - $2"; else echo "not ok $_tap_n - $2"; _tap_failed=$((_tap_failed + 1)); fi
