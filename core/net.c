@@ -8,16 +8,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "config.h"
 #include "errbuf.h"
 #include "loop.h"
 #include "net.h"
 #include "pluginhost.h"
 
+/* What dcv_net_secure() set up; keys are loaded on first need. */
+struct net_sec {
+    int on;
+    enum dcv_sec_mode mode;
+    struct dcv_auth *auth;
+    int standalone;      /* the coordinator is this process: its key is the server key */
+    char secret_path[PATH_MAX], server_path[PATH_MAX], token_path[PATH_MAX];
+    char user[64];       /* token mode: the PLAIN user name */
+    int have_secret, have_server, have_token;
+    char secret[DCV_TX_KEY_LEN + 1], public[DCV_TX_KEY_LEN + 1], server[DCV_TX_KEY_LEN + 1];
+    char token[256];
+};
+
 struct dcv_net {
     struct dcv_plugin_set set; /* holds the one transport plugin */
     struct dcv_plugin *p;
     unsigned n_socks;
+    struct net_sec sec;
 };
 
 struct dcv_sock {
@@ -81,9 +96,209 @@ void dcv_net_close(struct dcv_net **netp)
     struct dcv_net *n = netp ? *netp : NULL;
     if (!n)
         return;
+    memset(&n->sec, 0, sizeof n->sec); /* no key material left in freed memory */
     dcv_plugin_set_clear(&n->set);
     free(n);
     *netp = NULL;
+}
+
+/* ---- security ----------------------------------------------------------------------- */
+
+static int has_security(const struct dcv_plugin *p)
+{
+    return p->hdr.abi_minor >= 1 &&
+           DCV_HAS_FIELD(&p->tx, struct dcv_transport_ops, curve_public) && p->tx.curve_public &&
+           p->tx.curve_keypair;
+}
+
+int dcv_net_keypair(struct dcv_net *net, char pub[DCV_TX_KEY_LEN + 1],
+                    char sec[DCV_TX_KEY_LEN + 1], char *err, size_t errlen)
+{
+    if (!has_security(net->p))
+        return dcv_err(err, errlen, -ENOTSUP, "transport plugin %s (ABI 1.%u) cannot make "
+                       "CURVE keys: it predates ABI 1.1", net->p->hdr.name, net->p->hdr.abi_minor);
+    return net->p->tx.curve_keypair(net->p->ctx, pub, sec, err, errlen);
+}
+
+int dcv_net_public_key(struct dcv_net *net, const char *sec, char pub[DCV_TX_KEY_LEN + 1],
+                       char *err, size_t errlen)
+{
+    if (!has_security(net->p))
+        return dcv_err(err, errlen, -ENOTSUP, "transport plugin %s (ABI 1.%u) has no CURVE "
+                       "support: it predates ABI 1.1", net->p->hdr.name, net->p->hdr.abi_minor);
+    return net->p->tx.curve_public(net->p->ctx, sec, pub, err, errlen);
+}
+
+static int load_secret(struct dcv_net *net, char *err, size_t errlen)
+{
+    struct net_sec *x = &net->sec;
+    char e[1024];
+    int r;
+    if (x->have_secret)
+        return 0;
+    if ((r = dcv_auth_read_key(x->secret_path, 1, x->secret, e, sizeof e)) < 0)
+        return dcv_err(err, errlen, r, "security.mode = curve: this host's secret key: %s (make "
+                       "one with `distconvctl keygen`, or set security.secret_key)", e);
+    if ((r = dcv_net_public_key(net, x->secret, x->public, e, sizeof e)) < 0)
+        return dcv_err(err, errlen, r, "%s: %s", x->secret_path, e);
+    x->have_secret = 1;
+    return 0;
+}
+
+static int load_client(struct dcv_net *net, char *err, size_t errlen)
+{
+    struct net_sec *x = &net->sec;
+    char e[1024];
+    int r;
+    if (x->mode == DCV_SEC_TOKEN) {
+        if (!x->have_token) {
+            if ((r = dcv_auth_read_token(x->token_path, x->token, sizeof x->token, e, sizeof e)) < 0)
+                return dcv_err(err, errlen, r, "security.mode = token: %s", e);
+            x->have_token = 1;
+        }
+        return 0;
+    }
+    if ((r = load_secret(net, err, errlen)) < 0)
+        return r;
+    if (x->have_server)
+        return 0;
+    if (x->standalone) {
+        memcpy(x->server, x->public, sizeof x->server);
+    } else if ((r = dcv_auth_read_key(x->server_path, 0, x->server, e, sizeof e)) < 0) {
+        return dcv_err(err, errlen, r, "security.mode = curve: the coordinator's public key: %s "
+                       "(copy the coordinator's .pub file here, or set "
+                       "security.coordinator_key)", e);
+    }
+    x->have_server = 1;
+    return 0;
+}
+
+static int is_tcp(const char *ep)
+{
+    return ep && strncmp(ep, "tcp://", 6) == 0;
+}
+
+int dcv_net_secure(struct dcv_net *net, const struct dcv_settings *s, const char *self,
+                   char *err, size_t errlen)
+{
+    struct net_sec *x = &net->sec;
+    const char *home = getenv("HOME");
+    char leaf[128];
+    int r;
+
+    memset(x, 0, sizeof *x);
+    if (s->sec_mode == DCV_SEC_NONE)
+        return 0;
+    if (!has_security(net->p))
+        return dcv_err(err, errlen, -ENOTSUP,
+                       "transport plugin %s (ABI 1.%u) predates security support (ABI 1.1): "
+                       "update it, or set security.mode = none", net->p->hdr.name,
+                       net->p->hdr.abi_minor);
+    x->on = 1;
+    x->mode = s->sec_mode;
+    x->standalone = self && strcmp(self, "standalone") == 0;
+    snprintf(x->server_path, sizeof x->server_path, "%s", s->sec_coordinator_key);
+    snprintf(x->token_path, sizeof x->token_path, "%s", s->sec_token_file);
+    snprintf(x->user, sizeof x->user, "%s", s->name);
+    if (s->sec_secret_key[0]) {
+        snprintf(x->secret_path, sizeof x->secret_path, "%s", s->sec_secret_key);
+    } else if (self) {
+        snprintf(leaf, sizeof leaf, "keys/%s.key", self);
+        if (dcv_auth_default_path(leaf, x->secret_path, sizeof x->secret_path) < 0)
+            return dcv_err(err, errlen, -ENAMETOOLONG, "default key path too long");
+    } else if (home && home[0] == '/') {
+        if ((size_t)snprintf(x->secret_path, sizeof x->secret_path,
+                             "%s/.config/distconv/client.key", home) >= sizeof x->secret_path)
+            return dcv_err(err, errlen, -ENAMETOOLONG, "$HOME too long");
+    } else {
+        snprintf(x->secret_path, sizeof x->secret_path, "(security.secret_key is not set)");
+    }
+    if (!self) {
+        /* distconvctl: in token mode it names itself after its user. */
+        const char *u = getenv("USER");
+        snprintf(x->user, sizeof x->user, "%s", u && dcv_auth_valid_name(u) ? u : "distconvctl");
+        return 0;
+    }
+    /* A daemon refuses to start without what its own endpoints need. */
+    if (strcmp(self, "worker") != 0 && x->mode == DCV_SEC_CURVE &&
+        (is_tcp(s->bind) || is_tcp(s->data_bind) || is_tcp(s->admin)) &&
+        (r = load_secret(net, err, errlen)) < 0)
+        return r;
+    if (strcmp(self, "coordinator") != 0 && (is_tcp(s->coordinator) || (x->standalone && is_tcp(s->bind))) &&
+        (r = load_client(net, err, errlen)) < 0)
+        return r;
+    return 0;
+}
+
+void dcv_net_set_auth(struct dcv_net *net, struct dcv_auth *auth)
+{
+    net->sec.auth = auth;
+}
+
+const char *dcv_net_own_public(const struct dcv_net *net)
+{
+    return net->sec.have_secret ? net->sec.public : "";
+}
+
+struct dcv_auth *dcv_net_auth(const struct dcv_net *net)
+{
+    return net && net->sec.on ? net->sec.auth : NULL;
+}
+
+static const char *plane_domain(enum dcv_proto_plane plane)
+{
+    return plane == DCV_PLANE_CONTROL ? DCV_AUTH_DOMAIN_CONTROL
+           : plane == DCV_PLANE_DATA  ? DCV_AUTH_DOMAIN_DATA
+                                      : DCV_AUTH_DOMAIN_ADMIN;
+}
+
+/* Fill the ABI 1.1 fields of cfg for this socket. */
+static int secure_cfg(struct dcv_net *net, const struct dcv_sock_opts *o, struct dcv_tx_config *cfg,
+                      char *err, size_t errlen)
+{
+    struct net_sec *x = &net->sec;
+    int r;
+
+    if (!x->on)
+        return 0;
+    cfg->handshake_ivl_ms = 10000;
+    if (o->role == DCV_TX_BIND_ROUTER) {
+        if (is_tcp(o->endpoint)) {
+            if (!x->auth)
+                return dcv_err(err, errlen, -EACCES, "security.mode = %s: no authorisation "
+                               "policy for a tcp server socket (refusing to accept anyone)",
+                               x->mode == DCV_SEC_CURVE ? "curve" : "token");
+            if (x->mode == DCV_SEC_CURVE) {
+                if ((r = load_secret(net, err, errlen)) < 0)
+                    return r;
+                cfg->mechanism = DCV_TX_MECH_CURVE;
+                cfg->curve_secret = x->secret;
+            } else {
+                cfg->mechanism = DCV_TX_MECH_PLAIN;
+            }
+        } else if (o->plane != DCV_PLANE_ADMIN || !x->auth) {
+            return 0; /* ipc control/data: the socket file's permissions */
+        }
+        cfg->auth_domain = plane_domain(o->plane);
+        cfg->authorize = dcv_auth_authorize;
+        cfg->auth_ctx = x->auth;
+        return 0;
+    }
+    if (!is_tcp(o->endpoint))
+        return 0;
+    if ((r = load_client(net, err, errlen)) < 0)
+        return r;
+    if (x->mode == DCV_SEC_CURVE) {
+        cfg->mechanism = DCV_TX_MECH_CURVE;
+        cfg->curve_secret = x->secret;
+        cfg->curve_public = x->public;
+        cfg->curve_server = x->server;
+    } else {
+        cfg->mechanism = DCV_TX_MECH_PLAIN;
+        cfg->plain_user = x->user;
+        cfg->plain_password = x->token;
+    }
+    return 0;
 }
 
 int dcv_sock_open(struct dcv_net *net, const struct dcv_sock_opts *o, struct dcv_sock **out,
@@ -113,6 +328,10 @@ int dcv_sock_open(struct dcv_net *net, const struct dcv_sock_opts *o, struct dcv
     cfg.rcvhwm = o->rcvhwm;
     cfg.heartbeat_ivl_ms = o->heartbeat_ivl_ms;
     cfg.linger_ms = o->linger_ms;
+    if ((r = secure_cfg(net, o, &cfg, err, errlen)) < 0) {
+        free(s);
+        return r;
+    }
     s->net = net;
     s->ops = &net->p->tx;
     s->plane = o->plane;
@@ -182,6 +401,9 @@ int dcv_sock_recv(struct dcv_sock *s, struct dcv_tx_peer *from, struct dcv_proto
 
     drop_msg(s);
     memset(&peer, 0, sizeof peer);
+    /* A 1.0 plugin does not know the 1.1 fields: they must read "none". */
+    memset(&s->msg, 0, sizeof s->msg);
+    s->msg.peer_uid = s->msg.peer_gid = -1;
     r = s->ops->recv(s->tx, &peer, &s->msg);
     if (r == -EPROTO) {
         dcv_errf(err, errlen, "message over the transport's limits dropped");
@@ -248,6 +470,16 @@ int dcv_sock_wait(struct dcv_sock *s, int timeout_ms)
     if ((r = s->ops->events(s->tx, &readable, &writable)) < 0)
         return r;
     return readable ? 1 : 0;
+}
+
+const char *dcv_sock_user(const struct dcv_sock *s, int64_t *peer_uid)
+{
+    if (peer_uid)
+        *peer_uid = s->have_msg ? s->msg.peer_uid : -1;
+    if (!s->have_msg)
+        return "";
+    /* A user id is only as good as the socket that authenticated it. */
+    return s->msg.user_id;
 }
 
 int dcv_sock_endpoint(struct dcv_sock *s, char *buf, size_t len)

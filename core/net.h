@@ -96,6 +96,44 @@ int dcv_sock_wait(struct dcv_sock *s, int timeout_ms);
 int dcv_sock_endpoint(struct dcv_sock *s, char *buf, size_t len);
 enum dcv_proto_plane dcv_sock_plane(const struct dcv_sock *s);
 
+/*
+ * Security (docs/security.md): after this call every socket opened on net
+ * follows security.mode of s. On tcp, a ROUTER authenticates its peers
+ * through the policy of dcv_net_set_auth() (CURVE keys or the token;
+ * required on a process that binds tcp, else the open fails closed) and a DEALER presents this process's
+ * key (or the token). An ipc admin ROUTER checks the peer's uid/gid
+ * through auth; other ipc sockets rely on file permissions. Without this
+ * call (unit tests) nothing is authenticated.
+ *   self: the key name of this process's role ("coordinator", "worker",
+ *         "standalone": keys/<self>.key), or NULL for distconvctl
+ *         (~/.config/distconv/client.key) when security.secret_key is
+ *         not set. Keys are read now when the role's own endpoints need
+ *         them (a daemon refuses to start without them), else lazily.
+ * -ENOTSUP when the transport plugin predates ABI 1.1 and the mode is not
+ * none.
+ */
+struct dcv_settings;
+struct dcv_auth;
+int dcv_net_secure(struct dcv_net *net, const struct dcv_settings *s, const char *self,
+                   char *err, size_t errlen);
+/* The policy server sockets opened from now on authorise with (borrowed:
+ * it must outlive them), and the one in use (NULL: none, full trust). */
+void dcv_net_set_auth(struct dcv_net *net, struct dcv_auth *auth);
+struct dcv_auth *dcv_net_auth(const struct dcv_net *net);
+/* This process's public key once its secret key was read ("" before, and
+ * outside curve mode): the coordinator enrolls itself with it. */
+const char *dcv_net_own_public(const struct dcv_net *net);
+/* CURVE keys through the transport plugin (the core never links libzmq). */
+int dcv_net_keypair(struct dcv_net *net, char pub[DCV_TX_KEY_LEN + 1],
+                    char sec[DCV_TX_KEY_LEN + 1], char *err, size_t errlen);
+int dcv_net_public_key(struct dcv_net *net, const char *sec, char pub[DCV_TX_KEY_LEN + 1],
+                       char *err, size_t errlen);
+
+/* The authenticated user id of the message dcv_sock_recv() returned last
+ * ("" when the socket authenticates nobody) and, over ipc, the peer's uid
+ * (-1 unknown; peer_uid may be NULL). Valid as long as that message. */
+const char *dcv_sock_user(const struct dcv_sock *s, int64_t *peer_uid);
+
 /* ROUTER peer ids name connections: equal when the bytes are. */
 int dcv_peer_equal(const struct dcv_tx_peer *a, const struct dcv_tx_peer *b);
 /* Lower-case hex of the id for logs ("" for a DEALER), at most len-1 chars. */

@@ -42,7 +42,10 @@
  *               serialised per session; different sessions may run at the
  *               same time on different threads.
  *   Transport   every op of struct dcv_transport_ops, and init/fini of a
- *               transport plugin: one host I/O thread (see "Transport ops").
+ *               transport plugin: one host I/O thread (see "Transport ops"),
+ *               except curve_keypair/curve_public (any thread). The host's
+ *               dcv_tx_config.authorize callback is called from a plugin
+ *               thread, concurrently with the host (1.1).
  *   Host API functions may be called from any thread at any time between
  *   init() and the return of fini().
  *   Plugins may create threads but must join them in close()/fini(). They
@@ -71,7 +74,7 @@ struct AVCodecParameters;
 
 #define DCV_PLUGIN_MAGIC 0x44435650u /* "DCVP" */
 #define DCV_ABI_MAJOR 1
-#define DCV_ABI_MINOR 0
+#define DCV_ABI_MINOR 1 /* 1.1: transport security (mechanism, keys, ZAP authorize, user ids) */
 
 #if defined(__GNUC__)
 #define DCV_EXPORT __attribute__((visibility("default")))
@@ -388,6 +391,29 @@ enum dcv_tx_role {
 #define DCV_TX_MAX_PEER_ID 255      /* bytes of an opaque peer id */
 #define DCV_TX_DEFAULT_MAX_MSG (1u << 20)
 
+enum dcv_tx_mech {
+    DCV_TX_MECH_NONE = 0,
+    DCV_TX_MECH_CURVE = 1,
+    DCV_TX_MECH_PLAIN = 2,
+};
+
+#define DCV_TX_KEY_LEN 40     /* a Z85-encoded CURVE key, without the NUL */
+#define DCV_TX_MAX_USER_ID 127 /* bytes of an authenticated user id */
+
+/* What the plugin asks the host's authorize() about one connection (ABI
+ * 1.1). Strings are NUL-terminated and valid for the call only. */
+struct dcv_tx_auth_req {
+    uint32_t struct_size;
+    const char *domain;    /* the socket's auth_domain */
+    const char *mechanism; /* "NULL", "PLAIN" or "CURVE" */
+    const char *address;   /* the peer: "127.0.0.1" (tcp), "localhost:UID:GID:PID" (ipc) */
+    const char *curve_key; /* CURVE: the client's public key in Z85, else NULL */
+    const char *username;  /* PLAIN, else NULL */
+    const char *password;  /* PLAIN, else NULL */
+    /* ipc: the peer process's credentials (SO_PEERCRED); -1 when unknown. */
+    int64_t uid, gid, pid;
+};
+
 /* Host -> plugin: read fields only if DCV_HAS_FIELD says they exist. Zero
  * means "the default" for every numeric field. */
 struct dcv_tx_config {
@@ -408,6 +434,36 @@ struct dcv_tx_config {
      * 0 = discard at once. Negative (infinite) is refused. */
     int32_t linger_ms;
     void *reserved[8];
+
+    /* ---- ABI 1.1: security (read only when struct_size covers them) ----
+     * mechanism: DCV_TX_MECH_NONE (no authentication, no encryption),
+     * DCV_TX_MECH_CURVE (CurveZMQ: encrypted, the peer proves a key), or
+     * DCV_TX_MECH_PLAIN (user name + password in clear text; token mode).
+     * Keys are 40-character Z85 strings, NUL-terminated, borrowed for the
+     * duration of open(). */
+    uint32_t mechanism;         /* enum dcv_tx_mech */
+    const char *curve_secret;   /* CURVE, both roles: this side's secret key */
+    const char *curve_public;   /* CURVE DEALER: this side's public key */
+    const char *curve_server;   /* CURVE DEALER: the ROUTER's public key */
+    const char *plain_user;     /* PLAIN DEALER */
+    const char *plain_password; /* PLAIN DEALER */
+    /* ROUTER: every connection is authorised by calling authorize() with
+     * this domain before its first message is delivered. Required (non-
+     * empty, with authorize) for CURVE and PLAIN servers; with NONE it asks
+     * authorize about each connection too (an ipc peer's uid/gid). open()
+     * fails when the plugin's authentication handler is not running: an
+     * unauthenticated CURVE server would admit any key. */
+    const char *auth_domain;
+    /* Called from a plugin thread (never the I/O thread), possibly while
+     * the host's I/O thread runs: the host guards what it reads. Returns
+     * 200 (admit; user_id is copied into every message of the connection),
+     * 400 (refuse; reason is logged by the plugin), or 500 (internal error,
+     * refuse). */
+    int (*authorize)(void *auth_ctx, const struct dcv_tx_auth_req *req, char *user_id,
+                     size_t user_id_len, char *reason, size_t reason_len);
+    void *auth_ctx;
+    /* Longest a connection may take to finish its handshake; 0 = 10000. */
+    int32_t handshake_ivl_ms;
 };
 
 /* One frame to send: borrowed, copied before send() returns. */
@@ -430,6 +486,10 @@ struct dcv_tx_msg {
     struct dcv_tx_frame frames[DCV_TX_MAX_FRAMES];
     size_t total; /* sum of frame lengths */
     void *priv;
+    /* ABI 1.1 (a 1.0 plugin leaves them as the host set them: the host
+     * zeroes the struct and sets the ids to -1 before recv()): */
+    char user_id[DCV_TX_MAX_USER_ID + 1]; /* what authorize() said; "" none */
+    int64_t peer_uid, peer_gid;           /* ipc peer's credentials, -1 unknown */
 };
 
 /* Counters since open(): out-parameter, the host zeroes it and sets
@@ -485,6 +545,15 @@ struct dcv_transport_ops {
     void (*close)(void *tx);
 
     void *reserved[6];
+
+    /* ---- ABI 1.1 (check with DCV_HAS_FIELD) ----
+     * CURVE key material without the host linking the crypto library:
+     * a fresh key pair, or the public key of a secret one. Keys are Z85,
+     * DCV_TX_KEY_LEN characters plus the NUL. Any thread. */
+    int (*curve_keypair)(void *pctx, char pub[DCV_TX_KEY_LEN + 1], char sec[DCV_TX_KEY_LEN + 1],
+                         char *err, size_t errlen);
+    int (*curve_public)(void *pctx, const char *sec, char pub[DCV_TX_KEY_LEN + 1], char *err,
+                        size_t errlen);
 };
 
 #ifdef __cplusplus
