@@ -2,6 +2,7 @@
 #include "coordinator/blobs.h"
 #include "errbuf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct dcv_blobs {
@@ -260,5 +262,159 @@ int dcv_blobs_read_record(const char *final_path, int64_t *size, char sha256[65]
         return -ENOENT;
     if (stat(final_path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != *size)
         return -ENOENT;
+    return 0;
+}
+
+/* ---- garbage collection -------------------------------------------------- */
+
+struct gc_run {
+    const struct dcv_blobs_gc_ops *ops;
+    int64_t max_age_s, now_s;
+    unsigned removed;
+    int64_t bytes;
+};
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static void gc_unlink(struct gc_run *g, int dfd, const char *name)
+{
+    struct stat st;
+    int64_t size = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st.st_size : 0;
+    if (unlinkat(dfd, name, 0) == 0) {
+        g->removed++;
+        g->bytes += size;
+    }
+}
+
+/* "<stem>.part" and "<stem>.part.sha256" in dfd, both. */
+static void gc_part(struct gc_run *g, int dfd, const char *stem)
+{
+    char p[NAME_MAX + 16];
+    snprintf(p, sizeof p, "%s.part", stem);
+    gc_unlink(g, dfd, p);
+    snprintf(p, sizeof p, "%s.part.sha256", stem);
+    gc_unlink(g, dfd, p);
+}
+
+/* The part's stem ("123" of "123.part" / "123.part.sha256"), or 0. */
+static int part_stem(const char *name, char *stem, size_t len)
+{
+    size_t n = strlen(name), cut;
+    if (ends_with(name, ".part"))
+        cut = n - 5;
+    else if (ends_with(name, ".part.sha256"))
+        cut = n - 12;
+    else
+        return 0;
+    if (cut == 0 || cut >= len)
+        return 0;
+    memcpy(stem, name, cut);
+    stem[cut] = '\0';
+    return 1;
+}
+
+static void gc_uploads(struct gc_run *g, int dfd)
+{
+    DIR *d = fdopendir(dfd);
+    struct dirent *e;
+    char stem[NAME_MAX + 1];
+
+    if (!d) {
+        close(dfd);
+        return;
+    }
+    while ((e = readdir(d))) {
+        struct stat st;
+        char *end;
+        long long id;
+
+        if (ends_with(e->d_name, ".tmp")) {
+            gc_unlink(g, dfd, e->d_name);
+            continue;
+        }
+        if (!part_stem(e->d_name, stem, sizeof stem))
+            continue;
+        errno = 0;
+        id = strtoll(stem, &end, 10);
+        if (errno || *end || id <= 0 || (g->ops->upload_busy && g->ops->upload_busy(g->ops->ud, id)))
+            continue;
+        /* The part's own mtime says when a sender last wrote; a record alone
+         * (its part never written, or removed) goes by the record's. */
+        if (ends_with(e->d_name, ".part.sha256")) {
+            char p[NAME_MAX + 8];
+            snprintf(p, sizeof p, "%s.part", stem);
+            if (fstatat(dfd, p, &st, 0) == 0)
+                continue; /* judged with its part */
+        }
+        if (fstatat(dfd, e->d_name, &st, 0) < 0 || g->now_s - (int64_t)st.st_mtime < g->max_age_s)
+            continue;
+        gc_part(g, dfd, stem);
+    }
+    closedir(d);
+}
+
+static void gc_job_dir(struct gc_run *g, int dfd, const char *job_id)
+{
+    DIR *d = fdopendir(dfd);
+    struct dirent *e;
+    char stem[NAME_MAX + 1];
+
+    if (!d) {
+        close(dfd);
+        return;
+    }
+    while ((e = readdir(d))) {
+        char *end;
+        long n;
+
+        if (ends_with(e->d_name, ".tmp")) {
+            gc_unlink(g, dfd, e->d_name);
+            continue;
+        }
+        if (!part_stem(e->d_name, stem, sizeof stem) || strncmp(stem, "out-", 4) != 0)
+            continue;
+        errno = 0;
+        n = strtol(stem + 4, &end, 10);
+        if (errno || *end || n < 1 || n > INT_MAX)
+            continue;
+        if (g->ops->output_keep && g->ops->output_keep(g->ops->ud, job_id, (int)n))
+            continue;
+        gc_part(g, dfd, stem);
+    }
+    closedir(d);
+}
+
+int dcv_blobs_gc(const struct dcv_blobs *b, int64_t max_age_s, const struct dcv_blobs_gc_ops *ops,
+                 unsigned *removed, int64_t *bytes, char *err, size_t errlen)
+{
+    struct gc_run g = { .ops = ops, .max_age_s = max_age_s, .now_s = (int64_t)time(NULL) };
+    char p[PATH_MAX + 16];
+    struct dirent *e;
+    DIR *jobs;
+    int fd;
+
+    snprintf(p, sizeof p, "%s/uploads", b->root);
+    if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return dcv_err(err, errlen, -errno, "blob storage: %s: %s", p, strerror(errno));
+    gc_uploads(&g, fd);
+    snprintf(p, sizeof p, "%s/jobs", b->root);
+    if (!(jobs = opendir(p)))
+        return dcv_err(err, errlen, -errno, "blob storage: %s: %s", p, strerror(errno));
+    while ((e = readdir(jobs))) {
+        if (!job_id_ok(e->d_name))
+            continue;
+        if ((fd = openat(dirfd(jobs), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            continue;
+        gc_job_dir(&g, fd, e->d_name);
+    }
+    closedir(jobs);
+    if (removed)
+        *removed = g.removed;
+    if (bytes)
+        *bytes = g.bytes;
     return 0;
 }

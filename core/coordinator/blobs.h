@@ -50,6 +50,27 @@ int dcv_blobs_commit_part(const char *final_path, int64_t size, const char *sha2
 /* Remove a part and its record (best effort). */
 void dcv_blobs_discard_part(const char *final_path);
 
+/*
+ * Garbage collection of parts nobody will finish (a sender that gave up, an
+ * attempt that ended, a crash between two steps). Called from the owner's
+ * loop, so a record temporary (".tmp", written and renamed synchronously)
+ * seen here is always a crash's leftover and goes. Then:
+ *  - uploads/<id>.part (and its record): removed when upload_busy(ud, id)
+ *    is 0 and the part was last written max_age_s or more ago (a sender
+ *    may resume until then, across a coordinator restart too);
+ *  - jobs/<job>/out-<n>.part (and its record): removed when
+ *    output_keep(ud, job, n) is 0 (that attempt is not the job's running one).
+ * Committed files are never touched. *removed counts files unlinked, *bytes
+ * their sizes. 0, or -errno when a directory cannot be read (err says).
+ */
+struct dcv_blobs_gc_ops {
+    int (*upload_busy)(void *ud, int64_t xfer_id);
+    int (*output_keep)(void *ud, const char *job_id, int attempt);
+    void *ud;
+};
+int dcv_blobs_gc(const struct dcv_blobs *b, int64_t max_age_s, const struct dcv_blobs_gc_ops *ops,
+                 unsigned *removed, int64_t *bytes, char *err, size_t errlen);
+
 /* A finished file's record: 0 with *size and sha (65 bytes) when the file
  * exists and its length matches the record; -ENOENT otherwise. */
 int dcv_blobs_read_record(const char *final_path, int64_t *size, char sha256[65]);

@@ -23,6 +23,7 @@
 
 struct dcv_store {
     sqlite3 *db;
+    int32_t backoff_ms, backoff_max_ms; /* dcv_store_set_backoff(); 0 = retry at once */
 };
 
 /* Schema steps; version N is the state after migrations[N-1]. Append only:
@@ -69,12 +70,15 @@ static const char *const migrations[] = {
     " time_ms INTEGER NOT NULL,"
     " note TEXT,"
     " PRIMARY KEY (job_id, seq));",
+    /* 2: retry back-off. A requeued job is not dispatched before this wall
+     * clock time (0: at once); stored so a restart keeps the pause. */
+    "ALTER TABLE jobs ADD COLUMN not_before_ms INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
 #define JOB_COLS                                                                         \
     "id, idem_key, created_ms, updated_ms, state, attempt, max_attempts, prio_class, " \
-    "priority, profile, input, output, last_error, worker, session"
+    "priority, profile, input, output, last_error, worker, session, not_before_ms"
 
 
 static int64_t now_ms(void)
@@ -310,6 +314,7 @@ static int row_to_job(sqlite3_stmt *st, struct dcv_job *job, char *err, size_t e
     job->max_attempts = sqlite3_column_int(st, 6);
     job->prio_class = (enum dcv_prio_class)pc;
     job->priority = sqlite3_column_int(st, 8);
+    job->not_before_ms = sqlite3_column_int64(st, 15);
     if ((r = col_dup(st, 1, &job->idempotency_key)) < 0 || (r = col_dup(st, 9, &job->profile_json)) < 0 ||
         (r = col_dup(st, 10, &job->input_json)) < 0 || (r = col_dup(st, 11, &job->output_json)) < 0 ||
         (r = col_dup(st, 12, &job->last_error)) < 0 || (r = col_dup(st, 13, &job->worker)) < 0 ||
@@ -572,6 +577,54 @@ int dcv_store_list_queued(struct dcv_store *s, int limit, int offset, dcv_store_
     return each_job(s, st, cb, ud, err, errlen);
 }
 
+int dcv_store_list_due(struct dcv_store *s, int64_t now, int limit, dcv_store_job_cb cb, void *ud,
+                       char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int r, rc;
+
+    if (!cb) {
+        dcv_errf(err, errlen, "due list: no callback");
+        return -EINVAL;
+    }
+    if ((r = prep(s,
+                  "SELECT " JOB_COLS " FROM jobs WHERE state = 'QUEUED' AND not_before_ms <= ?2"
+                  " ORDER BY prio_class DESC, priority DESC, created_ms, rowid LIMIT ?1",
+                  &st, err, errlen)) < 0)
+        return r;
+    if ((rc = sqlite3_bind_int(st, 1, limit > 0 ? limit : -1)) != SQLITE_OK ||
+        (rc = sqlite3_bind_int64(st, 2, now)) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return db_fail(s, rc, "bind", err, errlen);
+    }
+    return each_job(s, st, cb, ud, err, errlen);
+}
+
+int dcv_store_next_due(struct dcv_store *s, int64_t now, int64_t *when, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int r, rc;
+
+    *when = 0;
+    if ((r = prep(s, "SELECT min(not_before_ms) FROM jobs WHERE state = 'QUEUED' AND not_before_ms > ?1",
+                  &st, err, errlen)) < 0)
+        return r;
+    if ((rc = sqlite3_bind_int64(st, 1, now)) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return db_fail(s, rc, "bind", err, errlen);
+    }
+    if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+        r = db_fail(s, rc, "next due", err, errlen);
+    } else if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+        r = 0;
+    } else {
+        *when = sqlite3_column_int64(st, 0);
+        r = 1;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
 struct first_ud {
     struct dcv_job *out;
     int err;
@@ -733,6 +786,49 @@ static const char *outcome_of(enum dcv_job_event ev, enum dcv_job_state to)
     }
 }
 
+int64_t dcv_retry_backoff_ms(int retry, int32_t base_ms, int32_t max_ms, uint32_t rnd)
+{
+    int64_t d;
+
+    if (retry < 1 || base_ms <= 0 || max_ms <= 0)
+        return 0;
+    d = base_ms;
+    /* Doubling stops at the cap, so no shift can overflow. */
+    for (int i = 1; i < retry && d < max_ms; i++)
+        d *= 2;
+    if (d > max_ms)
+        d = max_ms;
+    /* "Equal jitter": half fixed, half random. Jobs requeued together (one
+     * worker lost with many jobs) spread out, and no wait exceeds the cap. */
+    return d - d / 2 + (int64_t)(rnd % (uint32_t)(d / 2 + 1));
+}
+
+void dcv_store_set_backoff(struct dcv_store *s, int32_t base_ms, int32_t max_ms)
+{
+    s->backoff_ms = base_ms > 0 ? base_ms : 0;
+    s->backoff_max_ms = max_ms > 0 ? max_ms : 0;
+}
+
+/* When a job that goes to `to` on `ev` may be dispatched again: -1 keeps
+ * the stored value (the job is not (re)queued), 0 at once. Only a spent
+ * attempt waits: a busy requeue has its own pause on the worker, and an
+ * operator's retry means now. */
+static int64_t not_before_of(const struct dcv_store *s, enum dcv_job_event ev,
+                             enum dcv_job_state to, int spent_attempt, int64_t now)
+{
+    uint32_t rnd = 0;
+    int64_t d;
+
+    if (to != DCV_JOB_QUEUED)
+        return -1;
+    if (ev != DCV_EV_FAIL_RETRYABLE && ev != DCV_EV_WORKER_LOST && ev != DCV_EV_REJECT)
+        return 0;
+    if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
+        rnd = (uint32_t)now;
+    d = dcv_retry_backoff_ms(spent_attempt, s->backoff_ms, s->backoff_max_ms, rnd);
+    return d > 0 ? now + d : 0;
+}
+
 static int next_seq(struct dcv_store *s, const char *table_sql, const char *id, int *seq,
                     char *err, size_t errlen)
 {
@@ -845,7 +941,8 @@ static int apply_locked(struct dcv_store *s, const char *id, enum dcv_job_event 
                   "UPDATE jobs SET state = ?2, attempt = ?3, updated_ms = ?4,"
                   " last_error = CASE WHEN ?5 IS NULL THEN last_error ELSE ?5 END,"
                   " worker = CASE WHEN ?6 THEN ?7 ELSE worker END,"
-                  " session = CASE WHEN ?6 THEN ?8 ELSE session END"
+                  " session = CASE WHEN ?6 THEN ?8 ELSE session END,"
+                  " not_before_ms = CASE WHEN ?9 < 0 THEN not_before_ms ELSE ?9 END"
                   " WHERE id = ?1",
                   &st, err, errlen)) < 0)
         goto out;
@@ -855,7 +952,8 @@ static int apply_locked(struct dcv_store *s, const char *id, enum dcv_job_event 
         (rc = sqlite3_bind_int64(st, 4, now)) != SQLITE_OK ||
         (rc = bind_text(st, 5, error_text)) != SQLITE_OK ||
         (rc = sqlite3_bind_int(st, 6, ev == DCV_EV_ASSIGN)) != SQLITE_OK ||
-        (rc = bind_text(st, 7, worker)) != SQLITE_OK || (rc = bind_text(st, 8, session)) != SQLITE_OK) {
+        (rc = bind_text(st, 7, worker)) != SQLITE_OK || (rc = bind_text(st, 8, session)) != SQLITE_OK ||
+        (rc = sqlite3_bind_int64(st, 9, not_before_of(s, ev, to, job.attempt, now))) != SQLITE_OK) {
         sqlite3_finalize(st);
         r = db_fail(s, rc, "bind", err, errlen);
         goto out;

@@ -65,6 +65,8 @@ struct dcv_job {
     char *profile_json, *input_json, *output_json;
     char *last_error;
     char *worker, *session;         /* current or last assignment */
+    int64_t not_before_ms;          /* QUEUED after a spent attempt: not dispatched before
+                                       this CLOCK_REALTIME ms (0: at once); see back-off */
 };
 void dcv_job_clear(struct dcv_job *job);
 
@@ -111,6 +113,25 @@ int dcv_store_list(struct dcv_store *s, int state, int limit, int offset, dcv_st
 /* Queued jobs in scheduling order (class, then priority, then oldest first). */
 int dcv_store_list_queued(struct dcv_store *s, int limit, int offset, dcv_store_job_cb cb,
                           void *ud, char *err, size_t errlen);
+
+/*
+ * Retry back-off. The delay before the `retry`-th retry (1 = the first):
+ * min(max_ms, base_ms * 2^(retry-1)), of which the upper half is replaced
+ * by `rnd` modulo its size (jitter), so the result lies in [d/2, d]. 0 when
+ * base_ms or max_ms is 0. Pure: the caller supplies the randomness.
+ */
+int64_t dcv_retry_backoff_ms(int retry, int32_t base_ms, int32_t max_ms, uint32_t rnd);
+/* Make every later retryable requeue (FAIL_RETRYABLE, WORKER_LOST, REJECT
+ * back to QUEUED) set the job's not_before_ms with dcv_retry_backoff_ms();
+ * REQUEUE_BUSY and RETRY set it to 0. Default: 0, 0 (no back-off). */
+void dcv_store_set_backoff(struct dcv_store *s, int32_t base_ms, int32_t max_ms);
+/* Queued jobs whose back-off has passed at `now` (CLOCK_REALTIME ms), in
+ * scheduling order. Same contract as dcv_store_list_queued(). */
+int dcv_store_list_due(struct dcv_store *s, int64_t now, int limit, dcv_store_job_cb cb, void *ud,
+                       char *err, size_t errlen);
+/* The earliest not_before_ms of a queued job still waiting at `now`: 1 with
+ * *when, 0 when none waits, or -errno. */
+int dcv_store_next_due(struct dcv_store *s, int64_t now, int64_t *when, char *err, size_t errlen);
 
 /* The queued job to schedule next. 1 and *out filled, 0 when none, or -errno. */
 int dcv_store_next_queued(struct dcv_store *s, struct dcv_job *out, char *err, size_t errlen);
