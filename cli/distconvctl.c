@@ -8,8 +8,10 @@
  * or the object asked for does not exist (404), or a transfer failed;
  * 2 usage (bad arguments, a 400/403 reply); 3 the coordinator cannot be
  * reached (no reply after the retries, or 500 after the retries);
- * 130 interrupted.
+ * 4 the job is done but has no output to download (a library rule skipped
+ * it or kept the original: the user keeps their source); 130 interrupted.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,6 +30,7 @@
 
 #include "build-config.h"
 #include "adminc.h"
+#include "auth.h"
 #include "config.h"
 #include "errbuf.h"
 #include "log.h"
@@ -40,7 +43,10 @@
 
 #define PROG "distconvctl"
 
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_INTERRUPTED = 130 };
+enum {
+    EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_NO_OUTPUT = 4,
+    EXIT_INTERRUPTED = 130
+};
 
 /* Set by SIGINT/SIGTERM: every wait (admin, data plane, polling) checks it,
  * so an interrupted download removes its .part file. */
@@ -53,7 +59,7 @@ static void on_signal(int sig)
 
 enum cmd {
     CMD_SUBMIT, CMD_STATUS, CMD_JOBS, CMD_CANCEL, CMD_RETRY, CMD_GET, CMD_WORKERS, CMD_WORKER,
-    CMD_DRAIN, CMD_UNDRAIN, CMD_INFO, CMD_COUNT
+    CMD_DRAIN, CMD_UNDRAIN, CMD_INFO, CMD_KEYGEN, CMD_COUNT
 };
 
 static const struct {
@@ -66,13 +72,13 @@ static const struct {
     [CMD_RETRY] = {"retry", 1, "JOB"},      [CMD_GET] = {"get", 1, "JOB"},
     [CMD_WORKERS] = {"workers", 0, NULL},   [CMD_WORKER] = {"worker", 1, "WORKER"},
     [CMD_DRAIN] = {"drain", 1, "WORKER"},   [CMD_UNDRAIN] = {"undrain", 1, "WORKER"},
-    [CMD_INFO] = {"info", 0, NULL},
+    [CMD_INFO] = {"info", 0, NULL},         [CMD_KEYGEN] = {"keygen", 0, NULL},
 };
 
 /* Options and the commands they apply to (a mask of 1 << enum cmd). */
 enum {
     OPT_JSON = 1000, OPT_PRIORITY, OPT_MAX_ATTEMPTS, OPT_IDEM, OPT_SHARED, OPT_WAIT,
-    OPT_FOLLOW, OPT_STATE, OPT_LIMIT, OPT_INPUT,
+    OPT_FOLLOW, OPT_STATE, OPT_LIMIT, OPT_INPUT, OPT_NAME, OPT_DIR,
     OPT_PROFILE, /* every profile option maps here, name looked up by index */
 };
 
@@ -84,6 +90,7 @@ enum {
 static const char *const profile_opts[] = {
     "codec", "encoder", "crf", "qp", "bitrate", "preset", "max-height", "bit-depth", "gop",
     "audio", "audio-bitrate", "subtitles", "container", "start", "duration", "threads",
+    "skip-if-target-met", "keep-original-if-larger", "verify-tolerance",
 };
 #define N_PROFILE_OPTS (sizeof(profile_opts) / sizeof(profile_opts[0]))
 
@@ -111,6 +118,8 @@ struct opts {
     int64_t limit;
     /* get */
     int input;
+    /* keygen */
+    const char *key_name, *key_dir;
     int fd; /* submit: FILE, opened before anything else so a bad name is a usage error */
 };
 
@@ -126,6 +135,16 @@ struct ctl {
 
 /* ---- usage ------------------------------------------------------------------ */
 
+/* "scheme://...": submit sends it as a URL input instead of a file. */
+static int is_url(const char *arg)
+{
+    size_t k = 0;
+    while (isalpha((unsigned char)arg[k]) ||
+           (k > 0 && (isdigit((unsigned char)arg[k]) || strchr("+-.", arg[k]))))
+        k++;
+    return k > 0 && arg[k] == ':' && arg[k + 1] == '/' && arg[k + 2] == '/';
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -133,7 +152,7 @@ static void usage(FILE *f)
 "    distconvctl - submit and manage distconv transcode jobs\n"
 "\n"
 "SYNOPSIS\n"
-"    distconvctl [GLOBAL OPTIONS] submit FILE [ENCODE OPTIONS] [--priority P]\n"
+"    distconvctl [GLOBAL OPTIONS] submit FILE|URL [ENCODE OPTIONS] [--priority P]\n"
 "                [--max-attempts N] [--idempotency-key KEY] [--shared] [--wait] [-o OUT]\n"
 "    distconvctl [GLOBAL OPTIONS] status JOB [--follow]\n"
 "    distconvctl [GLOBAL OPTIONS] jobs [--state STATE] [--limit N]\n"
@@ -141,6 +160,7 @@ static void usage(FILE *f)
 "    distconvctl [GLOBAL OPTIONS] get JOB -o OUT [--input]\n"
 "    distconvctl [GLOBAL OPTIONS] workers | worker ID | drain ID | undrain ID\n"
 "    distconvctl [GLOBAL OPTIONS] info\n"
+"    distconvctl [GLOBAL OPTIONS] keygen [--name NAME] [--dir DIR]\n"
 "\n"
 "DESCRIPTION\n"
 "    Talks to the distconv coordinator over its admin endpoint. JOB is a job id\n"
@@ -164,6 +184,9 @@ static void usage(FILE *f)
 "    submit FILE          upload FILE to the coordinator (SHA-256 first, then the\n"
 "                         data plane with a progress bar) and queue a job; prints the\n"
 "                         job id on stdout.\n"
+"    submit URL           a scheme://... argument is not uploaded: the worker opens\n"
+"                         it (http/https by default; the coordinator's\n"
+"                         inputs.url_protocols decides)\n"
 "        --shared         do not upload: send FILE's absolute path, for files under\n"
 "                         one of the coordinator's shared_roots\n"
 "        --priority P     low, normal (default), high, or an integer -1000..1000\n"
@@ -191,6 +214,12 @@ static void usage(FILE *f)
 "    drain ID             the worker finishes its jobs and takes no new ones\n"
 "    undrain ID           the worker takes jobs again\n"
 "    info                 the coordinator's version and data endpoint\n"
+"    keygen               make a CURVE key pair: NAME.key (secret, mode 0600) and\n"
+"                         NAME.pub; enroll NAME.pub on the coordinator (workers.d/\n"
+"                         or admins.d/, then SIGHUP); see docs/security.md\n"
+"        --name NAME      the key's name (default: `name` of the configuration,\n"
+"                         the host name)\n"
+"        --dir DIR        where to write them (default: the current directory)\n"
 "\n"
 "ENCODE OPTIONS (submit; the same as distconvd --transcode)\n%s"
 "\n"
@@ -199,12 +228,17 @@ static void usage(FILE *f)
 "    settings of distconvd.conf(5) override the configuration file.\n"
 "    DISTCONV_CTL_TIMEOUT_MS  wait per try for a reply (default 5000; 100..600000)\n"
 "    DISTCONV_CTL_TRIES       tries before giving up (default 3; 1..100)\n"
+"    DISTCONV_SECURITY_SECRET_KEY  this client's secret key for tcp endpoints in\n"
+"                         security.mode curve (default ~/.config/distconv/client.key);\n"
+"                         DISTCONV_SECURITY_COORDINATOR_KEY the coordinator's .pub\n"
 "\n"
 "EXIT STATUS\n"
 "    0 success; 1 the job failed or was cancelled (when waiting), the job or worker\n"
 "    does not exist, or a transfer failed; 2 usage error (bad arguments, or the\n"
 "    coordinator refused the request as invalid or not authorised); 3 the\n"
-"    coordinator cannot be reached (no reply after the tries); 130 interrupted.\n"
+"    coordinator cannot be reached (no reply after the tries); 4 the job is done\n"
+"    but has no output (get, submit -o: --skip-if-target-met skipped it or\n"
+"    --keep-original-if-larger kept the original; keep the source); 130 interrupted.\n"
 "\n"
 "EXAMPLES\n"
 "    distconvctl submit movie.mkv --codec hevc --crf 24 --wait -o movie.hevc.mkv\n"
@@ -302,6 +336,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"state", required_argument, NULL, OPT_STATE},
         {"limit", required_argument, NULL, OPT_LIMIT},
         {"input", no_argument, NULL, OPT_INPUT},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"dir", required_argument, NULL, OPT_DIR},
     };
     struct option longopts[sizeof(base) / sizeof(base[0]) + N_PROFILE_OPTS + 1];
     size_t nb = sizeof(base) / sizeof(base[0]);
@@ -311,8 +347,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
     memcpy(longopts, base, sizeof(base));
     for (size_t i = 0; i < N_PROFILE_OPTS; i++)
-        longopts[nb + i] = (struct option){profile_opts[i], required_argument, NULL,
-                                           OPT_PROFILE + (int)i};
+        longopts[nb + i] = (struct option){profile_opts[i],
+                                           dcv_profile_opt_is_flag(profile_opts[i])
+                                               ? optional_argument : required_argument,
+                                           NULL, OPT_PROFILE + (int)i};
     longopts[nb + N_PROFILE_OPTS] = (struct option){0};
 
     o->config_path = DCV_DEFAULT_CONFIG;
@@ -332,6 +370,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         if (c >= OPT_PROFILE && c < OPT_PROFILE + (int)N_PROFILE_OPTS) {
             const char *pname = profile_opts[c - OPT_PROFILE];
             json_object *v;
+            if (!optarg && dcv_profile_opt_is_flag(pname))
+                optarg = "true"; /* --skip-if-target-met alone */
             if (dcv_profile_set(&o->profile, pname, optarg, err, sizeof err) < 0)
                 return usage_error("%s", err);
             /* The wire carries what the user typed (the worker applies it
@@ -395,6 +435,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
                                        optarg);
                 break;
             case OPT_INPUT: mask = M(CMD_GET); o->input = 1; break;
+            case OPT_NAME:
+                mask = M(CMD_KEYGEN);
+                if (!dcv_auth_valid_name(optarg))
+                    return usage_error("--name: expected 1..63 letters, digits, '.', '_' or '-' "
+                                       "(not starting with '.' or '-'), got '%s'", optarg);
+                o->key_name = optarg;
+                break;
+            case OPT_DIR: mask = M(CMD_KEYGEN); o->key_dir = optarg; break;
             case ':':
                 if (optopt > 0 && optopt < 256)
                     return usage_error("-%c: missing argument", optopt);
@@ -448,6 +496,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
         struct stat sb;
         if (o->out)
             o->wait = 1;
+        if (is_url(o->arg)) {
+            if (o->shared)
+                return usage_error("submit: --shared is for files, not URLs");
+            return 0; /* the coordinator checks the protocol */
+        }
         if ((o->fd = open(o->arg, O_RDONLY | O_CLOEXEC)) < 0)
             return usage_error("submit: cannot open %s: %s", o->arg, strerror(errno));
         if (fstat(o->fd, &sb) < 0 || !S_ISREG(sb.st_mode))
@@ -544,6 +597,12 @@ static int ctl_open(struct ctl *c)
     if (r < 0) {
         errorf("transport: %s", err);
         return EXIT_UNREACHABLE;
+    }
+    /* Keys are read when a tcp socket first needs them: ipc needs none. */
+    if (c->o->cmd != CMD_KEYGEN &&
+        (r = dcv_net_secure(c->net, c->s, NULL, err, sizeof err)) < 0) {
+        errorf("%s", err);
+        return EXIT_USAGE;
     }
     c->ac.net = c->net;
     c->ac.endpoint = c->endpoint;
@@ -1002,6 +1061,13 @@ static void print_job(json_object *job)
     print_kv("updated", t1);
     if (jstr(job, "error", NULL))
         print_kv("error", jstr(job, "error", ""));
+    if (jstr(job, "outcome", NULL)) {
+        int none = strcmp(jstr(job, "outcome", ""), "encoded") != 0;
+        snprintf(buf, sizeof buf, "%s%s%s%s", jstr(job, "outcome", ""),
+                 jstr(job, "note", NULL) ? ": " : "", jstr(job, "note", ""),
+                 none ? " (no output: keep the original)" : "");
+        print_kv("outcome", buf);
+    }
     if ((o = jget(job, "output", json_type_object))) {
         char sz[32];
         dcv_fmt_bytes(sz, sizeof sz, jint(o, "size", -1));
@@ -1051,6 +1117,14 @@ static void print_job(json_object *job)
             dcv_table_free(&t);
         }
     }
+}
+
+/* A done job whose attempt produced no output (library rules): its
+ * outcome ("skipped", "kept-original"), else NULL. */
+static const char *no_output_outcome(json_object *job)
+{
+    const char *oc = jstr(job, "outcome", NULL);
+    return oc && strcmp(oc, "encoded") != 0 ? oc : NULL;
 }
 
 /* Sleep about ms, returning early on a signal. */
@@ -1124,9 +1198,16 @@ static int follow_job(struct ctl *c, const char *job_id, int lines)
         free(raw);
         if (is_terminal(state)) {
             dcv_progress_end(&pl);
-            if (st != DCV_PROGRESS_NONE && !lines && !strcmp(state, "done"))
-                fprintf(stderr, "job %s: done\n", job_id);
-            if (!strcmp(state, "done")) {
+            if (!strcmp(state, "done") && no_output_outcome(job)) {
+                /* Said even with -q: it changes what the user does next. */
+                if (!c->o->json)
+                    fprintf(stderr, "job %s: done, %s: %s (no output: keep the original)\n",
+                            job_id, no_output_outcome(job), jstr(job, "note", "-"));
+                /* With -o the file asked for will not exist. */
+                rc = !lines && c->o->out ? EXIT_NO_OUTPUT : EXIT_OK;
+            } else if (!strcmp(state, "done")) {
+                if (st != DCV_PROGRESS_NONE && !lines)
+                    fprintf(stderr, "job %s: done\n", job_id);
                 rc = EXIT_OK;
             } else {
                 if (!c->o->json)
@@ -1171,13 +1252,20 @@ static int cmd_submit(struct ctl *c)
     args_init(&a);
     fd = o->fd;
     o->fd = -1;
-    if (fstat(fd, &sb) < 0) {
+    if (fd < 0) { /* a URL (parse_args checked) */
+        if (strlen(o->arg) >= sizeof a.path)
+            return usage_error("submit: URL too long");
+        a.input_kind = DCV_SUBMIT_URL;
+        snprintf(a.path, sizeof a.path, "%s", o->arg);
+        sb.st_size = 0;
+    } else if (fstat(fd, &sb) < 0) {
         close(fd);
         errorf("%s: %s", o->arg, strerror(errno));
         return EXIT_FAILED;
     }
     base = strrchr(o->arg, '/') ? strrchr(o->arg, '/') + 1 : o->arg;
-    snprintf(a.name, sizeof a.name, "%s", base);
+    if (fd >= 0) /* a URL's name is the coordinator's to derive */
+        snprintf(a.name, sizeof a.name, "%s", base);
 
     profile = json_object_to_json_string_ext(o->profile_json, JSON_C_TO_STRING_PLAIN |
                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -1201,7 +1289,9 @@ static int cmd_submit(struct ctl *c)
         return EXIT_FAILED;
     }
 
-    if (o->shared) {
+    if (fd < 0) {
+        /* URL: nothing to upload */
+    } else if (o->shared) {
         char real[PATH_MAX];
         close(fd);
         if (!realpath(o->arg, real))
@@ -1311,7 +1401,11 @@ static int cmd_jobs(struct ctl *c)
             short_id(jstr(j, "job_id", "?"), id);
             fmt_progress(j, prog, sizeof prog);
             dcv_fmt_age(age, sizeof age, now - jint(j, "created_ms", now));
-            row[0] = id; row[1] = jstr(j, "state", "?"); row[2] = prog;
+            char state[64];
+            snprintf(state, sizeof state, "%s%s%s%s", jstr(j, "state", "?"),
+                     no_output_outcome(j) ? " (" : "", no_output_outcome(j) ? no_output_outcome(j) : "",
+                     no_output_outcome(j) ? ")" : "");
+            row[0] = id; row[1] = state; row[2] = prog;
             row[3] = jstr(j, "worker", "-"); row[4] = jstr(j, "name", "-"); row[5] = age;
             if (dcv_table_add(&t, row) < 0) {
                 rc = EXIT_FAILED;
@@ -1358,6 +1452,23 @@ static int cmd_get(struct ctl *c)
     int rc;
     if ((rc = resolve_job(c, c->o->arg, id)) != EXIT_OK)
         return rc;
+    if (!c->o->input) {
+        /* A job done without output gets its own exit code (4) so a
+         * script can tell "keep the original" from a failure. */
+        struct dcv_proto_args a;
+        json_object *job;
+        args_init(&a);
+        snprintf(a.job_id, sizeof a.job_id, "%s", id);
+        if ((rc = call(c, DCV_VERB_STATUS, &a, NULL, &job, NULL)) != EXIT_OK)
+            return rc;
+        if (!strcmp(jstr(job, "state", ""), "done") && no_output_outcome(job)) {
+            errorf("job %s has no output: %s: %s; keep the original file", id,
+                   no_output_outcome(job), jstr(job, "note", "-"));
+            json_object_put(job);
+            return EXIT_NO_OUTPUT;
+        }
+        json_object_put(job);
+    }
     return download(c, id, c->o->input, c->o->out);
 }
 
@@ -1573,6 +1684,49 @@ static int cmd_worker(struct ctl *c, int verb)
     return EXIT_OK;
 }
 
+/* A key pair through the transport plugin (the CLI never links libzmq). */
+static int cmd_keygen(struct ctl *c)
+{
+    char pub[DCV_TX_KEY_LEN + 1], sec[DCV_TX_KEY_LEN + 1], err[1024];
+    const char *name = c->o->key_name ? c->o->key_name : c->s->name;
+    const char *dir = c->o->key_dir ? c->o->key_dir : ".";
+    int r;
+
+    if (!dcv_auth_valid_name(name)) {
+        errorf("keygen: the host name '%s' is not a valid key name: give --name", name);
+        return EXIT_USAGE;
+    }
+    if ((r = dcv_net_keypair(c->net, pub, sec, err, sizeof err)) < 0) {
+        errorf("keygen: %s", err);
+        return EXIT_FAILED;
+    }
+    r = dcv_auth_write_keys(dir, name, pub, sec, err, sizeof err);
+    memset(sec, 0, sizeof sec);
+    if (r < 0) {
+        errorf("keygen: %s", err);
+        return r == -EEXIST ? EXIT_USAGE : EXIT_FAILED;
+    }
+    if (c->o->json) {
+        json_object *j = json_object_new_object();
+        char buf[4200];
+        json_object_object_add(j, "name", json_object_new_string(name));
+        snprintf(buf, sizeof buf, "%s/%s.key", dir, name);
+        json_object_object_add(j, "secret_key_file", json_object_new_string(buf));
+        snprintf(buf, sizeof buf, "%s/%s.pub", dir, name);
+        json_object_object_add(j, "public_key_file", json_object_new_string(buf));
+        json_object_object_add(j, "public_key", json_object_new_string(pub));
+        puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+        json_object_put(j);
+    } else {
+        printf("%s\n", pub);
+        if (!c->o->quiet)
+            fprintf(stderr, "wrote %s/%s.key (secret, mode 0600) and %s/%s.pub; enroll the .pub "
+                    "file in the coordinator's workers.d/ or admins.d/ and send it SIGHUP\n",
+                    dir, name, dir, name);
+    }
+    return EXIT_OK;
+}
+
 static int cmd_info(struct ctl *c)
 {
     struct dcv_proto_args a;
@@ -1644,6 +1798,7 @@ int main(int argc, char **argv)
         case CMD_DRAIN: rc = cmd_worker(&c, DCV_VERB_DRAIN); break;
         case CMD_UNDRAIN: rc = cmd_worker(&c, DCV_VERB_UNDRAIN); break;
         case CMD_INFO: rc = cmd_info(&c); break;
+        case CMD_KEYGEN: rc = cmd_keygen(&c); break;
         default: rc = EXIT_USAGE; break;
         }
     }

@@ -12,6 +12,7 @@
  */
 #include "config.h"
 #include "errbuf.h"
+#include "urlpolicy.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -98,6 +99,7 @@ _Static_assert(sizeof(enum dcv_log_format) == sizeof(int), "enum fields are stor
 _Static_assert(sizeof(enum dcv_log_target) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum dcv_conf_strategy) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum dcv_stream_policy) == sizeof(int), "enum fields are stored as int");
+_Static_assert(sizeof(enum dcv_sec_mode) == sizeof(int), "enum fields are stored as int");
 
 static const struct key_choice role_choices[] = {
     { "standalone", DCV_ROLE_STANDALONE, 0 },
@@ -128,6 +130,12 @@ static const struct key_choice strategy_choices[] = {
     { "capability", DCV_CONF_CAPABILITY, 0 },
     { NULL, 0, 0 },
 };
+static const struct key_choice sec_mode_choices[] = {
+    { "curve", DCV_SEC_CURVE, 0 },
+    { "token", DCV_SEC_TOKEN, 0 },
+    { "none", DCV_SEC_NONE, 0 },
+    { NULL, 0, 0 },
+};
 static const struct key_choice stream_choices[] = {
     { "auto", DCV_STREAM_AUTO, 0 },
     { "always", DCV_STREAM_ALWAYS, 0 },
@@ -140,6 +148,8 @@ static int validate_endpoint(const char *v, char *why, size_t whylen);
 static int validate_transport(const char *v, char *why, size_t whylen);
 static int validate_path_map(const char *v, char *why, size_t whylen);
 static int validate_abs(const char *v, char *why, size_t whylen);
+static int validate_group(const char *v, char *why, size_t whylen);
+static int validate_url_protocol(const char *v, char *why, size_t whylen);
 
 static const struct key_def keys[] = {
     { "role", "DISTCONV_ROLE", KEY_ENUM, FIELD(role), role_choices, 0, 0, NULL },
@@ -172,17 +182,42 @@ static const struct key_def keys[] = {
     { "liveness.misses", NULL, KEY_INT, FIELD(liveness), NULL, 1, 100, NULL },
     { "queue.max_attempts", NULL, KEY_INT, FIELD(max_attempts), NULL, 1, 100, NULL },
     { "queue.strategy", NULL, KEY_ENUM, FIELD(strategy), strategy_choices, 0, 0, NULL },
+    { "queue.retry_backoff_ms", NULL, KEY_INT, FIELD(retry_backoff_ms), NULL, 0, 3600000, NULL },
+    { "queue.retry_backoff_max_ms", NULL, KEY_INT, FIELD(retry_backoff_max_ms), NULL, 0,
+      86400000, NULL },
     { "transfer.chunk_size", NULL, KEY_INT, FIELD(chunk_size), NULL, 4096, 64 * 1024 * 1024,
       NULL },
     { "transfer.credit_chunks", NULL, KEY_INT, FIELD(credit_chunks), NULL, 1, 4096, NULL },
     { "transfer.stream", NULL, KEY_ENUM, FIELD(stream), stream_choices, 0, 0, NULL },
     { "transfer.disk_reserve", NULL, KEY_INT, FIELD(disk_reserve), NULL, 0,
       (long long)1 << 53, NULL },
+    { "transfer.part_max_age_s", NULL, KEY_INT, FIELD(part_max_age_s), NULL, 1, 365 * 86400,
+      NULL },
+    { "inputs.url_protocols", "DISTCONV_URL_PROTOCOLS", KEY_LIST, FIELD(url_protocols), NULL,
+      0, 0, validate_url_protocol },
     { "worker.path_map", "DISTCONV_PATH_MAP", KEY_LIST, FIELD(path_map), NULL, 0, 0,
       validate_path_map },
     { "worker.disk_quota", NULL, KEY_INT, FIELD(disk_quota), NULL, 0, (long long)1 << 53,
       NULL },
     { "worker.nice", NULL, KEY_INT, FIELD(job_nice), NULL, 0, 19, NULL },
+    { "worker.job_memory_limit", "DISTCONV_JOB_MEMORY_LIMIT", KEY_INT, FIELD(job_memory_limit),
+      NULL, 0, (long long)1 << 53, NULL },
+    { "security.mode", "DISTCONV_SECURITY_MODE", KEY_ENUM, FIELD(sec_mode), sec_mode_choices, 0,
+      0, NULL },
+    { "security.secret_key", "DISTCONV_SECURITY_SECRET_KEY", KEY_STRING, FIELD(sec_secret_key),
+      NULL, 0, 0, validate_abs },
+    { "security.coordinator_key", "DISTCONV_SECURITY_COORDINATOR_KEY", KEY_STRING,
+      FIELD(sec_coordinator_key), NULL, 0, 0, validate_abs },
+    { "security.workers_dir", "DISTCONV_SECURITY_WORKERS_DIR", KEY_STRING, FIELD(sec_workers_dir),
+      NULL, 0, 0, validate_abs },
+    { "security.admins_dir", "DISTCONV_SECURITY_ADMINS_DIR", KEY_STRING, FIELD(sec_admins_dir),
+      NULL, 0, 0, validate_abs },
+    { "security.token_file", "DISTCONV_SECURITY_TOKEN_FILE", KEY_STRING, FIELD(sec_token_file),
+      NULL, 0, 0, validate_abs },
+    { "security.ipc_operator_group", "DISTCONV_SECURITY_IPC_OPERATOR_GROUP", KEY_STRING,
+      FIELD(sec_ipc_operator_group), NULL, 0, 0, validate_group },
+    { "security.ipc_submitter_group", "DISTCONV_SECURITY_IPC_SUBMITTER_GROUP", KEY_STRING,
+      FIELD(sec_ipc_submitter_group), NULL, 0, 0, validate_group },
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -191,6 +226,26 @@ static const struct key_def keys[] = {
 static const char plugins_group[] = "plugins";
 
 /* ---- small helpers ------------------------------------------------------ */
+
+static int validate_url_protocol(const char *v, char *why, size_t whylen)
+{
+    if (!*v || strlen(v) > 16) {
+        snprintf(why, whylen, "expected a protocol name such as \"https\"");
+        return -1;
+    }
+    for (const char *p = v; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (p > v && ((*p >= '0' && *p <= '9') || *p == '+' ||
+                                                     *p == '-' || *p == '.')))) {
+            snprintf(why, whylen, "\"%s\" is not a lower-case protocol name", v);
+            return -1;
+        }
+    if (dcv_url_protocol_denied(v)) {
+        snprintf(why, whylen, "\"%s\" reads the worker's own files or wraps another URL; it "
+                 "can never be allowed", v);
+        return -1;
+    }
+    return 0;
+}
 
 static int validate_name(const char *v, char *why, size_t whylen)
 {
@@ -238,6 +293,17 @@ static int validate_abs(const char *v, char *why, size_t whylen)
     if (!v[0] || v[0] == '/')
         return 0;
     snprintf(why, whylen, "expected an absolute path");
+    return -EINVAL;
+}
+
+/* "" (none) or a Unix group name. */
+static int validate_group(const char *v, char *why, size_t whylen)
+{
+    size_t n = strlen(v);
+    if (n == 0 || (n < 32 && v[0] != '-' &&
+                   strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n))
+        return 0;
+    snprintf(why, whylen, "expected a group name (letters, digits, '.', '_', '-'; at most 31)");
     return -EINVAL;
 }
 
@@ -515,11 +581,18 @@ static void set_defaults(struct dcv_settings *s)
     s->liveness = 3;
     s->max_attempts = 3;
     s->strategy = DCV_CONF_LEAST_LOADED;
+    s->retry_backoff_ms = 1000;
+    s->retry_backoff_max_ms = 60000;
     s->chunk_size = 1024 * 1024;
     s->credit_chunks = 8;
     s->stream = DCV_STREAM_AUTO;
     s->disk_reserve = (int64_t)1 << 30;
+    s->part_max_age_s = 86400;
     s->job_nice = 10;
+    /* URL inputs over the web only, unless the operator lists more. */
+    s->url_protocols.n = 2;
+    snprintf(s->url_protocols.v[0], sizeof s->url_protocols.v[0], "http");
+    snprintf(s->url_protocols.v[1], sizeof s->url_protocols.v[1], "https");
 }
 
 /* "tcp://HOST:PORT" -> "tcp://HOST:PORT+1"; anything else -> 0 and "". */
@@ -569,6 +642,23 @@ static int resolve_defaults(struct dcv_settings *s, char *err, size_t errlen)
     if (!s->work_dir[0])
         SETF(work_dir, "%s/work", s->state_dir);
 #undef SETF
+    /* Security files live beside the default configuration file
+     * (/etc/distconv for a distribution), whatever -c names. */
+    {
+        char dir[PATH_MAX];
+        const char *slash = strrchr(DCV_DEFAULT_CONFIG, '/');
+        size_t dl = slash ? (size_t)(slash - DCV_DEFAULT_CONFIG) : 0;
+        struct { char *f; size_t n; const char *leaf; } d[] = {
+            { s->sec_coordinator_key, sizeof s->sec_coordinator_key, "keys/coordinator.pub" },
+            { s->sec_workers_dir, sizeof s->sec_workers_dir, "workers.d" },
+            { s->sec_admins_dir, sizeof s->sec_admins_dir, "admins.d" },
+            { s->sec_token_file, sizeof s->sec_token_file, "token" },
+        };
+        snprintf(dir, sizeof dir, "%.*s", (int)dl, DCV_DEFAULT_CONFIG);
+        for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
+            if (!d[i].f[0])
+                snprintf(d[i].f, d[i].n, "%s/%s", dir, d[i].leaf);
+    }
     return 0;
 }
 

@@ -35,6 +35,13 @@ enum dcv_stream_policy {
     DCV_STREAM_NEVER = 2,  /* copy; a worker without the room is not given the job */
 };
 
+/* security.mode (docs/security.md). */
+enum dcv_sec_mode {
+    DCV_SEC_CURVE = 0, /* CurveZMQ keys + allow-lists on every tcp endpoint (default) */
+    DCV_SEC_TOKEN = 1, /* ZMQ PLAIN with a shared token: weaker, no encryption */
+    DCV_SEC_NONE = 2,  /* nothing: loopback experiments only */
+};
+
 #define DCV_ENDPOINT_MAX 256 /* "tcp://host:port" / "ipc:///path" */
 #define DCV_STRLIST_MAX 16   /* entries of a list setting */
 #define DCV_STRLIST_LEN 1024 /* bytes of one entry, NUL included */
@@ -69,13 +76,28 @@ struct dcv_settings {
     int32_t heartbeat_ms, liveness;      /* liveness.heartbeat_ms, liveness.misses */
     int32_t max_attempts;                /* queue.max_attempts: default per job */
     enum dcv_conf_strategy strategy;     /* queue.strategy */
+    int32_t retry_backoff_ms;            /* queue.retry_backoff_ms: first retry's delay, 0 = none */
+    int32_t retry_backoff_max_ms;        /* queue.retry_backoff_max_ms: cap of the doubling */
     int32_t chunk_size, credit_chunks;   /* transfer.*: data-plane chunk bytes, window */
     enum dcv_stream_policy stream;       /* transfer.stream */
     int64_t disk_reserve;                /* transfer.disk_reserve: free disk a copy must leave */
+    int32_t part_max_age_s;              /* transfer.part_max_age_s: abandoned upload parts live this long */
     struct dcv_strlist shared_roots;     /* coordinator: directories submitters may name */
     struct dcv_strlist path_map;         /* worker.path_map: "COORDINATOR_PREFIX=LOCAL_PREFIX" */
+    struct dcv_strlist url_protocols;    /* inputs.url_protocols: schemes a URL input may use */
     int64_t disk_quota;                  /* worker.disk_quota: bytes of work_dir it may use, 0 = all */
     int32_t job_nice;                    /* worker.nice: niceness of job processes */
+    int64_t job_memory_limit;            /* worker.job_memory_limit: RLIMIT_AS of a job, 0 = none */
+
+    /* security.* (core/auth.h). "" secret_key = the role's default key file. */
+    enum dcv_sec_mode sec_mode;
+    char sec_secret_key[PATH_MAX];
+    char sec_coordinator_key[PATH_MAX];
+    char sec_workers_dir[PATH_MAX];
+    char sec_admins_dir[PATH_MAX];
+    char sec_token_file[PATH_MAX];
+    char sec_ipc_operator_group[64];
+    char sec_ipc_submitter_group[64];
 };
 
 struct dcv_conf; /* the loaded file(s) and the resolved settings */

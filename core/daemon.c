@@ -15,7 +15,10 @@
  * so it runs before the transport plugin starts its threads
  * (dcv_net_open); signals the loop owns (SIGTERM, SIGINT, SIGCHLD) are
  * blocked before those threads exist too, so they inherit the mask and
- * every signal reaches the loop's signalfd.
+ * every signal reaches the loop's signalfd. Security comes after the
+ * transport and before any socket: this process's keys, then the
+ * coordinator's allow-lists, which the transport's ZAP handler (started
+ * before the first server socket binds) consults; SIGHUP reloads them.
  *
  * Exit status: 0 success (a service stopped by a signal included), 1 the
  * action failed (transcode error, config invalid, a service could not
@@ -39,6 +42,7 @@
 #include <sys/stat.h>
 
 #include "build-config.h"
+#include "auth.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
@@ -542,6 +546,61 @@ static void on_stop_signal(struct dcv_loop *loop, const struct signalfd_siginfo 
     dcv_loop_stop(loop);
 }
 
+/* SIGHUP: read the allow-lists again (atomically; a failure keeps the old
+ * ones). Registered for every role, so SIGHUP never kills a daemon. */
+static void on_hup_signal(struct dcv_loop *loop, const struct signalfd_siginfo *si, void *arg)
+{
+    struct dcv_auth **auth = arg;
+    char err[1024];
+    (void)loop;
+    (void)si;
+    if (!*auth) {
+        dcv_log(DCV_LOG_INFO, "daemon", "SIGHUP: nothing to reload in this role");
+        return;
+    }
+    if (dcv_auth_reload(*auth, err, sizeof err) < 0)
+        dcv_log(DCV_LOG_ERROR, "daemon", "SIGHUP: security reload failed, keeping the old "
+                "allow-lists: %s", err);
+    else
+        dcv_log(DCV_LOG_INFO, "daemon", "SIGHUP: security allow-lists reloaded (%zu enrolled "
+                "identities)", dcv_auth_count(*auth));
+}
+
+/* Security before any socket: this process's keys (a missing or too open
+ * key file stops the start here), then the coordinator's policy, which the
+ * transport's ZAP handler consults for every connection of every server
+ * socket dcv_coord_new() binds. */
+static int setup_security(struct dcv_conf *conf, struct dcv_net *net, int want_coord,
+                          struct dcv_auth **auth)
+{
+    const struct dcv_settings *s = dcv_conf_settings(conf);
+    char err[2048];
+    int r;
+
+    if ((r = dcv_net_secure(net, s, dcv_role_name(s->role), err, sizeof err)) < 0) {
+        dcv_log(DCV_LOG_ERROR, "daemon", "security: %s", err);
+        return r;
+    }
+    if (!want_coord || s->sec_mode == DCV_SEC_NONE) {
+        if (s->sec_mode == DCV_SEC_NONE)
+            dcv_log(DCV_LOG_WARN, "daemon", "security.mode = none: nothing is authenticated "
+                    "or encrypted");
+        return 0;
+    }
+    if ((r = dcv_auth_new(s, s->name, dcv_net_own_public(net), auth, err, sizeof err)) < 0) {
+        dcv_log(DCV_LOG_ERROR, "daemon", "security: %s", err);
+        return r;
+    }
+    dcv_net_set_auth(net, *auth);
+    if (s->sec_mode == DCV_SEC_CURVE)
+        dcv_log(DCV_LOG_INFO, "daemon", "security: curve, %zu enrolled identities (%s, %s)",
+                dcv_auth_count(*auth), s->sec_workers_dir, s->sec_admins_dir);
+    else
+        dcv_log(DCV_LOG_WARN, "daemon", "security: token mode (PLAIN: the token crosses the "
+                "network in clear text and nothing is encrypted; see docs/security.md)");
+    return 0;
+}
+
 static int do_service(struct dcv_conf *conf, const struct options *o)
 {
     const struct dcv_settings *s = dcv_conf_settings(conf);
@@ -550,6 +609,7 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
     struct dcv_net *net = NULL;
     struct dcv_coord *coord = NULL;
     struct dcv_worker *worker = NULL;
+    struct dcv_auth *auth = NULL;
     char *probe_json = NULL;
     char err[2048] = "";
     int r, rc = 1, stop_sig = 0;
@@ -565,6 +625,8 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
         (want_worker && ensure_dir("work_dir", s->work_dir) < 0))
         return 1;
 
+    /* SIGHUP is held since main(): the loop's signalfd takes a pending one
+     * once it exists. Children reset their masks. */
     /* The probe forks without exec: before any thread exists. */
     if (want_worker) {
         r = dcv_probe_all(conf, o->probe_timeout_ms, &probe_json, err, sizeof(err));
@@ -580,6 +642,8 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
         r = dcv_loop_add_signal(loop, SIGTERM, on_stop_signal, &stop_sig, err, sizeof(err));
     if (r == 0)
         r = dcv_loop_add_signal(loop, SIGINT, on_stop_signal, &stop_sig, err, sizeof(err));
+    if (r == 0)
+        r = dcv_loop_add_signal(loop, SIGHUP, on_hup_signal, &auth, err, sizeof(err));
     if (r < 0) {
         dcv_log(DCV_LOG_ERROR, "daemon", "event loop: %s", err);
         goto out;
@@ -595,6 +659,8 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
         dcv_log(DCV_LOG_ERROR, "daemon", "transport '%s': %s", s->transport, err);
         goto out;
     }
+    if (setup_security(conf, net, want_coord, &auth) < 0)
+        goto out;
     if (want_coord) {
         r = dcv_coord_new(loop, net, conf, &coord, err, sizeof(err));
         if (r < 0) {
@@ -613,8 +679,12 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
         struct dcv_worker_opts wo = {0};
         wo.coordinator = coord ? dcv_coord_control_endpoint(coord) : s->coordinator;
         /* The running binary even after a package upgrade replaced the
-         * file: job processes speak exactly this worker's SPEC. */
-        wo.self_exe = "/proc/self/exe";
+         * file: job processes speak exactly this worker's SPEC. Under
+         * valgrind /proc/self/exe is valgrind itself, so its test wrapper
+         * names the binary (DISTCONV_SELF_EXE, docs/testing.md). */
+        wo.self_exe = getenv("DISTCONV_SELF_EXE") && *getenv("DISTCONV_SELF_EXE")
+                          ? getenv("DISTCONV_SELF_EXE")
+                          : "/proc/self/exe";
         wo.local_prefixes = coord ? local : NULL;
         wo.probe_json = probe_json;
         r = dcv_worker_new(loop, net, conf, &wo, &worker, err, sizeof(err));
@@ -640,7 +710,9 @@ out:
      * coordinator's sockets in standalone mode. */
     dcv_worker_free(&worker);
     dcv_coord_free(&coord);
+    /* After the plugin's fini: its ZAP thread may call into auth until then. */
     dcv_net_close(&net);
+    dcv_auth_free(&auth);
     dcv_loop_destroy(&loop);
     free(probe_json);
     return rc;
@@ -651,7 +723,15 @@ int main(int argc, char **argv)
     struct options o = {0};
     struct dcv_conf *conf = NULL;
     char err[2048] = "";
+    sigset_t hup;
     int r;
+
+    /* A service treats SIGHUP as "reload" (do_service): hold it from the
+     * first instant, so one sent while the daemon starts is not fatal.
+     * Every other action lets it act as usual (below). */
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    sigprocmask(SIG_BLOCK, &hup, NULL);
 
     /* Log to stderr at info until the configuration says otherwise, so
      * errors in the configuration itself are visible. */
@@ -693,6 +773,8 @@ int main(int argc, char **argv)
         dcv_log_setup(level, DCV_LOG_JSON, DCV_LOG_STDERR, "distconvd-job");
     }
     dcv_log_hook_ffmpeg();
+    if (o.action != ACT_NONE)
+        sigprocmask(SIG_UNBLOCK, &hup, NULL);
 
     switch (o.action) {
     case ACT_CHECK_CONFIG:

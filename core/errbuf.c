@@ -4,6 +4,8 @@
 #include <stdio.h>
 
 static void verr(char *err, size_t errlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void verr(char *err, size_t errlen, const char *fmt, va_list ap)
 {
     if (err && errlen)
         vsnprintf(err, errlen, fmt, ap);

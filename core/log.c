@@ -298,7 +298,7 @@ void dcv_logv(int level, const char *component, const char *fmt, va_list ap)
     if (!component || !component[0])
         component = "main";
 
-    int n = vsnprintf(msg, sizeof msg, fmt ? fmt : "", ap);
+    int n = fmt ? vsnprintf(msg, sizeof msg, fmt, ap) : (msg[0] = '\0', 0);
     if (n < 0)
         snprintf(msg, sizeof msg, "(unformattable log message)");
     else if ((size_t)n >= sizeof msg)
@@ -418,8 +418,18 @@ static void ff_flush(struct ff_tls *st)
         level = DCV_LOG_DEBUG;
     if (len > 0 && level >= 0) {
         if (level == DCV_LOG_ERROR) {
-            snprintf(st->last_error, sizeof st->last_error, "%s", st->pending);
-            strip_addresses(st->last_error);
+            /* The first error is usually the cause ("Protocol 'file' not
+             * on whitelist"), later ones its consequences ("Error when
+             * loading first segment"): keep the first, add later ones
+             * while the text stays short. */
+            size_t have = strlen(st->last_error);
+            char one[sizeof st->last_error];
+            snprintf(one, sizeof one, "%s", st->pending);
+            strip_addresses(one);
+            if (!have)
+                snprintf(st->last_error, sizeof st->last_error, "%s", one);
+            else if (have + strlen(one) + 2 < 600 && !strstr(st->last_error, one))
+                snprintf(st->last_error + have, sizeof st->last_error - have, "; %s", one);
         }
         dcv_log(level, "ffmpeg", "%s", st->pending);
     }

@@ -27,10 +27,13 @@ int dcv_log_enabled(int level);
 
 /* component: short tag ("config", "plugin:x264", "media"). */
 void dcv_log(int level, const char *component, const char *fmt, ...) DCV_PRINTF(3, 4);
-void dcv_logv(int level, const char *component, const char *fmt, va_list ap);
+void dcv_logv(int level, const char *component, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Route FFmpeg's av_log through dcv_log (component "ffmpeg"), keeping the
- * last error-level line per thread so failures can quote FFmpeg's own text. */
+ * error-level lines since the last clear per thread (the first, which is
+ * usually the cause, then later ones "; "-joined while under 600 bytes) so
+ * failures can quote FFmpeg's own text. */
 void dcv_log_hook_ffmpeg(void);
 const char *dcv_log_last_ffmpeg_error(void); /* "" when none on this thread */
 /* Forget this thread's last FFmpeg error, so a failure quotes only text

@@ -409,6 +409,46 @@ static int set_threads(struct dcv_profile *p, const struct opt_def *o, const cha
     return 0;
 }
 
+static int parse_bool(const char *v, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcmp(v, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcmp(v, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static int set_skip(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    (void)o;
+    return parse_bool(v, &p->skip_if_target_met);
+}
+
+static int set_keep(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    (void)o;
+    return parse_bool(v, &p->keep_original_if_larger);
+}
+
+static int set_verify_tolerance(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    int64_t t;
+    (void)o;
+    /* Above an hour it no longer checks anything: a typo, not a wish. */
+    if (dcv_parse_time_us(v, &t) < 0 || t <= 0 || t > 3600LL * 1000000)
+        return -EINVAL;
+    p->verify_tolerance_us = t;
+    return 0;
+}
+
 static const struct opt_def opts[] = {
     { "codec", set_codec, "a codec name of lowercase letters and digits (h264, hevc, av1, vp9)",
       0, 0 },
@@ -429,7 +469,17 @@ static const struct opt_def opts[] = {
     { "start", set_start, "a time like 90, 90.5, 1:30 or 01:02:03.250", 0, 0 },
     { "duration", set_duration, "a time above zero like 90, 90.5, 1:30 or 01:02:03.250", 0, 0 },
     { "threads", set_threads, "an integer from 0 to 256", 0, 256 },
+    { "skip-if-target-met", set_skip, "true or false (yes/no, on/off, 1/0)", 0, 0 },
+    { "keep-original-if-larger", set_keep, "true or false (yes/no, on/off, 1/0)", 0, 0 },
+    { "verify-tolerance", set_verify_tolerance,
+      "a time above zero up to an hour like 0.5, 2 or 1:00", 0, 0 },
 };
+
+int dcv_profile_opt_is_flag(const char *opt)
+{
+    return opt && (strcmp(opt, "skip-if-target-met") == 0 ||
+                   strcmp(opt, "keep-original-if-larger") == 0);
+}
 
 int dcv_profile_set(struct dcv_profile *p, const char *opt, const char *value, char *err,
                     size_t errlen)
@@ -479,5 +529,13 @@ const char *dcv_profile_usage(void)
            "  --container FMT       mkv, mp4 or ts (default: from the output file name)\n"
            "  --start TIME          start at 90, 90.5, 1:30 or 01:02:03.250 (default: beginning)\n"
            "  --duration TIME       encode only this long (default: to the end)\n"
-           "  --threads N           encoder threads 0-256, 0 = auto (default: 0)\n";
+           "  --threads N           encoder threads 0-256, 0 = auto (default: 0)\n"
+           "Library rules and verification (jobs only):\n"
+           "  --skip-if-target-met[=BOOL]  do not encode a source already in the target\n"
+           "                        codec, not above --max-height, at or below --bitrate\n"
+           "                        and --bit-depth when given (default: false)\n"
+           "  --keep-original-if-larger[=BOOL]  when the output is not smaller than the\n"
+           "                        source, keep the source (no output; default: false)\n"
+           "  --verify-tolerance T  how far the output's duration may differ from the\n"
+           "                        source's (default: 0.5 s or 1 %, the larger)\n";
 }

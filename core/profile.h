@@ -31,6 +31,10 @@ struct dcv_profile {
     int64_t start_us;    /* input time range; -1 = from the start */
     int64_t duration_us; /* -1 = to the end */
     uint32_t threads;    /* 0 = auto */
+    /* Library rules (off by default) and output verification: */
+    int skip_if_target_met;      /* leave a source already at the target alone */
+    int keep_original_if_larger; /* discard an output not smaller than the source */
+    int64_t verify_tolerance_us; /* duration tolerance; 0 = max(0.5 s, 1 %) */
 };
 
 void dcv_profile_defaults(struct dcv_profile *p);
@@ -43,12 +47,18 @@ void dcv_profile_resolve(struct dcv_profile *p);
 /*
  * Apply one command-line style option (without the leading dashes) with its
  * value: codec, encoder, crf, qp, bitrate, preset, max-height, bit-depth,
- * gop, audio, audio-bitrate, subtitles, container, start, duration, threads.
+ * gop, audio, audio-bitrate, subtitles, container, start, duration, threads,
+ * skip-if-target-met, keep-original-if-larger (booleans: true/false, yes/no,
+ * on/off, 1/0), verify-tolerance.
  * Returns 0, -ENOENT for an option that is not a profile option, -EINVAL
  * with "--NAME: expected ..., got '...'" in err.
  */
 int dcv_profile_set(struct dcv_profile *p, const char *opt, const char *value,
                     char *err, size_t errlen);
+
+/* 1 for the boolean options, which a command line may give without a
+ * value (meaning true); 0 otherwise. */
+int dcv_profile_opt_is_flag(const char *opt);
 
 /* Preset words accepted besides 1..7: ultrafast=1 veryfast=2 faster=3
  * fast=3 medium=4 slow=5 slower=6 veryslow=7. */

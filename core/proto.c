@@ -181,13 +181,21 @@ static const char *const state_names[] = {"queued", "assigned", "running", "veri
 _Static_assert(sizeof(state_names) / sizeof(state_names[0]) == DCV_JOB_STATE_COUNT,
                "job state names follow enum dcv_job_state");
 
-static const char *const kind_names[] = {"xfer", "path"};
+static const char *const kind_names[] = {"xfer", "path", "url"};
 static const char *const mode_names[] = {"copy", "stream"};
 static const char *const phase_names[] = {"fetch", "encode", "upload", "verify"};
 static const char *const purpose_names[] = {"upload", "input", "output", "download"};
 static const char *const submit_kind_names[] = {"upload", "path", "url"};
 static const char *const prio_names[] = {"low", "normal", "high"};
 static const char *const get_what_names[] = {"output", "input"};
+static const char *const outcome_names[] = {"encoded", "skipped", "kept-original"};
+_Static_assert(sizeof(outcome_names) / sizeof(outcome_names[0]) == DCV_OUTCOME_COUNT,
+               "outcome names follow enum dcv_proto_outcome");
+
+const char *dcv_proto_outcome_name(int outcome)
+{
+    return outcome >= 0 && outcome < DCV_OUTCOME_COUNT ? outcome_names[outcome] : NULL;
+}
 
 /* ---- the field-table engine ---------------------------------------------- */
 
@@ -1089,6 +1097,8 @@ static int input_check(const void *m, const char *where, char *err, size_t errle
     int rc;
     if (in->name[0] && (rc = check_name(in->name, where, err, errlen)) < 0)
         return rc;
+    if (in->kind != DCV_INPUT_URL && (in->url[0] || in->protocols[0]))
+        return bad(err, errlen, where, "url", "only for kind url");
     if (in->kind == DCV_INPUT_XFER) {
         if (in->blob.xfer_id == 0)
             return bad(err, errlen, where, "xfer_id", "required for kind xfer");
@@ -1098,6 +1108,17 @@ static int input_check(const void *m, const char *where, char *err, size_t errle
             return bad(err, errlen, where, "sha256", "required for kind xfer");
         if (in->path[0])
             return bad(err, errlen, where, "path", "not allowed for kind xfer");
+        return 0;
+    }
+    if (in->kind == DCV_INPUT_URL) {
+        if (!strstr(in->url, "://"))
+            return bad(err, errlen, where, "url", "required for kind url (scheme://...)");
+        if (!in->protocols[0] || strspn(in->protocols, "abcdefghijklmnopqrstuvwxyz0123456789+-.,") !=
+                                     strlen(in->protocols))
+            return bad(err, errlen, where, "protocols",
+                       "required for kind url: comma-separated protocol names");
+        if (in->blob.xfer_id || in->path[0])
+            return bad(err, errlen, where, "url", "kind url carries neither xfer_id nor path");
         return 0;
     }
     if (!in->path[0])
@@ -1114,6 +1135,8 @@ static const struct field input_f[] = {
     FSHA(T, "sha256", blob.sha256, 0),
     FENUM(T, "mode", mode, 0, mode_names, DCV_FETCH_COPY),
     FSTR(T, "path", path, 0, 0),
+    FSTR(T, "url", url, 0, 0),
+    FSTR(T, "protocols", protocols, 0, 0),
     FSTR(T, "name", name, 0, 0),
 };
 #undef T
@@ -1162,15 +1185,29 @@ static const struct field progress_f[] = {
 #undef T
 static const struct desc progress_d = {"PROGRESS", progress_f, ARRAY_N(progress_f), sizeof(struct dcv_proto_progress), NULL, 0};
 
+/* Only an encoded outcome has an output; a skipped or kept-original job
+ * leaves the source as the result, so an output there is a contradiction. */
+static int done_check(const void *m, const char *where, char *err, size_t errlen)
+{
+    const struct dcv_proto_done *d = m;
+    if (d->outcome == DCV_OUTCOME_ENCODED && !d->has_output)
+        return bad(err, errlen, where, "output", "required for outcome encoded");
+    if (d->outcome != DCV_OUTCOME_ENCODED && d->has_output)
+        return bad(err, errlen, where, "output", "not allowed for outcome %s",
+                   outcome_names[d->outcome]);
+    return 0;
+}
 #define T struct dcv_proto_done
 static const struct field done_f[] = {
     FENCE(T, 1),
-    FSUB(T, "output", output, 1, &blob_d, NOAUX),
+    FSUB(T, "output", output, 0, &blob_d, offsetof(T, has_output)),
     FINT(T, "frames", frames, 0, 0, DCV_PROTO_MAX_SIZE, -1),
     FINT(T, "elapsed_ms", elapsed_ms, 0, 0, DCV_PROTO_MAX_SIZE, -1),
+    FENUM(T, "outcome", outcome, 0, outcome_names, DCV_OUTCOME_ENCODED),
+    FSTR(T, "note", note, 0, 0),
 };
 #undef T
-static const struct desc done_d = {"DONE", done_f, ARRAY_N(done_f), sizeof(struct dcv_proto_done), NULL, 0};
+static const struct desc done_d = {"DONE", done_f, ARRAY_N(done_f), sizeof(struct dcv_proto_done), done_check, 0};
 
 #define T struct dcv_proto_cancel
 static const struct field cancel_f[] = {

@@ -215,7 +215,7 @@ struct dcv_proto_heartbeat {
     struct dcv_proto_telemetry telemetry;
 };
 
-enum dcv_proto_input_kind { DCV_INPUT_XFER = 0, DCV_INPUT_PATH = 1 };
+enum dcv_proto_input_kind { DCV_INPUT_XFER = 0, DCV_INPUT_PATH = 1, DCV_INPUT_URL = 2 };
 enum dcv_proto_fetch_mode { DCV_FETCH_COPY = 0, DCV_FETCH_STREAM = 1 };
 
 struct dcv_proto_input {
@@ -223,6 +223,8 @@ struct dcv_proto_input {
     struct dcv_proto_blob blob; /* XFER: required */
     int mode;                 /* XFER: enum dcv_proto_fetch_mode, default copy */
     char path[DCV_PROTO_PATH]; /* PATH: absolute, coordinator's view */
+    char url[DCV_PROTO_PATH];  /* URL: what the job process opens itself */
+    char protocols[256];       /* URL: FFmpeg protocol_whitelist, "https,tls,tcp" */
     char name[DCV_PROTO_HOST * 2]; /* optional original file name (no '/') */
 };
 
@@ -258,11 +260,25 @@ struct dcv_proto_progress {
     double fps;     /* optional, -1 */
 };
 
+/* What a finished attempt produced: an encoded output, or (library rules,
+ * the profile's skip-if-target-met / keep-original-if-larger) nothing,
+ * because the source is to be kept as it is. */
+enum dcv_proto_outcome {
+    DCV_OUTCOME_ENCODED = 0, /* "encoded": output required */
+    DCV_OUTCOME_SKIPPED,     /* "skipped": the source already meets the target; no output */
+    DCV_OUTCOME_KEPT,        /* "kept-original": the output was not smaller; no output */
+    DCV_OUTCOME_COUNT
+};
+const char *dcv_proto_outcome_name(int outcome); /* NULL when out of range */
+
 struct dcv_proto_done {
     struct dcv_proto_fence fence;
+    int has_output;     /* output present: required for "encoded", refused otherwise */
     struct dcv_proto_blob output;
     int64_t frames;     /* optional, -1 */
     int64_t elapsed_ms; /* optional, -1 */
+    int outcome;        /* enum dcv_proto_outcome, optional ("encoded") */
+    char note[DCV_PROTO_TEXT]; /* optional: the human reason of the outcome */
 };
 
 struct dcv_proto_cancel {

@@ -18,9 +18,11 @@
 
 #include <json-c/json.h>
 
+#include "auth.h"
 #include "build-config.h"
 #include "caps_json.h"
 #include "errbuf.h"
+#include "urlpolicy.h"
 #include "log.h"
 #include "profile.h"
 
@@ -179,7 +181,19 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
     }
     if (j->last_error)
         json_object_object_add(o, "error", jstr(j->last_error));
+    /* Requeued after a retryable failure: its back-off ends then (wall ms). */
+    if (j->state == DCV_JOB_QUEUED && j->not_before_ms > co_wall_ms())
+        json_object_object_add(o, "next_attempt_ms", json_object_new_int64(j->not_before_ms));
     if (out) {
+        /* What the attempt produced (protocol DONE.outcome); records from
+         * before outcomes existed are encoded ones. */
+        json_object_object_add(o, "outcome",
+                               json_object_object_get_ex(out, "outcome", &v)
+                                   ? json_object_get(v) : jstr("encoded"));
+        if (json_object_object_get_ex(out, "note", &v))
+            json_object_object_add(o, "note", json_object_get(v));
+    }
+    if (out && json_object_object_get_ex(out, "file", &v)) {
         json_object *r = json_object_new_object();
         if (r) {
             if (json_object_object_get_ex(out, "size", &v))
@@ -190,8 +204,8 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
                 json_object_object_add(r, "name", json_object_get(v));
             json_object_object_add(o, "output", r);
         }
-        json_object_put(out);
     }
+    json_object_put(out);
     if (full) {
         struct dcv_attempt *a = NULL;
         struct dcv_transition *h = NULL;
@@ -336,7 +350,26 @@ struct req_ctx {
     struct dcv_coord *c;
     const struct dcv_tx_peer *peer;
     const struct dcv_proto_request *rq;
+    const char *user; /* authenticated identity, "" when the socket has none */
+    int roles;        /* DCV_AUTH_* of user now */
 };
+
+/* A submitter (not an operator) sees only the jobs it submitted. */
+static int own_jobs_only(const struct req_ctx *x)
+{
+    return !(x->roles & DCV_AUTH_OPERATOR);
+}
+
+/* The identity recorded on a job at submit ("" for jobs from before
+ * security, or from an unauthenticated socket). */
+static void job_owner(const struct dcv_job *j, char *out, size_t len)
+{
+    json_object *o = j->input_json ? json_tokener_parse(j->input_json) : NULL, *v;
+    out[0] = '\0';
+    if (o && json_object_object_get_ex(o, "submitter", &v) && json_object_is_type(v, json_type_string))
+        snprintf(out, len, "%s", json_object_get_string(v));
+    json_object_put(o);
+}
 
 #define FAILR(x, status, ...) reply_err((x)->c, (x)->peer, (x)->rq->req_id, (status), __VA_ARGS__)
 
@@ -434,9 +467,22 @@ static void verb_submit(struct req_ctx *x)
         json_object_object_add(in, "name", jstr(a->name[0] ? a->name : base ? base + 1 : real));
         break;
     }
-    default:
-        FAILR(x, 400, "url inputs are not supported yet");
-        goto out;
+    default: {
+        const char *allowed[DCV_STRLIST_MAX];
+        const struct dcv_strlist *l = &c->set->url_protocols;
+        char name[DCV_PROTO_HOST * 2];
+        for (unsigned i = 0; i < l->n; i++)
+            allowed[i] = l->v[i];
+        if ((r = dcv_url_check(a->path, allowed, l->n, err, sizeof err)) < 0) {
+            FAILR(x, r == -EPERM ? 403 : 400, "input: %s", err);
+            goto out;
+        }
+        dcv_url_name(a->path, name, sizeof name);
+        json_object_object_add(in, "kind", jstr("url"));
+        json_object_object_add(in, "url", jstr(a->path));
+        json_object_object_add(in, "name", jstr(a->name[0] ? a->name : name));
+        break;
+    }
     }
 
     memset(&req, 0, sizeof req);
@@ -445,6 +491,9 @@ static void verb_submit(struct req_ctx *x)
     req.priority = (int)a->priority;
     req.max_attempts = a->max_attempts > 0 ? (int)a->max_attempts : c->set->max_attempts;
     req.profile_json = a->profile;
+    /* Who submitted it: submitters see only their own jobs. */
+    if (x->user[0])
+        json_object_object_add(in, "submitter", jstr(x->user));
     req.input_json = json_object_to_json_string_ext(in, JSON_C_TO_STRING_PLAIN);
     if ((r = dcv_store_submit(c->store, &req, &job, &created, err, sizeof err)) < 0) {
         FAILR(x, store_status(r), "%s", err);
@@ -474,6 +523,18 @@ static int load(struct req_ctx *x, struct dcv_job *job)
         FAILR(x, 404, "no job %s", x->rq->args.job_id);
     else if (r < 0)
         FAILR(x, store_status(r), "%s", err);
+    if (r == 0 && own_jobs_only(x)) {
+        char owner[DCV_TX_MAX_USER_ID + 1];
+        job_owner(job, owner, sizeof owner);
+        if (strcmp(owner, x->user) != 0) {
+            dcv_log(DCV_LOG_WARN, CO_LOG, "admin %s refused: submitter %s asked for job %s of %s",
+                    dcv_proto_verb_name(x->rq->verb), x->user, job->id,
+                    owner[0] ? owner : "nobody");
+            FAILR(x, 403, "permission denied: job %s was not submitted by %s", job->id, x->user);
+            dcv_job_clear(job);
+            return -EACCES;
+        }
+    }
     return r;
 }
 
@@ -497,20 +558,38 @@ struct list_ud {
     json_object *arr;
     size_t bytes;
     int truncated;
+    /* a submitter's list: only owner's jobs, paged here */
+    const char *owner;
+    int64_t skip, left, seen;
 };
 
 static int list_one(const struct dcv_job *j, void *ud)
 {
     struct list_ud *u = ud;
-    json_object *o = job_json(u->c, j, 0);
+    json_object *o;
     size_t n;
+    if (u->owner) {
+        char owner[DCV_TX_MAX_USER_ID + 1];
+        job_owner(j, owner, sizeof owner);
+        if (strcmp(owner, u->owner) != 0)
+            return 0;
+        u->seen++;
+        if (u->skip > 0) {
+            u->skip--;
+            return 0;
+        }
+        if (u->left <= 0 || u->truncated)
+            return 0; /* keep counting for "total" */
+        u->left--;
+    }
+    o = job_json(u->c, j, 0);
     if (!o)
         return -ENOMEM;
     n = strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) + 1;
     if (u->bytes + n > REPLY_BUDGET) {
         json_object_put(o);
         u->truncated = 1;
-        return 1;
+        return u->owner ? 0 : 1;
     }
     u->bytes += n;
     json_object_array_add(u->arr, o);
@@ -520,7 +599,7 @@ static int list_one(const struct dcv_job *j, void *ud)
 static void verb_jobs(struct req_ctx *x)
 {
     const struct dcv_proto_args *a = &x->rq->args;
-    struct list_ud u = { x->c, NULL, 0, 0 };
+    struct list_ud u = { x->c, NULL, 0, 0, NULL, 0, 0, 0 };
     json_object *body;
     char err[512];
     int64_t total = 0;
@@ -535,8 +614,19 @@ static void verb_jobs(struct req_ctx *x)
         FAILR(x, 500, "coordinator out of memory");
         return;
     }
-    r = dcv_store_list(x->c->store, a->state, a->limit > 0 ? (int)a->limit : JOBS_DEFAULT_LIMIT,
-                       (int)a->offset, list_one, &u, err, sizeof err);
+    if (own_jobs_only(x)) {
+        /* The store pages over everyone's jobs: walk them all, page the
+         * submitter's own here. */
+        u.owner = x->user;
+        u.skip = a->offset;
+        u.left = a->limit > 0 ? a->limit : JOBS_DEFAULT_LIMIT;
+        r = dcv_store_list(x->c->store, a->state, INT_MAX, 0, list_one, &u, err, sizeof err);
+        total = u.seen;
+    } else {
+        r = dcv_store_list(x->c->store, a->state,
+                           a->limit > 0 ? (int)a->limit : JOBS_DEFAULT_LIMIT, (int)a->offset,
+                           list_one, &u, err, sizeof err);
+    }
     if (r < 0) {
         json_object_put(u.arr);
         json_object_put(body);
@@ -646,7 +736,18 @@ static void verb_get(struct req_ctx *x)
                   lower(dcv_job_state_name(job.state), buf, sizeof buf));
             goto out;
         }
-        if (!(o = parse_obj(job.output_json)) || !json_object_object_get_ex(o, "file", &v) ||
+        if ((o = parse_obj(job.output_json)) && !json_object_object_get_ex(o, "file", &v) &&
+            json_object_object_get_ex(o, "outcome", &v)) {
+            /* Done without an output (library rules): the source is the
+             * result. 404 as for any absent object, with the reason. */
+            json_object *note = NULL;
+            FAILR(x, 404, "job %s has no output: %s (%s); keep the original file", job.id,
+                  json_object_get_string(v),
+                  json_object_object_get_ex(o, "note", &note) ? json_object_get_string(note)
+                                                               : "-");
+            goto out;
+        }
+        if (!o || !json_object_object_get_ex(o, "file", &v) ||
             dcv_blobs_job_path(c->blobs, job.id, json_object_get_string(v), 0, path, sizeof path,
                                err, sizeof err) < 0 ||
             dcv_blobs_read_record(path, &size, sha) < 0) {
@@ -834,6 +935,31 @@ void co_admin_input(struct dcv_coord *c, const struct dcv_tx_peer *from, const s
     x.c = c;
     x.peer = from;
     x.rq = rq;
+    {
+        /* Roles per verb: submitters submit and read (their own jobs),
+         * operators do everything; workers have no business here. */
+        int64_t uid;
+        int need = DCV_AUTH_OPERATOR;
+        x.user = dcv_sock_user(c->adm, &uid);
+        x.roles = dcv_auth_role(dcv_net_auth(c->net), x.user, uid);
+        switch (rq->verb) {
+        case DCV_VERB_SUBMIT: case DCV_VERB_STATUS: case DCV_VERB_JOBS: case DCV_VERB_CANCEL:
+        case DCV_VERB_RETRY: case DCV_VERB_GET: case DCV_VERB_INFO:
+            need = DCV_AUTH_SUBMITTER | DCV_AUTH_OPERATOR;
+            break;
+        default:
+            break;
+        }
+        if (!(x.roles & need)) {
+            const char *verb = dcv_proto_verb_name(rq->verb) ? dcv_proto_verb_name(rq->verb) : "?";
+            dcv_log(DCV_LOG_WARN, CO_LOG, "admin %s refused: %s %s is not allowed to", verb,
+                    dcv_auth_role_name(x.roles), x.user);
+            FAILR(&x, 403, "permission denied: %s %s may not %s", dcv_auth_role_name(x.roles),
+                  x.user, verb);
+            free(rq);
+            return;
+        }
+    }
     dcv_log(DCV_LOG_DEBUG, CO_LOG, "admin %s (req %s)", dcv_proto_verb_name(rq->verb), rq->req_id);
     switch (rq->verb) {
     case DCV_VERB_SUBMIT: verb_submit(&x); break;

@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,8 +28,10 @@
 #include <json-c/json.h>
 #include <libavformat/avformat.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "errbuf.h"
+#include "urlpolicy.h"
 #include "log.h"
 #include "loop.h"
 #include "profile.h"
@@ -400,11 +403,13 @@ void co_job_release(struct dcv_coord *c, const char *job_id, int code, const cha
 {
     struct co_job **pp = &c->jobs, *j;
     char id[DCV_PROTO_JOB_ID];
+    int attempt = 0;
 
     copy_str(id, sizeof id, job_id);
     while ((j = *pp)) {
         if (strcmp(j->id, id) == 0) {
             *pp = j->next;
+            attempt = j->attempt;
             free(j);
             break;
         }
@@ -415,13 +420,22 @@ void co_job_release(struct dcv_coord *c, const char *job_id, int code, const cha
         dcv_xsrv_abort_job(c->xsrv, id, code, reason);
     if (c->xsrv)
         arm_pump(c);
+    /* Nobody resumes an output of an attempt that is over: its part (the
+     * abort above closed it) only takes disk. A committed output stays. */
+    if (attempt > 0 && c->blobs) {
+        char file[32], path[PATH_MAX], err[256];
+        snprintf(file, sizeof file, "out-%d", attempt);
+        if (dcv_blobs_job_path(c->blobs, id, file, 0, path, sizeof path, err, sizeof err) == 0)
+            dcv_blobs_discard_part(path);
+    }
 }
 
 /* ---- inputs ------------------------------------------------------------------ */
 
 /* Stored form (written by admin.c's submit):
  *   {"kind":"upload","xfer_id":N,"size":N,"sha256":"..","name":".."}
- *   {"kind":"path","path":"/real/path","size":N,"name":".."} */
+ *   {"kind":"path","path":"/real/path","size":N,"name":".."}
+ *   {"kind":"url","url":"https://...","name":".."} */
 int co_input_parse(struct dcv_coord *c, const char *input_json, struct co_input *in, char *err,
                    size_t errlen)
 {
@@ -451,6 +465,12 @@ int co_input_parse(struct dcv_coord *c, const char *input_json, struct co_input 
         in->kind = DCV_SUBMIT_PATH;
         if (!json_object_object_get_ex(o, "path", &v) || json_object_get_string(v)[0] != '/')
             r = dcv_err(err, errlen, -EINVAL, "stored path input has no path");
+        else
+            copy_str(in->path, sizeof in->path, json_object_get_string(v));
+    } else if (strcmp(kind, "url") == 0) {
+        in->kind = DCV_SUBMIT_URL;
+        if (!json_object_object_get_ex(o, "url", &v) || !strstr(json_object_get_string(v), "://"))
+            r = dcv_err(err, errlen, -EINVAL, "stored url input has no URL");
         else
             copy_str(in->path, sizeof in->path, json_object_get_string(v));
     } else {
@@ -736,6 +756,23 @@ static void on_hello(struct dcv_coord *c, const struct dcv_tx_peer *from, const 
         send_disconnect(c, from, err);
         goto out;
     }
+    /* The claimed worker_id must be the identity the connection proved
+     * (its enrolled key's NAME): one worker's key cannot speak for another. */
+    {
+        int64_t uid;
+        const char *user = dcv_sock_user(c->ctl, &uid);
+        if (user[0] && strcmp(user, h->worker_id) != 0) {
+            dcv_log(DCV_LOG_WARN, CO_LOG, "worker %s presented the key of %s: disconnected",
+                    h->worker_id, user);
+            send_disconnect(c, from, "worker_id is not the identity of this connection's key");
+            goto out;
+        }
+        if (!(dcv_auth_role(dcv_net_auth(c->net), user, uid) & DCV_AUTH_WORKER)) {
+            dcv_log(DCV_LOG_WARN, CO_LOG, "HELLO from %s refused: not an enrolled worker", user);
+            send_disconnect(c, from, "not an enrolled worker");
+            goto out;
+        }
+    }
     /* The connection may have belonged to another worker id (a restarted
      * process reusing a socket cannot, but be safe): detach it. */
     if ((other = worker_by_peer(c, from)) && strcmp(other->id, h->worker_id) != 0)
@@ -922,7 +959,7 @@ static void on_failure(struct dcv_coord *c, struct co_worker *w, const struct dc
     }
     if (m->code == DCV_CODE_BUSY && (job.state == DCV_JOB_ASSIGNED || job.state == DCV_JOB_RUNNING))
         ev = DCV_EV_REQUEUE_BUSY;
-    else if (is_reject && job.state == DCV_JOB_ASSIGNED)
+    else if (is_reject && job.state == DCV_JOB_ASSIGNED && m->retryable)
         ev = DCV_EV_REJECT;
     else if (m->retryable || m->code == DCV_CODE_BUSY)
         ev = DCV_EV_FAIL_RETRYABLE;
@@ -1032,6 +1069,12 @@ static int verify_media(const char *path, char *err, size_t errlen)
         avformat_close_input(&fc);
         return dcv_err(err, errlen, -EBADMSG, "no streams");
     }
+    /* The worker decoded it all (media/verify.c); this is the cheap check
+     * that what arrived is still a video. */
+    if (av_find_best_stream(fc, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0) < 0) {
+        avformat_close_input(&fc);
+        return dcv_err(err, errlen, -EBADMSG, "no video stream");
+    }
     has_duration = fc->duration > 0;
     for (unsigned i = 0; i < fc->nb_streams && !has_duration; i++)
         has_duration = fc->streams[i]->duration > 0;
@@ -1057,6 +1100,46 @@ static int verify_output(const char *path, int64_t size, const char *sha, char *
     return verify_media(path, err, errlen);
 }
 
+/* A library rule made the source the result (outcome skipped or
+ * kept-original): nothing was uploaded and there is nothing to verify. The
+ * record (output_json without "file") keeps the outcome and its reason, so
+ * status shows them and `get` can say why there is no output. */
+static void done_without_output(struct dcv_coord *c, struct co_worker *w, struct co_job *j,
+                                const struct dcv_proto_done *m)
+{
+    const char *outcome = dcv_proto_outcome_name(m->outcome);
+    char err[512], note[DCV_PROTO_TEXT + 32];
+    json_object *o;
+    int r;
+
+    /* A skip is decided before any encoder is chosen, so no ACCEPT came:
+     * the attempt ran all the same (ASSIGNED -> RUNNING -> DONE). */
+    if (!j->accepted)
+        (void)apply_ev(c, j->id, DCV_EV_START, j->attempt, outcome, NULL, m->fence.session, NULL,
+                       NULL);
+    if (!(o = json_object_new_object()))
+        return;
+    json_object_object_add(o, "outcome", json_object_new_string(outcome));
+    json_object_object_add(o, "note", json_object_new_string(m->note[0] ? m->note : outcome));
+    if (m->elapsed_ms >= 0)
+        json_object_object_add(o, "elapsed_ms", json_object_new_int64(m->elapsed_ms));
+    json_object_object_add(o, "worker", json_object_new_string(w->id));
+    r = dcv_store_set_output(c->store, j->id, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+                             err, sizeof err);
+    json_object_put(o);
+    snprintf(note, sizeof note, "%s: %s", outcome, m->note[0] ? m->note : "no output");
+    if (r < 0) {
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "job %s: record outcome: %s", j->id, err);
+        apply_ev(c, j->id, DCV_EV_FAIL_RETRYABLE, j->attempt, "outcome not recorded", NULL,
+                 j->session, err, NULL);
+    } else if (apply_ev(c, j->id, DCV_EV_SUCCEED, j->attempt, note, NULL, j->session, NULL,
+                        NULL) == 0) {
+        dcv_log(DCV_LOG_INFO, CO_LOG, "job %s done on %s without output: %s", j->id, w->id, note);
+    }
+    co_job_release(c, m->fence.job_id, DCV_CODE_STALE, "attempt ended");
+    co_dispatch_soon(c);
+}
+
 static void on_done(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_done *m)
 {
     struct co_job *j = fenced(c, w, &m->fence);
@@ -1071,6 +1154,10 @@ static void on_done(struct dcv_coord *c, struct co_worker *w, const struct dcv_p
     if (!j) {
         dcv_log(DCV_LOG_DEBUG, CO_LOG, "stale DONE for job %s attempt %" PRId64 " from %s",
                 m->fence.job_id, m->fence.attempt, w->id);
+        return;
+    }
+    if (m->outcome != DCV_OUTCOME_ENCODED) {
+        done_without_output(c, w, j, m);
         return;
     }
     snprintf(file, sizeof file, "out-%d", j->attempt);
@@ -1117,6 +1204,9 @@ static void on_done(struct dcv_coord *c, struct co_worker *w, const struct dcv_p
     o = json_object_new_object();
     if (!o)
         return;
+    json_object_object_add(o, "outcome", json_object_new_string("encoded"));
+    if (m->note[0])
+        json_object_object_add(o, "note", json_object_new_string(m->note));
     json_object_object_add(o, "file", json_object_new_string(file));
     json_object_object_add(o, "name", json_object_new_string(name));
     json_object_object_add(o, "size", json_object_new_int64(m->output.size));
@@ -1210,6 +1300,25 @@ static void on_control(struct dcv_coord *c, const struct dcv_tx_peer *from, cons
         if (m->cmd != DCV_CMD_DISCONNECT)
             send_disconnect(c, from, "unknown connection: send HELLO first");
         return;
+    }
+    /* Every message: still the worker that said HELLO on this connection,
+     * and still enrolled (a SIGHUP may have removed its key). */
+    {
+        int64_t uid;
+        const char *user = dcv_sock_user(c->ctl, &uid);
+        if (user[0] && strcmp(user, w->id) != 0) {
+            dcv_log(DCV_LOG_WARN, CO_LOG, "%s from %s on the connection of worker %s: disconnected",
+                    dcv_proto_cmd_name(DCV_PLANE_CONTROL, m->cmd), user, w->id);
+            w->peer.len = 0;
+            send_disconnect(c, from, "message identity does not match the worker");
+            return;
+        }
+        if (!(dcv_auth_role(dcv_net_auth(c->net), user, uid) & DCV_AUTH_WORKER)) {
+            dcv_log(DCV_LOG_WARN, CO_LOG, "worker %s is no longer enrolled: disconnected", w->id);
+            send_disconnect(c, from, "this worker is no longer enrolled");
+            worker_lost(c, w, "no longer enrolled");
+            return;
+        }
     }
     w->last_rx = co_now();
     w->last_seen_ms = co_wall_ms();
@@ -1356,7 +1465,7 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
     struct dcv_proto_job *m;
     struct co_job *j;
     char note[200];
-    int by_path = worker_reads_path(w, in->path), r;
+    int by_path = in->kind != DCV_SUBMIT_URL && worker_reads_path(w, in->path), r;
 
     if (dcv_sched_session_key(view, dev, skey, skeylen) != 0)
         skey[0] = '\0';
@@ -1387,7 +1496,17 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
     m->fence.attempt = q->attempt;
     copy_str(m->fence.session, sizeof m->fence.session, w->session);
     const char *m_mode_name = "xfer";
-    if (by_path) {
+    if (in->kind == DCV_SUBMIT_URL) {
+        const char *allowed[DCV_STRLIST_MAX];
+        for (unsigned i = 0; i < c->set->url_protocols.n; i++)
+            allowed[i] = c->set->url_protocols.v[i];
+        m->input.kind = DCV_INPUT_URL;
+        copy_str(m->input.url, sizeof m->input.url, in->path);
+        if (dcv_url_whitelist(allowed, c->set->url_protocols.n, m->input.protocols,
+                              sizeof m->input.protocols) < 0)
+            m->input.protocols[0] = '\0'; /* cannot happen with 16-byte names; JOB fails */
+        m_mode_name = "url";
+    } else if (by_path) {
         m->input.kind = DCV_INPUT_PATH;
         copy_str(m->input.path, sizeof m->input.path, in->path);
     } else {
@@ -1424,6 +1543,18 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
     return 0;
 }
 
+/* When the first job still in its retry back-off is due: the tick
+ * dispatches then (queued jobs otherwise wait for an event to move). */
+static void note_backoff(struct dcv_coord *c)
+{
+    char err[256];
+    int64_t when = 0;
+    int r = dcv_store_next_due(c->store, co_wall_ms(), &when, err, sizeof err);
+    if (r < 0)
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "dispatch: %s", err);
+    c->backoff_at = r == 1 ? when : 0;
+}
+
 static int eligible(const struct co_worker *w)
 {
     return w->online && w->peer.len;
@@ -1441,6 +1572,7 @@ static void dispatch(struct dcv_coord *c)
     char err[512];
     int any = 0;
 
+    note_backoff(c);
     for (struct co_worker *w = c->workers; w; w = w->next)
         if (eligible(w)) {
             nw++;
@@ -1504,7 +1636,8 @@ static void dispatch(struct dcv_coord *c)
         S[k].used++;
     }
     dcv_sched_sessions_sort(S, ns);
-    if (dcv_store_list_queued(c->store, (int)q.cap, 0, collect_queued, &q, err, sizeof err) < 0) {
+    if (dcv_store_list_due(c->store, co_wall_ms(), (int)q.cap, collect_queued, &q, err,
+                           sizeof err) < 0) {
         dcv_log(DCV_LOG_ERROR, CO_LOG, "dispatch: %s", err);
         goto out;
     }
@@ -1527,19 +1660,20 @@ static void dispatch(struct dcv_coord *c)
             fail_queued(c, x, err);
             continue;
         }
-        if (stat(ci.path, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (ci.kind != DCV_SUBMIT_URL && (stat(ci.path, &st) < 0 || !S_ISREG(st.st_mode))) {
             snprintf(err, sizeof err, "input %.300s is gone: %s", ci.name[0] ? ci.name : ci.path,
                      strerror(errno ? errno : ENOENT));
             fail_queued(c, x, err);
             continue;
         }
-        if (ci.size < 0)
+        if (ci.size < 0 && ci.kind != DCV_SUBMIT_URL)
             ci.size = st.st_size;
         memcpy(WJ, W, nw * sizeof *W);
         for (i = 0; i < nw; i++) {
             struct co_worker *w = ws[i];
+            /* a URL is opened by the worker itself: nothing to serve */
             if (WJ[i].busy || WJ[i].draining || WJ[i].slots_used >= WJ[i].slots_total ||
-                worker_reads_path(w, ci.path))
+                ci.kind == DCV_SUBMIT_URL || worker_reads_path(w, ci.path))
                 continue;
             /* Served over the data plane: its digest must be known. */
             if (!ci.sha[0] && !hashing) {
@@ -1642,6 +1776,23 @@ static void rx_free(struct dcv_coord *c, struct co_rx *x)
     free(x);
 }
 
+/* Free space left for the job store after a received file is whole: the
+ * WAL and its checkpoints need a little room to record the outcome. */
+#define BLOB_DISK_MARGIN ((int64_t)256 * 1024)
+
+/* Bytes an unprivileged writer may still put on fd's / path's filesystem; -1 unknown. */
+static int64_t free_bytes(int fd)
+{
+    struct statvfs sv;
+    return fstatvfs(fd, &sv) == 0 ? (int64_t)sv.f_bavail * (int64_t)sv.f_frsize : -1;
+}
+
+static int64_t free_bytes_at(const char *path)
+{
+    struct statvfs sv;
+    return statvfs(path, &sv) == 0 ? (int64_t)sv.f_bavail * (int64_t)sv.f_frsize : -1;
+}
+
 static int refuse(int *code, int what, char *msg, size_t msglen, const char *text)
 {
     *code = what;
@@ -1702,10 +1853,17 @@ static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
     char path[PATH_MAX], err[512], rsha[DCV_PROTO_SHA], file[32];
     struct co_job *j = NULL;
     struct co_rx *x;
-    int64_t rsize;
+    int64_t rsize, uid;
     int r;
+    const char *user = dcv_sock_user(c->data, &uid);
     (void)peer;
 
+    if (o->purpose == DCV_PURPOSE_UPLOAD &&
+        !(dcv_auth_role(dcv_net_auth(c->net), user, uid) & (DCV_AUTH_SUBMITTER | DCV_AUTH_OPERATOR))) {
+        dcv_log(DCV_LOG_WARN, CO_LOG, "upload refused: %s is not a submitter or operator", user);
+        return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
+                      "permission denied: uploads are for submitters and operators");
+    }
     if (o->purpose == DCV_PURPOSE_UPLOAD) {
         if (o->fence.job_id[0])
             return refuse(code, DCV_CODE_PROTOCOL, msg, msglen, "uploads carry no fence");
@@ -1723,6 +1881,12 @@ static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
         if (!j || j->attempt != o->fence.attempt || strcmp(j->session, o->fence.session) != 0)
             return refuse(code, DCV_CODE_STALE, msg, msglen,
                           "not the job's current attempt and session");
+        if (user[0] && strcmp(user, j->worker) != 0) {
+            dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: output offered by %s, but worker %s holds the "
+                    "attempt: refused", j->id, user, j->worker);
+            return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
+                          "permission denied: another worker holds this attempt");
+        }
         if (j->out_state == 1)
             return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
                           "an output transfer of this attempt is in progress");
@@ -1733,8 +1897,26 @@ static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
         return refuse(code, DCV_CODE_PROTOCOL, msg, msglen, "OFFER is for uploads and outputs");
     }
     if ((r = dcv_blobs_open_part(path, o->blob.size, o->blob.sha256, &f->fd, &f->durable, err,
-                                 sizeof err)) < 0)
-        return refuse(code, r == -ENOSPC ? DCV_CODE_NOSPACE : DCV_CODE_IO, msg, msglen, err);
+                                 sizeof err)) < 0) {
+        if (r == -ENOSPC || r == -EDQUOT)
+            dcv_blobs_discard_part(path);
+        return refuse(code, r == -ENOSPC || r == -EDQUOT ? DCV_CODE_NOSPACE : DCV_CODE_IO, msg,
+                      msglen, err);
+    }
+    /* Refuse up front what cannot fit, rather than fill the disk the job
+     * store shares and fail at the last chunk: the sender hears `nospace`
+     * at once, and nothing is left behind. */
+    if ((rsize = free_bytes(f->fd)) >= 0 && rsize - BLOB_DISK_MARGIN < o->blob.size - f->durable) {
+        snprintf(err, sizeof err, "coordinator disk full: %" PRId64 " more bytes needed, %" PRId64
+                 " free", o->blob.size - f->durable, rsize);
+        close(f->fd);
+        f->fd = -1;
+        if (f->durable == 0)
+            dcv_blobs_discard_part(path);
+        dcv_log(DCV_LOG_WARN, CO_LOG, "%s xfer %" PRId64 " refused: %s",
+                o->purpose == DCV_PURPOSE_UPLOAD ? "upload" : "output", o->blob.xfer_id, err);
+        return refuse(code, DCV_CODE_NOSPACE, msg, msglen, err);
+    }
     if (!(x = rx_new(c, o->purpose, path, o))) {
         close(f->fd);
         f->fd = -1;
@@ -1749,8 +1931,10 @@ static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
         j->out_size = o->blob.size;
         copy_str(j->out_sha, sizeof j->out_sha, o->blob.sha256);
     }
-    dcv_log(DCV_LOG_DEBUG, CO_LOG, "receiving %s xfer %" PRId64 " (%" PRId64 " bytes, %" PRId64
-            " kept)", o->purpose == DCV_PURPOSE_UPLOAD ? "upload" : "output", o->blob.xfer_id,
+    /* A resume is worth a line: it says how much did not travel again. */
+    dcv_log(f->durable > 0 ? DCV_LOG_INFO : DCV_LOG_DEBUG, CO_LOG,
+            "receiving %s xfer %" PRId64 " (%" PRId64 " bytes, %" PRId64 " kept)",
+            o->purpose == DCV_PURPOSE_UPLOAD ? "upload" : "output", o->blob.xfer_id,
             o->blob.size, f->durable);
     return 0;
 }
@@ -1782,7 +1966,22 @@ static void xs_received(void *ud, const struct dcv_proto_xfer_open *o, void *use
         dcv_log(DCV_LOG_INFO, CO_LOG, "%s xfer %" PRId64 " ended: %s",
                 x->purpose == DCV_PURPOSE_UPLOAD ? "upload" : "output", x->xfer_id,
                 reason ? reason : "failed");
-    /* A failed receive keeps its part: the sender may resume it. */
+    /* A failed receive keeps its part: the sender may resume it. Not when
+     * the rest cannot fit on the disk any more (it filled up under us):
+     * then the part only holds space other transfers and the job store
+     * need, and a resume would fail the same way. */
+    if (!ok) {
+        char part[PATH_MAX + 8];
+        struct stat st;
+        int64_t avail;
+        snprintf(part, sizeof part, "%s.part", x->final_path);
+        if (stat(part, &st) == 0 && (avail = free_bytes_at(part)) >= 0 &&
+            avail - BLOB_DISK_MARGIN < x->size - st.st_size) {
+            dcv_log(DCV_LOG_WARN, CO_LOG, "xfer %" PRId64 ": disk full, part of %lld bytes removed",
+                    x->xfer_id, (long long)st.st_size);
+            dcv_blobs_discard_part(x->final_path);
+        }
+    }
     if (j && j->out_xfer == x->xfer_id)
         j->out_state = ok ? 2 : 0;
     rx_free(c, x);
@@ -1793,8 +1992,9 @@ static int xs_fetch(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
 {
     struct dcv_coord *c = ud;
     const char *path = NULL, *sha = NULL;
-    int64_t size = -1;
+    int64_t size = -1, uid;
     struct stat st;
+    const char *user = dcv_sock_user(c->data, &uid);
     (void)peer;
 
     if (o->purpose == DCV_PURPOSE_INPUT) {
@@ -1806,6 +2006,12 @@ static int xs_fetch(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
         if (!j || j->attempt != o->fence.attempt || strcmp(j->session, o->fence.session) != 0)
             return refuse(code, DCV_CODE_STALE, msg, msglen,
                           "not the job's current attempt and session");
+        if (user[0] && strcmp(user, j->worker) != 0) {
+            dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: input fetched by %s, but worker %s holds the "
+                    "attempt: refused", j->id, user, j->worker);
+            return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
+                          "permission denied: another worker holds this attempt");
+        }
         if (j->in_xfer == CO_XFER_ADOPT && o->blob.xfer_id > 0 &&
             adopt_input(c, j, o, err, sizeof err) < 0)
             return refuse(code, DCV_CODE_IO, msg, msglen, err);
@@ -1819,6 +2025,13 @@ static int xs_fetch(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
         struct co_download *d;
         if (o->fence.job_id[0])
             return refuse(code, DCV_CODE_PROTOCOL, msg, msglen, "downloads carry no fence");
+        if (!(dcv_auth_role(dcv_net_auth(c->net), user, uid) &
+              (DCV_AUTH_SUBMITTER | DCV_AUTH_OPERATOR))) {
+            dcv_log(DCV_LOG_WARN, CO_LOG, "download refused: %s is not a submitter or operator",
+                    user);
+            return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
+                          "permission denied: downloads are for submitters and operators");
+        }
         for (d = c->downloads; d && d->xfer_id != o->blob.xfer_id; d = d->next)
             ;
         if (!d)
@@ -1861,6 +2074,62 @@ static void on_data_sock(struct dcv_sock *s, void *arg)
 static void on_adm_sock(struct dcv_sock *s, void *arg)
 {
     drain_socket(arg, s, "admin", co_admin_input);
+}
+
+/* ---- garbage collection of abandoned parts ------------------------------------------ */
+
+static int gc_upload_busy(void *ud, int64_t xfer_id)
+{
+    struct dcv_coord *c = ud;
+    for (struct co_rx *x = c->rxs; x; x = x->next)
+        if (x->xfer_id == xfer_id && x->purpose == DCV_PURPOSE_UPLOAD)
+            return 1;
+    return 0;
+}
+
+/* An output part is kept while its attempt may still send the rest: the
+ * job is held on exactly that attempt (a re-attached worker resumes it
+ * after a coordinator restart). */
+static int gc_output_keep(void *ud, const char *job_id, int attempt)
+{
+    struct dcv_coord *c = ud;
+    struct dcv_job job;
+    char err[256];
+    int keep;
+
+    for (struct co_rx *x = c->rxs; x; x = x->next)
+        if (x->purpose == DCV_PURPOSE_OUTPUT && x->attempt == attempt &&
+            strcmp(x->job_id, job_id) == 0)
+            return 1;
+    if (dcv_store_get(c->store, job_id, &job, err, sizeof err) < 0)
+        return 1; /* unknown or unreadable: not ours to judge */
+    keep = dcv_job_state_is_active(job.state) && job.attempt == attempt;
+    dcv_job_clear(&job);
+    return keep;
+}
+
+/* Remove parts nobody will finish (blobs.h, dcv_blobs_gc). */
+static void gc_sweep(struct dcv_coord *c, const char *when)
+{
+    struct dcv_blobs_gc_ops ops = { gc_upload_busy, gc_output_keep, c };
+    unsigned n = 0;
+    int64_t bytes = 0;
+    char err[512];
+
+    c->gc_last = co_now();
+    if (dcv_blobs_gc(c->blobs, c->set->part_max_age_s, &ops, &n, &bytes, err, sizeof err) < 0)
+        dcv_log(DCV_LOG_WARN, CO_LOG, "garbage collection: %s", err);
+    else if (n)
+        dcv_log(DCV_LOG_INFO, CO_LOG, "garbage collection (%s): removed %u abandoned part file(s), "
+                "%" PRId64 " bytes", when, n, bytes);
+}
+
+/* Sweep often enough that a part outlives its age limit by at most half
+ * of it, and at least every 10 minutes. */
+static uint64_t gc_period_ms(const struct dcv_coord *c)
+{
+    uint64_t p = (uint64_t)c->set->part_max_age_s * 500u;
+    return p < 1000 ? 1000 : p > 600000 ? 600000 : p;
 }
 
 /* ---- the periodic tick: liveness, heartbeats, leases, restart grace ---------------- */
@@ -1944,6 +2213,12 @@ static void tick_cb(struct dcv_loop *loop, uint64_t id, void *arg)
         c->grace_done = 1;
         restart_grace(c);
     }
+    if (c->backoff_at && co_wall_ms() >= c->backoff_at) {
+        c->backoff_at = 0; /* a retry's back-off is over: dispatch sets the next */
+        co_dispatch_soon(c);
+    }
+    if (now - c->gc_last >= gc_period_ms(c))
+        gc_sweep(c, "periodic");
     for (struct co_download **pp = &c->downloads, *d; (d = *pp);) {
         if (now > d->expires) {
             *pp = d->next;
@@ -2017,8 +2292,14 @@ static int bind_router(struct dcv_coord *c, enum dcv_proto_plane plane, const ch
         return dcv_err(err, errlen, r, "%s endpoint %s: %s", what, endpoint, e);
     if (dcv_sock_endpoint(*out, bound, boundlen) < 0)
         copy_str(bound, boundlen, endpoint);
+    /* The state dir is 0700 too; this is belt and braces. An admin socket
+     * that ipc groups may use must be connectable by them: its ZAP uid/gid
+     * check (core/auth.c) decides, and the directory says who may try. */
     if (strncmp(bound, "ipc://", 6) == 0)
-        (void)chmod(bound + 6, 0600); /* the state dir is 0700 too; this is belt and braces */
+        (void)chmod(bound + 6, plane == DCV_PLANE_ADMIN && dcv_net_auth(c->net) &&
+                                       (c->set->sec_ipc_operator_group[0] ||
+                                        c->set->sec_ipc_submitter_group[0])
+                                   ? 0666 : 0600);
     if ((r = dcv_sock_attach(*out, c->loop, cb, c, e, sizeof e)) < 0)
         return dcv_err(err, errlen, r, "%s endpoint: %s", what, e);
     dcv_log(DCV_LOG_INFO, CO_LOG, "%s endpoint bound: %s", what, bound);
@@ -2068,6 +2349,10 @@ int dcv_coord_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *c
         dcv_errf(err, errlen, "%s", e);
         goto fail;
     }
+    dcv_store_set_backoff(c->store, c->set->retry_backoff_ms, c->set->retry_backoff_max_ms);
+    /* Orphans of the previous run: parts of attempts that ended while we
+     * were down, crash leftovers, uploads abandoned long ago. */
+    gc_sweep(c, "start-up");
     if ((r = bind_router(c, DCV_PLANE_CONTROL, c->set->bind, &c->ctl, c->ep_ctl, sizeof c->ep_ctl,
                          on_ctl_sock, "control", err, errlen)) < 0 ||
         (r = bind_router(c, DCV_PLANE_DATA, c->set->data_bind, &c->data, c->ep_data,

@@ -138,6 +138,8 @@ struct dcv_coord {
     uint64_t tick_timer, pump_timer, pump_at, dispatch_timer, flush_timer, hash_timer;
     uint64_t started_at;
     int grace_done;
+    int64_t backoff_at;  /* wall ms the earliest backed-off queued job is due; 0 none */
+    uint64_t gc_last;    /* monotonic ms of the last sweep of abandoned parts */
     struct dcv_sched_cursor cursor;
     char *enc_buf; /* scratch of SEND_MSG */
     size_t enc_len;
@@ -175,7 +177,7 @@ void co_admin_input(struct dcv_coord *c, const struct dcv_tx_peer *from,
 
 /* The job's stored input description (input_json), parsed. */
 struct co_input {
-    int kind;  /* DCV_SUBMIT_UPLOAD or DCV_SUBMIT_PATH */
+    int kind;  /* DCV_SUBMIT_UPLOAD, DCV_SUBMIT_PATH or DCV_SUBMIT_URL (path = the URL) */
     int64_t xfer_id, size;
     char sha[DCV_PROTO_SHA]; /* "" when not known yet (path) */
     char path[PATH_MAX];     /* the file on the coordinator */

@@ -14,6 +14,8 @@
 #include <libavformat/avformat.h>
 
 #include "log.h"
+#include "media/inpolicy.h"
+#include "media/verify.h"
 
 #define DISCONT_THRESHOLD_US (10LL * 1000000)
 
@@ -24,6 +26,8 @@
 int dcv_tc_open_input(struct tc *t)
 {
     const struct dcv_transcode_req *r = t->req;
+    AVDictionary **opts = NULL;
+    unsigned nopts;
     int ret;
 
     t->ic = avformat_alloc_context();
@@ -31,33 +35,35 @@ int dcv_tc_open_input(struct tc *t)
         return dcv_tc_fail(t, -ENOMEM, "out of memory");
     t->ic->interrupt_callback.callback = dcv_tc_interrupt_cb;
     t->ic->interrupt_callback.opaque = t;
-    if (r->input_io) {
-        t->ic->pb = r->input_io;
-        t->ic->flags |= AVFMT_FLAG_CUSTOM_IO;
-    }
-    ret = avformat_open_input(&t->ic, t->in_name, NULL, NULL);
+    /* Under the input policy: what nested opens may reach
+     * (media/inpolicy.h; closed with dcv_media_close_input). */
+    ret = dcv_media_open_input(&t->ic, t->in_name, r->input_io, r->protocol_whitelist);
     if (ret < 0) {
-        t->ic = NULL; /* freed by avformat_open_input */
+        t->ic = NULL; /* freed by dcv_media_open_input */
         if (t->cancelled)
             return dcv_tc_cancelled_error(t);
         return dcv_tc_fail_av(t, ret, "input '%s'", t->in_name);
     }
-    /* libavformat settles for its best guess when nothing is convincing:
-     * random bytes then "decode" as raw H.263 into garbage pictures and the
-     * job would succeed. Real files score above AVPROBE_SCORE_RETRY (the
-     * lowest seen is MPEG-PS at 26), and a matching file extension alone
-     * lifts a guess to 50, so at or below it the input is not media. */
-    if (t->ic->probe_score <= AVPROBE_SCORE_RETRY)
-        return dcv_tc_fail(t, -EINVAL,
-                           "input '%s' is not recognisable media (libavformat's best guess, "
-                           "%s, has confidence %d/100)",
-                           t->in_name, t->ic->iformat->name, t->ic->probe_score);
-    ret = avformat_find_stream_info(t->ic, NULL);
+    if ((ret = dcv_media_check_input_format(t->ic, r->protocol_whitelist != NULL, t->err,
+                                            t->errlen)) < 0)
+        return ret;
+    /* A weak format guess (random bytes "decode" as raw H.263) or a header
+     * declaring a picture too large to allocate: refuse before any decoder
+     * runs (media/verify.c, shared with the job's probe). */
+    if ((ret = dcv_media_check_opened(t->ic, t->in_name, t->err, t->errlen)) < 0)
+        return ret;
+    if ((ret = dcv_media_stream_opts(t->ic, &opts)) < 0)
+        return dcv_tc_fail(t, -ENOMEM, "out of memory");
+    nopts = t->ic->nb_streams;
+    ret = avformat_find_stream_info(t->ic, opts);
+    dcv_media_stream_opts_free(&opts, nopts);
     if (ret < 0) {
         if (t->cancelled)
             return dcv_tc_cancelled_error(t);
         return dcv_tc_fail_av(t, ret, "input '%s': reading stream information", t->in_name);
     }
+    if ((ret = dcv_media_check_opened(t->ic, t->in_name, t->err, t->errlen)) < 0)
+        return ret;
     t->live = !t->ic->pb || !(t->ic->pb->seekable & AVIO_SEEKABLE_NORMAL) ||
               t->ic->duration == AV_NOPTS_VALUE || t->ic->duration <= 0;
     t->in_start_us = t->ic->start_time != AV_NOPTS_VALUE ? t->ic->start_time : 0;
@@ -79,6 +85,7 @@ void dcv_tc_fix_discontinuity(struct tc *t, AVPacket *pkt)
             int64_t delta = dts_us - t->disc_next_us;
             t->disc_offset_us -= delta;
             dts_us -= delta;
+            t->disc_jumps++;
             dcv_log(DCV_LOG_INFO, LOG_COMP, "'%s': timestamp jump of %.3f s taken out",
                     t->in_name, (double)delta / 1e6);
         }

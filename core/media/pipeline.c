@@ -40,6 +40,7 @@
 
 #include "log.h"
 #include "media/tc.h"
+#include "media/verify.h"
 
 #define PROGRESS_INTERVAL_NS 500000000LL
 
@@ -593,7 +594,7 @@ static void tc_free(struct tc *t)
             avio_closep(&t->oc->pb);
         avformat_free_context(t->oc);
     }
-    avformat_close_input(&t->ic);
+    dcv_media_close_input(&t->ic); /* avformat_close_input, less an FFmpeg leak */
 }
 
 int dcv_transcode(const struct dcv_transcode_req *req, struct dcv_transcode_result *result,
@@ -677,6 +678,19 @@ int dcv_transcode(const struct dcv_transcode_req *req, struct dcv_transcode_resu
         result->duration_us = t.out_max_end_us;
         result->elapsed_s = el;
         result->fps = el > 0 ? (double)t.v.packets / el : 0;
+        result->input_span_us = t.in_max_end_us > t.in_start_us ? t.in_max_end_us - t.in_start_us
+                                                                 : -1;
+        result->ts_jumps = t.disc_jumps;
+        for (unsigned i = 0; i < t.nss; i++) {
+            enum AVMediaType type = t.ss[i].ist ? t.ss[i].ist->codecpar->codec_type
+                                                : AVMEDIA_TYPE_UNKNOWN;
+            if (t.ss[i].kind == SK_SKIP || t.ss[i].kind == SK_VIDEO)
+                continue;
+            if (type == AVMEDIA_TYPE_AUDIO)
+                result->audio_streams++;
+            else if (type == AVMEDIA_TYPE_SUBTITLE)
+                result->subtitle_streams++;
+        }
     }
     if (req->progress) {
         struct dcv_progress p;

@@ -42,12 +42,24 @@ struct dcv_transcode_result {
     int64_t duration_us; /* output duration */
     double elapsed_s;
     double fps;
+    /* Streams written besides the video: what output verification holds
+     * the file to (subtitles the container cannot carry are left out). */
+    unsigned audio_streams, subtitle_streams;
+    /* The input as read: its timeline's span once timestamp jumps were
+     * taken out (-1 unknown), and how many there were. With jumps, the
+     * container's duration counts the gaps and only this span is the
+     * length of the content. */
+    int64_t input_span_us;
+    int64_t ts_jumps;
 };
 
 struct dcv_transcode_req {
     const char *input;   /* URL or path; with input_io: a name for messages */
     const char *output;  /* path; with output_io: a name (its extension picks the muxer) */
     struct AVIOContext *input_io;  /* optional custom input (not freed) */
+    /* URL inputs: FFmpeg protocol_whitelist ("https,tls,tcp"); NULL for a
+     * file input, which may then not be a playlist (media/inpolicy.h) */
+    const char *protocol_whitelist;
     struct AVIOContext *output_io; /* optional custom output (not freed) */
     const struct dcv_profile *profile;
     const struct dcv_plugin_set *plugins; /* initialised encoder plugins */

@@ -150,6 +150,7 @@ struct tc {
     int ts_discont;
     int64_t disc_offset_us; /* added to every input timestamp */
     int64_t disc_next_us;   /* where the next packet is expected */
+    int64_t disc_jumps;     /* jumps taken out (the input's duration then lies) */
     int64_t out_max_end_us;
     int64_t final_bytes;  /* output size once the output is closed */
     int64_t *last_dts;    /* per output stream, in its time base */

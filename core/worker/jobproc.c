@@ -26,8 +26,6 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
-#include <libavformat/avformat.h>
-#include <libavutil/pixdesc.h>
 
 #include "clock.h"
 #include "config.h"
@@ -39,6 +37,7 @@
 #include "media/encoder.h"
 #include "media/pipeline.h"
 #include "media/remote_io.h"
+#include "media/verify.h"
 #include "worker/jobspec.h"
 #include "xfer/client.h"
 
@@ -72,8 +71,8 @@ struct job {
 
     char input_path[PATH_MAX]; /* what the pipeline reads (path or fetched copy) */
     char output_path[PATH_MAX];
-    int64_t in_duration_us;    /* -1 unknown */
-    uint32_t src_depth;
+    struct dcv_media_info src; /* the input, probed before anything else */
+    int64_t src_size;          /* bytes, -1 unknown (the library rules compare it) */
     uint64_t started_ms;
     uint64_t last_progress_ms;
     int phase;
@@ -135,6 +134,22 @@ static void progress(struct job *j, int phase, double pct, int64_t frames, doubl
     emit(&l);
 }
 
+/* Messages quote the file FFmpeg opened; when that is a copy or a blob
+ * (".../uploads/8808869489070631", "work/.../input.mkv") the user knows the
+ * file by its original name, so that name replaces the path. */
+static void user_names(const struct job *j, char *msg, size_t cap)
+{
+    const char *p = j->input_path, *base = strrchr(p, '/'), *at;
+    char tmp[DCV_PROTO_TEXT * 2];
+    size_t n = strlen(p);
+
+    base = base ? base + 1 : p;
+    if (!n || !j->spec.name[0] || strcmp(base, j->spec.name) == 0 || !(at = strstr(msg, p)))
+        return;
+    snprintf(tmp, sizeof tmp, "%.*s%s%s", (int)(at - msg), msg, j->spec.name, at + n);
+    snprintf(msg, cap, "%s", tmp);
+}
+
 static int fail(struct job *j, int code, int retryable, const char *fmt, ...)
     DCV_PRINTF(4, 5);
 static int fail(struct job *j, int code, int retryable, const char *fmt, ...)
@@ -146,6 +161,7 @@ static int fail(struct job *j, int code, int retryable, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    user_names(j, msg, sizeof msg);
     l.fail.fence = j->spec.fence;
     l.fail.code = code;
     l.fail.retryable = retryable;
@@ -267,6 +283,11 @@ static int open_data_plane(struct job *j)
     r = dcv_net_open(s->plugin_dir, s->transport, j->conf, &j->net, err, sizeof err);
     if (r < 0)
         return fail(j, DCV_CODE_INTERNAL, 1, "transport: %s", err);
+    /* The worker's own keys: the coordinator checks that this attempt's
+     * transfers come from the worker holding it. */
+    r = dcv_net_secure(j->net, s, dcv_role_name(s->role), err, sizeof err);
+    if (r < 0)
+        return fail(j, DCV_CODE_INTERNAL, 1, "security: %s", err);
     p.chunk_max = (uint32_t)j->spec.chunk_max;
     p.credit_chunks = (uint32_t)j->spec.credit_chunks;
     p.stall_ms = (uint32_t)j->spec.stall_ms;
@@ -362,85 +383,15 @@ static int open_stream(struct job *j, struct AVIOContext **io)
     return 0;
 }
 
-static uint32_t pix_fmt_depth(int fmt)
-{
-    const AVPixFmtDescriptor *d = fmt >= 0 ? av_pix_fmt_desc_get((enum AVPixelFormat)fmt) : NULL;
-    return d ? (uint32_t)d->comp[0].depth : 0;
-}
-
-/* Duration of a demuxed file in microseconds, -1 when unknown: the
- * container's, else the longest stream's. */
-static int64_t fmt_duration_us(const AVFormatContext *fc)
-{
-    int64_t best = -1;
-
-    if (fc->duration != AV_NOPTS_VALUE && fc->duration > 0)
-        return fc->duration;
-    for (unsigned i = 0; i < fc->nb_streams; i++) {
-        const AVStream *st = fc->streams[i];
-        if (st->duration != AV_NOPTS_VALUE && st->duration > 0) {
-            int64_t d = av_rescale_q(st->duration, st->time_base, AV_TIME_BASE_Q);
-            if (d > best)
-                best = d;
-        }
-    }
-    return best;
-}
-
-/*
- * Open a media file far enough to know its video stream: the input (for
- * the encoder choice and the expected duration) and the output (verify).
- * io: a custom input (streamed), else path is opened. -EINVAL with the
- * reason when it is not media or has no video.
- */
-static int open_media(const char *path, struct AVIOContext *io, uint32_t *depth,
-                      int64_t *duration_us, char *err, size_t errlen)
-{
-    AVFormatContext *fc = avformat_alloc_context();
-    int r, vi;
-
-    if (!fc)
-        return dcv_err(err, errlen, -ENOMEM, "out of memory");
-    if (io) {
-        fc->pb = io;
-        fc->flags |= AVFMT_FLAG_CUSTOM_IO;
-    }
-    dcv_log_clear_ffmpeg_error();
-    r = avformat_open_input(&fc, path, NULL, NULL); /* frees fc on failure */
-    if (r < 0) {
-        char e[AV_ERROR_MAX_STRING_SIZE];
-        av_strerror(r, e, sizeof e);
-        return dcv_err(err, errlen, r == AVERROR(ENOENT) || r == AVERROR(EACCES) ? -ENOENT
-                                                                                : -EINVAL,
-                       "open %s: %s", path, e);
-    }
-    r = avformat_find_stream_info(fc, NULL);
-    if (r < 0) {
-        char e[AV_ERROR_MAX_STRING_SIZE];
-        av_strerror(r, e, sizeof e);
-        avformat_close_input(&fc);
-        return dcv_err(err, errlen, -EINVAL, "read %s: %s", path, e);
-    }
-    vi = av_find_best_stream(fc, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
-    if (vi < 0) {
-        avformat_close_input(&fc);
-        return dcv_err(err, errlen, -EINVAL, "%s: no video stream", path);
-    }
-    if (depth)
-        *depth = pix_fmt_depth(fc->streams[vi]->codecpar->format);
-    if (duration_us)
-        *duration_us = fmt_duration_us(fc);
-    avformat_close_input(&fc);
-    return 0;
-}
-
 static int prepare_input(struct job *j)
 {
     struct AVIOContext *io = NULL;
     char err[1024] = "";
     int r;
 
-    if (j->spec.input_kind == DCV_INPUT_PATH) {
+    if (j->spec.input_kind == DCV_INPUT_URL) {
+        snprintf(j->input_path, sizeof j->input_path, "%s", j->spec.path);
+    } else if (j->spec.input_kind == DCV_INPUT_PATH) {
         snprintf(j->input_path, sizeof j->input_path, "%s", j->spec.path);
         if (access(j->input_path, R_OK) != 0)
             /* Maybe a mount this worker lacks: another worker may see it. */
@@ -454,7 +405,12 @@ static int prepare_input(struct job *j)
         if (open_stream(j, &io) < 0)
             return -1;
     }
-    r = open_media(j->input_path, io, &j->src_depth, &j->in_duration_us, err, sizeof err);
+    /* The guards against hostile files (not media, a weak format guess,
+     * absurd declared picture sizes) and the input policy live in
+     * dcv_media_probe() (media/verify.c); the pipeline applies the same. */
+    r = dcv_media_probe(j->input_path, io,
+                        j->spec.input_kind == DCV_INPUT_URL ? j->spec.protocols : NULL, &j->src,
+                        err, sizeof err);
     if (io) {
         const char *re = dcv_remote_avio_error(io);
         char rerr[512];
@@ -466,11 +422,21 @@ static int prepare_input(struct job *j)
     if (r < 0) {
         if (g_cancel)
             return fail_cancelled(j, "input probe");
-        /* Not media (corrupt, truncated, no video): no worker will do
-         * better. A file that cannot be opened may be a mount this worker
-         * lacks. */
-        return fail(j, DCV_CODE_INPUT, r == -ENOENT, "%s", err);
+        if (r == -ENOMEM)
+            return fail(j, DCV_CODE_INTERNAL, 1, "input probe: %s", err);
+        /* Not media (corrupt, truncated, no video, an absurd picture size),
+         * or refused by the input policy: no worker will do better. A file
+         * that cannot be opened may be a mount this worker lacks; a URL
+         * that cannot be reached (-EIO) may answer the next attempt. */
+        return fail(j, DCV_CODE_INPUT, r == -ENOENT || r == -EIO, "%s", err);
     }
+    j->src_size = j->spec.input_kind == DCV_INPUT_XFER ? j->spec.blob.size : j->src.size;
+    dcv_log(DCV_LOG_INFO, COMP,
+            "input: %s, %s %dx%d %u-bit, %.2f s, %u audio and %u subtitle stream(s), "
+            "%" PRId64 " bytes",
+            j->src.format, j->src.video_codec, j->src.width, j->src.height, j->src.depth,
+            j->src.duration_us > 0 ? (double)j->src.duration_us / 1e6 : -1.0, j->src.n_audio,
+            j->src.n_subtitle, j->src_size);
     return 0;
 }
 
@@ -481,7 +447,7 @@ static int choose_and_accept(struct job *j)
 {
     struct dcv_encoder_choice ch;
     struct dcv_jobline l = {.kind = DCV_JOBLINE_ACCEPT};
-    uint32_t want = j->prof.bit_depth ? j->prof.bit_depth : (j->src_depth > 8 ? 10 : 8);
+    uint32_t want = j->prof.bit_depth ? j->prof.bit_depth : (j->src.depth > 8 ? 10 : 8);
     char err[2048] = "";
     int r;
 
@@ -549,6 +515,7 @@ static int encode(struct job *j, struct dcv_transcode_result *res)
     output_name(j);
     req.input = j->input_path;
     req.input_io = io;
+    req.protocol_whitelist = j->spec.input_kind == DCV_INPUT_URL ? j->spec.protocols : NULL;
     req.output = j->output_path;
     req.profile = &j->prof;
     req.plugins = &j->plugins;
@@ -591,7 +558,13 @@ static int encode(struct job *j, struct dcv_transcode_result *res)
 /* The expected output duration: the input's, cut by the profile's range. */
 static int64_t expected_duration_us(const struct job *j, const struct dcv_transcode_result *res)
 {
-    int64_t d = j->in_duration_us;
+    /* A duration guessed from the bitrate is no figure to hold a file to;
+     * with timestamp jumps taken out (MPEG-TS, media/input.c) the
+     * container's counts the gaps, and the content is the repaired span. */
+    int64_t d = j->src.duration_estimated ? -1 : j->src.duration_us;
+
+    if (res->ts_jumps > 0)
+        d = res->input_span_us;
 
     if (d > 0 && j->prof.start_us > 0)
         d = d > j->prof.start_us ? d - j->prof.start_us : 0;
@@ -602,23 +575,42 @@ static int64_t expected_duration_us(const struct job *j, const struct dcv_transc
     return d;
 }
 
+/*
+ * Output verification (media/verify.c) on the local file, before anything
+ * is uploaded: it opens, has the video stream and the audio/subtitle
+ * streams the profile keeps, every frame decodes, the duration matches the
+ * source's. A failure is retryable: another attempt may well write a good
+ * file (a bad disk, a flaky GPU), and max_attempts bounds it.
+ */
 static int verify(struct job *j, const struct dcv_transcode_result *res)
 {
-    int64_t want = expected_duration_us(j, res), got = -1, tol;
+    struct dcv_verify_expect e;
+    struct dcv_verify_stats st;
     char err[1024] = "";
     int r;
 
+    memset(&e, 0, sizeof e);
+    e.duration_us = expected_duration_us(j, res);
+    e.tolerance_us = j->prof.verify_tolerance_us;
+    /* Every source audio stream goes out, copied or re-encoded, unless the
+     * profile drops audio; subtitles only where the container takes them. */
+    e.audio_streams = j->prof.audio == DCV_AUDIO_NONE ? 0 : (int)j->src.n_audio;
+    e.subtitle_streams = j->prof.subs == DCV_SUBS_NONE ? 0 : (int)res->subtitle_streams;
+    e.video_frames = res->frames;
     progress(j, DCV_PHASE_VERIFY, 0, -1, -1, 1);
-    r = open_media(j->output_path, NULL, NULL, &got, err, sizeof err);
+    r = dcv_verify_output(j->output_path, &e, &st, &g_cancel, err, sizeof err);
+    if (r == -ECANCELED || g_cancel)
+        return fail_cancelled(j, "verify");
+    if (r == -ENOMEM)
+        return fail(j, DCV_CODE_INTERNAL, 1, "verify: %s", err);
     if (r < 0)
-        return fail(j, DCV_CODE_VERIFY, 1, "output: %s", err);
-    if (want > 0) {
-        tol = want / 50 > 1000000 ? want / 50 : 1000000;
-        if (got < 0 || llabs(got - want) > tol)
-            return fail(j, DCV_CODE_VERIFY, 1,
-                        "output duration %.3f s, expected %.3f s (tolerance %.3f s)",
-                        got / 1e6, want / 1e6, tol / 1e6);
-    }
+        return fail(j, DCV_CODE_VERIFY, 1, "%s", err);
+    /* The cost of verifying, next to the encode it protects (operations.md). */
+    dcv_log(DCV_LOG_INFO, COMP,
+            "output verified in %.2f s (%.1f%% of the %.2f s encode): %" PRId64
+            " video frames, %" PRId64 " audio frames, %.2f s",
+            st.elapsed_s, res->elapsed_s > 0 ? 100.0 * st.elapsed_s / res->elapsed_s : 0.0,
+            res->elapsed_s, st.video_frames, st.audio_frames, (double)st.duration_us / 1e6);
     progress(j, DCV_PHASE_VERIFY, 100, -1, -1, 1);
     return 0;
 }
@@ -626,12 +618,19 @@ static int verify(struct job *j, const struct dcv_transcode_result *res)
 static int upload(struct job *j, const struct dcv_transcode_result *res)
 {
     struct dcv_jobline l = {.kind = DCV_JOBLINE_DONE};
-    char err[1024] = "";
+    char err[1024] = "", note[256];
+    struct stat sb;
     int fd, r, abort_code = -1;
 
     fd = open(j->output_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fail(j, DCV_CODE_IO, 1, "open %s: %s", j->output_path, strerror(errno));
+    l.done.has_output = 1;
+    l.done.outcome = DCV_OUTCOME_ENCODED;
+    /* The size against the source's, for the record ("42% of the source"). */
+    if (fstat(fd, &sb) == 0 && j->src_size > 0 &&
+        !dcv_rule_keep_original(j->src_size, (int64_t)sb.st_size, note, sizeof note))
+        dcv_text_sanitize(l.done.note, sizeof l.done.note, note);
     l.done.output.xfer_id = 0; /* the client picks one */
     l.done.output.size = -1;
     l.done.output.sha256[0] = '\0';
@@ -646,6 +645,66 @@ static int upload(struct job *j, const struct dcv_transcode_result *res)
     l.done.frames = res->frames >= 0 ? res->frames : -1;
     l.done.elapsed_ms = (int64_t)(dcv_mono_ms() - j->started_ms);
     emit(&l);
+    return 0;
+}
+
+/* ---- library rules ------------------------------------------------------------ */
+
+/* A time range cuts a piece out: that is no replacement for the source, so
+ * the rules that choose between the two do not apply. */
+static int rules_apply(const struct job *j, const char *rule)
+{
+    if (j->prof.start_us <= 0 && j->prof.duration_us <= 0)
+        return 1;
+    dcv_log(DCV_LOG_INFO, COMP, "%s ignored: the profile encodes a time range", rule);
+    return 0;
+}
+
+/* DONE without an output: the source stays the result (protocol DONE.outcome). */
+static int done_without_output(struct job *j, int outcome, const char *note)
+{
+    struct dcv_jobline l = {.kind = DCV_JOBLINE_DONE};
+
+    l.done.fence = j->spec.fence;
+    l.done.has_output = 0;
+    l.done.outcome = outcome;
+    dcv_text_sanitize(l.done.note, sizeof l.done.note, note);
+    l.done.frames = -1;
+    l.done.elapsed_ms = (int64_t)(dcv_mono_ms() - j->started_ms);
+    dcv_log(DCV_LOG_INFO, COMP, "%s, no output: %s", dcv_proto_outcome_name(outcome), note);
+    emit(&l);
+    return 0;
+}
+
+/* skip-if-target-met: 1 when the job is done (skipped), 0 to encode. */
+static int rule_skip(struct job *j)
+{
+    char note[512];
+
+    if (!j->prof.skip_if_target_met || !rules_apply(j, "skip-if-target-met"))
+        return 0;
+    if (dcv_rule_target_met(&j->src, &j->prof, note, sizeof note)) {
+        done_without_output(j, DCV_OUTCOME_SKIPPED, note);
+        return 1;
+    }
+    dcv_log(DCV_LOG_INFO, COMP, "skip-if-target-met: encoding: %s", note);
+    return 0;
+}
+
+/* keep-original-if-larger: 1 when the job is done (original kept). */
+static int rule_keep(struct job *j)
+{
+    struct stat sb;
+    char note[512];
+
+    if (!j->prof.keep_original_if_larger || !rules_apply(j, "keep-original-if-larger"))
+        return 0;
+    if (stat(j->output_path, &sb) != 0)
+        return 0; /* verify says what is wrong with it */
+    if (dcv_rule_keep_original(j->src_size, (int64_t)sb.st_size, note, sizeof note)) {
+        done_without_output(j, DCV_OUTCOME_KEPT, note);
+        return 1;
+    }
     return 0;
 }
 
@@ -694,6 +753,8 @@ static int run(struct job *j)
         return -1;
     if (g_cancel)
         return fail_cancelled(j, "input");
+    if (rule_skip(j))
+        return 0;
     if (choose_and_accept(j) < 0)
         return -1;
     if (encode(j, &res) < 0)
@@ -702,6 +763,9 @@ static int run(struct job *j)
             res.frames, res.encoder, res.plugin, res.elapsed_s, res.fps);
     if (g_cancel)
         return fail_cancelled(j, "encode");
+    /* A larger output is discarded whatever its state: no need to verify it. */
+    if (rule_keep(j))
+        return 0;
     if (verify(j, &res) < 0)
         return -1;
     return upload(j, &res);

@@ -144,6 +144,10 @@ int dcv_jobspec_to_json(const struct dcv_jobspec *s, char **out, char *err, size
     if (s->input_kind == DCV_INPUT_PATH) {
         r |= add_str(in, "kind", "path");
         r |= add_str(in, "path", s->path);
+    } else if (s->input_kind == DCV_INPUT_URL) {
+        r |= add_str(in, "kind", "url");
+        r |= add_str(in, "url", s->path);
+        r |= add_str(in, "protocols", s->protocols);
     } else {
         r |= add_str(in, "kind", "xfer");
         r |= add_int(in, "xfer_id", s->blob.xfer_id);
@@ -296,8 +300,15 @@ static int parse_spec(struct json_object *o, struct dcv_jobspec *s, char *err, s
             s->mode = DCV_FETCH_STREAM;
         else
             return dcv_err(err, errlen, -EINVAL, "SPEC.input.mode: expected copy or stream");
+    } else if (strcmp(kind, "url") == 0) {
+        s->input_kind = DCV_INPUT_URL;
+        TRY(get_str(in, "SPEC.input", "url", 1, s->path, sizeof s->path, err, errlen));
+        TRY(get_str(in, "SPEC.input", "protocols", 1, s->protocols, sizeof s->protocols, err,
+                    errlen));
+        if (!strstr(s->path, "://"))
+            return dcv_err(err, errlen, -EINVAL, "SPEC.input.url: expected scheme://...");
     } else {
-        return dcv_err(err, errlen, -EINVAL, "SPEC.input.kind: expected path or xfer");
+        return dcv_err(err, errlen, -EINVAL, "SPEC.input.kind: expected path, xfer or url");
     }
 
     TRY(get_str(o, "SPEC", "data_endpoint", 1, s->data_endpoint, sizeof s->data_endpoint, err,

@@ -45,8 +45,9 @@
 
 struct dcv_jobspec {
     struct dcv_proto_fence fence;
-    int input_kind;              /* DCV_INPUT_PATH or DCV_INPUT_XFER */
-    char path[DCV_PROTO_PATH];   /* PATH: local path */
+    int input_kind;              /* DCV_INPUT_PATH, DCV_INPUT_XFER or DCV_INPUT_URL */
+    char path[DCV_PROTO_PATH];   /* PATH: local path; URL: the URL */
+    char protocols[256];         /* URL: FFmpeg protocol_whitelist */
     struct dcv_proto_blob blob;  /* XFER */
     int mode;                    /* XFER: DCV_FETCH_COPY or DCV_FETCH_STREAM */
     char name[DCV_PROTO_HOST * 2]; /* optional original file name */

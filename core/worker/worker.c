@@ -795,6 +795,10 @@ static int spawn_job(struct dcv_worker *w, struct wjob *j, const struct dcv_prot
             return dcv_err(err, errlen, r == -ENOENT ? -ENOENT : r,
                            "input %s is under none of this worker's paths", job->input.path);
         }
+    } else if (job->input.kind == DCV_INPUT_URL) {
+        spec->input_kind = DCV_INPUT_URL;
+        snprintf(spec->path, sizeof spec->path, "%s", job->input.url);
+        snprintf(spec->protocols, sizeof spec->protocols, "%s", job->input.protocols);
     } else {
         spec->input_kind = DCV_INPUT_XFER;
         spec->blob = job->input.blob;
@@ -840,6 +844,12 @@ static int spawn_job(struct dcv_worker *w, struct wjob *j, const struct dcv_prot
 
     memset(&so, 0, sizeof so);
     so.nice = w->s->job_nice;
+    /* Hostile media is refused before decoding (media/verify.c); this
+     * bounds whatever gets past that. AddressSanitizer reserves terabytes
+     * of shadow address space, so such builds cannot run under a limit. */
+#if !defined(__SANITIZE_ADDRESS__)
+    so.rlimit_as = w->s->job_memory_limit > 0 ? (unsigned long long)w->s->job_memory_limit : 0;
+#endif
     so.cwd = j->work_dir;
     so.log_prefix = j->tag;
     so.max_line = JOB_MAX_LINE;
@@ -940,8 +950,12 @@ static void on_job(struct dcv_worker *w, const struct dcv_proto_msg *m)
         } else {
             j->reported = 0;
             dcv_log(DCV_LOG_INFO, COMP, "job %s: started (pid %ld, input %s%s%s)", j->tag,
-                    (long)j->pid, job->input.kind == DCV_INPUT_PATH ? "path " : "xfer ",
-                    job->input.kind == DCV_INPUT_PATH ? job->input.path
+                    (long)j->pid,
+                    job->input.kind == DCV_INPUT_PATH  ? "path "
+                    : job->input.kind == DCV_INPUT_URL ? "url "
+                                                       : "xfer ",
+                    job->input.kind == DCV_INPUT_PATH  ? job->input.path
+                    : job->input.kind == DCV_INPUT_URL ? job->input.url
                     : job->input.mode == DCV_FETCH_STREAM ? "stream" : "copy",
                     "");
         }

@@ -157,7 +157,15 @@ wait_until 30 job_state_is "$fid" running
 frozen=$(job_field "$fid" "d.get('worker')")
 eval "fpid=\$PID_$frozen"
 kill -STOP "$fpid"
-wait_until 30 sh -c "[ \"\$(DISTCONV_ADMIN='$ADMIN' '$CTL' status '$fid' --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"attempt\"])')\" = 2 ]"
+# Attempt 2 dispatched (after its retry back-off) to the other worker
+# before the frozen one wakes up and could be given it.
+# (A queued attempt 2 has no worker yet: wait until one holds it.)
+moved_on() {
+    [ "$(job_field "$fid" "d['attempt']")" = 2 ] &&
+        [ "$(job_field "$fid" "d['state'] in ('assigned', 'running')")" = True ] &&
+        _w=$(job_field "$fid" "d.get('worker') or ''") && [ -n "$_w" ] && [ "$_w" != "$frozen" ]
+}
+wait_until 30 moved_on
 ok $? "frozen worker ($frozen) declared lost, job on attempt 2"
 kill -CONT "$fpid"
 wait_until 120 job_state_is "$fid" done

@@ -4,3 +4,5 @@ TESTS += tests/integration/cluster.sh
 EXTRA_DIST += tests/integration/cluster.sh
 TESTS += tests/integration/faults.sh
 EXTRA_DIST += tests/integration/faults.sh tests/integration/cluster-lib.sh
+TESTS += tests/integration/url-input.sh
+EXTRA_DIST += tests/integration/url-input.sh

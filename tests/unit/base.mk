@@ -19,3 +19,10 @@ tests_unit_test_profile_SOURCES = tests/unit/test_profile.c
 tests_unit_test_profile_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
 tests_unit_test_profile_CFLAGS = $(AM_CFLAGS)
 tests_unit_test_profile_LDADD = core/libdcvbase.la tests/libtap.la
+
+check_PROGRAMS += tests/unit/test_urlpolicy
+TESTS += tests/unit/test_urlpolicy
+tests_unit_test_urlpolicy_SOURCES = tests/unit/test_urlpolicy.c
+tests_unit_test_urlpolicy_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
+tests_unit_test_urlpolicy_CFLAGS = $(AM_CFLAGS)
+tests_unit_test_urlpolicy_LDADD = core/libdcvbase.la tests/libtap.la

@@ -534,7 +534,10 @@ static void setup(void)
             "admin = \"ipc://%s/state/admin.sock\";\n"
             "shared_roots = [ \"%s/shared\" ];\n"
             "liveness = { heartbeat_ms = %d; misses = 3; };\n"
-            "transfer = { chunk_size = 65536; credit_chunks = 4; };\n",
+            "transfer = { chunk_size = 65536; credit_chunks = 4; };\n"
+            /* Requeued attempts run again at once here: the retry back-off
+             * has its own tests (test_backoff, faults-worker.sh). */
+            "queue = { retry_backoff_ms = 0; };\n",
             tmp, tmp, tmp, HB);
     fclose(f);
     if (dcv_conf_load(&conf, path, 1, err, sizeof err) < 0)
@@ -606,10 +609,16 @@ static void test_info_and_errors(void)
     snprintf(p, sizeof p, "%s/shared/missing.bin", tmp);
     TAP_IS_INT(submit_path(p, NULL, NULL, NULL, &r), 400, "missing path: 400");
     areply_clear(&r);
+    /* URL inputs: the scheme must be on inputs.url_protocols (http, https) */
     TAP_IS_INT(admin("submit",
-                     "{\"profile\":{\"codec\":\"h264\"},\"input\":{\"kind\":\"url\",\"source\":\"http://x/y\"}}",
-                     NULL, &r), 400, "url input: 400");
-    TAP_HAS_STR(r.error, "not supported", "url: says not supported");
+                     "{\"profile\":{\"codec\":\"h264\"},\"input\":{\"kind\":\"url\",\"source\":\"ftp://x/y\"}}",
+                     NULL, &r), 403, "url input, ftp: 403");
+    TAP_HAS_STR(r.error, "not allowed (inputs.url_protocols: http, https)", "url: names the list");
+    areply_clear(&r);
+    TAP_IS_INT(admin("submit",
+                     "{\"profile\":{\"codec\":\"h264\"},\"input\":{\"kind\":\"url\",\"source\":\"file:///etc/passwd\"}}",
+                     NULL, &r), 403, "url input, file: 403");
+    TAP_HAS_STR(r.error, "never allowed", "url: file is never allowed");
     areply_clear(&r);
     TAP_IS_INT(admin("submit",
                      "{\"profile\":{\"codec\":\"h264\"},\"input\":{\"kind\":\"upload\",\"xfer_id\":12345,"
@@ -837,8 +846,9 @@ static void test_priorities(void)
         if (!ok)
             break;
         fw_fenced(w2, DCV_CMD_REJECT, job->fence.job_id, job->fence.attempt,
-                  "\"code\":\"unsupported\",\"message\":\"no\",\"retryable\":false");
-        /* a REJECT spends the attempt and requeues; fail it for good to move on */
+                  "\"code\":\"unsupported\",\"message\":\"no\",\"retryable\":true");
+        /* a retryable REJECT spends the attempt and requeues (a final one
+         * fails the job at once); fail it for good to move on */
         if (fw_job(w2, job, 5000) == 0)
             fw_fenced(w2, DCV_CMD_FAIL, job->fence.job_id, job->fence.attempt,
                       "\"code\":\"unsupported\",\"message\":\"no\",\"retryable\":false");

@@ -362,6 +362,7 @@ static void test_ffmpeg(void)
     free(out);
     dcv_log_setup(DCV_LOG_INFO, DCV_LOG_TEXT, DCV_LOG_STDERR, "testd");
 
+    dcv_log_clear_ffmpeg_error();
     capture_begin();
     av_log(NULL, AV_LOG_ERROR, "part one, ");
     av_log(NULL, AV_LOG_ERROR, "part %s, ", "two");
@@ -371,12 +372,16 @@ static void test_ffmpeg(void)
     TAP_IS_INT(count_lines(out), 1, "partial lines logged as one line");
     free(out);
 
+    /* The first error since the clear is the cause; later ones are added
+     * while short, once each. */
+    dcv_log_clear_ffmpeg_error();
     capture_begin();
     av_log(&obj, AV_LOG_ERROR, "bad thing\n");
     av_log(&obj, AV_LOG_FATAL, "fatal thing\n");
+    av_log(&obj, AV_LOG_ERROR, "bad thing\n");
     out = capture_end();
-    TAP_IS_STR(dcv_log_last_ffmpeg_error(), "[testctx] fatal thing",
-               "fatal captured, context kept, address dropped");
+    TAP_IS_STR(dcv_log_last_ffmpeg_error(), "[testctx] bad thing; [testctx] fatal thing",
+               "errors since the clear kept in order, once each, context kept, address dropped");
     TAP_HAS_STR(out, "[testctx @ 0x", "log line keeps FFmpeg's prefix");
     TAP_HAS_STR(out, "bad thing", "first error logged too");
     free(out);
@@ -387,8 +392,21 @@ static void test_ffmpeg(void)
     out = capture_end();
     free(out);
     TAP_IS_STR(thread_err, "|error in the other thread", "the last error is per thread");
-    TAP_IS_STR(dcv_log_last_ffmpeg_error(), "[testctx] fatal thing",
-               "another thread's error does not replace ours");
+    TAP_IS_STR(dcv_log_last_ffmpeg_error(), "[testctx] bad thing; [testctx] fatal thing",
+               "another thread's error does not reach ours");
+    {
+        /* a flood of errors stays short */
+        dcv_log_clear_ffmpeg_error();
+        capture_begin();
+        for (int i = 0; i < 200; i++)
+            av_log(NULL, AV_LOG_ERROR, "decode error %d at a long position description\n", i);
+        out = capture_end();
+        free(out);
+        TAP_OK(strlen(dcv_log_last_ffmpeg_error()) < 650 &&
+                   strncmp(dcv_log_last_ffmpeg_error(), "decode error 0 at", 17) == 0,
+               "a flood keeps the first error and stays under 650 bytes (%zu)",
+               strlen(dcv_log_last_ffmpeg_error()));
+    }
 
     dcv_log_clear_ffmpeg_error();
     TAP_IS_STR(dcv_log_last_ffmpeg_error(), "", "clear forgets the last error");

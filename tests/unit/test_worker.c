@@ -565,7 +565,10 @@ int main(void)
     fprintf(f,
             "role = \"worker\";\nname = \"w1\";\nstate_dir = \"%s/state\";\n"
             "work_dir = \"%s/work\";\ncoordinator = \"tcp://127.0.0.1:1\";\nmax_jobs = 1;\n"
-            "worker = { path_map = [ \"/coord/media=%s\" ]; disk_quota = 1000000000; };\n",
+            "worker = { path_map = [ \"/coord/media=%s\" ]; disk_quota = 1000000000; };\n"
+            /* The fake coordinator authenticates nobody (its net has no
+             * security): the job processes, which follow this file, neither. */
+            "security = { mode = \"none\"; };\n",
             T.tmp, T.tmp, media);
     fclose(f);
     snprintf(path, sizeof path, "%s/state", T.tmp);
