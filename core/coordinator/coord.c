@@ -1846,34 +1846,32 @@ static int adopt_input(struct dcv_coord *c, struct co_job *j, const struct dcv_p
     return 0;
 }
 
-/* The job a data-plane transfer of purpose input/output belongs to, when
- * its fence names the current attempt and session and the connection's
- * identity (`user`, "" without authentication) is the worker holding it;
- * else NULL with the refusal in *code/msg (busy while a restarted
- * coordinator waits for the re-attach). `what` names the act in the log. */
-static struct co_job *job_xfer_holder(struct dcv_coord *c, const struct dcv_proto_xfer_open *o,
-                                      const char *user, const char *what, int *code, char *msg,
-                                      size_t msglen)
+/* The job a data-plane transfer of purpose input/output belongs to (*jp),
+ * when its fence names the current attempt and session and the
+ * connection's identity (`user`, "" without authentication) is the worker
+ * holding it: 0. Else refuse()'s value with the refusal in *code/msg (busy
+ * while a restarted coordinator waits for the re-attach). `what` names the
+ * act in the log. */
+static int job_xfer_holder(struct dcv_coord *c, const struct dcv_proto_xfer_open *o,
+                           const char *user, const char *what, struct co_job **jp, int *code,
+                           char *msg, size_t msglen)
 {
     struct co_job *j = co_job_find(c, o->fence.job_id);
 
-    if (!j && awaiting_reattach(c, &o->fence)) {
-        refuse(code, DCV_CODE_BUSY, msg, msglen,
-               "coordinator restarted: the worker has not re-attached the job yet");
-        return NULL;
-    }
-    if (!j || j->attempt != o->fence.attempt || strcmp(j->session, o->fence.session) != 0) {
-        refuse(code, DCV_CODE_STALE, msg, msglen, "not the job's current attempt and session");
-        return NULL;
-    }
+    if (!j && awaiting_reattach(c, &o->fence))
+        return refuse(code, DCV_CODE_BUSY, msg, msglen,
+                      "coordinator restarted: the worker has not re-attached the job yet");
+    if (!j || j->attempt != o->fence.attempt || strcmp(j->session, o->fence.session) != 0)
+        return refuse(code, DCV_CODE_STALE, msg, msglen,
+                      "not the job's current attempt and session");
     if (user[0] && strcmp(user, j->worker) != 0) {
         dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: %s by %s, but worker %s holds the attempt: "
                 "refused", j->id, what, user, j->worker);
-        refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
-               "permission denied: another worker holds this attempt");
-        return NULL;
+        return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
+                      "permission denied: another worker holds this attempt");
     }
-    return j;
+    *jp = j;
+    return 0;
 }
 
 static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_proto_xfer_open *o,
@@ -1904,8 +1902,8 @@ static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
             return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
                           "this xfer_id already holds another file: pick a new one");
     } else if (o->purpose == DCV_PURPOSE_OUTPUT) {
-        if (!(j = job_xfer_holder(c, o, user, "output offered", code, msg, msglen)))
-            return *code == DCV_CODE_STALE ? -ESTALE : -EINVAL;
+        if ((r = job_xfer_holder(c, o, user, "output offered", &j, code, msg, msglen)) < 0)
+            return r;
         if (j->out_state == 1)
             return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
                           "an output transfer of this attempt is in progress");
@@ -2017,10 +2015,11 @@ static int xs_fetch(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
     (void)peer;
 
     if (o->purpose == DCV_PURPOSE_INPUT) {
-        struct co_job *j = job_xfer_holder(c, o, user, "input fetched", code, msg, msglen);
+        struct co_job *j = NULL;
         char err[512];
-        if (!j)
-            return *code == DCV_CODE_STALE ? -ESTALE : -EINVAL;
+        int r = job_xfer_holder(c, o, user, "input fetched", &j, code, msg, msglen);
+        if (r < 0)
+            return r;
         if (j->in_xfer == CO_XFER_ADOPT && o->blob.xfer_id > 0 &&
             adopt_input(c, j, o, err, sizeof err) < 0)
             return refuse(code, DCV_CODE_IO, msg, msglen, err);

@@ -554,8 +554,10 @@ int dcv_store_list(struct dcv_store *s, int state, int limit, int offset, dcv_st
     return each_job(s, st, cb, ud, err, errlen);
 }
 
-int dcv_store_list_queued(struct dcv_store *s, int limit, int offset, dcv_store_job_cb cb, void *ud,
-                          char *err, size_t errlen)
+/* Queued jobs whose back-off ended by `due` (INT64_MAX: all of them), in
+ * scheduling order. */
+static int list_queued(struct dcv_store *s, int64_t due, int limit, int offset,
+                       dcv_store_job_cb cb, void *ud, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     int r, rc;
@@ -565,39 +567,29 @@ int dcv_store_list_queued(struct dcv_store *s, int limit, int offset, dcv_store_
         return -EINVAL;
     }
     if ((r = prep(s,
-                  "SELECT " JOB_COLS " FROM jobs WHERE state = 'QUEUED'"
+                  "SELECT " JOB_COLS " FROM jobs WHERE state = 'QUEUED' AND not_before_ms <= ?3"
                   " ORDER BY prio_class DESC, priority DESC, created_ms, rowid LIMIT ?1 OFFSET ?2",
                   &st, err, errlen)) < 0)
         return r;
     if ((rc = sqlite3_bind_int(st, 1, limit > 0 ? limit : -1)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int(st, 2, offset)) != SQLITE_OK) {
+        (rc = sqlite3_bind_int(st, 2, offset)) != SQLITE_OK ||
+        (rc = sqlite3_bind_int64(st, 3, due)) != SQLITE_OK) {
         sqlite3_finalize(st);
         return db_fail(s, rc, "bind", err, errlen);
     }
     return each_job(s, st, cb, ud, err, errlen);
 }
 
+int dcv_store_list_queued(struct dcv_store *s, int limit, int offset, dcv_store_job_cb cb, void *ud,
+                          char *err, size_t errlen)
+{
+    return list_queued(s, INT64_MAX, limit, offset, cb, ud, err, errlen);
+}
+
 int dcv_store_list_due(struct dcv_store *s, int64_t now, int limit, dcv_store_job_cb cb, void *ud,
                        char *err, size_t errlen)
 {
-    sqlite3_stmt *st;
-    int r, rc;
-
-    if (!cb) {
-        dcv_errf(err, errlen, "due list: no callback");
-        return -EINVAL;
-    }
-    if ((r = prep(s,
-                  "SELECT " JOB_COLS " FROM jobs WHERE state = 'QUEUED' AND not_before_ms <= ?2"
-                  " ORDER BY prio_class DESC, priority DESC, created_ms, rowid LIMIT ?1",
-                  &st, err, errlen)) < 0)
-        return r;
-    if ((rc = sqlite3_bind_int(st, 1, limit > 0 ? limit : -1)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int64(st, 2, now)) != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return db_fail(s, rc, "bind", err, errlen);
-    }
-    return each_job(s, st, cb, ud, err, errlen);
+    return list_queued(s, now, limit, 0, cb, ud, err, errlen);
 }
 
 int dcv_store_next_due(struct dcv_store *s, int64_t now, int64_t *when, char *err, size_t errlen)
