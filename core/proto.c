@@ -215,6 +215,7 @@ enum ftype {
     F_SARR,  /* array of F_STR strings into char[cap][esize] (count at aux) */
     F_CAPS,  /* the enclosing object is also a dcv_device_caps (caps_json) */
     F_TEXT,  /* any JSON object, serialised into a malloc'd char * */
+    F_DARR,  /* array of numbers dmin..dmax into double[cap] (count at aux) */
 };
 
 struct desc;
@@ -258,6 +259,7 @@ struct desc {
 #define FFLAT(T, k, m, r) {.name = k, .type = F_FLAT, .req = r, .off = offsetof(T, m), .cap = sizeof(((T *)0)->m)}
 #define FSUB(T, k, m, r, d, has) {.name = k, .type = F_SUB, .req = r, .off = offsetof(T, m), .sub = d, .aux = has}
 #define FSARR(T, k, m, cnt, r) {.name = k, .type = F_SARR, .req = r, .off = offsetof(T, m), .cap = sizeof(((T *)0)->m) / sizeof(((T *)0)->m[0]), .esize = sizeof(((T *)0)->m[0]), .aux = offsetof(T, cnt), .min = 1}
+#define FDARR(T, k, m, cnt, r, lo, hi) {.name = k, .type = F_DARR, .req = r, .off = offsetof(T, m), .cap = sizeof(((T *)0)->m) / sizeof(((T *)0)->m[0]), .esize = sizeof(double), .aux = offsetof(T, cnt), .dmin = lo, .dmax = hi}
 #define FARR(T, k, m, cnt, r, d) {.name = k, .type = F_ARR, .req = r, .off = offsetof(T, m), .cap = sizeof(((T *)0)->m) / sizeof(((T *)0)->m[0]), .esize = sizeof(((T *)0)->m[0]), .aux = offsetof(T, cnt), .sub = d}
 
 #define FENCE(T, r)                                                       \
@@ -437,7 +439,7 @@ static void set_default(const struct field *f, void *m)
     case F_BOOL: case F_ENUM:
         *AT(m, f->off, int) = (int)f->def;
         break;
-    case F_ARR: case F_SARR:
+    case F_ARR: case F_SARR: case F_DARR:
         *AT(m, f->aux, size_t) = 0;
         break;
     case F_SUB:
@@ -599,6 +601,26 @@ static int parse_field(const struct field *f, struct json_object *v, void *m, co
         *AT(m, f->aux, size_t) = n;
         return 0;
     }
+    case F_DARR: {
+        if (!json_object_is_type(v, json_type_array))
+            return bad(err, errlen, where, f->name, "expected an array");
+        size_t n = json_object_array_length(v);
+        if (n > f->cap)
+            return bad(err, errlen, where, f->name, "more than %zu elements", f->cap);
+        for (size_t i = 0; i < n; i++) {
+            struct json_object *e = json_object_array_get_idx(v, i);
+            double x;
+            snprintf(sub_where, sizeof(sub_where), "%s[%zu]", f->name, i);
+            if ((!json_object_is_type(e, json_type_int) &&
+                 !json_object_is_type(e, json_type_double)) ||
+                !isfinite(x = json_object_get_double(e)) || x < f->dmin || x > f->dmax)
+                return bad(err, errlen, where, sub_where, "expected a number %g..%g", f->dmin,
+                           f->dmax);
+            AT(m, f->off, double)[i] = x;
+        }
+        *AT(m, f->aux, size_t) = n;
+        return 0;
+    }
     case F_CAPS:
         break;
     }
@@ -656,7 +678,7 @@ static int is_default(const struct field *f, const void *m)
         return *CAT(m, f->off, double) == f->ddef;
     case F_BOOL: case F_ENUM:
         return *CAT(m, f->off, int) == (int)f->def;
-    case F_ARR: case F_SARR:
+    case F_ARR: case F_SARR: case F_DARR:
         return *CAT(m, f->aux, size_t) == 0;
     case F_SUB:
         return f->aux != NOAUX && !*CAT(m, f->aux, int);
@@ -772,6 +794,30 @@ static int emit_field(const struct field *f, const void *m, struct json_object *
             }
             struct json_object *e = json_object_new_string_len(s, (int)len);
             if (!e || json_object_array_add(a, e) < 0) {
+                json_object_put(e);
+                json_object_put(a);
+                return -ENOMEM;
+            }
+        }
+        return add(o, f->name, a);
+    }
+    case F_DARR: {
+        size_t n = *CAT(m, f->aux, size_t);
+        if (n > f->cap)
+            return bad(err, errlen, where, f->name, "more than %zu elements", f->cap);
+        struct json_object *a = json_object_new_array();
+        if (!a)
+            return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+            double x = CAT(m, f->off, double)[i];
+            struct json_object *e;
+            if (!isfinite(x) || x < f->dmin || x > f->dmax) {
+                json_object_put(a);
+                snprintf(sub_where, sizeof(sub_where), "%s[%zu]", f->name, i);
+                return bad(err, errlen, where, sub_where, "%g outside %g..%g", x, f->dmin,
+                           f->dmax);
+            }
+            if (!(e = json_object_new_double(x)) || json_object_array_add(a, e) < 0) {
                 json_object_put(e);
                 json_object_put(a);
                 return -ENOMEM;
@@ -995,10 +1041,19 @@ static const struct field plugin_f[] = {
 #undef T
 static const struct desc plugin_d = {"plugin", plugin_f, ARRAY_N(plugin_f), sizeof(struct dcv_proto_plugin), NULL, 0};
 
+#define T struct dcv_proto_bench
+static const struct field bench_f[] = {
+    FTOK(T, "codec", codec, 1),
+    FDBL(T, "fps", fps, 1, 0, 1e6, 0),
+};
+#undef T
+static const struct desc bench_d = {"bench", bench_f, ARRAY_N(bench_f), sizeof(struct dcv_proto_bench), NULL, 0};
+
 #define T struct dcv_proto_device
 static const struct field device_f[] = {
     FTOK(T, "plugin", plugin, 1),
     FDBL(T, "bench_fps", bench_fps, 0, 0, 1e6, -1),
+    FARR(T, "bench", bench, n_bench, 0, &bench_d),
     {.name = "caps", .type = F_CAPS, .off = offsetof(T, caps)},
 };
 #undef T
@@ -1027,6 +1082,8 @@ static const struct field hello_f[] = {
     FSTR(T, "hostname", hostname, 0, 0),
     FSTR(T, "version", version, 0, 0),
     FINT(T, "slots", slots, 1, 1, 1024, 0),
+    FINT(T, "max_cpu_jobs", max_cpu_jobs, 0, 0, 1024, 0),
+    FINT(T, "max_gpu_jobs", max_gpu_jobs, 0, 0, 1024, 0),
     FARR(T, "plugins", plugins, n_plugins, 1, &plugin_d),
     FARR(T, "devices", devices, n_devices, 1, &device_d),
     FARR(T, "running", running, n_running, 1, &jobref_d),
@@ -1067,6 +1124,34 @@ static int telemetry_check(const void *m, const char *where, char *err, size_t e
         return bad(err, errlen, where, "disk_free", "exceeds disk_total");
     return 0;
 }
+#define T struct dcv_proto_psi
+static const struct field psi_f[] = {
+    FDBL(T, "cpu_some", cpu_some, 1, 0, 100, 0),
+    FDBL(T, "mem_some", mem_some, 1, 0, 100, 0),
+    FDBL(T, "mem_full", mem_full, 1, 0, 100, 0),
+    FDBL(T, "io_some", io_some, 1, 0, 100, 0),
+    FDBL(T, "io_full", io_full, 1, 0, 100, 0),
+};
+#undef T
+static const struct desc psi_d = {"psi", psi_f, ARRAY_N(psi_f), sizeof(struct dcv_proto_psi), NULL, 0};
+
+#define T struct dcv_proto_gpu
+static const struct field gpu_f[] = {
+    FSTR(T, "id", id, 1, 1),
+    FSTR(T, "name", name, 0, 0),
+    FSTR(T, "pci", pci, 0, 0),
+    FDBL(T, "util_pct", util_pct, 0, -1, 100, -1),
+    FDBL(T, "enc_pct", enc_pct, 0, -1, 100, -1),
+    FDBL(T, "dec_pct", dec_pct, 0, -1, 100, -1),
+    FINT(T, "mem_total", mem_total, 0, -1, DCV_PROTO_MAX_SIZE, -1),
+    FINT(T, "mem_used", mem_used, 0, -1, DCV_PROTO_MAX_SIZE, -1),
+    FDBL(T, "temp_c", temp_c, 0, -1, 200, -1),
+    FDBL(T, "power_w", power_w, 0, -1, 10000, -1),
+    FINT(T, "enc_sessions", enc_sessions, 0, -1, 65535, -1),
+};
+#undef T
+static const struct desc gpu_d = {"gpu", gpu_f, ARRAY_N(gpu_f), sizeof(struct dcv_proto_gpu), NULL, 0};
+
 #define T struct dcv_proto_telemetry
 static const struct field telemetry_f[] = {
     FDBL(T, "cpu_pct", cpu_pct, 1, 0, 100, 0),
@@ -1080,6 +1165,17 @@ static const struct field telemetry_f[] = {
     FBOOL(T, "busy", busy, 1, 0),
     FBOOL(T, "draining", draining, 1, 0),
     FARR(T, "jobs", jobs, n_jobs, 1, &jobref_d),
+    FSTR(T, "busy_reason", busy_reason, 0, 0),
+    FDBL(T, "load5", load5, 0, -1, 1e6, -1),
+    FDBL(T, "load15", load15, 0, -1, 1e6, -1),
+    FINT(T, "swap_total", swap_total, 0, -1, DCV_PROTO_MAX_SIZE, -1),
+    FINT(T, "swap_free", swap_free, 0, -1, DCV_PROTO_MAX_SIZE, -1),
+    FDARR(T, "cores", cores, n_cores, 0, -1, 100),
+    FDBL(T, "net_rx_bps", net_rx_bps, 0, -1, 1e15, -1),
+    FDBL(T, "net_tx_bps", net_tx_bps, 0, -1, 1e15, -1),
+    FSUB(T, "psi", psi, 0, &psi_d, offsetof(T, has_psi)),
+    FDBL(T, "temp_c", temp_c, 0, -1, 200, -1),
+    FARR(T, "gpus", gpus, n_gpus, 0, &gpu_d),
 };
 #undef T
 static const struct desc telemetry_d = {"telemetry", telemetry_f, ARRAY_N(telemetry_f), sizeof(struct dcv_proto_telemetry), telemetry_check, 0};
@@ -1142,12 +1238,25 @@ static const struct field input_f[] = {
 #undef T
 static const struct desc input_d = {"input", input_f, ARRAY_N(input_f), sizeof(struct dcv_proto_input), input_check, 0};
 
+#define T struct dcv_proto_placement
+static const struct field placement_f[] = {
+    FTOK(T, "plugin", plugin, 1),
+    FSTR(T, "device_id", device_id, 1, 1),
+    FTOK(T, "codec", codec, 1),
+    FTOK(T, "encoder", encoder, 1),
+    FBOOL(T, "hw", hw, 0, 0),
+    FBOOL(T, "fallback", fallback, 0, 0),
+};
+#undef T
+static const struct desc placement_d = {"placement", placement_f, ARRAY_N(placement_f), sizeof(struct dcv_proto_placement), NULL, 0};
+
 #define T struct dcv_proto_job
 static const struct field job_f[] = {
     FENCE(T, 1),
     FSUB(T, "input", input, 1, &input_d, NOAUX),
     FFLAT(T, "profile", profile, 1),
     FINT(T, "deadline_ms", deadline_ms, 0, 1, INT64_MAX / 2, 0),
+    FSUB(T, "placement", placement, 0, &placement_d, offsetof(T, has_placement)),
 };
 #undef T
 static const struct desc job_d = {"JOB", job_f, ARRAY_N(job_f), sizeof(struct dcv_proto_job), NULL, 0};

@@ -46,6 +46,8 @@
 #define DCV_PROTO_MAX_JOBS 64             /* running / active jobs per worker */
 #define DCV_PROTO_MAX_PATHS 16            /* HELLO.paths */
 #define DCV_PROTO_MAX_ATTEMPT 1000
+#define DCV_PROTO_MAX_CORES 512           /* telemetry.cores entries */
+#define DCV_PROTO_MAX_GPUS 16             /* telemetry.gpus entries */
 #define DCV_PROTO_MAX_SIZE ((int64_t)1 << 53) /* sizes and xfer ids stay exact in any JSON reader */
 
 enum dcv_proto_plane { DCV_PLANE_CONTROL = 0, DCV_PLANE_DATA = 1, DCV_PLANE_ADMIN = 2 };
@@ -157,9 +159,18 @@ struct dcv_proto_plugin {
     int64_t abi_minor; /* 0..65535 */
 };
 
+/* One startup-benchmark figure: frames per second of a short 1080p encode
+ * of `codec` on the device (issue 5, "startup benchmark"). */
+struct dcv_proto_bench {
+    char codec[16]; /* portable codec name, one of the device's caps codecs */
+    double fps;     /* 0..1e6 */
+};
+
 struct dcv_proto_device {
     char plugin[DCV_PROTO_ID];  /* family, e.g. "x264", "nvenc" */
-    double bench_fps;           /* optional; -1 = unknown */
+    double bench_fps;           /* optional; -1 = unknown (the best of `bench`) */
+    size_t n_bench;             /* optional per-codec figures */
+    struct dcv_proto_bench bench[DCV_MAX_CODECS];
     struct dcv_device_caps caps; /* via caps_json */
 };
 
@@ -172,6 +183,10 @@ struct dcv_proto_hello {
     char hostname[DCV_PROTO_HOST]; /* optional, display */
     char version[DCV_PROTO_ID];    /* optional, software version */
     int64_t slots;                 /* 1..1024 */
+    /* Optional (0 = slots): separate limits for jobs encoding on the CPU
+     * and on a hardware encoder (worker.max_cpu_jobs / max_gpu_jobs); a
+     * job needs a free slot of its class and of the total. */
+    int64_t max_cpu_jobs, max_gpu_jobs; /* 0..1024 */
     size_t n_plugins;
     struct dcv_proto_plugin plugins[DCV_PROTO_MAX_PLUGINS];
     size_t n_devices;
@@ -196,6 +211,29 @@ struct dcv_proto_welcome {
     char data_endpoint[DCV_PROTO_HOST * 2]; /* where the data ROUTER is */
 };
 
+/* Pressure stall information, % of wall time over the last 10 s. */
+struct dcv_proto_psi {
+    double cpu_some;            /* 0..100 */
+    double mem_some, mem_full;  /* 0..100 */
+    double io_some, io_full;    /* 0..100 */
+};
+
+/* One GPU as NVML reports it (optional fields: -1 = unknown). */
+struct dcv_proto_gpu {
+    char id[DCV_PROTO_HOST];     /* "GPU-<uuid>": the caps device_id of the NVENC device */
+    char name[DCV_PROTO_HOST];   /* "NVIDIA GeForce RTX 4070" */
+    char pci[32];                /* optional bus id "0000:01:00.0" */
+    double util_pct;             /* SM utilisation 0..100 */
+    double enc_pct, dec_pct;     /* encoder / decoder utilisation 0..100 */
+    int64_t mem_total, mem_used; /* bytes */
+    double temp_c;               /* -1..200 */
+    double power_w;              /* 0..10000 */
+    /* Encoder sessions open on this GPU by every process of the machine
+     * (NVML nvmlDeviceGetEncoderSessions); the coordinator subtracts its own
+     * jobs there to find the sessions other software holds. -1 = unknown. */
+    int64_t enc_sessions;
+};
+
 struct dcv_proto_telemetry {
     double cpu_pct;       /* 0..100, whole machine */
     double load1;         /* 0..1e6 */
@@ -207,6 +245,18 @@ struct dcv_proto_telemetry {
     int draining;
     size_t n_jobs;
     struct dcv_proto_jobref jobs[DCV_PROTO_MAX_JOBS];
+    /* ---- optional (issue 5); absent = unknown (-1, or has_psi 0) ---- */
+    char busy_reason[DCV_PROTO_TEXT]; /* why busy, "" when not */
+    double load5, load15;             /* 0..1e6 */
+    int64_t swap_total, swap_free;    /* bytes */
+    size_t n_cores;                   /* per-core busy %, 0..100 each */
+    double cores[DCV_PROTO_MAX_CORES];
+    double net_rx_bps, net_tx_bps;    /* bytes/s, all interfaces but lo */
+    int has_psi;                      /* /proc/pressure present */
+    struct dcv_proto_psi psi;
+    double temp_c;                    /* hottest CPU sensor */
+    size_t n_gpus;
+    struct dcv_proto_gpu gpus[DCV_PROTO_MAX_GPUS];
 };
 
 /* Worker -> coordinator carries telemetry; coordinator -> worker is `{}`. */
@@ -228,11 +278,25 @@ struct dcv_proto_input {
     char name[DCV_PROTO_HOST * 2]; /* optional original file name (no '/') */
 };
 
+/* Where the coordinator counted the job (issue 5): the job process must
+ * encode on exactly this device, or REJECT (busy when the device refused a
+ * session). Optional: without it the job process chooses from the profile. */
+struct dcv_proto_placement {
+    char plugin[DCV_PROTO_ID];       /* "nvenc" */
+    char device_id[DCV_PROTO_HOST];  /* caps.device_id, e.g. "GPU-<uuid>" */
+    char codec[16];                  /* caps codec, "hevc" */
+    char encoder[DCV_PROTO_ID];      /* caps encoder, "hevc_nvenc" */
+    int hw;                          /* counts as a GPU job on the worker */
+    int fallback;                    /* software because no GPU session was free */
+};
+
 struct dcv_proto_job {
     struct dcv_proto_fence fence;
     struct dcv_proto_input input;
     char profile[DCV_PROTO_PROFILE]; /* flat JSON object: option -> scalar */
     int64_t deadline_ms;             /* optional, wall-clock ms; 0 = none */
+    int has_placement;
+    struct dcv_proto_placement placement;
 };
 
 struct dcv_proto_accept {
