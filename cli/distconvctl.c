@@ -90,7 +90,8 @@ enum {
 static const char *const profile_opts[] = {
     "codec", "encoder", "crf", "qp", "bitrate", "preset", "max-height", "bit-depth", "gop",
     "audio", "audio-bitrate", "subtitles", "container", "start", "duration", "threads",
-    "skip-if-target-met", "keep-original-if-larger", "verify-tolerance",
+    "skip-if-target-met", "keep-original-if-larger", "verify-tolerance", "gpu-policy",
+    "gpu-wait",
 };
 #define N_PROFILE_OPTS (sizeof(profile_opts) / sizeof(profile_opts[0]))
 
@@ -209,7 +210,8 @@ static void usage(FILE *f)
 "    get JOB -o OUT       download the job's output (written to OUT.part, renamed to\n"
 "                         OUT when complete and verified; OUT is never left partial)\n"
 "        --input          download the job's original input instead\n"
-"    workers              table of workers: state, slots, CPU, disk, jobs, devices\n"
+"    workers              table of workers: state, slots, CPU, disk, jobs, devices;\n"
+"                         below it why a worker is busy and one line per GPU\n"
 "    worker ID            one worker with its capabilities and telemetry\n"
 "    drain ID             the worker finishes its jobs and takes no new ones\n"
 "    undrain ID           the worker takes jobs again\n"
@@ -494,6 +496,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
         return usage_error("-o: expected a file name");
     if (o->cmd == CMD_SUBMIT) {
         struct stat sb;
+        char perr[256];
+        if (dcv_profile_check(&o->profile, perr, sizeof perr) < 0)
+            return usage_error("%s", perr);
         if (o->out)
             o->wait = 1;
         if (is_url(o->arg)) {
@@ -1510,6 +1515,35 @@ static void fmt_worker_state(json_object *w, char *buf, size_t len)
              jbool(w, "busy") ? ",busy" : "");
 }
 
+/* A figure or "-" when the worker did not report it (left out = unknown). */
+static void fmt_opt(char *buf, size_t len, json_object *o, const char *key, int decimals,
+                    const char *unit)
+{
+    if (jget(o, key, json_type_double) || jget(o, key, json_type_int))
+        snprintf(buf, len, "%.*f%s", decimals, jdbl(o, key, 0), unit);
+    else
+        snprintf(buf, len, "-");
+}
+
+/* "GPU-8f.. (NVIDIA GeForce RTX 4070, 0000:01:00.0): util 12%, enc 30%,
+ * dec 0%, mem 1.0 GiB of 8.0 GiB, 61 C, 75 W, 2 encoder sessions" */
+static void fmt_gpu(json_object *g, char *buf, size_t len)
+{
+    char u[16], e[16], d[16], t[16], p[16], n[16], mu[32], mt[32];
+    fmt_opt(u, sizeof u, g, "util_pct", 0, "%");
+    fmt_opt(e, sizeof e, g, "enc_pct", 0, "%");
+    fmt_opt(d, sizeof d, g, "dec_pct", 0, "%");
+    fmt_opt(t, sizeof t, g, "temp_c", 0, " C");
+    fmt_opt(p, sizeof p, g, "power_w", 0, " W");
+    fmt_opt(n, sizeof n, g, "enc_sessions", 0, "");
+    dcv_fmt_bytes(mu, sizeof mu, jint(g, "mem_used", -1));
+    dcv_fmt_bytes(mt, sizeof mt, jint(g, "mem_total", -1));
+    snprintf(buf, len,
+             "%s (%s%s%s): util %s, enc %s, dec %s, mem %s of %s, %s, %s, %s encoder sessions",
+             jstr(g, "id", "?"), jstr(g, "name", "?"), jget(g, "pci", json_type_string) ? ", " : "",
+             jstr(g, "pci", ""), u, e, d, mu, mt, t, p, n);
+}
+
 static int cmd_workers(struct ctl *c)
 {
     struct dcv_proto_args a;
@@ -1565,6 +1599,19 @@ static int cmd_workers(struct ctl *c)
         }
         dcv_table_print(&t, stdout);
         dcv_table_free(&t);
+        /* Below the table: why a worker is busy, and its GPUs (NVML). */
+        for (size_t i = 0; i < n; i++) {
+            json_object *w = json_object_array_get_idx(ws, i);
+            json_object *tel = jget(w, "telemetry", json_type_object);
+            json_object *gpus = tel ? jget(tel, "gpus", json_type_array) : NULL;
+            char line[1024];
+            if (jbool(w, "busy"))
+                printf("%s busy: %s\n", jstr(w, "worker_id", "?"), jstr(w, "busy_reason", "-"));
+            for (size_t k = 0; gpus && k < json_object_array_length(gpus); k++) {
+                fmt_gpu(json_object_array_get_idx(gpus, k), line, sizeof line);
+                printf("%s %s\n", jstr(w, "worker_id", "?"), line);
+            }
+        }
     }
 out:
     json_object_put(body);
@@ -1594,18 +1641,62 @@ static void print_worker(json_object *w)
     dcv_fmt_age(b, sizeof b, now - jint(w, "last_seen_ms", now));
     snprintf(buf, sizeof buf, "%s (%s ago)", a, b);
     print_kv("last seen", buf);
+    if (jbool(w, "busy"))
+        print_kv("busy", jstr(w, "busy_reason", "-"));
     if (tel) {
-        snprintf(buf, sizeof buf, "%.0f%% of %lld CPUs, load %.2f", jdbl(tel, "cpu_pct", 0),
-                 (long long)jint(tel, "ncpu", 0), jdbl(tel, "load1", 0));
+        json_object *o;
+        char c5[16], c15[16], tc[16];
+        fmt_opt(c5, sizeof c5, tel, "load5", 2, "");
+        fmt_opt(c15, sizeof c15, tel, "load15", 2, "");
+        fmt_opt(tc, sizeof tc, tel, "temp_c", 0, " C");
+        snprintf(buf, sizeof buf, "%.0f%% of %lld CPUs, load %.2f %s %s, %s",
+                 jdbl(tel, "cpu_pct", 0), (long long)jint(tel, "ncpu", 0), jdbl(tel, "load1", 0),
+                 c5, c15, tc);
         print_kv("cpu", buf);
+        if ((o = jget(tel, "cores", json_type_array))) {
+            size_t k, off = 0;
+            buf[0] = '\0';
+            for (k = 0; k < json_object_array_length(o) && off + 8 < sizeof buf; k++) {
+                double v = json_object_get_double(json_object_array_get_idx(o, k));
+                int w2 = v < 0 ? snprintf(buf + off, sizeof buf - off, "%s-", k ? " " : "")
+                               : snprintf(buf + off, sizeof buf - off, "%s%.0f", k ? " " : "", v);
+                if (w2 < 0)
+                    break;
+                off += (size_t)w2;
+            }
+            print_kv("cores %", buf);
+        }
         dcv_fmt_bytes(a, sizeof a, jint(tel, "mem_avail", -1));
         dcv_fmt_bytes(b, sizeof b, jint(tel, "mem_total", -1));
         snprintf(buf, sizeof buf, "%s available of %s", a, b);
         print_kv("memory", buf);
+        if (jget(tel, "swap_total", json_type_int)) {
+            dcv_fmt_bytes(a, sizeof a, jint(tel, "swap_free", -1));
+            dcv_fmt_bytes(b, sizeof b, jint(tel, "swap_total", -1));
+            snprintf(buf, sizeof buf, "%s free of %s", a, b);
+            print_kv("swap", buf);
+        }
+        if ((o = jget(tel, "psi", json_type_object))) {
+            snprintf(buf, sizeof buf, "cpu %.1f%%, memory %.1f%% (full %.1f%%), io %.1f%% "
+                     "(full %.1f%%), avg10", jdbl(o, "cpu_some", 0), jdbl(o, "mem_some", 0),
+                     jdbl(o, "mem_full", 0), jdbl(o, "io_some", 0), jdbl(o, "io_full", 0));
+            print_kv("pressure", buf);
+        }
         dcv_fmt_bytes(a, sizeof a, jint(tel, "disk_free", -1));
         dcv_fmt_bytes(b, sizeof b, jint(tel, "disk_total", -1));
         snprintf(buf, sizeof buf, "%s free of %s", a, b);
         print_kv("disk", buf);
+        if (jget(tel, "net_rx_bps", json_type_double) || jget(tel, "net_rx_bps", json_type_int)) {
+            dcv_fmt_bytes(a, sizeof a, (int64_t)jdbl(tel, "net_rx_bps", 0));
+            dcv_fmt_bytes(b, sizeof b, (int64_t)jdbl(tel, "net_tx_bps", 0));
+            snprintf(buf, sizeof buf, "in %s/s, out %s/s", a, b);
+            print_kv("network", buf);
+        }
+        if ((o = jget(tel, "gpus", json_type_array)))
+            for (size_t k = 0; k < json_object_array_length(o); k++) {
+                fmt_gpu(json_object_array_get_idx(o, k), buf, sizeof buf);
+                print_kv(k ? "" : "gpus", buf);
+            }
     }
     if ((arr = jget(w, "jobs", json_type_array))) {
         for (size_t i = 0; i < json_object_array_length(arr); i++) {

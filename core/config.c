@@ -73,6 +73,7 @@ enum key_type {
     KEY_INT,    /* int32_t or int64_t field in [min, max] */
     KEY_BOOL,   /* int field */
     KEY_LIST,   /* struct dcv_strlist; libconfig array of strings, env: "a;b" */
+    KEY_DOUBLE, /* double field in [min, max]; the file may write 60 or 60.0 */
 };
 
 struct key_choice {
@@ -87,7 +88,7 @@ struct key_def {
     enum key_type type;
     size_t offset, size;
     const struct key_choice *choices; /* KEY_ENUM, ends with a NULL name */
-    long long min, max;               /* KEY_INT */
+    long long min, max;               /* KEY_INT, KEY_DOUBLE */
     /* KEY_STRING: 0 or -EINVAL with the expectation (without "; got") in why. */
     int (*validate)(const char *v, char *why, size_t whylen);
 };
@@ -99,6 +100,7 @@ _Static_assert(sizeof(enum dcv_log_format) == sizeof(int), "enum fields are stor
 _Static_assert(sizeof(enum dcv_log_target) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum dcv_conf_strategy) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum dcv_stream_policy) == sizeof(int), "enum fields are stored as int");
+_Static_assert(sizeof(enum dcv_gpu_policy) == sizeof(int), "enum fields are stored as int");
 _Static_assert(sizeof(enum dcv_sec_mode) == sizeof(int), "enum fields are stored as int");
 
 static const struct key_choice role_choices[] = {
@@ -128,6 +130,13 @@ static const struct key_choice strategy_choices[] = {
     { "least-loaded", DCV_CONF_LEAST_LOADED, 0 },
     { "round-robin", DCV_CONF_ROUND_ROBIN, 0 },
     { "capability", DCV_CONF_CAPABILITY, 0 },
+    { "gpu-aware", DCV_CONF_GPU_AWARE, 0 },
+    { NULL, 0, 0 },
+};
+static const struct key_choice gpu_policy_choices[] = {
+    { "queue", DCV_GPU_QUEUE, 0 },
+    { "fallback", DCV_GPU_FALLBACK, 0 },
+    { "reject", DCV_GPU_REJECT, 0 },
     { NULL, 0, 0 },
 };
 static const struct key_choice sec_mode_choices[] = {
@@ -185,6 +194,9 @@ static const struct key_def keys[] = {
     { "queue.retry_backoff_ms", NULL, KEY_INT, FIELD(retry_backoff_ms), NULL, 0, 3600000, NULL },
     { "queue.retry_backoff_max_ms", NULL, KEY_INT, FIELD(retry_backoff_max_ms), NULL, 0,
       86400000, NULL },
+    { "queue.gpu_policy", NULL, KEY_ENUM, FIELD(gpu_policy), gpu_policy_choices, 0, 0, NULL },
+    { "queue.gpu_wait_s", NULL, KEY_INT, FIELD(gpu_wait_s), NULL, 0, 30 * 86400, NULL },
+    { "queue.busy_hold_s", NULL, KEY_INT, FIELD(busy_hold_s), NULL, 1, 3600, NULL },
     { "transfer.chunk_size", NULL, KEY_INT, FIELD(chunk_size), NULL, 4096, 64 * 1024 * 1024,
       NULL },
     { "transfer.credit_chunks", NULL, KEY_INT, FIELD(credit_chunks), NULL, 1, 4096, NULL },
@@ -200,8 +212,31 @@ static const struct key_def keys[] = {
     { "worker.disk_quota", NULL, KEY_INT, FIELD(disk_quota), NULL, 0, (long long)1 << 53,
       NULL },
     { "worker.nice", NULL, KEY_INT, FIELD(job_nice), NULL, 0, 19, NULL },
+    { "worker.max_cpu_jobs", "DISTCONV_MAX_CPU_JOBS", KEY_INT, FIELD(max_cpu_jobs), NULL, 0,
+      1024, NULL },
+    { "worker.max_gpu_jobs", "DISTCONV_MAX_GPU_JOBS", KEY_INT, FIELD(max_gpu_jobs), NULL, 0,
+      1024, NULL },
     { "worker.job_memory_limit", "DISTCONV_JOB_MEMORY_LIMIT", KEY_INT, FIELD(job_memory_limit),
       NULL, 0, (long long)1 << 53, NULL },
+    { "worker.benchmark", "DISTCONV_BENCHMARK", KEY_BOOL, FIELD(benchmark), NULL, 0, 0, NULL },
+    { "worker.benchmark_ms", NULL, KEY_INT, FIELD(benchmark_ms), NULL, 100, 60000, NULL },
+    { "admission.max_mem_pressure", NULL, KEY_DOUBLE, FIELD(adm_max_mem_pressure), NULL, 0,
+      100, NULL },
+    { "admission.min_mem_avail", NULL, KEY_INT, FIELD(adm_min_mem_avail), NULL, 0,
+      (long long)1 << 53, NULL },
+    { "admission.max_cpu_pressure", NULL, KEY_DOUBLE, FIELD(adm_max_cpu_pressure), NULL, 0,
+      100, NULL },
+    { "admission.max_io_pressure", NULL, KEY_DOUBLE, FIELD(adm_max_io_pressure), NULL, 0,
+      100, NULL },
+    { "admission.max_load_per_core", NULL, KEY_DOUBLE, FIELD(adm_max_load_per_core), NULL, 0,
+      1000, NULL },
+    { "admission.max_temp_c", NULL, KEY_DOUBLE, FIELD(adm_max_temp_c), NULL, 0, 200, NULL },
+    { "admission.max_gpu_temp_c", NULL, KEY_DOUBLE, FIELD(adm_max_gpu_temp_c), NULL, 0, 200,
+      NULL },
+    { "admission.min_disk_free", NULL, KEY_INT, FIELD(adm_min_disk_free), NULL, 0,
+      (long long)1 << 53, NULL },
+    { "telemetry.nvml_library", "DISTCONV_NVML_LIBRARY", KEY_STRING, FIELD(nvml_library), NULL,
+      0, 0, NULL },
     { "security.mode", "DISTCONV_SECURITY_MODE", KEY_ENUM, FIELD(sec_mode), sec_mode_choices, 0,
       0, NULL },
     { "security.secret_key", "DISTCONV_SECURITY_SECRET_KEY", KEY_STRING, FIELD(sec_secret_key),
@@ -444,6 +479,19 @@ static int apply_string(const struct key_def *k, const char *v, struct dcv_setti
         store_int(k, s, x);
         return 0;
     }
+    case KEY_DOUBLE: {
+        char *end;
+        double x;
+        errno = 0;
+        x = strtod(v, &end);
+        if (errno || end == v || *end || !(x >= (double)k->min && x <= (double)k->max)) {
+            snprintf(why, whylen, "expected a number from %lld to %lld; got \"%s\"", k->min,
+                     k->max, v);
+            return -EINVAL;
+        }
+        memcpy(field, &x, sizeof x);
+        return 0;
+    }
     case KEY_LIST: {
         /* The environment form: entries separated by ';' (':' appears in paths). */
         struct dcv_strlist *l = (struct dcv_strlist *)(void *)field;
@@ -524,6 +572,24 @@ static int apply_setting(const struct key_def *k, const config_setting_t *st,
         }
         store_int(k, s, config_setting_get_bool(st));
         return 0;
+    case KEY_DOUBLE: {
+        double x;
+        if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
+            x = (double)config_setting_get_int64(st);
+        else if (t == CONFIG_TYPE_FLOAT)
+            x = config_setting_get_float(st);
+        else {
+            snprintf(why, whylen, "expected a number");
+            return -EINVAL;
+        }
+        if (!(x >= (double)k->min && x <= (double)k->max)) {
+            snprintf(why, whylen, "expected a number from %lld to %lld; got %g", k->min, k->max,
+                     x);
+            return -EINVAL;
+        }
+        memcpy((char *)s + k->offset, &x, sizeof x);
+        return 0;
+    }
     case KEY_LIST: {
         struct dcv_strlist *l = (struct dcv_strlist *)(void *)((char *)s + k->offset);
         char expect[256];
@@ -583,12 +649,22 @@ static void set_defaults(struct dcv_settings *s)
     s->strategy = DCV_CONF_LEAST_LOADED;
     s->retry_backoff_ms = 1000;
     s->retry_backoff_max_ms = 60000;
+    s->gpu_policy = DCV_GPU_FALLBACK;
+    s->gpu_wait_s = 3600;
+    s->busy_hold_s = 60;
     s->chunk_size = 1024 * 1024;
     s->credit_chunks = 8;
     s->stream = DCV_STREAM_AUTO;
     s->disk_reserve = (int64_t)1 << 30;
     s->part_max_age_s = 86400;
     s->job_nice = 10;
+    s->benchmark = 1;
+    s->benchmark_ms = 2000;
+    s->adm_max_mem_pressure = 60.0;
+    s->adm_min_mem_avail = (int64_t)256 << 20;
+    s->adm_max_temp_c = 95.0;
+    s->adm_max_gpu_temp_c = 90.0;
+    snprintf(s->nvml_library, sizeof s->nvml_library, "libnvidia-ml.so.1");
     /* URL inputs over the web only, unless the operator lists more. */
     s->url_protocols.n = 2;
     snprintf(s->url_protocols.v[0], sizeof s->url_protocols.v[0], "http");
@@ -1176,6 +1252,13 @@ void dcv_conf_walk(const struct dcv_conf *conf, dcv_conf_walk_fn cb, void *ud)
         case KEY_LIST:
             cb(k->path, DCV_CONF_LIST, NULL, (const struct dcv_strlist *)(const void *)field, ud);
             break;
+        case KEY_DOUBLE: {
+            double x;
+            memcpy(&x, field, sizeof x);
+            snprintf(text, sizeof text, "%g", x);
+            cb(k->path, DCV_CONF_NUMBER, text, NULL, ud);
+            break;
+        }
         }
     }
 }

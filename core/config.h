@@ -25,7 +25,16 @@
 enum dcv_role { DCV_ROLE_STANDALONE = 0, DCV_ROLE_COORDINATOR = 1, DCV_ROLE_WORKER = 2 };
 
 /* Values of queue.strategy: the same numbers as enum dcv_sched_strategy. */
-enum dcv_conf_strategy { DCV_CONF_LEAST_LOADED = 0, DCV_CONF_ROUND_ROBIN = 1, DCV_CONF_CAPABILITY = 2 };
+enum dcv_conf_strategy {
+    DCV_CONF_LEAST_LOADED = 0,
+    DCV_CONF_ROUND_ROBIN = 1,
+    DCV_CONF_CAPABILITY = 2,
+    DCV_CONF_GPU_AWARE = 3,
+};
+
+/* queue.gpu_policy: what a job that may use a GPU does when every GPU that
+ * could take it is out of encoder sessions (profile option gpu-policy). */
+enum dcv_gpu_policy { DCV_GPU_QUEUE = 0, DCV_GPU_FALLBACK = 1, DCV_GPU_REJECT = 2 };
 
 /* transfer.stream: whether a worker reads a coordinator-held input on
  * demand over the data plane instead of copying it to its disk first. */
@@ -78,6 +87,9 @@ struct dcv_settings {
     enum dcv_conf_strategy strategy;     /* queue.strategy */
     int32_t retry_backoff_ms;            /* queue.retry_backoff_ms: first retry's delay, 0 = none */
     int32_t retry_backoff_max_ms;        /* queue.retry_backoff_max_ms: cap of the doubling */
+    enum dcv_gpu_policy gpu_policy;      /* queue.gpu_policy: default of profile gpu-policy */
+    int32_t gpu_wait_s;                  /* queue.gpu_wait_s: queue policy's wait, 0 = forever */
+    int32_t busy_hold_s;                 /* queue.busy_hold_s: an -EBUSY lowered limit lasts this long */
     int32_t chunk_size, credit_chunks;   /* transfer.*: data-plane chunk bytes, window */
     enum dcv_stream_policy stream;       /* transfer.stream */
     int64_t disk_reserve;                /* transfer.disk_reserve: free disk a copy must leave */
@@ -87,7 +99,22 @@ struct dcv_settings {
     struct dcv_strlist url_protocols;    /* inputs.url_protocols: schemes a URL input may use */
     int64_t disk_quota;                  /* worker.disk_quota: bytes of work_dir it may use, 0 = all */
     int32_t job_nice;                    /* worker.nice: niceness of job processes */
+    int32_t max_cpu_jobs, max_gpu_jobs;  /* worker.max_cpu_jobs/_gpu_jobs: per class, 0 = max_jobs */
     int64_t job_memory_limit;            /* worker.job_memory_limit: RLIMIT_AS of a job, 0 = none */
+    int benchmark;                       /* worker.benchmark: measure encoders at start (role worker) */
+    int32_t benchmark_ms;                /* worker.benchmark_ms: encode budget per device+codec */
+
+    /* admission.* (worker; core/worker/telemetry.h): the worker reports
+     * itself BUSY past any of these. 0 = that check off. */
+    double adm_max_mem_pressure;         /* PSI memory some avg10, % */
+    int64_t adm_min_mem_avail;           /* bytes */
+    double adm_max_cpu_pressure;         /* PSI cpu some avg10, % */
+    double adm_max_io_pressure;          /* PSI io some avg10, % */
+    double adm_max_load_per_core;        /* load1 / CPUs; also the fallback of cpu pressure */
+    double adm_max_temp_c;               /* hottest CPU sensor */
+    double adm_max_gpu_temp_c;           /* hottest GPU (NVML) */
+    int64_t adm_min_disk_free;           /* bytes of the work dir */
+    char nvml_library[PATH_MAX];         /* telemetry.nvml_library: dlopen name, "" = off */
 
     /* security.* (core/auth.h). "" secret_key = the role's default key file. */
     enum dcv_sec_mode sec_mode;

@@ -6,6 +6,7 @@
  *                       coordinator plus one local worker in this process)
  *   --check-config      validate the configuration (file + environment)
  *   --probe [--json]    capability report, each plugin probed in a child
+ *   --benchmark [--json] the startup benchmark's figures, measured now
  *   --transcode IN OUT  one local transcode through an encoder plugin: the
  *                       same pipeline a worker's job process runs
  *   --job SPEC          internal: one attempt of a job, run by the worker in
@@ -53,10 +54,11 @@
 #include "profile.h"
 #include "coordinator/coord.h"
 #include "media/pipeline.h"
+#include "worker/encbench.h"
 #include "worker/jobproc.h"
 #include "worker/worker.h"
 
-enum action { ACT_NONE, ACT_CHECK_CONFIG, ACT_PROBE, ACT_TRANSCODE, ACT_JOB };
+enum action { ACT_NONE, ACT_CHECK_CONFIG, ACT_PROBE, ACT_TRANSCODE, ACT_JOB, ACT_BENCHMARK };
 enum progress_style { PROG_AUTO, PROG_BAR, PROG_PLAIN, PROG_JSON, PROG_NONE };
 
 struct options {
@@ -87,6 +89,7 @@ static void usage(FILE *f)
             "Usage: distconvd [-c FILE] [OPTIONS]\n"
             "       distconvd [-c FILE] --check-config\n"
             "       distconvd [-c FILE] --probe [--json]\n"
+            "       distconvd [-c FILE] --benchmark [--json]\n"
             "       distconvd [-c FILE] --transcode INPUT OUTPUT [ENCODE OPTIONS]\n"
             "\n"
             "Without an action, runs the service of the configured role until SIGTERM or\n"
@@ -99,7 +102,11 @@ static void usage(FILE *f)
             "      --check-config    validate the configuration and print the result\n"
             "      --probe           load every plugin in a child process and report what\n"
             "                        it can do on this machine (or why not)\n"
-            "      --json            machine-readable output for --probe/--check-config\n"
+            "      --benchmark       encode a generated 1080p clip on every available encoder\n"
+            "                        device and codec (worker.benchmark_ms each) and print\n"
+            "                        the frames per second, the figures a worker announces\n"
+            "      --json            machine-readable output for --probe/--benchmark/\n"
+            "                        --check-config\n"
             "      --probe-timeout MS  per-plugin probe time limit (default 10000)\n"
             "      --transcode IN OUT  transcode one file locally\n"
             "      --job SPEC        internal: run one job attempt (started by the worker)\n"
@@ -130,7 +137,7 @@ static void print_version(void)
 
 enum {
     OPT_CHECK = 1000, OPT_PROBE, OPT_JSON, OPT_TRANSCODE, OPT_PROGRESS, OPT_PROBE_TIMEOUT,
-    OPT_JOB,
+    OPT_JOB, OPT_BENCHMARK,
     OPT_PROFILE, /* every profile option maps here, name looked up by index */
 };
 
@@ -150,6 +157,7 @@ static int parse_args(int argc, char **argv, struct options *o, char *err, size_
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"probe", no_argument, NULL, OPT_PROBE},
+        {"benchmark", no_argument, NULL, OPT_BENCHMARK},
         {"json", no_argument, NULL, OPT_JSON},
         {"probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT},
         {"transcode", no_argument, NULL, OPT_TRANSCODE},
@@ -191,6 +199,7 @@ static int parse_args(int argc, char **argv, struct options *o, char *err, size_
             break;
         case OPT_CHECK: o->action = ACT_CHECK_CONFIG; break;
         case OPT_PROBE: o->action = ACT_PROBE; break;
+        case OPT_BENCHMARK: o->action = ACT_BENCHMARK; break;
         case OPT_TRANSCODE: o->action = ACT_TRANSCODE; break;
         case OPT_JOB:
             o->action = ACT_JOB;
@@ -355,6 +364,31 @@ static int do_probe(struct dcv_conf *conf, const struct options *o)
         fputs(text, stdout);
     } else {
         dcv_log(DCV_LOG_ERROR, "probe", "cannot render the probe report");
+        r = -EINVAL;
+    }
+    free(text);
+    free(json);
+    return r < 0 ? 1 : 0;
+}
+
+static int do_benchmark(struct dcv_conf *conf, const struct options *o)
+{
+    char err[1024] = "";
+    char *json = NULL, *text = NULL;
+    int r = dcv_bench_run(conf, (unsigned)dcv_conf_settings(conf)->benchmark_ms,
+                          o->probe_timeout_ms, &json, err, sizeof(err));
+
+    if (r < 0) {
+        dcv_log(DCV_LOG_ERROR, "benchmark", "%s", err);
+        return 1;
+    }
+    if (o->json) {
+        fputs(json, stdout);
+        fputc('\n', stdout);
+    } else if (dcv_bench_format_text(json, &text) == 0) {
+        fputs(text, stdout);
+    } else {
+        dcv_log(DCV_LOG_ERROR, "benchmark", "cannot render the report");
         r = -EINVAL;
     }
     free(text);
@@ -610,7 +644,7 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
     struct dcv_coord *coord = NULL;
     struct dcv_worker *worker = NULL;
     struct dcv_auth *auth = NULL;
-    char *probe_json = NULL;
+    char *probe_json = NULL, *bench_json = NULL;
     char err[2048] = "";
     int r, rc = 1, stop_sig = 0;
     sigset_t block;
@@ -635,6 +669,12 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
             return 1;
         }
     }
+    /* The startup benchmark forks the same way. A worker of its own only:
+     * a standalone daemon has nobody to compare it with. */
+    if (s->role == DCV_ROLE_WORKER && s->benchmark &&
+        dcv_bench_for_worker(conf, probe_json, o->probe_timeout_ms, &bench_json, err,
+                             sizeof(err)) < 0)
+        dcv_log(DCV_LOG_WARN, "daemon", "startup benchmark: %s (announcing no figures)", err);
 
     signal(SIGPIPE, SIG_IGN);
     r = dcv_loop_new(&loop, err, sizeof(err));
@@ -687,6 +727,7 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
                           : "/proc/self/exe";
         wo.local_prefixes = coord ? local : NULL;
         wo.probe_json = probe_json;
+        wo.bench_json = bench_json;
         r = dcv_worker_new(loop, net, conf, &wo, &worker, err, sizeof(err));
         if (r < 0) {
             dcv_log(DCV_LOG_ERROR, "daemon", "worker: %s", err);
@@ -695,6 +736,8 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
     }
     free(probe_json);
     probe_json = NULL;
+    free(bench_json);
+    bench_json = NULL;
 
     dcv_log(DCV_LOG_INFO, "daemon", "distconvd %s running as %s (%s)", PACKAGE_VERSION,
             dcv_role_name(s->role), s->name);
@@ -715,6 +758,7 @@ out:
     dcv_auth_free(&auth);
     dcv_loop_destroy(&loop);
     free(probe_json);
+    free(bench_json);
     return rc;
 }
 
@@ -782,6 +826,9 @@ int main(int argc, char **argv)
         break;
     case ACT_PROBE:
         r = do_probe(conf, &o);
+        break;
+    case ACT_BENCHMARK:
+        r = do_benchmark(conf, &o);
         break;
     case ACT_TRANSCODE:
         r = do_transcode(conf, &o);

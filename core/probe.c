@@ -175,7 +175,24 @@ static const char *probe_devices(struct dcv_plugin *p, struct json_object *devic
     return "ok";
 }
 
-static void child_run(struct dcv_conf *conf, const char *path, int fd)
+/* dcv_probe_ext.child's emit(): one {"KEY": value} line to the parent. */
+struct ext_emit {
+    int fd;
+    const char *key;
+};
+
+static void ext_emit(void *ectx, struct json_object *value)
+{
+    struct ext_emit *e = ectx;
+    struct json_object *o = json_object_new_object();
+
+    if (o && value && json_object_object_add(o, e->key, json_object_get(value)) == 0)
+        send_line(e->fd, o);
+    json_object_put(o);
+}
+
+static void child_run(struct dcv_conf *conf, const char *path, int fd,
+                      const struct dcv_probe_ext *ext)
 {
     struct dcv_plugin *p = NULL;
     struct json_object *id, *devices;
@@ -215,13 +232,19 @@ static void child_run(struct dcv_conf *conf, const char *path, int fd)
     status = p->hdr.kind == DCV_PLUGIN_ENCODER ? probe_devices(p, devices, why, sizeof(why))
                                                 : "ok";
     finish(fd, status, why, devices);
+    /* The extra work comes after the report: a crash in it still leaves
+     * the capabilities (and whatever it emitted) to the parent. */
+    if (ext && ext->child && p->hdr.kind == DCV_PLUGIN_ENCODER && strcmp(status, "ok") == 0) {
+        struct ext_emit e = {fd, ext->key};
+        ext->child(p, devices, ext_emit, &e, ext->arg);
+    }
     json_object_put(devices);
     /* After the report: a crash in fini still shows, as "crashed". */
     p->hdr.fini(p->ctx);
 }
 
 static void child_main(struct dcv_conf *conf, const char *dir, const char *file, int fd,
-                       pid_t parent)
+                       pid_t parent, const struct dcv_probe_ext *ext)
 {
     char path[PATH_MAX + 256];
     sigset_t none;
@@ -248,7 +271,7 @@ static void child_main(struct dcv_conf *conf, const char *dir, const char *file,
     (void)parent;
 #endif
     snprintf(path, sizeof(path), "%s/%s", dir, file);
-    child_run(conf, path, fd);
+    child_run(conf, path, fd, ext);
     close(fd);
     /* _exit: no atexit handlers, no stdio flush of the parent's buffers,
      * no destructors of a plugin we deliberately leave loaded. */
@@ -284,8 +307,11 @@ static void kill_child(struct child *c)
     }
 }
 
-static void read_child(struct child *c)
+/* Returns 1 when it read anything (a sign of life), else 0. */
+static int read_child(struct child *c)
 {
+    int got = 0;
+
     while (c->fd >= 0) {
         if (c->cap - c->len < 4096) {
             size_t cap = c->cap ? c->cap * 2 : 8192;
@@ -294,7 +320,7 @@ static void read_child(struct child *c)
                 c->overflow = 1;
                 kill_child(c);
                 close_fd(c);
-                return;
+                return got;
             }
             c->buf = b;
             c->cap = cap;
@@ -303,11 +329,12 @@ static void read_child(struct child *c)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && errno == EAGAIN)
-            return;
+            return got;
         if (r <= 0) {
             close_fd(c);
-            return;
+            return got;
         }
+        got = 1;
         c->len += (size_t)r;
         c->buf[c->len] = '\0';
         if (c->len > MAX_REPORT) {
@@ -316,6 +343,7 @@ static void read_child(struct child *c)
             close_fd(c);
         }
     }
+    return got;
 }
 
 static void reap(struct child *c, int block)
@@ -345,7 +373,9 @@ static void reap(struct child *c, int block)
     kill_group(c);
 }
 
-static void supervise(struct child *cs, int n, unsigned timeout_ms)
+/* renew: every read from a child restarts the deadline (serial mode: the
+ * limit is on silence, not on the whole run). */
+static void supervise(struct child *cs, int n, unsigned timeout_ms, int renew)
 {
     int64_t deadline = dcv_mono_ms() + timeout_ms;
     struct pollfd *pfd = calloc((size_t)n + 1, sizeof(*pfd));
@@ -374,8 +404,8 @@ static void supervise(struct child *cs, int n, unsigned timeout_ms)
         if (r < 0 && errno != EINTR)
             break;
         for (int k = 0; r > 0 && k < np; k++)
-            if (pfd[k].revents)
-                read_child(&cs[map[k]]);
+            if (pfd[k].revents && read_child(&cs[map[k]]) && renew)
+                deadline = dcv_mono_ms() + timeout_ms;
     }
     /* Deadline (or no memory for the poll set): whatever still runs is
      * killed and reaped here, so no child outlives this call. */
@@ -451,10 +481,11 @@ static struct json_object *checked_devices(struct json_object *in, char *why, si
     return out;
 }
 
-static struct json_object *plugin_report(struct child *c, unsigned timeout_ms)
+static struct json_object *plugin_report(struct child *c, unsigned timeout_ms,
+                                         const struct dcv_probe_ext *ext)
 {
     struct json_object *rep = json_object_new_object();
-    struct json_object *devices = NULL;
+    struct json_object *devices = NULL, *extra = NULL;
     const char *fields[] = {"name", "kind", "version", "description", "license"};
     char status[32] = "", reason[MAX_FIELD + 128] = "", bad[600] = "";
     int have_final = 0;
@@ -464,6 +495,10 @@ static struct json_object *plugin_report(struct child *c, unsigned timeout_ms)
     add_str(rep, "file", c->file);
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         add_str(rep, fields[i], "");
+    if (ext && ext->key && !(extra = json_object_new_array())) {
+        json_object_put(rep);
+        return NULL;
+    }
 
     /* Complete lines only: a child killed mid-write leaves a torn tail. */
     char *line = c->buf;
@@ -473,7 +508,14 @@ static struct json_object *plugin_report(struct child *c, unsigned timeout_ms)
             break;
         *nl = '\0';
         struct json_object *o = json_tokener_parse(line);
-        if (o && json_object_is_type(o, json_type_object)) {
+        struct json_object *xv;
+        if (extra && o && json_object_is_type(o, json_type_object) &&
+            json_object_object_get_ex(o, ext->key, &xv)) {
+            /* An extra line is that and nothing else. */
+            struct json_object *kept = ext->check ? ext->check(xv, ext->arg) : NULL;
+            if (kept && json_object_array_add(extra, kept) != 0)
+                json_object_put(kept);
+        } else if (o && json_object_is_type(o, json_type_object)) {
             for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
                 const char *s = child_str(o, fields[i]);
                 if (s)
@@ -536,6 +578,8 @@ static struct json_object *plugin_report(struct child *c, unsigned timeout_ms)
         devices = json_object_new_array();
     if (devices && json_object_object_add(rep, "devices", devices) != 0)
         json_object_put(devices);
+    if (extra && json_object_object_add(rep, ext->key, extra) != 0)
+        json_object_put(extra);
     return rep;
 }
 
@@ -585,8 +629,49 @@ static struct json_object *ffmpeg_versions(void)
     return o;
 }
 
+/* Fork the probe child of file i (cs[i] records the outcome). */
+static void spawn(struct child *cs, int i, struct dcv_conf *conf, const char *dir, char **names,
+                  pid_t self, const struct dcv_probe_ext *ext)
+{
+    int fds[2];
+
+    cs[i].file = names[i];
+    cs[i].fd = -1;
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        cs[i].fork_errno = errno;
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        cs[i].fork_errno = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    if (pid == 0) {
+        /* Earlier siblings' pipes are none of this child's business. */
+        for (int k = 0; k < i; k++)
+            if (cs[k].fd >= 0)
+                close(cs[k].fd);
+        close(fds[0]);
+        child_main(conf, dir, names[i], fds[1], self, ext);
+    }
+    close(fds[1]);
+    /* Also here: the group must exist before a kill(-pid) can race. */
+    setpgid(pid, pid);
+    cs[i].pid = pid;
+    cs[i].fd = fds[0];
+    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+}
+
 int dcv_probe_all(struct dcv_conf *conf, unsigned timeout_ms, char **json_out, char *err,
                   size_t errlen)
+{
+    return dcv_probe_run(conf, timeout_ms, NULL, json_out, err, errlen);
+}
+
+int dcv_probe_run(struct dcv_conf *conf, unsigned timeout_ms, const struct dcv_probe_ext *ext,
+                  char **json_out, char *err, size_t errlen)
 {
     const char *dir;
     char **names;
@@ -614,37 +699,16 @@ int dcv_probe_all(struct dcv_conf *conf, unsigned timeout_ms, char **json_out, c
      * plugin flushes stdio. */
     fflush(NULL);
     pid_t self = getpid();
-    for (int i = 0; i < n; i++) {
-        int fds[2];
-        cs[i].file = names[i];
-        cs[i].fd = -1;
-        if (pipe2(fds, O_CLOEXEC) < 0) {
-            cs[i].fork_errno = errno;
-            continue;
+    if (ext && ext->serial) {
+        for (int i = 0; i < n; i++) {
+            spawn(cs, i, conf, dir, names, self, ext);
+            supervise(&cs[i], 1, timeout_ms, 1);
         }
-        pid_t pid = fork();
-        if (pid < 0) {
-            cs[i].fork_errno = errno;
-            close(fds[0]);
-            close(fds[1]);
-            continue;
-        }
-        if (pid == 0) {
-            /* Earlier siblings' pipes are none of this child's business. */
-            for (int k = 0; k < i; k++)
-                if (cs[k].fd >= 0)
-                    close(cs[k].fd);
-            close(fds[0]);
-            child_main(conf, dir, names[i], fds[1], self);
-        }
-        close(fds[1]);
-        /* Also here: the group must exist before a kill(-pid) can race. */
-        setpgid(pid, pid);
-        cs[i].pid = pid;
-        cs[i].fd = fds[0];
-        fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+    } else {
+        for (int i = 0; i < n; i++)
+            spawn(cs, i, conf, dir, names, self, ext);
+        supervise(cs, n, timeout_ms, 0);
     }
-    supervise(cs, n, timeout_ms);
 
     root = json_object_new_object();
     plugins = json_object_new_array();
@@ -657,7 +721,7 @@ int dcv_probe_all(struct dcv_conf *conf, unsigned timeout_ms, char **json_out, c
             json_object_put(ff);
         add_str(root, "plugin_dir", dir);
         for (int i = 0; i < n; i++) {
-            struct json_object *p = plugin_report(&cs[i], timeout_ms);
+            struct json_object *p = plugin_report(&cs[i], timeout_ms, ext);
             if (p)
                 mark_duplicate(plugins, p);
             if (!p || json_object_array_add(plugins, p) != 0) {

@@ -24,6 +24,34 @@
 int dcv_probe_all(struct dcv_conf *conf, unsigned timeout_ms, char **json_out,
                   char *err, size_t errlen);
 
+struct dcv_plugin;
+struct json_object;
+
+/* Extra work done in each probe child after its report (the startup
+ * benchmark, core/worker/encbench.h), for dcv_probe_run(). */
+struct dcv_probe_ext {
+    /* Child side, after the report of an encoder plugin whose status is
+     * "ok": p is initialised, devices is the report's array. Each
+     * emit(ectx, value) sends {"KEY": value} to the parent at once, so a
+     * later crash loses only what was not sent yet. */
+    void (*child)(struct dcv_plugin *p, struct json_object *devices,
+                  void (*emit)(void *ectx, struct json_object *value), void *ectx, void *arg);
+    /* Parent side: one emitted value, untrusted (the plugin shared the
+     * child's memory). Returns what to append to the plugin's report array
+     * KEY (a new reference), or NULL to drop it. */
+    struct json_object *(*check)(struct json_object *value, void *arg);
+    const char *key; /* the array in each plugin's report, always present */
+    void *arg;
+    /* One child at a time, its time limit timeout_ms restarted by each
+     * line it sends: measurements must not share the machine with another
+     * plugin's, and take as long as they have devices and codecs. */
+    int serial;
+};
+
+/* dcv_probe_all() with ext (NULL: exactly dcv_probe_all). */
+int dcv_probe_run(struct dcv_conf *conf, unsigned timeout_ms, const struct dcv_probe_ext *ext,
+                  char **json_out, char *err, size_t errlen);
+
 /* Render a report from dcv_probe_all as human-readable text. */
 int dcv_probe_format_text(const char *json, char **text_out);
 

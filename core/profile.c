@@ -31,6 +31,8 @@ void dcv_profile_defaults(struct dcv_profile *p)
     p->subs = DCV_SUBS_COPY;
     p->start_us = -1;
     p->duration_us = -1;
+    p->gpu_policy = -1;
+    p->gpu_wait_s = -1;
 }
 
 void dcv_profile_resolve(struct dcv_profile *p)
@@ -449,6 +451,61 @@ static int set_verify_tolerance(struct dcv_profile *p, const struct opt_def *o, 
     return 0;
 }
 
+static int set_gpu_policy(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    static const char *const names[] = {"queue", "fallback", "reject"};
+    (void)o;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(v, names[i]) == 0) {
+            p->gpu_policy = i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+static int set_gpu_wait(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    long long x;
+    if (parse_ranged(o, v, &x) < 0)
+        return -EINVAL;
+    p->gpu_wait_s = x;
+    return 0;
+}
+
+int dcv_profile_hw_only(const char *e)
+{
+    static const char *const plugins[] = {"hw", "nvenc", "vaapi", "qsv", "vtb", "amf"};
+    static const char *const suffixes[] = {"_nvenc", "_vaapi", "_qsv", "_videotoolbox", "_amf"};
+    size_t n;
+    if (!e)
+        return 0;
+    for (size_t i = 0; i < sizeof plugins / sizeof plugins[0]; i++)
+        if (strcmp(e, plugins[i]) == 0)
+            return 1;
+    n = strlen(e);
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t m = strlen(suffixes[i]);
+        if (n > m && strcmp(e + n - m, suffixes[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int dcv_profile_check(const struct dcv_profile *p, char *err, size_t errlen)
+{
+    /* Falling back means encoding in software: a job that may only use
+     * hardware would silently get what it asked not to. */
+    if (p->gpu_policy == DCV_PROFILE_GPU_FALLBACK && dcv_profile_hw_only(p->encoder)) {
+        if (err && errlen)
+            snprintf(err, errlen,
+                     "--gpu-policy fallback needs a job that may run in software: use "
+                     "--encoder auto (--encoder %s runs on hardware only)",
+                     p->encoder);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static const struct opt_def opts[] = {
     { "codec", set_codec, "a codec name of lowercase letters and digits (h264, hevc, av1, vp9)",
       0, 0 },
@@ -473,6 +530,9 @@ static const struct opt_def opts[] = {
     { "keep-original-if-larger", set_keep, "true or false (yes/no, on/off, 1/0)", 0, 0 },
     { "verify-tolerance", set_verify_tolerance,
       "a time above zero up to an hour like 0.5, 2 or 1:00", 0, 0 },
+    { "gpu-policy", set_gpu_policy, "queue, fallback or reject", 0, 0 },
+    { "gpu-wait", set_gpu_wait, "seconds from 0 (forever) to 2592000 (30 days)", 0,
+      30LL * 86400 },
 };
 
 int dcv_profile_opt_is_flag(const char *opt)
@@ -537,5 +597,12 @@ const char *dcv_profile_usage(void)
            "  --keep-original-if-larger[=BOOL]  when the output is not smaller than the\n"
            "                        source, keep the source (no output; default: false)\n"
            "  --verify-tolerance T  how far the output's duration may differ from the\n"
-           "                        source's (default: 0.5 s or 1 %, the larger)\n";
+           "                        source's (default: 0.5 s or 1 %, the larger)\n"
+           "GPU sessions (jobs only):\n"
+           "  --gpu-policy P        when every GPU that could take the job is out of\n"
+           "                        encoder sessions: queue (wait), fallback (software\n"
+           "                        encoder of the same codec; --encoder auto only) or\n"
+           "                        reject (default: the coordinator's queue.gpu_policy)\n"
+           "  --gpu-wait S          seconds the queue policy waits before the job fails,\n"
+           "                        0 = forever (default: queue.gpu_wait_s)\n";
 }

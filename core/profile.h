@@ -35,7 +35,16 @@ struct dcv_profile {
     int skip_if_target_met;      /* leave a source already at the target alone */
     int keep_original_if_larger; /* discard an output not smaller than the source */
     int64_t verify_tolerance_us; /* duration tolerance; 0 = max(0.5 s, 1 %) */
+    /* When every GPU that could take the job is out of encoder sessions
+     * (jobs only, the coordinator decides): DCV_PROFILE_GPU_* or -1 =
+     * queue.gpu_policy; seconds a queued job waits, 0 = forever, -1 =
+     * queue.gpu_wait_s. */
+    int gpu_policy;
+    int64_t gpu_wait_s;
 };
+
+/* Values of gpu-policy: the same numbers as queue.gpu_policy (config.h). */
+enum { DCV_PROFILE_GPU_QUEUE = 0, DCV_PROFILE_GPU_FALLBACK = 1, DCV_PROFILE_GPU_REJECT = 2 };
 
 void dcv_profile_defaults(struct dcv_profile *p);
 
@@ -49,12 +58,22 @@ void dcv_profile_resolve(struct dcv_profile *p);
  * value: codec, encoder, crf, qp, bitrate, preset, max-height, bit-depth,
  * gop, audio, audio-bitrate, subtitles, container, start, duration, threads,
  * skip-if-target-met, keep-original-if-larger (booleans: true/false, yes/no,
- * on/off, 1/0), verify-tolerance.
+ * on/off, 1/0), verify-tolerance, gpu-policy, gpu-wait.
  * Returns 0, -ENOENT for an option that is not a profile option, -EINVAL
  * with "--NAME: expected ..., got '...'" in err.
  */
 int dcv_profile_set(struct dcv_profile *p, const char *opt, const char *value,
                     char *err, size_t errlen);
+
+/* Combinations of options that cannot work together (checked after the
+ * last dcv_profile_set): encoder hw with gpu-policy fallback. -EINVAL with
+ * the reason in err. */
+int dcv_profile_check(const struct dcv_profile *p, char *err, size_t errlen);
+
+/* 1 when the encoder preference can only run on hardware: hw, or a
+ * hardware plugin / encoder name known to the core (nvenc, vaapi, qsv,
+ * vtb, *_nvenc, *_vaapi, *_qsv, *_videotoolbox, *_amf). */
+int dcv_profile_hw_only(const char *encoder);
 
 /* 1 for the boolean options, which a command line may give without a
  * value (meaning true); 0 otherwise. */

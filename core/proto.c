@@ -1028,6 +1028,8 @@ static const struct field jobref_f[] = {
     FJOBID(T, "job_id", job_id, 1),
     FINT(T, "attempt", attempt, 1, 1, DCV_PROTO_MAX_ATTEMPT, 0),
     FDBL(T, "progress", progress, 1, 0, 100, 0),
+    FTOK(T, "plugin", plugin, 0),
+    FSTR(T, "device_id", device_id, 0, 0),
 };
 #undef T
 static const struct desc jobref_d = {"job", jobref_f, ARRAY_N(jobref_f), sizeof(struct dcv_proto_jobref), NULL, 0};

@@ -142,6 +142,10 @@ struct dcv_proto_jobref {
     char job_id[DCV_PROTO_JOB_ID];
     int64_t attempt;
     double progress; /* 0..100 */
+    /* Optional: the JOB's placement (plugin, caps device_id), so a restarted
+     * coordinator counts a re-attached job against its GPU's sessions. */
+    char plugin[DCV_PROTO_ID];
+    char device_id[DCV_PROTO_HOST];
 };
 
 /* A file on the data plane. */

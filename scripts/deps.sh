@@ -5,8 +5,9 @@ DCV_DEPS="build-essential autoconf automake libtool pkg-config
   libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev
   ffmpeg python3"
 # Only scripts/test's fuzz and valgrind stages need these (a quickstart
-# user should not download a second compiler).
-DCV_TEST_DEPS="clang libclang-rt-14-dev valgrind xxd"
+# user should not download a second compiler); mesa-vulkan-drivers gives
+# test_hwframes a real (software, lavapipe) hardware-frames device.
+DCV_TEST_DEPS="clang libclang-rt-14-dev valgrind xxd mesa-vulkan-drivers"
 
 dcv_install_deps() { # dcv_install_deps [PACKAGES]: default $DCV_DEPS
     missing=""

@@ -3,6 +3,11 @@
 set -u
 : "${DCV_TOP_BUILDDIR:?run through make check}"
 DISTCONVD="$DCV_TOP_BUILDDIR/core/distconvd"
+# Workers measure their encoders before registering (worker.benchmark):
+# seconds per worker that tests about anything else should not spend. A
+# test that wants it sets DISTCONV_BENCHMARK=1 for that worker.
+DISTCONV_BENCHMARK=${DISTCONV_BENCHMARK:-0}
+export DISTCONV_BENCHMARK
 FFMPEG="${DCV_FFMPEG:-ffmpeg}"
 FFPROBE="${DCV_FFPROBE:-ffprobe}"
 _tap_n=0

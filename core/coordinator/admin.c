@@ -253,7 +253,21 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
     return o;
 }
 
-static json_object *telemetry_json(const struct dcv_proto_telemetry *t)
+static void opt_dbl(json_object *o, const char *key, double v)
+{
+    if (v >= 0)
+        json_object_object_add(o, key, json_object_new_double(v));
+}
+
+static void opt_int(json_object *o, const char *key, int64_t v)
+{
+    if (v >= 0)
+        json_object_object_add(o, key, json_object_new_int64(v));
+}
+
+/* full: also the per-core figures (up to 512 numbers a worker: kept out
+ * of the `workers` list, which must fit in one reply for many workers). */
+static json_object *telemetry_json(const struct dcv_proto_telemetry *t, int full)
 {
     json_object *o = json_object_new_object();
     if (!o)
@@ -268,6 +282,60 @@ static json_object *telemetry_json(const struct dcv_proto_telemetry *t)
     json_object_object_add(o, "slots_used", json_object_new_int64(t->slots_used));
     json_object_object_add(o, "busy", json_object_new_boolean(t->busy));
     json_object_object_add(o, "draining", json_object_new_boolean(t->draining));
+    /* The optional figures (issue 5) as the worker sent them: an unknown
+     * one (-1) is left out, as on the wire. */
+    if (t->busy_reason[0])
+        json_object_object_add(o, "busy_reason", jstr(t->busy_reason));
+    opt_dbl(o, "load5", t->load5);
+    opt_dbl(o, "load15", t->load15);
+    opt_int(o, "swap_total", t->swap_total);
+    opt_int(o, "swap_free", t->swap_free);
+    opt_dbl(o, "net_rx_bps", t->net_rx_bps);
+    opt_dbl(o, "net_tx_bps", t->net_tx_bps);
+    opt_dbl(o, "temp_c", t->temp_c);
+    if (full && t->n_cores) {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; a && i < t->n_cores && i < DCV_PROTO_MAX_CORES; i++)
+            json_object_array_add(a, json_object_new_double(t->cores[i]));
+        if (a)
+            json_object_object_add(o, "cores", a);
+    }
+    if (t->has_psi) {
+        json_object *p = json_object_new_object();
+        if (p) {
+            json_object_object_add(p, "cpu_some", json_object_new_double(t->psi.cpu_some));
+            json_object_object_add(p, "mem_some", json_object_new_double(t->psi.mem_some));
+            json_object_object_add(p, "mem_full", json_object_new_double(t->psi.mem_full));
+            json_object_object_add(p, "io_some", json_object_new_double(t->psi.io_some));
+            json_object_object_add(p, "io_full", json_object_new_double(t->psi.io_full));
+            json_object_object_add(o, "psi", p);
+        }
+    }
+    if (t->n_gpus) {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; a && i < t->n_gpus && i < DCV_PROTO_MAX_GPUS; i++) {
+            const struct dcv_proto_gpu *g = &t->gpus[i];
+            json_object *e = json_object_new_object();
+            if (!e)
+                continue;
+            json_object_object_add(e, "id", jstr(g->id));
+            if (g->name[0])
+                json_object_object_add(e, "name", jstr(g->name));
+            if (g->pci[0])
+                json_object_object_add(e, "pci", jstr(g->pci));
+            opt_dbl(e, "util_pct", g->util_pct);
+            opt_dbl(e, "enc_pct", g->enc_pct);
+            opt_dbl(e, "dec_pct", g->dec_pct);
+            opt_int(e, "mem_total", g->mem_total);
+            opt_int(e, "mem_used", g->mem_used);
+            opt_dbl(e, "temp_c", g->temp_c);
+            opt_dbl(e, "power_w", g->power_w);
+            opt_int(e, "enc_sessions", g->enc_sessions);
+            json_object_array_add(a, e);
+        }
+        if (a)
+            json_object_object_add(o, "gpus", a);
+    }
     return o;
 }
 
@@ -283,6 +351,8 @@ static json_object *worker_json(struct dcv_coord *c, struct co_worker *w, int fu
     json_object_object_add(o, "draining",
                            json_object_new_boolean(w->admin_drain || (w->has_tel && w->tel.draining)));
     json_object_object_add(o, "busy", json_object_new_boolean(w->has_tel && w->tel.busy));
+    if (w->has_tel && w->tel.busy && w->tel.busy_reason[0])
+        json_object_object_add(o, "busy_reason", jstr(w->tel.busy_reason));
     json_object_object_add(o, "slots", json_object_new_int64(w->slots));
     json_object_object_add(o, "slots_used", json_object_new_int64(co_held_by(c, w)));
     json_object_object_add(o, "host", jstr(w->host));
@@ -290,7 +360,7 @@ static json_object *worker_json(struct dcv_coord *c, struct co_worker *w, int fu
     json_object_object_add(o, "version", jstr(w->version));
     json_object_object_add(o, "session", jstr(w->session));
     json_object_object_add(o, "last_seen_ms", json_object_new_int64(w->last_seen_ms));
-    json_object_object_add(o, "telemetry", w->has_tel ? telemetry_json(&w->tel) : json_object_new_object());
+    json_object_object_add(o, "telemetry", w->has_tel ? telemetry_json(&w->tel, full) : json_object_new_object());
     if ((arr = json_object_new_array())) {
         for (struct co_job *j = c->jobs; j; j = j->next) {
             json_object *e;
@@ -325,6 +395,20 @@ static json_object *worker_json(struct dcv_coord *c, struct co_worker *w, int fu
                 json_object_object_add(e, "codecs", codecs);
             }
             json_object_object_add(e, "plugin", jstr(w->devices[i].plugin));
+            /* The startup benchmark's figures (-1 / none: not measured). */
+            json_object_object_add(e, "bench_fps", json_object_new_double(w->devices[i].bench_fps));
+            {
+                json_object *b = json_object_new_array();
+                for (size_t k = 0; b && k < w->devices[i].n_bench && k < DCV_MAX_CODECS; k++) {
+                    json_object *f = json_object_new_object();
+                    if (!f)
+                        continue;
+                    json_object_object_add(f, "codec", jstr(w->devices[i].bench[k].codec));
+                    json_object_object_add(f, "fps", json_object_new_double(w->devices[i].bench[k].fps));
+                    json_object_array_add(b, f);
+                }
+                json_object_object_add(e, "bench", b);
+            }
             json_object_array_add(arr, e);
         }
         json_object_object_add(o, "devices", arr);

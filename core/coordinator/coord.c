@@ -376,6 +376,8 @@ static void pump_cb(struct dcv_loop *loop, uint64_t id, void *arg)
 }
 
 static void dispatch(struct dcv_coord *c);
+static int hold_after_busy(struct dcv_coord *c, const char *job_id, const char *skey,
+                           const char *dev);
 
 static void dispatch_cb(struct dcv_loop *loop, uint64_t id, void *arg)
 {
@@ -399,6 +401,63 @@ void co_dispatch_soon(struct dcv_coord *c)
 
 /* ---- jobs out with workers --------------------------------------------------- */
 
+/* ---- GPU session holds (-EBUSY) ------------------------------------------------ */
+
+static struct co_hold *hold_find(struct dcv_coord *c, const char *key)
+{
+    for (size_t i = 0; i < c->n_holds; i++)
+        if (strcmp(c->holds[i].key, key) == 0)
+            return &c->holds[i];
+    return NULL;
+}
+
+static void hold_drop(struct dcv_coord *c, const char *key)
+{
+    struct co_hold *h = hold_find(c, key);
+    if (!h)
+        return;
+    dcv_log(DCV_LOG_DEBUG, CO_LOG, "%s: session limit hold ended (a job on it ended)", key);
+    *h = c->holds[--c->n_holds];
+    co_dispatch_soon(c);
+}
+
+/* Drop expired holds; 1 when one was dropped. */
+static int hold_expire(struct dcv_coord *c, uint64_t now)
+{
+    int any = 0;
+    for (size_t i = 0; i < c->n_holds;) {
+        if (now >= c->holds[i].until) {
+            dcv_log(DCV_LOG_INFO, CO_LOG, "%s: session limit hold of %u expired",
+                    c->holds[i].key, c->holds[i].limit);
+            c->holds[i] = c->holds[--c->n_holds];
+            any = 1;
+        } else {
+            i++;
+        }
+    }
+    return any;
+}
+
+static int hold_set(struct dcv_coord *c, const char *key, uint32_t limit, uint64_t until)
+{
+    struct co_hold *h = hold_find(c, key);
+    if (!h) {
+        if (c->n_holds == c->cap_holds) {
+            size_t cap = c->cap_holds ? 2 * c->cap_holds : 8;
+            struct co_hold *v = realloc(c->holds, cap * sizeof *v);
+            if (!v)
+                return -ENOMEM;
+            c->holds = v;
+            c->cap_holds = cap;
+        }
+        h = &c->holds[c->n_holds++];
+        copy_str(h->key, sizeof h->key, key);
+    }
+    h->limit = limit;
+    h->until = until;
+    return 0;
+}
+
 void co_job_release(struct dcv_coord *c, const char *job_id, int code, const char *reason)
 {
     struct co_job **pp = &c->jobs, *j;
@@ -410,6 +469,10 @@ void co_job_release(struct dcv_coord *c, const char *job_id, int code, const cha
         if (strcmp(j->id, id) == 0) {
             *pp = j->next;
             attempt = j->attempt;
+            /* A session freed on that GPU: what an -EBUSY taught us about
+             * its limit is worth a fresh try. */
+            if (j->skey[0])
+                hold_drop(c, j->skey);
             free(j);
             break;
         }
@@ -732,6 +795,8 @@ static void send_welcome(struct dcv_coord *c, struct co_worker *w)
     (void)SEND_MSG(c, c->ctl, &w->peer, DCV_CMD_WELCOME, welcome, &m);
 }
 
+static void reattach_sessions(struct dcv_coord *c, const struct co_worker *w);
+
 static void on_hello(struct dcv_coord *c, const struct dcv_tx_peer *from, const void *body,
                      size_t len)
 {
@@ -833,6 +898,13 @@ static void on_hello(struct dcv_coord *c, const struct dcv_tx_peer *from, const 
                 cj->assigned_at = co_now();
                 cj->has_progress = 1;
                 cj->pct = run->progress;
+                /* Counted against its device once this HELLO's devices are
+                 * known (reattach_sessions below). */
+                if (run->plugin[0] && run->device_id[0]) {
+                    cj->skey[0] = '\0';
+                    copy_str(cj->reattach_plugin, sizeof cj->reattach_plugin, run->plugin);
+                    copy_str(cj->place_dev, sizeof cj->place_dev, run->device_id);
+                }
                 dcv_log(DCV_LOG_INFO, CO_LOG, "job %s attempt %d re-attached to worker %s", j->id,
                         j->attempt, h->worker_id);
                 continue;
@@ -874,10 +946,13 @@ static void on_hello(struct dcv_coord *c, const struct dcv_tx_peer *from, const 
     w->peer = *from;
     w->online = 1;
     w->slots = h->slots;
+    w->max_cpu_jobs = h->max_cpu_jobs;
+    w->max_gpu_jobs = h->max_gpu_jobs;
     w->n_plugins = h->n_plugins;
     memcpy(w->plugins, h->plugins, sizeof w->plugins);
     w->n_devices = h->n_devices;
     memcpy(w->devices, h->devices, sizeof w->devices);
+    reattach_sessions(c, w);
     free(w->paths);
     w->paths = NULL;
     w->n_paths = 0;
@@ -910,6 +985,43 @@ static struct co_job *fenced(struct dcv_coord *c, struct co_worker *w, const str
         strcmp(j->worker, w->id) == 0)
         return j;
     return NULL;
+}
+
+/* A restarted coordinator learns where re-attached jobs encode from
+ * HELLO.running (the JOB's placement): count them against that device's
+ * session key again, as assign() did, or a GPU whose sessions are all in use
+ * would look free. */
+static void reattach_sessions(struct dcv_coord *c, const struct co_worker *w)
+{
+    for (struct co_job *j = c->jobs; j; j = j->next) {
+        struct dcv_sched_worker view = {0};
+        struct dcv_sched_device dv = {0};
+        const struct dcv_device_caps *cp = NULL;
+        size_t k;
+        if (!j->reattach_plugin[0] || strcmp(j->worker, w->id) != 0)
+            continue;
+        for (k = 0; k < w->n_devices; k++) {
+            cp = &w->devices[k].caps;
+            if (strcmp(w->devices[k].plugin, j->reattach_plugin) == 0 &&
+                strncmp(cp->device_id, j->place_dev, sizeof cp->device_id) == 0)
+                break;
+        }
+        j->reattach_plugin[0] = '\0';
+        if (k == w->n_devices)
+            continue; /* the device is gone: the job will fail and free nothing */
+        view.id = w->id;
+        view.host = w->host;
+        dv.plugin = w->devices[k].plugin;
+        dv.caps = cp;
+        if (dcv_sched_session_key(&view, &dv, j->skey, sizeof j->skey) != 0)
+            j->skey[0] = '\0';
+        j->hw = (cp->flags & DCV_CAP_HARDWARE) != 0;
+        if (j->hw)
+            snprintf(j->phys, sizeof j->phys, "%s/%.*s", w->host,
+                     (int)strnlen(cp->device_id, sizeof cp->device_id), cp->device_id);
+        dcv_log(DCV_LOG_DEBUG, CO_LOG, "job %s re-attached on %s %s: session key \"%s\"", j->id,
+                dv.plugin, j->place_dev, j->skey);
+    }
 }
 
 static void on_accept(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_accept *m)
@@ -947,7 +1059,9 @@ static void on_failure(struct dcv_coord *c, struct co_worker *w, const struct dc
 {
     struct dcv_job job;
     enum dcv_job_event ev;
+    struct co_job *j;
     char text[DCV_PROTO_TEXT + 200], err[512];
+    char held_key[DCV_SCHED_KEY_MAX] = "", held_dev[DCV_PROTO_HOST] = "";
     int r;
 
     /* Read the state first: REJECT is only legal from ASSIGNED, busy only
@@ -966,6 +1080,14 @@ static void on_failure(struct dcv_coord *c, struct co_worker *w, const struct dc
     else
         ev = DCV_EV_FAIL_PERMANENT;
     dcv_job_clear(&job);
+    if (ev == DCV_EV_REQUEUE_BUSY && (j = fenced(c, w, &m->fence)) && j->hw && j->skey[0] &&
+        strncmp(m->message, "no free ", 8) != 0) {
+        /* The device itself refused (not the worker's slot count, whose
+         * refusals start "no free"): remember where, to hold its limit
+         * once the attempt is released. */
+        copy_str(held_key, sizeof held_key, j->skey);
+        copy_str(held_dev, sizeof held_dev, j->place_dev);
+    }
     failure_text(text, sizeof text, w, m);
     r = apply_ev(c, m->fence.job_id, ev, (int)m->fence.attempt, is_reject ? "rejected" : "failed",
                  NULL, m->fence.session, text, &job);
@@ -975,9 +1097,12 @@ static void on_failure(struct dcv_coord *c, struct co_worker *w, const struct dc
             "job %s %s: %s -> %s", m->fence.job_id, is_reject ? "rejected" : "failed", text,
             dcv_job_state_name(job.state));
     dcv_job_clear(&job);
-    if (ev == DCV_EV_REQUEUE_BUSY)
-        w->busy_until = co_now() + c->hb_ms; /* let its session count settle first */
     co_job_release(c, m->fence.job_id, DCV_CODE_STALE, "attempt ended");
+    /* A device that refused a session counts as full at what it has now;
+     * any other busy answer pauses the worker until its counts settle. */
+    if (ev == DCV_EV_REQUEUE_BUSY &&
+        !(held_key[0] && hold_after_busy(c, m->fence.job_id, held_key, held_dev)))
+        w->busy_until = co_now() + c->hb_ms;
     co_dispatch_soon(c);
 }
 
@@ -1239,16 +1364,38 @@ static void on_done(struct dcv_coord *c, struct co_worker *w, const struct dcv_p
     co_dispatch_soon(c);
 }
 
+/* Other software opened or closed encoder sessions on a GPU of w (NVML):
+ * jobs waiting for a session may fit now, or fewer may. */
+static int gpu_sessions_changed(const struct co_worker *w, const struct dcv_proto_telemetry *t)
+{
+    if (!w->has_tel || w->tel.n_gpus != t->n_gpus)
+        return t->n_gpus > 0;
+    for (size_t i = 0; i < t->n_gpus && i < DCV_PROTO_MAX_GPUS; i++)
+        if (w->tel.gpus[i].enc_sessions != t->gpus[i].enc_sessions ||
+            strcmp(w->tel.gpus[i].id, t->gpus[i].id) != 0)
+            return 1;
+    return 0;
+}
+
 static void on_heartbeat(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_heartbeat *m)
 {
-    int was_busy, was_draining;
+    int was_busy, was_draining, sessions_moved;
 
     if (!m->has_telemetry)
         return;
     was_busy = w->has_tel && w->tel.busy;
     was_draining = w->has_tel && w->tel.draining;
+    sessions_moved = gpu_sessions_changed(w, &m->telemetry);
     w->tel = m->telemetry;
-    if (!w->has_tel || was_busy != w->tel.busy || was_draining != w->tel.draining)
+    w->tel_at = co_now();
+    /* Admission (the worker's own limits): log the change, not each beat. */
+    if (w->tel.busy && !was_busy)
+        dcv_log(DCV_LOG_INFO, CO_LOG, "worker %s is busy, not eligible for jobs: %s", w->id,
+                w->tel.busy_reason[0] ? w->tel.busy_reason : "no reason given");
+    else if (!w->tel.busy && was_busy)
+        dcv_log(DCV_LOG_INFO, CO_LOG, "worker %s is no longer busy", w->id);
+    if (!w->has_tel || was_busy != w->tel.busy || was_draining != w->tel.draining ||
+        sessions_moved)
         co_dispatch_soon(c);
     w->has_tel = 1;
     /* Attempts it still runs that it no longer holds (requeued elsewhere, or
@@ -1415,6 +1562,7 @@ int co_profile_parse(const char *profile_json, struct dcv_profile *p, char *err,
         }
     }
     dcv_profile_resolve(p);
+    r = dcv_profile_check(p, err, errlen);
 out:
     json_object_put(o);
     return r;
@@ -1423,6 +1571,7 @@ out:
 struct qjob {
     char id[DCV_PROTO_JOB_ID];
     int attempt;
+    int64_t queued_ms; /* wall ms it was (re)queued: the store's, so durable */
     char *profile, *input;
 };
 
@@ -1440,6 +1589,8 @@ static int collect_queued(const struct dcv_job *j, void *ud)
     x = &q->v[q->n];
     copy_str(x->id, sizeof x->id, j->id);
     x->attempt = j->attempt;
+    /* A queued job's row changes only when it is (re)queued. */
+    x->queued_ms = j->updated_ms;
     x->profile = strdup(j->profile_json ? j->profile_json : "{}");
     x->input = strdup(j->input_json ? j->input_json : "{}");
     if (!x->profile || !x->input) {
@@ -1458,18 +1609,37 @@ static void fail_queued(struct dcv_coord *c, const struct qjob *q, const char *w
              why, NULL);
 }
 
+/* The device the scheduler chose, as JOB.placement and the history note. */
+struct co_place {
+    const struct dcv_sched_device *dev;
+    int codec;    /* index into dev->caps->codecs */
+    int fallback; /* software because no GPU session was free */
+    const char *gpu_detail; /* the full GPUs, for a fallback's note */
+};
+
 static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_input *in,
                   struct co_worker *w, const struct dcv_sched_worker *view,
-                  const struct dcv_sched_device *dev, char *skey, size_t skeylen)
+                  const struct co_place *pl, char *skey, size_t skeylen)
 {
+    const struct dcv_sched_device *dev = pl->dev;
+    const struct dcv_device_caps *caps = dev->caps;
+    const struct dcv_codec_caps *cc = &caps->codecs[pl->codec];
     struct dcv_proto_job *m;
     struct co_job *j;
-    char note[200];
+    char note[DCV_SCHED_DETAIL_MAX + 300];
     int by_path = in->kind != DCV_SUBMIT_URL && worker_reads_path(w, in->path), r;
+    int hw = (caps->flags & DCV_CAP_HARDWARE) != 0;
 
     if (dcv_sched_session_key(view, dev, skey, skeylen) != 0)
         skey[0] = '\0';
-    snprintf(note, sizeof note, "assigned to %s", w->id);
+    if (pl->fallback)
+        snprintf(note, sizeof note, "assigned to %s: fallback to %s (%.*s): no GPU session free (%s)",
+                 w->id, dev->plugin, (int)strnlen(cc->encoder, sizeof cc->encoder), cc->encoder,
+                 pl->gpu_detail && *pl->gpu_detail ? pl->gpu_detail : "every GPU full");
+    else
+        snprintf(note, sizeof note, "assigned to %s: %.*s on %.*s", w->id,
+                 (int)strnlen(cc->encoder, sizeof cc->encoder), cc->encoder,
+                 (int)strnlen(caps->device_id, sizeof caps->device_id), caps->device_id);
     if (apply_ev(c, q->id, DCV_EV_ASSIGN, q->attempt, note, w->id, w->session, NULL, NULL) < 0)
         return -EAGAIN;
     if (!(j = job_add(c, q->id)) || !(m = calloc(1, sizeof *m))) {
@@ -1491,6 +1661,24 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
     j->attempt = q->attempt;
     j->assigned_at = co_now();
     copy_str(j->skey, sizeof j->skey, skey);
+    j->hw = hw;
+    if (hw)
+        snprintf(j->phys, sizeof j->phys, "%s/%.*s", w->host,
+                 (int)strnlen(caps->device_id, sizeof caps->device_id), caps->device_id);
+    snprintf(j->place_dev, sizeof j->place_dev, "%.*s",
+             (int)strnlen(caps->device_id, sizeof caps->device_id), caps->device_id);
+
+    /* Where the session was counted is where the job must encode. */
+    m->has_placement = 1;
+    copy_str(m->placement.plugin, sizeof m->placement.plugin, dev->plugin);
+    snprintf(m->placement.device_id, sizeof m->placement.device_id, "%.*s",
+             (int)strnlen(caps->device_id, sizeof caps->device_id), caps->device_id);
+    snprintf(m->placement.codec, sizeof m->placement.codec, "%.*s",
+             (int)strnlen(cc->codec, sizeof cc->codec), cc->codec);
+    snprintf(m->placement.encoder, sizeof m->placement.encoder, "%.*s",
+             (int)strnlen(cc->encoder, sizeof cc->encoder), cc->encoder);
+    m->placement.hw = hw;
+    m->placement.fallback = pl->fallback;
 
     copy_str(m->fence.job_id, sizeof m->fence.job_id, q->id);
     m->fence.attempt = q->attempt;
@@ -1537,9 +1725,10 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
         return r;
     }
     /* -EHOSTUNREACH: it reconnects (HELLO reconciles) or its liveness ends. */
-    dcv_log(DCV_LOG_INFO, CO_LOG, "job %s attempt %d -> worker %s (input %s%s)", q->id, q->attempt,
-            w->id, by_path ? "path " : m_mode_name,
-            by_path ? in->path : "");
+    dcv_log(DCV_LOG_INFO, CO_LOG, "job %s attempt %d -> worker %s (input %s%s): %s/%.32s on %s%s",
+            q->id, q->attempt, w->id, by_path ? "path " : m_mode_name, by_path ? in->path : "",
+            dev->plugin, cc->encoder, j->place_dev,
+            pl->fallback ? ", fallback: no GPU session free" : "");
     return 0;
 }
 
@@ -1560,19 +1749,251 @@ static int eligible(const struct co_worker *w)
     return w->online && w->peer.len;
 }
 
+/* ---- GPU sessions across the cluster ---------------------------------------------- */
+
+/* The session table: our running jobs per key, other software's sessions
+ * from NVML telemetry, and the limits held after an -EBUSY. */
+struct co_sess {
+    struct dcv_sched_session *s;
+    size_t n, cap;
+    struct dcv_sched_gpu_obs *obs;
+    char (*txt)[DCV_SCHED_KEY_MAX]; /* two per observation: key, phys */
+};
+
+static void sessions_free(struct co_sess *t)
+{
+    free(t->s);
+    free(t->obs);
+    free(t->txt);
+    memset(t, 0, sizeof *t);
+}
+
+static struct dcv_sched_session *sessions_slot(struct co_sess *t, const char *key)
+{
+    size_t k;
+    for (k = 0; k < t->n && strcmp(t->s[k].key, key) != 0; k++)
+        ;
+    if (k == t->n) {
+        if (t->n == t->cap)
+            return NULL;
+        memset(&t->s[k], 0, sizeof t->s[k]);
+        t->s[k].key = key;
+        t->n++;
+    }
+    return &t->s[k];
+}
+
+/* exclude: a job id not to count (the one a device just refused), or NULL.
+ * extra: room for keys the caller adds later. Sorted on return. */
+static int sessions_build(struct dcv_coord *c, const char *exclude, size_t extra,
+                          struct co_sess *t)
+{
+    size_t nj = 0, ng = 0, no = 0;
+    memset(t, 0, sizeof *t);
+    for (struct co_job *j = c->jobs; j; j = j->next)
+        nj++;
+    for (struct co_worker *w = c->workers; w; w = w->next)
+        if (w->online && w->has_tel)
+            ng += w->tel.n_gpus < DCV_PROTO_MAX_GPUS ? w->tel.n_gpus : DCV_PROTO_MAX_GPUS;
+    t->cap = nj + ng + c->n_holds + extra + 1;
+    t->s = calloc(t->cap, sizeof *t->s);
+    t->obs = calloc(ng + 1, sizeof *t->obs);
+    t->txt = calloc(2 * ng + 1, sizeof *t->txt);
+    if (!t->s || !t->obs || !t->txt) {
+        sessions_free(t);
+        return -ENOMEM;
+    }
+    for (struct co_job *j = c->jobs; j; j = j->next) {
+        struct dcv_sched_session *x;
+        if (!j->skey[0] || (exclude && strcmp(j->id, exclude) == 0))
+            continue;
+        if ((x = sessions_slot(t, j->skey)))
+            x->used++;
+    }
+    /* Sessions other software holds: NVML counts every process's, ours
+     * included, per physical GPU. */
+    for (struct co_worker *w = c->workers; w; w = w->next) {
+        size_t n;
+        if (!w->online || !w->has_tel)
+            continue;
+        n = w->tel.n_gpus < DCV_PROTO_MAX_GPUS ? w->tel.n_gpus : DCV_PROTO_MAX_GPUS;
+        for (size_t g = 0; g < n; g++) {
+            const struct dcv_proto_gpu *gp = &w->tel.gpus[g];
+            struct dcv_sched_worker view = {0};
+            struct dcv_sched_device dv = {0};
+            size_t k;
+            uint32_t ours = 0;
+            if (gp->enc_sessions < 0 || !gp->id[0])
+                continue;
+            for (k = 0; k < w->n_devices; k++) {
+                const struct dcv_device_caps *cp = &w->devices[k].caps;
+                if ((cp->flags & DCV_CAP_HARDWARE) &&
+                    strncmp(cp->device_id, gp->id, sizeof cp->device_id) == 0)
+                    break;
+            }
+            if (k == w->n_devices)
+                continue; /* a GPU no encoder plugin of this worker uses */
+            view.id = w->id;
+            view.host = w->host;
+            dv.plugin = w->devices[k].plugin;
+            dv.caps = &w->devices[k].caps;
+            if (dcv_sched_session_key(&view, &dv, t->txt[2 * no], sizeof t->txt[0]) != 0)
+                continue;
+            snprintf(t->txt[2 * no + 1], sizeof t->txt[0], "%s/%s", w->host, gp->id);
+            for (struct co_job *j = c->jobs; j; j = j->next)
+                if (j->phys[0] && strcmp(j->phys, t->txt[2 * no + 1]) == 0 &&
+                    !(exclude && strcmp(j->id, exclude) == 0))
+                    ours++;
+            t->obs[no].key = t->txt[2 * no];
+            t->obs[no].phys = t->txt[2 * no + 1];
+            t->obs[no].enc_sessions = gp->enc_sessions;
+            t->obs[no].ours = ours;
+            t->obs[no].at = (int64_t)w->tel_at;
+            no++;
+        }
+    }
+    (void)dcv_sched_add_external(t->s, &t->n, t->cap, t->obs, no);
+    for (size_t i = 0; i < c->n_holds; i++) {
+        struct dcv_sched_session *x = sessions_slot(t, c->holds[i].key);
+        if (x) {
+            x->limit = c->holds[i].limit;
+            x->hold = true;
+        }
+    }
+    dcv_sched_sessions_sort(t->s, t->n);
+    return 0;
+}
+
+/* A job with a hardware placement came back busy (-EBUSY at open): the
+ * device has fewer sessions than we thought. Count it full at what is in
+ * use there now, without this job, for queue.busy_hold_s. 1 when held. */
+static int hold_after_busy(struct dcv_coord *c, const char *job_id, const char *skey,
+                           const char *dev)
+{
+    struct co_sess t;
+    uint32_t used = 0;
+    if (sessions_build(c, job_id, 0, &t) < 0)
+        return 0;
+    for (size_t i = 0; i < t.n; i++)
+        if (strcmp(t.s[i].key, skey) == 0)
+            used = t.s[i].used;
+    sessions_free(&t);
+    if (hold_set(c, skey, used, co_now() + (uint64_t)c->set->busy_hold_s * 1000u) < 0)
+        return 0;
+    dcv_log(DCV_LOG_WARN, CO_LOG, "%s refused a session with %u in use: limit %u for %d s (key %s)",
+            dev, used, used, c->set->busy_hold_s, skey);
+    return 1;
+}
+
+/* ---- job size hints ------------------------------------------------------------------- */
+
+#define CO_HINTS_MAX 1024
+
+/* duration (s) * width * height of a local input, from its header only
+ * (the worker probes it properly); 0 when unknown. Only container formats
+ * that open no further files are read: the coordinator must not follow a
+ * playlist an uploader wrote. */
+static double probe_size_hint(const char *path)
+{
+    AVFormatContext *fc = NULL;
+    AVDictionary *o = NULL;
+    double hint = 0;
+    int vi;
+
+    av_dict_set(&o, "protocol_whitelist", "file", 0);
+    av_dict_set(&o, "format_whitelist",
+                "matroska,mov,mp4,mpegts,avi,flv,mpeg,mxf,ogg,asf,ivf,nut,yuv4mpegpipe", 0);
+    if (avformat_open_input(&fc, path, NULL, &o) < 0) {
+        av_dict_free(&o);
+        return 0;
+    }
+    av_dict_free(&o);
+    vi = av_find_best_stream(fc, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (vi >= 0 && fc->duration > 0) {
+        const AVCodecParameters *par = fc->streams[vi]->codecpar;
+        if (par->width > 0 && par->height > 0)
+            hint = (double)fc->duration / AV_TIME_BASE * par->width * par->height;
+    }
+    avformat_close_input(&fc);
+    return hint;
+}
+
+static double size_hint(struct dcv_coord *c, const struct co_input *ci, const struct stat *st)
+{
+    struct co_hint *h, **pp, *old = NULL;
+    int64_t mt;
+    if (ci->kind == DCV_SUBMIT_URL)
+        return 0;
+    mt = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    for (h = c->hints; h; h = h->next)
+        if (h->size == (int64_t)st->st_size && h->mtime_ns == mt && strcmp(h->path, ci->path) == 0) {
+            h->used = co_now();
+            return h->hint;
+        }
+    if (c->n_hints >= CO_HINTS_MAX) {
+        for (h = c->hints; h; h = h->next)
+            if (!old || h->used < old->used)
+                old = h;
+        for (pp = &c->hints; *pp; pp = &(*pp)->next)
+            if (*pp == old) {
+                *pp = old->next;
+                free(old);
+                c->n_hints--;
+                break;
+            }
+    }
+    if (!(h = calloc(1, sizeof *h)))
+        return 0;
+    copy_str(h->path, sizeof h->path, ci->path);
+    h->size = st->st_size;
+    h->mtime_ns = mt;
+    h->hint = probe_size_hint(ci->path);
+    h->used = co_now();
+    h->next = c->hints;
+    c->hints = h;
+    c->n_hints++;
+    return h->hint;
+}
+
+/* ---- dispatch ---------------------------------------------------------------------- */
+
+/* What a job whose GPUs are all full does (queue.gpu_policy, gpu-policy). */
+static int gpu_policy_of(const struct dcv_coord *c, const struct dcv_profile *p, int *wait_s)
+{
+    int pol = p->gpu_policy >= 0 ? p->gpu_policy : (int)c->set->gpu_policy;
+    *wait_s = p->gpu_wait_s >= 0 ? (int)p->gpu_wait_s : c->set->gpu_wait_s;
+    /* Only "auto" may run in software; a job that asked for hardware (or
+     * a named encoder) waits instead of falling back. */
+    if (pol == DCV_GPU_FALLBACK && p->encoder[0] && strcmp(p->encoder, "auto") != 0)
+        pol = DCV_GPU_QUEUE;
+    return pol;
+}
+
+static void fail_gpu(struct dcv_coord *c, const struct qjob *q, const char *why)
+{
+    dcv_log(DCV_LOG_WARN, CO_LOG, "job %s failed: %s", q->id, why);
+    apply_ev(c, q->id, DCV_EV_FAIL_PERMANENT, q->attempt, "GPU-exhausted policy", NULL, NULL, why,
+             NULL);
+}
+
 static void dispatch(struct dcv_coord *c)
 {
     struct dcv_sched_worker *W = NULL, *WJ = NULL;
     struct dcv_sched_device *D = NULL;
+    struct dcv_sched_bench *B = NULL;
+    char (*K)[DCV_SCHED_KEY_MAX] = NULL;
     struct co_worker **ws = NULL;
-    struct dcv_sched_session *S = NULL;
+    struct co_sess t = { 0 };
     struct queued_ud q = { 0 };
-    size_t nw = 0, ndev = 0, nj = 0, ns = 0, di = 0, i;
+    size_t nw = 0, ndev = 0, di = 0, i;
     uint64_t now = co_now();
+    int64_t wall = co_wall_ms();
     char err[512];
     int any = 0;
 
     note_backoff(c);
+    c->gpu_wait_at = 0;
+    (void)hold_expire(c, now);
     for (struct co_worker *w = c->workers; w; w = w->next)
         if (eligible(w)) {
             nw++;
@@ -1580,16 +2001,15 @@ static void dispatch(struct dcv_coord *c)
         }
     if (!nw)
         return;
-    for (struct co_job *j = c->jobs; j; j = j->next)
-        nj++;
     W = calloc(nw, sizeof *W);
     WJ = calloc(nw, sizeof *WJ);
     ws = calloc(nw, sizeof *ws);
     D = calloc(ndev + 1, sizeof *D);
-    S = calloc(nj + DISPATCH_BATCH + 1, sizeof *S);
+    B = calloc(ndev * DCV_MAX_CODECS + 1, sizeof *B);
+    K = calloc(ndev + 1, sizeof *K);
     q.cap = DISPATCH_BATCH;
     q.v = calloc(q.cap, sizeof *q.v);
-    if (!W || !WJ || !ws || !D || !S || !q.v) {
+    if (!W || !WJ || !ws || !D || !B || !K || !q.v) {
         dcv_log(DCV_LOG_ERROR, CO_LOG, "dispatch: out of memory");
         goto out;
     }
@@ -1606,9 +2026,22 @@ static void dispatch(struct dcv_coord *c)
         v->draining = w->admin_drain || (w->has_tel && w->tel.draining);
         v->busy = (w->has_tel && w->tel.busy) || now < w->busy_until;
         v->slots_total = (uint32_t)w->slots;
-        v->slots_used = co_held_by(c, w);
+        v->cpu_slots = (uint32_t)w->max_cpu_jobs;
+        v->gpu_slots = (uint32_t)w->max_gpu_jobs;
+        for (struct co_job *j = c->jobs; j; j = j->next)
+            if (strcmp(j->worker, w->id) == 0) {
+                v->slots_used++;
+                if (j->hw)
+                    v->gpu_used++;
+                else
+                    v->cpu_used++;
+            }
         if (w->has_tel) {
-            v->load = w->tel.load1 / (double)(w->tel.ncpu > 0 ? w->tel.ncpu : 1);
+            /* CPU pressure says how long runnable work waits, which a load
+             * average of I/O-blocked tasks does not; it is absent on old
+             * kernels and in some containers. */
+            v->load = w->tel.has_psi ? w->tel.psi.cpu_some / 100.0
+                                     : w->tel.load1 / (double)(w->tel.ncpu > 0 ? w->tel.ncpu : 1);
             v->mem_used = w->tel.mem_total > 0
                               ? 1.0 - (double)w->tel.mem_avail / (double)w->tel.mem_total
                               : 0;
@@ -1616,28 +2049,32 @@ static void dispatch(struct dcv_coord *c)
         v->devices = &D[di];
         v->n_devices = w->n_devices;
         for (size_t k = 0; k < w->n_devices; k++, di++) {
-            D[di].plugin = w->devices[k].plugin;
-            D[di].caps = &w->devices[k].caps;
-            D[di].bench_fps = w->devices[k].bench_fps > 0 ? w->devices[k].bench_fps : 0;
+            const struct dcv_proto_device *pd = &w->devices[k];
+            size_t nb = pd->n_bench < DCV_MAX_CODECS ? pd->n_bench : DCV_MAX_CODECS;
+            D[di].plugin = pd->plugin;
+            D[di].caps = &pd->caps;
+            D[di].bench_fps = pd->bench_fps > 0 ? pd->bench_fps : 0;
+            D[di].bench = &B[di * DCV_MAX_CODECS];
+            D[di].n_bench = nb;
+            for (size_t b = 0; b < nb; b++) {
+                B[di * DCV_MAX_CODECS + b].codec = pd->bench[b].codec;
+                B[di * DCV_MAX_CODECS + b].fps = pd->bench[b].fps;
+            }
+            /* Keys once per pass, not once per job and device. */
+            if (dcv_sched_session_key(v, &D[di], K[di], sizeof K[di]) < 0)
+                K[di][0] = '\0';
+            D[di].key = K[di];
         }
         if (!v->draining && !v->busy && v->slots_used < v->slots_total)
             any = 1;
     }
     if (!any)
         goto out; /* nobody can take anything: do not even read the queue */
-    for (struct co_job *j = c->jobs; j; j = j->next) {
-        size_t k;
-        if (!j->skey[0])
-            continue;
-        for (k = 0; k < ns && strcmp(S[k].key, j->skey) != 0; k++)
-            ;
-        if (k == ns)
-            S[ns++].key = j->skey;
-        S[k].used++;
+    if (sessions_build(c, NULL, DISPATCH_BATCH, &t) < 0) {
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "dispatch: out of memory");
+        goto out;
     }
-    dcv_sched_sessions_sort(S, ns);
-    if (dcv_store_list_due(c->store, co_wall_ms(), (int)q.cap, collect_queued, &q, err,
-                           sizeof err) < 0) {
+    if (dcv_store_list_due(c->store, wall, (int)q.cap, collect_queued, &q, err, sizeof err) < 0) {
         dcv_log(DCV_LOG_ERROR, CO_LOG, "dispatch: %s", err);
         goto out;
     }
@@ -1648,9 +2085,10 @@ static void dispatch(struct dcv_coord *c)
         struct dcv_sched_input in;
         struct dcv_sched_result res;
         struct co_input ci;
+        struct co_place pl;
         struct stat st;
-        char why[1024], skey[DCV_SCHED_KEY_MAX];
-        int hashing = 0, r;
+        char why[1024], skey[DCV_SCHED_KEY_MAX], msg[DCV_SCHED_DETAIL_MAX + 300];
+        int hashing = 0, r, pol, wait_s;
 
         if (co_profile_parse(x->profile, &prof, err, sizeof err) < 0) {
             fail_queued(c, x, err);
@@ -1696,36 +2134,75 @@ static void dispatch(struct dcv_coord *c)
         sj.codec = prof.codec;
         sj.bit_depth = prof.bit_depth;
         sj.encoder = prof.encoder;
+        if (c->set->strategy != DCV_CONF_ROUND_ROBIN && ci.kind != DCV_SUBMIT_URL)
+            sj.size_hint = size_hint(c, &ci, &st);
         memset(&in, 0, sizeof in);
         in.workers = WJ;
         in.n_workers = nw;
-        in.sessions = S;
-        in.n_sessions = ns;
+        in.sessions = t.s;
+        in.n_sessions = t.n;
         in.strategy = (enum dcv_sched_strategy)c->set->strategy;
         r = dcv_sched_pick_worker(&in, &sj, &c->cursor, &res, why, sizeof why);
+        if (r < 0 && r != -EAGAIN) {
+            dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: scheduler: %s", x->id, why);
+            continue;
+        }
+        pol = gpu_policy_of(c, &prof, &wait_s);
+        memset(&pl, 0, sizeof pl);
+        if (res.gpu_exhausted && (r == -EAGAIN || !res.hw)) {
+            /* Every GPU the job could use is full: its policy decides
+             * whether a software placement (encoder auto) stands. */
+            if (r == 0 && pol == DCV_GPU_FALLBACK) {
+                pl.fallback = 1;
+                pl.gpu_detail = res.gpu_detail;
+            } else if (pol == DCV_GPU_REJECT) {
+                snprintf(msg, sizeof msg,
+                         "busy: no GPU encoder session free for this %s job (%s) and its "
+                         "gpu-policy is reject",
+                         prof.codec, res.gpu_detail);
+                fail_gpu(c, x, msg);
+                continue;
+            } else {
+                int64_t due = x->queued_ms + (int64_t)wait_s * 1000;
+                if (wait_s > 0 && wall >= due) {
+                    snprintf(msg, sizeof msg,
+                             "timeout: no GPU encoder session became free within %d s (%s)",
+                             wait_s, res.gpu_detail);
+                    fail_gpu(c, x, msg);
+                    continue;
+                }
+                if (wait_s > 0 && (!c->gpu_wait_at || due < c->gpu_wait_at))
+                    c->gpu_wait_at = due;
+                dcv_log(DCV_LOG_DEBUG, CO_LOG, "job %s waits for a GPU session (%s)%s", x->id,
+                        res.gpu_detail, wait_s > 0 ? "" : ", without a time limit");
+                continue;
+            }
+        }
         if (r == -EAGAIN) {
             dcv_log(DCV_LOG_DEBUG, CO_LOG, "job %s waits: %s%s", x->id, why,
                     hashing ? " (input digest being computed)" : "");
             continue;
         }
-        if (r < 0 || res.worker < 0) {
-            dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: scheduler: %s", x->id, why);
+        if (res.worker < 0)
             continue;
-        }
-        if (assign(c, x, &ci, ws[res.worker], &WJ[res.worker],
-                   &WJ[res.worker].devices[res.device], skey, sizeof skey) == 0) {
-            size_t k;
+        pl.dev = &WJ[res.worker].devices[res.device];
+        pl.codec = res.codec;
+        if (pl.fallback)
+            dcv_log(DCV_LOG_INFO, CO_LOG, "job %s: fallback to %s: no GPU session free (%s)", x->id,
+                    pl.dev->plugin, res.gpu_detail);
+        if (assign(c, x, &ci, ws[res.worker], &WJ[res.worker], &pl, skey, sizeof skey) == 0) {
+            struct co_job *cj = co_job_find(c, x->id);
             W[res.worker].slots_used++;
-            if (skey[0]) {
-                struct co_job *cj = co_job_find(c, x->id);
-                const char *key = cj ? cj->skey : NULL;
-                for (k = 0; key && k < ns && strcmp(S[k].key, key) != 0; k++)
-                    ;
-                if (key && k == ns)
-                    S[ns++].key = key;
-                if (key)
-                    S[k].used++;
-                dcv_sched_sessions_sort(S, ns);
+            if (res.hw)
+                W[res.worker].gpu_used++;
+            else
+                W[res.worker].cpu_used++;
+            if (skey[0] && cj) {
+                struct dcv_sched_session *e = sessions_slot(&t, cj->skey);
+                if (e) {
+                    e->used++;
+                    dcv_sched_sessions_sort(t.s, t.n);
+                }
             }
         }
     next_job:;
@@ -1736,7 +2213,9 @@ out:
         free(q.v[n].input);
     }
     free(q.v);
-    free(S);
+    sessions_free(&t);
+    free(K);
+    free(B);
     free(D);
     free(ws);
     free(WJ);
@@ -2225,6 +2704,14 @@ static void tick_cb(struct dcv_loop *loop, uint64_t id, void *arg)
         c->backoff_at = 0; /* a retry's back-off is over: dispatch sets the next */
         co_dispatch_soon(c);
     }
+    /* A job waiting for a GPU session times out even when nothing else
+     * moves; a lowered session limit ends. */
+    if (c->gpu_wait_at && co_wall_ms() >= c->gpu_wait_at) {
+        c->gpu_wait_at = 0;
+        co_dispatch_soon(c);
+    }
+    if (hold_expire(c, now))
+        co_dispatch_soon(c);
     if (now - c->gc_last >= gc_period_ms(c))
         gc_sweep(c, "periodic");
     for (struct co_download **pp = &c->downloads, *d; (d = *pp);) {
@@ -2468,6 +2955,12 @@ void dcv_coord_free(struct dcv_coord **cp)
         free(o->body);
         free(o);
     }
+    while (c->hints) {
+        struct co_hint *h = c->hints;
+        c->hints = h->next;
+        free(h);
+    }
+    free(c->holds);
     free(c->enc_buf);
     free(c);
     *cp = NULL;

@@ -27,6 +27,7 @@ struct co_worker {
     struct dcv_tx_peer peer; /* current connection; len 0 = none known */
     int online;              /* heartbeats arriving (liveness window not passed) */
     int64_t slots;
+    int64_t max_cpu_jobs, max_gpu_jobs; /* per class, 0 = slots */
     size_t n_plugins;
     struct dcv_proto_plugin plugins[DCV_PROTO_MAX_PLUGINS];
     size_t n_devices;
@@ -35,6 +36,7 @@ struct co_worker {
     char (*paths)[DCV_PROTO_PATH]; /* HELLO.paths, malloc'd */
     int has_tel;
     struct dcv_proto_telemetry tel;
+    uint64_t tel_at;        /* monotonic ms of the last telemetry (newest NVML report wins) */
     int admin_drain;        /* operator said drain */
     uint64_t last_rx;       /* monotonic ms of the last message */
     int64_t last_seen_ms;   /* wall clock, for display */
@@ -52,6 +54,10 @@ struct co_job {
     int accepted;            /* ACCEPT (or re-attach) seen */
     uint64_t assigned_at;    /* monotonic ms */
     char skey[DCV_SCHED_KEY_MAX]; /* session-table key it counts against, "" none */
+    char phys[DCV_SCHED_KEY_MAX]; /* physical device "host/device_id" of a hw placement */
+    int hw;                       /* placed on a hardware device: a GPU job */
+    char place_dev[DCV_PROTO_HOST]; /* placement device_id, for messages */
+    char reattach_plugin[DCV_PROTO_ID]; /* re-attached, device not yet matched */
     int has_progress;
     uint64_t progress_stored; /* monotonic ms of the last PROGRESS written to the store */
     int phase;
@@ -68,6 +74,24 @@ struct co_job {
     int out_state; /* 0 none, 1 receiving, 2 committed */
     int64_t out_xfer, out_size;
     char out_sha[DCV_PROTO_SHA];
+};
+
+/* A session key's limit lowered after a device refused a session (-EBUSY):
+ * it holds until `until` or until a job counted on the key ends. */
+struct co_hold {
+    char key[DCV_SCHED_KEY_MAX];
+    uint32_t limit;
+    uint64_t until; /* monotonic ms */
+};
+
+/* A job's size hint (duration * width * height of its input), probed once
+ * per input file version. */
+struct co_hint {
+    struct co_hint *next;
+    char path[PATH_MAX];
+    int64_t size, mtime_ns;
+    double hint; /* 0 = unknown */
+    uint64_t used; /* monotonic ms, for eviction */
 };
 
 /* A file `get` made fetchable (purpose download). */
@@ -141,6 +165,11 @@ struct dcv_coord {
     int64_t backoff_at;  /* wall ms the earliest backed-off queued job is due; 0 none */
     uint64_t gc_last;    /* monotonic ms of the last sweep of abandoned parts */
     struct dcv_sched_cursor cursor;
+    struct co_hold *holds; /* GPU session limits lowered after -EBUSY */
+    size_t n_holds, cap_holds;
+    struct co_hint *hints;
+    size_t n_hints;
+    int64_t gpu_wait_at;   /* wall ms the first job waiting for a GPU times out; 0 none */
     char *enc_buf; /* scratch of SEND_MSG */
     size_t enc_len;
     char enc_err[256];

@@ -22,6 +22,7 @@ enum dev_state {
     DS_NO_DEPTH,
     DS_NO_PREF,
     DS_UNAVAILABLE,
+    DS_CLASS,       /* no free slot of its class (CPU / GPU job) */
     DS_SESSIONS,
     DS_OK,
 };
@@ -33,21 +34,6 @@ struct job_view {
     bool big;
 };
 
-struct eval {
-    enum dev_state state;
-    int device, codec; /* the best OK device, else the one that explains state */
-    int tier;          /* 0 = preferred kind of device (hardware for auto) */
-    double fps;
-    uint64_t headroom; /* free sessions; UINT32_MAX when unlimited */
-    uint32_t used, limit;
-    bool per_host;
-};
-
-struct cand {
-    size_t index;
-    const struct dcv_sched_worker *w;
-    struct eval ev;
-};
 
 /* --- text -------------------------------------------------------------- */
 
@@ -180,34 +166,92 @@ static bool depth_ok(const struct dcv_codec_caps *cc, uint32_t depth)
     return depth < 32 && (mask & (1u << depth));
 }
 
-static double dev_fps(const struct dcv_sched_worker *w, const struct dcv_sched_device *d)
+/* The device's speed for this codec: its per-codec benchmark figure, else
+ * its best figure, else the worker's; 0 = unknown. */
+static double dev_fps(const struct dcv_sched_worker *w, const struct dcv_sched_device *d,
+                      const char *codec)
 {
+    for (size_t i = 0; d->bench && i < d->n_bench; i++)
+        if (d->bench[i].codec && strcmp(d->bench[i].codec, codec) == 0 && d->bench[i].fps > 0)
+            return d->bench[i].fps;
     return d->bench_fps > 0 ? d->bench_fps : (w->bench_fps > 0 ? w->bench_fps : 0);
 }
 
-/* Is device d better than the current best OK device of e? */
-static bool dev_better(const struct eval *e, int tier, double fps, uint64_t headroom)
+/* Why one device cannot take the job now (sessions or class), as the
+ * explanation and the GPU summary need it. */
+struct block {
+    int device;
+    uint32_t used, limit, external;
+    bool per_host, hold;
+    bool cls;       /* a class slot, not a session */
+    bool cls_gpu;
+};
+
+struct eval {
+    enum dev_state state;
+    int device, codec; /* the best OK device, else the one that explains state */
+    /* the chosen OK device */
+    int tier;          /* 0 = preferred kind of device (hardware for auto) */
+    bool hw;
+    double fps;
+    double ratio;      /* free sessions / limit; 1 when unlimited or software */
+    uint64_t headroom; /* free sessions; UINT32_MAX when unlimited */
+    uint32_t load_on;  /* jobs already on it: sessions in use, or the worker's slots */
+    struct block why;  /* state DS_CLASS / DS_SESSIONS */
+    /* GPU policy inputs */
+    bool hw_cap, hw_ok, hw_blocked;
+    struct block hw_why; /* the first blocked hardware device */
+};
+
+/* Ordering of two OK devices (or candidates): negative when a goes first.
+ * Shared by the choice of a device within a worker and the ranking. */
+static int cmp_dbl(double a, double b) { return a < b ? -1 : a > b; }
+static int cmp_u64(uint64_t a, uint64_t b) { return a < b ? -1 : a > b; }
+
+static double finish_estimate(const struct job_view *jv, const struct eval *e)
 {
-    if (tier != e->tier)
-        return tier < e->tier;
-    if (fps != e->fps)
-        return fps > e->fps;
-    return headroom > e->headroom; /* equal: keep the lower index */
+    /* Work over speed, shared with what already runs there: only an
+     * ordering, so the units need not mean anything. */
+    return jv->job->size_hint * (double)(e->load_on + 1) / e->fps;
+}
+
+static int dev_cmp(const struct dcv_sched_input *in, const struct job_view *jv,
+                   const struct eval *a, const struct eval *b)
+{
+    int c;
+    if ((c = a->tier - b->tier))
+        return c;
+    if (in->strategy == DCV_SCHED_GPU_AWARE) {
+        if (jv->big && (c = cmp_dbl(b->fps, a->fps)))
+            return c;
+        if ((c = cmp_dbl(b->ratio, a->ratio)))
+            return c;
+        if (jv->job->size_hint > 0 && a->fps > 0 && b->fps > 0 &&
+            (c = cmp_dbl(finish_estimate(jv, a), finish_estimate(jv, b))))
+            return c;
+    }
+    if ((c = cmp_dbl(b->fps, a->fps)))
+        return c;
+    return cmp_u64(b->headroom, a->headroom);
 }
 
 static int eval_worker(const struct dcv_sched_input *in, const struct dcv_sched_worker *w,
                        const struct job_view *jv, struct eval *e, char *err, size_t errlen)
 {
     const struct dcv_sched_job *job = jv->job;
+    uint32_t cpu_lim = w->cpu_slots ? w->cpu_slots : w->slots_total;
+    uint32_t gpu_lim = w->gpu_slots ? w->gpu_slots : w->slots_total;
     memset(e, 0, sizeof(*e));
     e->state = DS_NONE;
     e->device = e->codec = -1;
+    e->hw_why.device = -1;
     for (size_t di = 0; di < w->n_devices; di++) {
         const struct dcv_sched_device *d = &w->devices[di];
         const struct dcv_device_caps *c = d->caps;
         enum dev_state st = DS_NO_CODEC;
+        struct block blk = {.device = (int)di};
         int ci_ok = -1;
-        uint32_t n, used = 0, limit = 0;
+        uint32_t n;
         bool hw;
         if (!c)
             return fail(err, errlen, -EINVAL, "worker %s: device %zu has no capabilities", w->id,
@@ -237,48 +281,116 @@ static int eval_worker(const struct dcv_sched_input *in, const struct dcv_sched_
             if (pref_ok)
                 ci_ok = (int)ci;
         }
-        if (ci_ok >= 0) {
+        if (ci_ok >= 0)
             st = (c->flags & DCV_CAP_AVAILABLE) ? DS_OK : DS_UNAVAILABLE;
-        }
+        if (st == DS_OK && hw)
+            e->hw_cap = true;
         if (st == DS_OK) {
-            char key[DCV_SCHED_KEY_MAX];
-            int r = dcv_sched_session_key(w, d, key, sizeof(key));
-            if (r < 0)
-                return fail(err, errlen, -EINVAL, "worker %s: device %zu: session key too long",
-                            w->id, di);
-            if (r == 0) {
+            char kbuf[DCV_SCHED_KEY_MAX];
+            const char *key = d->key;
+            int r = 0;
+            if (!key) {
+                r = dcv_sched_session_key(w, d, kbuf, sizeof(kbuf));
+                if (r < 0)
+                    return fail(err, errlen, -EINVAL,
+                                "worker %s: device %zu: session key too long", w->id, di);
+                key = kbuf;
+            }
+            blk.per_host = c->max_sessions_scope == DCV_SCOPE_PER_HOST;
+            if (r == 0 && key[0]) {
                 const struct dcv_sched_session *s = session_find(in, key);
-                limit = c->max_sessions;
+                bool limited = c->max_sessions > 0;
+                blk.limit = c->max_sessions;
                 if (s) {
-                    used = s->used;
-                    if (s->limit && (!limit || s->limit < limit))
-                        limit = s->limit;
+                    blk.used = s->used;
+                    blk.external = s->external < s->used ? s->external : s->used;
+                    if (s->hold || (s->limit && (!limited || s->limit < blk.limit))) {
+                        if (s->hold)
+                            blk.hold = true;
+                        if (!limited || s->limit < blk.limit)
+                            blk.limit = s->limit;
+                        limited = true;
+                    }
                 }
-                if (limit && used >= limit)
+                if (limited && blk.used >= blk.limit)
                     st = DS_SESSIONS;
+                else if (!limited)
+                    blk.limit = 0;
             }
         }
         if (st == DS_OK) {
-            int tier = jv->pref == PREF_AUTO && !hw ? 1 : 0;
-            double fps = dev_fps(w, d);
-            uint64_t headroom = limit ? (uint64_t)(limit - used) : UINT32_MAX;
-            if (e->state != DS_OK || dev_better(e, tier, fps, headroom)) {
+            /* Its class: a hardware device runs a GPU job. */
+            uint32_t used = hw ? w->gpu_used : w->cpu_used, lim = hw ? gpu_lim : cpu_lim;
+            if (used >= lim) {
+                st = DS_CLASS;
+                blk.cls = true;
+                blk.cls_gpu = hw;
+                blk.used = used;
+                blk.limit = lim;
+            }
+        }
+        if (st == DS_OK) {
+            struct eval cur = *e;
+            if (hw)
+                e->hw_ok = true;
+            cur.tier = jv->pref == PREF_AUTO && !hw ? 1 : 0;
+            cur.hw = hw;
+            cur.fps = dev_fps(w, d, job->codec);
+            cur.headroom = blk.limit ? (uint64_t)(blk.limit - blk.used) : UINT32_MAX;
+            cur.ratio = blk.limit ? (double)(blk.limit - blk.used) / (double)blk.limit : 1.0;
+            cur.load_on = hw && blk.limit ? blk.used : w->slots_used;
+            if (e->state != DS_OK || dev_cmp(in, jv, &cur, e) < 0) {
                 e->state = DS_OK;
                 e->device = (int)di;
                 e->codec = ci_ok;
-                e->tier = tier;
-                e->fps = fps;
-                e->headroom = headroom;
+                e->tier = cur.tier;
+                e->hw = hw;
+                e->fps = cur.fps;
+                e->headroom = cur.headroom;
+                e->ratio = cur.ratio;
+                e->load_on = cur.load_on;
             }
-        } else if (st > e->state) {
+            continue;
+        }
+        if ((st == DS_SESSIONS || st == DS_CLASS) && hw && !e->hw_blocked) {
+            e->hw_blocked = true;
+            e->hw_why = blk;
+        }
+        if (st > e->state) {
             e->state = st;
             e->device = (int)di;
-            e->used = used;
-            e->limit = limit;
-            e->per_host = c->max_sessions_scope == DCV_SCOPE_PER_HOST;
+            e->why = blk;
         }
     }
     return 0;
+}
+
+/* "GPU-ab12 sessions 3/3 (1 used by other software)" and the like. */
+static void explain_block(struct sbuf *b, const struct dcv_sched_worker *w,
+                          const struct block *k, bool with_host)
+{
+    const struct dcv_sched_device *d = &w->devices[k->device];
+    const struct dcv_device_caps *c = d->caps;
+    if (k->cls) {
+        sb_add(b, "no free %s slot (%u of %u in use)", k->cls_gpu ? "GPU" : "CPU", k->used,
+               k->limit);
+        return;
+    }
+    if (k->per_host) {
+        const char *h = w->host && *w->host ? w->host : w->id;
+        if (with_host)
+            sb_add(b, "%s on %s sessions %u/%u per host", d->plugin, h, k->used, k->limit);
+        else
+            sb_add(b, "%s sessions %u/%u per host", d->plugin, k->used, k->limit);
+    } else {
+        sb_add(b, "%.*s sessions %u/%u", FIELD(c->device_id), k->used, k->limit);
+    }
+    if (k->external && k->hold)
+        sb_add(b, " (%u used by other software; held after a refused session)", k->external);
+    else if (k->external)
+        sb_add(b, " (%u used by other software)", k->external);
+    else if (k->hold)
+        sb_add(b, " (held after a refused session)");
 }
 
 /* The reason a device-level state refuses the job, appended to b. */
@@ -307,36 +419,56 @@ static void explain_state(struct sbuf *b, const struct dcv_sched_worker *w,
         if (c->unavailable_reason[0])
             sb_add(b, " (%.*s)", FIELD(c->unavailable_reason));
         break;
-    case DS_SESSIONS:
-        if (e->per_host)
-            sb_add(b, "%s sessions %u/%u per host", w->devices[e->device].plugin, e->used,
-                   e->limit);
-        else
-            sb_add(b, "%.*s sessions %u/%u", FIELD(c->device_id), e->used, e->limit);
-        break;
+    case DS_CLASS:
+    case DS_SESSIONS: explain_block(b, w, &e->why, false); break;
     case DS_OK: break;
     }
 }
 
-/* Job-independent refusals, explained into b; false when the worker may take work. */
+/* Job-independent refusals. */
+enum wrefusal { WR_NONE, WR_UNHEALTHY, WR_DRAINING, WR_BUSY, WR_LOAD, WR_MEM, WR_SLOTS };
+
+static enum wrefusal worker_refusal(const struct dcv_sched_input *in,
+                                    const struct dcv_sched_worker *w)
+{
+    if (!w->healthy)
+        return WR_UNHEALTHY;
+    if (w->draining)
+        return WR_DRAINING;
+    if (w->busy)
+        return WR_BUSY;
+    if (in->max_load > 0 && w->load > in->max_load)
+        return WR_LOAD;
+    if (in->max_mem > 0 && w->mem_used > in->max_mem)
+        return WR_MEM;
+    if (w->slots_used >= w->slots_total)
+        return WR_SLOTS;
+    return WR_NONE;
+}
+
+static void explain_refusal(struct sbuf *b, const struct dcv_sched_input *in,
+                            const struct dcv_sched_worker *w, enum wrefusal r)
+{
+    switch (r) {
+    case WR_UNHEALTHY: sb_add(b, "unhealthy"); break;
+    case WR_DRAINING: sb_add(b, "draining"); break;
+    case WR_BUSY: sb_add(b, "busy"); break;
+    case WR_LOAD: sb_add(b, "load %.2f over %.2f", w->load, in->max_load); break;
+    case WR_MEM:
+        sb_add(b, "memory %.0f%% over %.0f%%", w->mem_used * 100.0, in->max_mem * 100.0);
+        break;
+    case WR_SLOTS: sb_add(b, "slots %u/%u", w->slots_used, w->slots_total); break;
+    case WR_NONE: break;
+    }
+}
+
+/* Explained into b; false when the worker may take work. */
 static bool worker_refuses(const struct dcv_sched_input *in, const struct dcv_sched_worker *w,
                            struct sbuf *b)
 {
-    if (!w->healthy)
-        sb_add(b, "unhealthy");
-    else if (w->draining)
-        sb_add(b, "draining");
-    else if (w->busy)
-        sb_add(b, "busy");
-    else if (in->max_load > 0 && w->load > in->max_load)
-        sb_add(b, "load %.2f over %.2f", w->load, in->max_load);
-    else if (in->max_mem > 0 && w->mem_used > in->max_mem)
-        sb_add(b, "memory %.0f%% over %.0f%%", w->mem_used * 100.0, in->max_mem * 100.0);
-    else if (w->slots_used >= w->slots_total)
-        sb_add(b, "slots %u/%u", w->slots_used, w->slots_total);
-    else
-        return false;
-    return true;
+    enum wrefusal r = worker_refusal(in, w);
+    explain_refusal(b, in, w, r);
+    return r != WR_NONE;
 }
 
 /* --- validation ---------------------------------------------------------- */
@@ -349,7 +481,7 @@ static int check_input(const struct dcv_sched_input *in, char *why, size_t whyle
         return fail(why, whylen, -EINVAL, "%zu workers but no worker array", in->n_workers);
     if (in->n_sessions && !in->sessions)
         return fail(why, whylen, -EINVAL, "%zu sessions but no session table", in->n_sessions);
-    if ((unsigned)in->strategy > DCV_SCHED_CAPABILITY)
+    if ((unsigned)in->strategy > DCV_SCHED_GPU_AWARE)
         return fail(why, whylen, -EINVAL, "unknown strategy %d", (int)in->strategy);
     for (size_t i = 0; i < in->n_sessions; i++) {
         if (!in->sessions[i].key)
@@ -402,8 +534,11 @@ static int job_view_init(const struct dcv_sched_input *in, const struct dcv_sche
 
 /* --- ranking ------------------------------------------------------------- */
 
-static int cmp_u64(uint64_t a, uint64_t b) { return a < b ? -1 : a > b; }
-static int cmp_dbl(double a, double b) { return a < b ? -1 : a > b; }
+struct cand {
+    size_t index;
+    const struct dcv_sched_worker *w;
+    struct eval ev;
+};
 
 /* Negative when a should be chosen over b. */
 static int rank(const struct dcv_sched_input *in, const struct job_view *jv,
@@ -424,10 +559,22 @@ static int rank(const struct dcv_sched_input *in, const struct job_view *jv,
             return c;
         break;
     }
-    case DCV_SCHED_CAPABILITY:
-        if ((c = cmp_dbl(b->ev.fps, a->ev.fps)))
+    case DCV_SCHED_GPU_AWARE:
+        /* The same order a worker used to pick its own device. */
+        if (jv->big && (c = cmp_dbl(b->ev.fps, a->ev.fps)))
             return c;
-        if ((c = cmp_u64(b->ev.headroom, a->ev.headroom)))
+        if ((c = cmp_dbl(b->ev.ratio, a->ev.ratio)))
+            return c;
+        if (jv->job->size_hint > 0 && a->ev.fps > 0 && b->ev.fps > 0 &&
+            (c = cmp_dbl(finish_estimate(jv, &a->ev), finish_estimate(jv, &b->ev))))
+            return c;
+        /* then the load order below */
+        /* FALLTHROUGH */
+    case DCV_SCHED_CAPABILITY:
+        if (in->strategy == DCV_SCHED_CAPABILITY && (c = cmp_dbl(b->ev.fps, a->ev.fps)))
+            return c;
+        if (in->strategy == DCV_SCHED_CAPABILITY &&
+            (c = cmp_u64(b->ev.headroom, a->ev.headroom)))
             return c;
         /* then the load order below */
         /* FALLTHROUGH */
@@ -462,6 +609,31 @@ static void describe_choice(struct sbuf *b, const struct dcv_sched_worker *w, co
     sb_add(b, "%s: %.*s on %.*s", w->id, FIELD(c->codecs[e->codec].encoder), FIELD(c->device_id));
 }
 
+/* Count a worker that takes work into the GPU policy inputs; its blocked
+ * GPU joins the summary once (workers sharing a GPU describe it alike). */
+static void note_gpu(struct dcv_sched_result *out, struct sbuf *detail,
+                     const struct dcv_sched_worker *w, const struct eval *e)
+{
+    char item[DCV_SCHED_DETAIL_MAX];
+    struct sbuf ib;
+    if (!e->hw_cap)
+        return;
+    out->n_hw_capable++;
+    if (e->hw_ok) {
+        out->n_hw_free++;
+        return;
+    }
+    if (!e->hw_blocked)
+        return;
+    out->n_hw_blocked++;
+    sb_init(&ib, item, sizeof(item));
+    if (e->hw_why.cls)
+        sb_add(&ib, "%s: ", w->id); /* a slot is the worker's own, not the GPU's */
+    explain_block(&ib, w, &e->hw_why, true);
+    if (!strstr(detail->p, item))
+        sb_add(detail, "%s%s", detail->pos ? ", " : "", item);
+}
+
 int dcv_sched_pick_worker(const struct dcv_sched_input *in, const struct dcv_sched_job *job,
                           struct dcv_sched_cursor *cursor, struct dcv_sched_result *out,
                           char *why, size_t whylen)
@@ -469,7 +641,7 @@ int dcv_sched_pick_worker(const struct dcv_sched_input *in, const struct dcv_sch
     struct job_view jv;
     struct cand best = {0}, cur;
     bool have = false;
-    struct sbuf b;
+    struct sbuf b, detail;
     const char *cpos = "";
     int r;
 
@@ -483,34 +655,37 @@ int dcv_sched_pick_worker(const struct dcv_sched_input *in, const struct dcv_sch
         cpos = cursor->last;
     }
     sb_init(&b, why, whylen);
+    sb_init(&detail, out->gpu_detail, sizeof(out->gpu_detail));
     if (in->n_workers == 0) {
         sb_add(&b, "no workers registered");
         return -EAGAIN;
     }
     for (size_t i = 0; i < in->n_workers; i++) {
         const struct dcv_sched_worker *w = &in->workers[i];
-        size_t mark;
         if ((r = eval_worker(in, w, &jv, &cur.ev, why, whylen)) < 0)
             return r;
-        if (cur.ev.state >= DS_SESSIONS)
+        if (cur.ev.state >= DS_CLASS)
             out->n_capable++;
-        mark = b.pos;
-        sb_add(&b, "%s%s: ", b.pos ? "; " : "", w->id);
-        if (cur.ev.state < DS_SESSIONS) {
+        /* Only a refused worker is explained: formatting text for each of
+         * a thousand eligible workers would cost more than choosing. */
+        if (cur.ev.state < DS_CLASS) {
+            sb_add(&b, "%s%s: ", b.pos ? "; " : "", w->id);
             explain_state(&b, w, &jv, &cur.ev);
             continue;
         }
-        if (worker_refuses(in, w, &b))
+        if (worker_refusal(in, w) != WR_NONE) {
+            sb_add(&b, "%s%s: ", b.pos ? "; " : "", w->id);
+            explain_refusal(&b, in, w, worker_refusal(in, w));
             continue;
-        if (cur.ev.state == DS_SESSIONS) {
-            out->n_session_blocked++;
+        }
+        note_gpu(out, &detail, w, &cur.ev);
+        if (cur.ev.state != DS_OK) {
+            if (cur.ev.state == DS_SESSIONS)
+                out->n_session_blocked++;
+            sb_add(&b, "%s%s: ", b.pos ? "; " : "", w->id);
             explain_state(&b, w, &jv, &cur.ev);
             continue;
         }
-        /* Eligible: it needs no explanation. */
-        b.pos = mark;
-        if (b.len)
-            b.p[mark] = '\0';
         cur.index = i;
         cur.w = w;
         if (!have || rank(in, &jv, cpos, &cur, &best) < 0) {
@@ -518,11 +693,13 @@ int dcv_sched_pick_worker(const struct dcv_sched_input *in, const struct dcv_sch
             have = true;
         }
     }
+    out->gpu_exhausted = out->n_hw_blocked > 0 && out->n_hw_free == 0;
     if (!have)
         return -EAGAIN;
     out->worker = (int)best.index;
     out->device = best.ev.device;
     out->codec = best.ev.codec;
+    out->hw = best.ev.hw;
     if (cursor && in->strategy == DCV_SCHED_ROUND_ROBIN)
         snprintf(cursor->last, sizeof(cursor->last), "%s", best.w->id);
     sb_init(&b, why, whylen);
@@ -573,6 +750,7 @@ int dcv_sched_pick_job(const struct dcv_sched_input *in, size_t wi,
             out->worker = (int)wi;
             out->device = ev.device;
             out->codec = ev.codec;
+            out->hw = ev.hw;
             out->n_capable = 1;
             sb_init(&b, why, whylen);
             describe_choice(&b, w, &ev);
@@ -582,4 +760,65 @@ int dcv_sched_pick_job(const struct dcv_sched_input *in, size_t wi,
         explain_state(&b, w, &jv, &ev);
     }
     return -EAGAIN;
+}
+
+/* --- other software's sessions ------------------------------------------ */
+
+static int cmp_obs(const void *a, const void *b)
+{
+    const struct dcv_sched_gpu_obs *x = a, *y = b;
+    int c = strcmp(x->phys ? x->phys : "", y->phys ? y->phys : "");
+    if (c)
+        return c;
+    return x->at > y->at ? -1 : x->at < y->at; /* newest first */
+}
+
+int dcv_sched_add_external(struct dcv_sched_session *s, size_t *ns, size_t cap,
+                           struct dcv_sched_gpu_obs *obs, size_t nobs)
+{
+    int rc = 0;
+    if (!s || !ns || (nobs && !obs))
+        return -EINVAL;
+    if (nobs > 1)
+        qsort(obs, nobs, sizeof(*obs), cmp_obs);
+    for (size_t i = 0; i < nobs; i++) {
+        const struct dcv_sched_gpu_obs *o = &obs[i];
+        int64_t ext;
+        size_t k;
+        /* Only the newest report of each physical device counts. */
+        if (i && strcmp(obs[i - 1].phys ? obs[i - 1].phys : "", o->phys ? o->phys : "") == 0)
+            continue;
+        if (!o->key || !o->key[0] || o->enc_sessions < 0)
+            continue;
+        ext = o->enc_sessions - (int64_t)o->ours;
+        if (ext <= 0)
+            continue;
+        if (ext > UINT32_MAX / 2)
+            ext = UINT32_MAX / 2;
+        for (k = 0; k < *ns && strcmp(s[k].key, o->key) != 0; k++)
+            ;
+        if (k == *ns) {
+            if (*ns >= cap) {
+                rc = -ENOSPC;
+                continue;
+            }
+            memset(&s[k], 0, sizeof(s[k]));
+            s[k].key = o->key;
+            (*ns)++;
+        }
+        s[k].used += (uint32_t)ext;
+        s[k].external += (uint32_t)ext;
+    }
+    return rc;
+}
+
+const char *dcv_sched_strategy_name(enum dcv_sched_strategy st)
+{
+    switch (st) {
+    case DCV_SCHED_LEAST_LOADED: return "least-loaded";
+    case DCV_SCHED_ROUND_ROBIN: return "round-robin";
+    case DCV_SCHED_CAPABILITY: return "capability";
+    case DCV_SCHED_GPU_AWARE: return "gpu-aware";
+    }
+    return "?";
 }

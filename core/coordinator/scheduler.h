@@ -24,6 +24,17 @@ enum dcv_sched_strategy {
     DCV_SCHED_LEAST_LOADED = 0, /* lowest slots_used/slots_total, then load */
     DCV_SCHED_ROUND_ROBIN = 1,  /* next eligible worker id after the cursor */
     DCV_SCHED_CAPABILITY = 2,   /* fastest / most free best-matching device */
+    /* Hardware first where the job allows, then the device with the most
+     * free encoder sessions (free/limit), big jobs to the fastest device
+     * for the job's codec, then the earliest estimated finish, then least
+     * loaded. */
+    DCV_SCHED_GPU_AWARE = 3,
+};
+
+/* One startup-benchmark figure of a device: frames/s of a 1080p encode. */
+struct dcv_sched_bench {
+    const char *codec;
+    double fps;
 };
 
 /* One encoder device of a worker, as its probe reported it. */
@@ -31,6 +42,12 @@ struct dcv_sched_device {
     const char *plugin;                  /* family: "nvenc", "x265", "vaapi" */
     const struct dcv_device_caps *caps;  /* DCV_CAP_AVAILABLE, _HARDWARE, codecs, limits */
     double bench_fps; /* startup benchmark of this device, 0 = use the worker's */
+    /* Per-codec benchmark figures (preferred over bench_fps for that codec). */
+    const struct dcv_sched_bench *bench;
+    size_t n_bench;
+    /* dcv_sched_session_key() of this device computed once by the caller
+     * ("" = no limit to count); NULL = computed per decision. */
+    const char *key;
 };
 
 struct dcv_sched_worker {
@@ -44,6 +61,11 @@ struct dcv_sched_worker {
     bool draining; /* finishing its jobs, taking none */
     bool busy;     /* the worker's own admission control said no */
     uint32_t slots_total, slots_used;
+    /* Job classes: a job placed on a DCV_CAP_HARDWARE device is a GPU job,
+     * any other a CPU job; it needs a free total slot AND one of its class.
+     * Limits 0 = slots_total. */
+    uint32_t cpu_slots, gpu_slots;
+    uint32_t cpu_used, gpu_used;
     double load;      /* normalised: 1.0 = every core busy (PSI or loadavg/ncpu) */
     double mem_used;  /* fraction of memory in use, 0..1 */
     double bench_fps; /* startup benchmark, 0 = unknown */
@@ -58,6 +80,18 @@ struct dcv_sched_session {
     uint32_t used;   /* ours plus, where NVML tells, other processes' */
     uint32_t limit;  /* 0 = the device's max_sessions; else an override that
                         wins when lower (e.g. lowered after an -EBUSY open) */
+    uint32_t external; /* the part of `used` other software holds (for `why`) */
+    /* limit is a hold after a refused session (-EBUSY): it wins even at 0. */
+    bool hold;
+};
+
+/* One GPU's encoder-session count from a worker's telemetry (NVML). */
+struct dcv_sched_gpu_obs {
+    const char *key;      /* session key of that worker's device with this id */
+    const char *phys;     /* physical identity, "host/device_id" */
+    int64_t enc_sessions; /* sessions every process of the machine has open on it */
+    uint32_t ours;        /* our jobs running on that physical device */
+    int64_t at;           /* when reported: the newest report of a device wins */
 };
 
 struct dcv_sched_job {
@@ -68,6 +102,9 @@ struct dcv_sched_job {
     const char *encoder;
     double size_hint;     /* source duration (s) * width * height; 0 = unknown */
 };
+
+/* At most this much of a GPU-exhausted summary ends up in the result. */
+#define DCV_SCHED_DETAIL_MAX 256
 
 struct dcv_sched_input {
     const struct dcv_sched_worker *workers;
@@ -101,6 +138,19 @@ struct dcv_sched_result {
      * session limits. */
     uint32_t n_capable;
     uint32_t n_session_blocked;
+    /* GPU-exhausted policy inputs, over the workers that take work at all:
+     * those with an available hardware device the job may use for its
+     * codec and depth; of them, those where such a device is free now, and
+     * those where every such device is out of sessions or GPU slots. */
+    uint32_t n_hw_capable, n_hw_free, n_hw_blocked;
+    /* n_hw_blocked > 0 && n_hw_free == 0: the job's GPU choices are all
+     * full. A job allowed software (auto) may still be placed there: the
+     * caller decides by its policy whether that placement stands. */
+    bool gpu_exhausted;
+    bool hw; /* the placed device is a hardware one (a GPU job) */
+    /* The blocked GPUs, each once: "GPU-ab12 3/3 (1 used by other
+     * software), nvenc on host-a 8/8 per host". */
+    char gpu_detail[DCV_SCHED_DETAIL_MAX];
 };
 
 /*
@@ -138,5 +188,20 @@ int dcv_sched_session_key(const struct dcv_sched_worker *w, const struct dcv_sch
 
 /* Sort a session table in place by key, as dcv_sched_pick_*() require. */
 void dcv_sched_sessions_sort(struct dcv_sched_session *s, size_t n);
+
+/*
+ * Sessions held by other software: for each physical device (phys) the
+ * newest observation's max(0, enc_sessions - ours) is added to its key's
+ * used and external counts (several workers of one host report the same
+ * GPU: never summed; a per-host key sums over the host's GPUs). A key not
+ * in s[0..*ns) is appended while *ns < cap, so s may need sorting after.
+ * Sorts obs in place. Observations with enc_sessions < 0 or no key are
+ * skipped. 0, or -ENOSPC when a key did not fit (the others are added).
+ */
+int dcv_sched_add_external(struct dcv_sched_session *s, size_t *ns, size_t cap,
+                           struct dcv_sched_gpu_obs *obs, size_t nobs);
+
+/* "least-loaded", "round-robin", "capability", "gpu-aware". */
+const char *dcv_sched_strategy_name(enum dcv_sched_strategy s);
 
 #endif

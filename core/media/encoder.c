@@ -552,3 +552,96 @@ void dcv_enc_session_close(struct dcv_enc_session **sp)
     pthread_mutex_unlock(&s->lk->ctl);
     free(s);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Placement (JOB.placement)                                                 */
+/* ------------------------------------------------------------------------ */
+
+static int place_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int place_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+int dcv_encoder_select_exact(const struct dcv_plugin_set *set, const char *plugin,
+                             const char *device_id, const char *codec, const char *encoder,
+                             uint32_t bit_depth, struct dcv_encoder_choice *out, char *err,
+                             size_t errlen)
+{
+    struct candidate *c = NULL;
+    size_t nc = 0;
+    char reason[160];
+    int r;
+
+    if (err && errlen)
+        err[0] = '\0';
+    if (!plugin || !*plugin || !device_id || !codec || !*codec || !out)
+        return place_err(err, errlen, -EINVAL, "placement: plugin, device and codec required");
+    if (!set || !dcv_plugin_set_find(set, plugin))
+        return place_err(err, errlen, -ENODEV, "placement: plugin %s is not loaded here", plugin);
+    if ((r = collect_candidates(set, plugin, &c, &nc)) < 0)
+        return place_err(err, errlen, r, "out of memory");
+    for (size_t i = 0; i < nc; i++) {
+        struct candidate *k = &c[i];
+        int ci;
+        if (k->status == 2) {
+            free(c);
+            return place_err(err, errlen, -ENODEV, "placement: plugin %s is not initialised",
+                           plugin);
+        }
+        if (k->status != 1 || strncmp(k->caps.device_id, device_id, sizeof k->caps.device_id))
+            continue;
+        if (!(k->caps.flags & DCV_CAP_AVAILABLE)) {
+            place_err(err, errlen, 0, "placement: %s device %s is unavailable: %s", plugin,
+                      device_id,
+                      k->caps.unavailable_reason[0] ? k->caps.unavailable_reason
+                                                    : "no reason given");
+            free(c);
+            return -ENODEV;
+        }
+        ci = match_codec(&k->caps, codec, bit_depth, encoder && *encoder ? encoder : NULL, reason,
+                         sizeof reason);
+        if (ci < 0) {
+            place_err(err, errlen, 0, "placement: %s device %s offers %s", plugin, device_id,
+                      reason);
+            free(c);
+            return -ENOENT;
+        }
+        out->plugin = k->plugin;
+        out->device_index = k->index;
+        out->caps = k->caps;
+        out->codec_index = ci;
+        free(c);
+        return 0;
+    }
+    free(c);
+    return place_err(err, errlen, -ENODEV, "placement: %s has no device %s here", plugin, device_id);
+}
+
+int dcv_encoder_use_placed(const struct dcv_encoder_choice *placed, uint32_t profile_depth,
+                           uint32_t *want, struct dcv_encoder_choice *out, char *err,
+                           size_t errlen)
+{
+    const struct dcv_codec_caps *cc;
+    uint32_t mask;
+    if (!placed || !want || !out || placed->codec_index < 0 ||
+        (uint32_t)placed->codec_index >= placed->caps.n_codecs)
+        return place_err(err, errlen, -EINVAL, "placement: no codec chosen");
+    cc = &placed->caps.codecs[placed->codec_index];
+    mask = cc->bit_depths ? cc->bit_depths : (1u << 8);
+    if (*want < 32 && !(mask & (1u << *want))) {
+        if (profile_depth || *want != 10 || !(mask & (1u << 8)))
+            return place_err(err, errlen, -ENODEV, "placement: %s on %s cannot encode %u-bit",
+                           cc->encoder, placed->caps.device_id, *want);
+        *want = 8; /* keeping a 10-bit source at 10 bits is a preference */
+    }
+    *out = *placed;
+    return 0;
+}

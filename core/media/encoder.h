@@ -49,4 +49,28 @@ int dcv_enc_session_receive(struct dcv_enc_session *s, struct AVPacket *pkt);
 const char *dcv_enc_session_error(struct dcv_enc_session *s);
 void dcv_enc_session_close(struct dcv_enc_session **s);
 
+/*
+ * JOB.placement: exactly the device the coordinator counted a session on.
+ * Probes only `plugin` and takes its device whose device_id matches, if it
+ * is available and offers `codec` through `encoder` at `bit_depth` (0 =
+ * any). -ENODEV when the plugin or device is missing or unavailable (err
+ * says which), -ENOENT when the device lacks that codec/encoder/depth,
+ * -ENOMEM. Nothing else is tried: a different device would break the
+ * coordinator's session count.
+ */
+int dcv_encoder_select_exact(const struct dcv_plugin_set *set, const char *plugin,
+                             const char *device_id, const char *codec, const char *encoder,
+                             uint32_t bit_depth, struct dcv_encoder_choice *out, char *err,
+                             size_t errlen);
+
+/*
+ * The transcode's side of a placement chosen by dcv_encoder_select_exact():
+ * copy `placed` into *out and settle the depth. *want (8 or 10) drops to 8
+ * when the device has no 10-bit and the profile's bit_depth (0 = as the
+ * source) did not demand it; else -ENODEV with the reason in err.
+ */
+int dcv_encoder_use_placed(const struct dcv_encoder_choice *placed, uint32_t profile_depth,
+                           uint32_t *want, struct dcv_encoder_choice *out, char *err,
+                           size_t errlen);
+
 #endif

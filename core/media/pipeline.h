@@ -63,6 +63,9 @@ struct dcv_transcode_req {
     struct AVIOContext *output_io; /* optional custom output (not freed) */
     const struct dcv_profile *profile;
     const struct dcv_plugin_set *plugins; /* initialised encoder plugins */
+    /* Optional JOB.placement (dcv_encoder_select_exact): encode on exactly
+     * this device instead of choosing from the profile's preference. */
+    const struct dcv_encoder_choice *choice;
     dcv_progress_fn progress;            /* optional, called about every 0.5 s and at the end */
     void *progress_user;
     /* When writing to a path: write OUTPUT.part and rename on success, so a

@@ -100,6 +100,14 @@ struct vstate {
     int ended;
     int64_t out_time_us;
     AVFrame *frame, *filt;
+
+    /* Zero copy (plugin ABI 1.2, video.c): the decoder runs on the chosen
+     * hardware encoder's device, and its frames go to the encoder as they
+     * are while they need no filter; otherwise they are downloaded. */
+    int hw_decode;           /* the decoder was given the device */
+    int hw_pass;             /* hardware frames go straight to the encoder */
+    int hw_sw_fmt, hw_w, hw_h; /* what those frames hold */
+    int hw_noted;            /* "zero copy off" logged once */
 };
 
 struct qpkt {

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/avstring.h>
 #include <libavutil/display.h>
+#include <libavutil/hwcontext.h>
 #include <libavutil/pixdesc.h>
 
 #include "log.h"
@@ -56,8 +58,12 @@ int dcv_tc_choose_encoder(struct tc *t)
 
     if (want == 0)
         want = src_depth > 8 ? 10 : 8;
-    ret = dcv_encoder_select(t->req->plugins, p->codec, p->encoder, want, &t->v.choice, t->err,
-                             t->errlen);
+    if (t->req->choice) /* placed by the coordinator: no other device will do */
+        ret = dcv_encoder_use_placed(t->req->choice, p->bit_depth, &want, &t->v.choice, t->err,
+                                     t->errlen);
+    else
+        ret = dcv_encoder_select(t->req->plugins, p->codec, p->encoder, want, &t->v.choice,
+                                 t->err, t->errlen);
     if (ret == -ENOENT && p->bit_depth == 0 && want == 10) {
         /* Keeping a 10-bit source at 10 bits is a preference, not a demand. */
         snprintf(first_err, sizeof(first_err), "%s", t->err);
@@ -152,10 +158,166 @@ static void setup_rotation(struct tc *t)
                 deg);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Zero copy: decoding on the encoder's device (plugin ABI 1.2)              */
+/* ------------------------------------------------------------------------ */
+
+/* Surfaces the decoder allocates beyond its own needs, for the frames the
+ * encoder holds (reorder delay + asynchronous depth, ~5 with defaults).
+ * Kept small: NVDEC fails above 32 surfaces, and H.264's DPB takes 17. */
+#define HW_EXTRA_FRAMES 8
+
+static enum AVHWDeviceType hw_device_type(int hw_type)
+{
+    switch (hw_type) {
+    case DCV_HW_CUDA:
+        return AV_HWDEVICE_TYPE_CUDA;
+    case DCV_HW_VAAPI:
+        return AV_HWDEVICE_TYPE_VAAPI;
+    case DCV_HW_QSV:
+        return AV_HWDEVICE_TYPE_QSV;
+    case DCV_HW_VIDEOTOOLBOX:
+        return AV_HWDEVICE_TYPE_VIDEOTOOLBOX;
+    }
+    return AV_HWDEVICE_TYPE_NONE;
+}
+
+/* What a hardware decoder's frames hold for a source in src_fmt: NV12 or
+ * P010 for 4:2:0 at 8 or 10 bits, else -1 (zero copy not attempted). */
+static int hw_content_format(int src_fmt)
+{
+    const AVPixFmtDescriptor *d =
+        src_fmt >= 0 ? av_pix_fmt_desc_get((enum AVPixelFormat)src_fmt) : NULL;
+
+    if (!d || (d->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_ALPHA)) ||
+        d->nb_components != 3 || d->log2_chroma_w != 1 || d->log2_chroma_h != 1)
+        return -1;
+    if (d->comp[0].depth == 8)
+        return AV_PIX_FMT_NV12;
+    if (d->comp[0].depth == 10)
+        return AV_PIX_FMT_P010LE;
+    return -1;
+}
+
+static int caps_lists_fmt(const struct dcv_codec_caps *cc, int fmt)
+{
+    for (int i = 0; i < DCV_MAX_PIX_FMTS && cc->pix_fmts[i] >= 0; i++)
+        if (cc->pix_fmts[i] == fmt)
+            return 1;
+    return 0;
+}
+
+static void hw_note(struct tc *t, const char *fmt, ...) DCV_PRINTF(2, 3);
+/* Logs once per transcode why zero copy is off. */
+static void hw_note(struct tc *t, const char *fmt, ...)
+{
+    char why[256];
+    va_list ap;
+
+    if (t->v.hw_noted++)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    dcv_log(DCV_LOG_INFO, LOG_COMP,
+            "video: zero copy off (%s); decoding in software, plugin %s uploads the frames", why,
+            t->v.choice.plugin->hdr.name);
+}
+
+/*
+ * May the decoder run on the chosen encoder's device? Only when the
+ * encoder is hardware, its plugin (ABI 1.2) names the device, the decoder
+ * has a hardware configuration for that device type, and the frames will
+ * need no software filter: no rotation, no scaling, no crop, and a 4:2:0
+ * source whose NV12/P010 the encoder takes at the chosen depth. Returns
+ * the device type, or AV_HWDEVICE_TYPE_NONE (with the reason logged once
+ * for hardware encoders).
+ */
+static enum AVHWDeviceType hw_decode_type(struct tc *t, const AVCodec *codec)
+{
+    struct vstate *v = &t->v;
+    const struct dcv_device_caps *caps = &v->choice.caps;
+    const AVCodecParameters *par = v->ist->codecpar;
+    enum AVHWDeviceType type = hw_device_type(caps->hw_type);
+    const AVCodecHWConfig *cfg;
+    int fmt, ow, oh, found = 0;
+
+    if (!(caps->flags & DCV_CAP_HARDWARE))
+        return AV_HWDEVICE_TYPE_NONE;
+    if (v->choice.plugin->hdr.abi_minor < 2 ||
+        !DCV_HAS_FIELD(caps, struct dcv_device_caps, hw_device) || !caps->hw_device[0]) {
+        hw_note(t, "plugin %s offers no device for decoding", v->choice.plugin->hdr.name);
+        return AV_HWDEVICE_TYPE_NONE;
+    }
+    if (type == AV_HWDEVICE_TYPE_NONE) {
+        hw_note(t, "unknown hardware type %d", caps->hw_type);
+        return AV_HWDEVICE_TYPE_NONE;
+    }
+    for (int i = 0; (cfg = avcodec_get_hw_config(codec, i)); i++)
+        if (cfg->device_type == type && (cfg->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX))
+            found = 1;
+    if (!found) {
+        hw_note(t, "the %s decoder has no %s configuration", codec->name,
+                av_hwdevice_get_type_name(type));
+        return AV_HWDEVICE_TYPE_NONE;
+    }
+    if (v->rot_chain[0]) {
+        hw_note(t, "the video is rotated");
+        return AV_HWDEVICE_TYPE_NONE;
+    }
+    target_size(t, par->width, par->height, &ow, &oh);
+    if (ow != par->width || oh != par->height || (par->width & 1) || (par->height & 1)) {
+        hw_note(t, "the frames are scaled or cropped");
+        return AV_HWDEVICE_TYPE_NONE;
+    }
+    fmt = hw_content_format(par->format);
+    if (fmt < 0 || pix_fmt_depth(fmt) != v->depth || !caps_lists_fmt(v->cc, fmt)) {
+        hw_note(t, "%s at %u bits needs a pixel format conversion",
+                av_get_pix_fmt_name((enum AVPixelFormat)par->format), v->depth);
+        return AV_HWDEVICE_TYPE_NONE;
+    }
+    return type;
+}
+
+/* A decoder context for the stream; with a device when hw_type is set
+ * (failures there are the caller's to fall back from). */
+static int alloc_decoder(struct tc *t, const AVCodec *codec, enum AVHWDeviceType hw_type)
+{
+    struct vstate *v = &t->v;
+    int ret;
+
+    avcodec_free_context(&v->dec);
+    v->dec = avcodec_alloc_context3(codec);
+    if (!v->dec)
+        return AVERROR(ENOMEM);
+    ret = avcodec_parameters_to_context(v->dec, v->ist->codecpar);
+    if (ret < 0)
+        return ret;
+    v->dec->pkt_timebase = v->ist->time_base;
+    /* Auto threads, frame and slice: what ffmpeg does ("-threads auto"). */
+    v->dec->thread_count = 0;
+    v->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    v->dec->max_pixels = v->max_pixels;
+    if (hw_type != AV_HWDEVICE_TYPE_NONE) {
+        ret = av_hwdevice_ctx_create(&v->dec->hw_device_ctx, hw_type, v->choice.caps.hw_device,
+                                     NULL, 0);
+        if (ret < 0)
+            return ret;
+        /* The device decodes; frame threads would only multiply the
+         * surfaces held. FFmpeg's default get_format picks the device's
+         * format, and falls back to software itself when the hwaccel
+         * cannot start. */
+        v->dec->thread_count = 1;
+        v->dec->extra_hw_frames = HW_EXTRA_FRAMES;
+    }
+    return avcodec_open2(v->dec, codec, NULL);
+}
+
 int dcv_tc_open_video_decoder(struct tc *t)
 {
     struct vstate *v = &t->v;
     const AVCodec *codec = avcodec_find_decoder(v->ist->codecpar->codec_id);
+    enum AVHWDeviceType hw_type;
     int ret;
 
     if (!codec)
@@ -164,25 +326,30 @@ int dcv_tc_open_video_decoder(struct tc *t)
     ret = check_size(t, v->ist->codecpar->width, v->ist->codecpar->height, "video stream");
     if (ret < 0)
         return ret;
-    v->dec = avcodec_alloc_context3(codec);
-    if (!v->dec)
-        return dcv_tc_fail(t, -ENOMEM, "out of memory");
-    ret = avcodec_parameters_to_context(v->dec, v->ist->codecpar);
-    if (ret < 0)
-        return dcv_tc_fail_av(t, ret, "video decoder for '%s'", t->in_name);
-    v->dec->pkt_timebase = v->ist->time_base;
-    /* Auto threads, frame and slice: what ffmpeg does ("-threads auto"). */
-    v->dec->thread_count = 0;
-    v->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     v->max_pixels = MAX_INPUT_PIXELS;
     if (!t->prof->max_height && v->cc->max_width && v->cc->max_height &&
         (int64_t)v->cc->max_width * v->cc->max_height < v->max_pixels)
         v->max_pixels = (int64_t)v->cc->max_width * v->cc->max_height;
-    v->dec->max_pixels = v->max_pixels;
-    ret = avcodec_open2(v->dec, codec, NULL);
+    setup_rotation(t);
+    hw_type = hw_decode_type(t, codec);
+    ret = hw_type != AV_HWDEVICE_TYPE_NONE ? alloc_decoder(t, codec, hw_type) : -1;
+    if (hw_type != AV_HWDEVICE_TYPE_NONE && ret >= 0) {
+        v->hw_decode = 1;
+        dcv_log(DCV_LOG_INFO, LOG_COMP, "video: decoding on %s %s (zero copy to %s)",
+                av_hwdevice_get_type_name(hw_type), v->choice.caps.hw_device, v->cc->encoder);
+    } else {
+        if (hw_type != AV_HWDEVICE_TYPE_NONE) {
+            char e[128];
+            av_strerror(ret, e, sizeof(e));
+            hw_note(t, "%s decoding on %s failed to start: %s", codec->name,
+                    v->choice.caps.hw_device, e);
+        }
+        ret = alloc_decoder(t, codec, AV_HWDEVICE_TYPE_NONE);
+    }
+    if (ret == AVERROR(ENOMEM))
+        return dcv_tc_fail(t, -ENOMEM, "out of memory");
     if (ret < 0)
         return dcv_tc_fail_av(t, ret, "open %s decoder for '%s'", codec->name, t->in_name);
-    setup_rotation(t);
     v->fr = av_guess_frame_rate(t->ic, v->ist, NULL);
     v->off = av_rescale_q(t->offset_us, AV_TIME_BASE_Q, v->ist->time_base);
     v->next_pts = AV_NOPTS_VALUE;
@@ -331,11 +498,20 @@ static int open_video_encoder(struct tc *t, const AVFrame *f)
     ep.color_trc = f->color_trc;
     ep.colorspace = f->colorspace;
     ep.chroma_location = f->chroma_location;
+    if (f->hw_frames_ctx) {
+        /* Zero copy (ABI 1.2): the decoder's device and frames. */
+        const AVHWFramesContext *fc = (const AVHWFramesContext *)(const void *)f->hw_frames_ctx->data;
+        ep.hw_device = v->dec->hw_device_ctx;
+        ep.hw_frames = f->hw_frames_ctx;
+        ep.sw_pix_fmt = fc->sw_format;
+    } else {
+        ep.sw_pix_fmt = -1;
+    }
     ep.rc_mode = p->rc_mode;
     ep.quality = p->quality;
     ep.bitrate_kbps = p->bitrate_kbps;
     ep.preset = p->preset;
-    ep.bit_depth = pix_fmt_depth(f->format);
+    ep.bit_depth = pix_fmt_depth(f->hw_frames_ctx ? ep.sw_pix_fmt : f->format);
     ep.gop = p->gop;
     ep.max_b_frames = -1;
     ep.threads = p->threads;
@@ -344,6 +520,13 @@ static int open_video_encoder(struct tc *t, const AVFrame *f)
 
     e[0] = '\0';
     ret = dcv_enc_session_open(&v->choice, &ep, &v->enc, e, sizeof(e));
+    if (ret < 0 && ret != -EBUSY && f->hw_frames_ctx) {
+        /* The plugin would not take the decoder's frames: the caller
+         * downloads them and opens again with software frames. */
+        hw_note(t, "%s would not take %s frames: %s", v->cc->encoder,
+                av_get_pix_fmt_name((enum AVPixelFormat)f->format), e[0] ? e : strerror(-ret));
+        return 1;
+    }
     if (ret < 0)
         return dcv_tc_fail(t, ret, "open encoder %s (plugin %s) for %dx%d %s: %s", v->cc->encoder,
                            v->choice.plugin->hdr.name, f->width, f->height,
@@ -442,8 +625,8 @@ static int video_encode(struct tc *t, AVFrame *f)
 
     if (!v->enc) {
         ret = open_video_encoder(t, f);
-        if (ret < 0)
-            return ret;
+        if (ret != 0)
+            return ret; /* 1: hardware frames refused, see video_frame */
     }
     /* Decoded frames carry the source's picture types; encoders such as
      * libx264 would take them as forced frame types. */
@@ -486,12 +669,91 @@ static int video_pull(struct tc *t)
     }
 }
 
+static int video_sw_frame(struct tc *t, AVFrame *f);
+
+/* Frames of the zero-copy decoder still on its device that need no
+ * filter: the first one decides (size, content format), later ones must
+ * match it. */
+static int hw_frame_fits(struct tc *t, const AVFrame *f)
+{
+    struct vstate *v = &t->v;
+    const AVHWFramesContext *fc = (const AVHWFramesContext *)(const void *)f->hw_frames_ctx->data;
+    int ow, oh;
+
+    if (v->configured)
+        return v->hw_pass && f->width == v->hw_w && f->height == v->hw_h &&
+               (int)fc->sw_format == v->hw_sw_fmt;
+    target_size(t, f->width, f->height, &ow, &oh);
+    if (ow != f->width || oh != f->height || (f->width & 1) || (f->height & 1) ||
+        check_size(t, f->width, f->height, "video") < 0) {
+        hw_note(t, "the decoded frames need scaling or cropping");
+        return 0;
+    }
+    if (pix_fmt_depth(fc->sw_format) != v->depth || !caps_lists_fmt(v->cc, fc->sw_format)) {
+        hw_note(t, "the decoder's %s frames need a conversion",
+                av_get_pix_fmt_name(fc->sw_format));
+        return 0;
+    }
+    return 1;
+}
+
+/* A frame decoded on the encoder's device: handed over as it is when it
+ * fits (zero copy), else downloaded and treated like a software frame
+ * (the plugin then uploads what comes out of the filters). */
+static int video_hw_frame(struct tc *t, AVFrame *f)
+{
+    struct vstate *v = &t->v;
+    AVFrame *sw;
+    int ret;
+
+    if (hw_frame_fits(t, f)) {
+        if (!v->configured) {
+            const AVHWFramesContext *fc =
+                (const AVHWFramesContext *)(const void *)f->hw_frames_ctx->data;
+            v->hw_pass = 1;
+            v->hw_sw_fmt = fc->sw_format;
+            v->hw_w = f->width;
+            v->hw_h = f->height;
+            /* What a later change is filtered back to (software frames of
+             * the content format, uploaded by the plugin). */
+            v->configured = 1;
+            v->in_w = v->out_w = f->width;
+            v->in_h = v->out_h = f->height;
+            v->in_fmt = v->out_fmt = fc->sw_format;
+        }
+        ret = video_encode(t, f);
+        if (ret != 1)
+            return ret;
+        /* The plugin refused hardware frames: software from now on. */
+        v->hw_pass = 0;
+        v->configured = 0;
+    } else if (v->hw_pass) {
+        dcv_log(DCV_LOG_INFO, LOG_COMP,
+                "video input changed to %dx%d at frame %" PRId64 "; downloading from the GPU",
+                f->width, f->height, v->frames_decoded);
+        v->hw_pass = 0;
+    }
+    sw = av_frame_alloc();
+    if (!sw)
+        return dcv_tc_fail(t, -ENOMEM, "out of memory");
+    ret = av_hwframe_transfer_data(sw, f, 0);
+    if (ret >= 0)
+        ret = av_frame_copy_props(sw, f);
+    if (ret < 0) {
+        av_frame_free(&sw);
+        return dcv_tc_fail_av(t, ret, "download video frame %" PRId64 " from the GPU",
+                              v->frames_decoded);
+    }
+    ret = video_sw_frame(t, sw);
+    av_frame_free(&sw);
+    return ret;
+}
+
 static int video_frame(struct tc *t, AVFrame *f)
 {
     struct vstate *v = &t->v;
     AVRational tb = v->ist->time_base;
     int64_t pts = f->best_effort_timestamp, dur = FRAME_DURATION(f);
-    int ret;
 
     v->frames_decoded++;
     if (pts == AV_NOPTS_VALUE)
@@ -527,6 +789,17 @@ static int video_frame(struct tc *t, AVFrame *f)
     }
     v->last_pts = pts;
     f->pts = pts;
+
+    if (f->hw_frames_ctx)
+        return video_hw_frame(t, f);
+    return video_sw_frame(t, f);
+}
+
+/* A decoded software frame: through the filter graph, or straight on. */
+static int video_sw_frame(struct tc *t, AVFrame *f)
+{
+    struct vstate *v = &t->v;
+    int ret;
 
     if (!v->configured) {
         ret = setup_video_graph(t, f, 0);

@@ -65,6 +65,8 @@ struct job {
     struct dcv_jobspec spec;
     struct dcv_profile prof;
     struct dcv_plugin_set plugins;
+    struct dcv_encoder_choice choice; /* JOB.placement's device, when has_choice */
+    int has_choice;
     struct dcv_net *net;
     struct dcv_xcli *xcli;
     struct dcv_xstream *xstream;
@@ -451,11 +453,34 @@ static int choose_and_accept(struct job *j)
     char err[2048] = "";
     int r;
 
-    r = dcv_encoder_select(&j->plugins, j->prof.codec, j->prof.encoder, want, &ch, err,
-                           sizeof err);
-    if (r == -ENOENT && j->prof.bit_depth == 0 && want == 10)
-        r = dcv_encoder_select(&j->plugins, j->prof.codec, j->prof.encoder, 8, &ch, err,
+    if (j->spec.has_placement) {
+        /* The coordinator counted a session on exactly this device: any
+         * other would make its count wrong, so there is no second choice
+         * here. A device gone or changed since HELLO is retryable elsewhere. */
+        const struct dcv_proto_placement *pl = &j->spec.placement;
+        if (strcmp(pl->codec, j->prof.codec) != 0)
+            return fail(j, DCV_CODE_NODEV, 1, "placement codec %s differs from the profile's %s",
+                        pl->codec, j->prof.codec);
+        r = dcv_encoder_select_exact(&j->plugins, pl->plugin, pl->device_id, pl->codec,
+                                     pl->encoder, want, &ch, err, sizeof err);
+        if (r == -ENOENT && j->prof.bit_depth == 0 && want == 10)
+            r = dcv_encoder_select_exact(&j->plugins, pl->plugin, pl->device_id, pl->codec,
+                                         pl->encoder, 8, &ch, err, sizeof err);
+        if (r == -ENOENT)
+            r = -ENODEV; /* the coordinator believed it could: its view is stale */
+        if (r == 0) {
+            j->choice = ch;
+            j->has_choice = 1;
+            if (pl->fallback)
+                dcv_log(DCV_LOG_INFO, COMP, "software fallback: no GPU session was free");
+        }
+    } else {
+        r = dcv_encoder_select(&j->plugins, j->prof.codec, j->prof.encoder, want, &ch, err,
                                sizeof err);
+        if (r == -ENOENT && j->prof.bit_depth == 0 && want == 10)
+            r = dcv_encoder_select(&j->plugins, j->prof.codec, j->prof.encoder, 8, &ch, err,
+                                   sizeof err);
+    }
     if (r == -EBUSY)
         return fail(j, DCV_CODE_BUSY, 1, "%s", err);
     if (r == -ENODEV)
@@ -519,6 +544,7 @@ static int encode(struct job *j, struct dcv_transcode_result *res)
     req.output = j->output_path;
     req.profile = &j->prof;
     req.plugins = &j->plugins;
+    req.choice = j->has_choice ? &j->choice : NULL;
     req.progress = on_encode_progress;
     req.progress_user = j;
     progress(j, DCV_PHASE_ENCODE, 0, 0, -1, 1);

@@ -118,6 +118,16 @@ static int add_int(struct json_object *o, const char *k, int64_t v)
     return 0;
 }
 
+static int add_bool(struct json_object *o, const char *k, int v)
+{
+    struct json_object *j = json_object_new_boolean(v ? 1 : 0);
+    if (!j || json_object_object_add(o, k, j) != 0) {
+        json_object_put(j);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int dcv_jobspec_to_json(const struct dcv_jobspec *s, char **out, char *err, size_t errlen)
 {
     struct json_object *o = json_object_new_object(), *in = json_object_new_object();
@@ -172,6 +182,23 @@ int dcv_jobspec_to_json(const struct dcv_jobspec *s, char **out, char *err, size
     r |= add_str(o, "work_dir", s->work_dir);
     if (s->deadline_ms > 0)
         r |= add_int(o, "deadline_ms", s->deadline_ms);
+    if (s->has_placement) {
+        struct json_object *pl = json_object_new_object();
+        if (!pl)
+            r = -ENOMEM;
+        else {
+            r |= add_str(pl, "plugin", s->placement.plugin);
+            r |= add_str(pl, "device_id", s->placement.device_id);
+            r |= add_str(pl, "codec", s->placement.codec);
+            r |= add_str(pl, "encoder", s->placement.encoder);
+            r |= add_bool(pl, "hw", s->placement.hw);
+            r |= add_bool(pl, "fallback", s->placement.fallback);
+            if (json_object_object_add(o, "placement", pl) != 0) {
+                json_object_put(pl);
+                r = -ENOMEM;
+            }
+        }
+    }
     txt = r ? NULL : json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     if (txt)
         *out = strdup(txt);
@@ -247,9 +274,22 @@ static int is_token(const char *s)
     return 1;
 }
 
+/* An optional boolean of SPEC.placement (absent = false). */
+static int get_flag(struct json_object *o, const char *key, int *out, char *err, size_t errlen)
+{
+    struct json_object *v;
+    *out = 0;
+    if (!json_object_object_get_ex(o, key, &v))
+        return 0;
+    if (!json_object_is_type(v, json_type_boolean))
+        return dcv_err(err, errlen, -EINVAL, "SPEC.placement.%s: expected true or false", key);
+    *out = json_object_get_boolean(v) ? 1 : 0;
+    return 0;
+}
+
 static int parse_spec(struct json_object *o, struct dcv_jobspec *s, char *err, size_t errlen)
 {
-    struct json_object *in, *prof;
+    struct json_object *in, *prof, *pl;
     char kind[16], mode[16];
     const char *ptxt;
     int r;
@@ -335,6 +375,23 @@ static int parse_spec(struct json_object *o, struct dcv_jobspec *s, char *err, s
                        "SPEC.work_dir: expected an absolute directory other than /");
     TRY(get_int(o, "SPEC", "deadline_ms", 0, 0, DCV_PROTO_MAX_SIZE, &s->deadline_ms, err,
                 errlen));
+    if (json_object_object_get_ex(o, "placement", &pl)) {
+        struct dcv_proto_placement *p = &s->placement;
+        if (!json_object_is_type(pl, json_type_object))
+            return dcv_err(err, errlen, -EINVAL, "SPEC.placement: expected an object");
+        s->has_placement = 1;
+        TRY(get_str(pl, "SPEC.placement", "plugin", 1, p->plugin, sizeof p->plugin, err, errlen));
+        TRY(get_str(pl, "SPEC.placement", "device_id", 1, p->device_id, sizeof p->device_id, err,
+                    errlen));
+        TRY(get_str(pl, "SPEC.placement", "codec", 1, p->codec, sizeof p->codec, err, errlen));
+        TRY(get_str(pl, "SPEC.placement", "encoder", 1, p->encoder, sizeof p->encoder, err,
+                    errlen));
+        TRY(get_flag(pl, "hw", &p->hw, err, errlen));
+        TRY(get_flag(pl, "fallback", &p->fallback, err, errlen));
+        if (!p->plugin[0] || !p->device_id[0] || !p->codec[0] || !p->encoder[0])
+            return dcv_err(err, errlen, -EINVAL,
+                           "SPEC.placement: plugin, device_id, codec and encoder must be set");
+    }
 #undef TRY
     return 0;
 }

@@ -12,7 +12,10 @@
  *    "chunk_max":1048576,"credit_chunks":8,"stall_ms":6000,
  *    "profile":{...flat JOB.profile...},
  *    "work_dir":"/var/lib/distconv/work/<job>-<attempt>",
- *    "deadline_ms":0 (opt: wall-clock Unix ms, 0 = none)}
+ *    "deadline_ms":0 (opt: wall-clock Unix ms, 0 = none),
+ *    "placement":{"plugin":"nvenc","device_id":"GPU-..","codec":"hevc",
+ *                 "encoder":"hevc_nvenc","hw":true,"fallback":false} (opt: JOB.placement:
+ *                 encode on exactly this device, see docs/protocol.md)}
  *
  * The path is already the worker's local one (path map applied). The work
  * dir belongs to the job: it writes its input copy and output there and
@@ -58,6 +61,8 @@ struct dcv_jobspec {
     char profile[DCV_PROTO_PROFILE]; /* flat JSON object text */
     char work_dir[PATH_MAX];
     int64_t deadline_ms;         /* 0 = none */
+    int has_placement;
+    struct dcv_proto_placement placement;
 };
 
 /* *out is malloc'd (free()). -EINVAL with the field named in err. */

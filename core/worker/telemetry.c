@@ -54,6 +54,9 @@ struct dcv_telem {
     int64_t net_ms;
     struct net_ctr *net_prev, *net_cur;
     size_t n_net_prev, n_net_cur, cap_net;
+
+    struct dcv_nvml *nvml; /* NULL: no GPU figures */
+    struct dcv_nvml_gpu gpus[DCV_NVML_MAX_GPUS];
 };
 
 /* ---- reading ------------------------------------------------------------ */
@@ -419,27 +422,34 @@ static double read_millideg(struct dcv_telem *t, const char *rel)
     return c;
 }
 
-/* Zone types that measure the CPU package or cores. acpitz is left out:
- * it is usually a motherboard sensor and would mask the CPU's own. */
-static int cpuish_zone(const char *type)
+/* Sensor classes, best first: a CPU's own sensor; then a board sensor
+ * (ACPI thermal zone "acpitz"), which is usually near the CPU on laptops and
+ * the only one some VMs and older boards have, but often reads lower; the
+ * hottest of the best class present is the figure. Other zones and chips
+ * (iwlwifi, nvme, batteries, chipset, GPUs) are never used. */
+enum { SENS_NONE = 0, SENS_BOARD = 1, SENS_CPU = 2 };
+
+static int zone_class(const char *type)
 {
     static const char *const exact[] = {"x86_pkg_temp", "cpu-thermal", "cpu_thermal",
                                         "soc_thermal", "soc-thermal"};
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (strcmp(type, exact[i]) == 0)
-            return 1;
+            return SENS_CPU;
     /* ARM SoCs name zones "cpu0-thermal", "cpu-big0-thermal", "cpuss-0"... */
-    return strncmp(type, "cpu", 3) == 0;
+    if (strncmp(type, "cpu", 3) == 0)
+        return SENS_CPU;
+    return strcmp(type, "acpitz") == 0 ? SENS_BOARD : SENS_NONE;
 }
 
-static int cpuish_hwmon(const char *name)
+static int hwmon_class(const char *name)
 {
     static const char *const names[] = {"coretemp", "k10temp", "zenpower", "cpu_thermal",
-                                        "cpu-thermal"};
+                                        "cpu-thermal", "soc_thermal"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(name, names[i]) == 0)
-            return 1;
-    return 0;
+            return SENS_CPU;
+    return strcmp(name, "acpitz") == 0 ? SENS_BOARD : SENS_NONE;
 }
 
 static int dir_entries_prefixed(const char *name, const char *prefix)
@@ -447,94 +457,127 @@ static int dir_entries_prefixed(const char *name, const char *prefix)
     return strncmp(name, prefix, strlen(prefix)) == 0;
 }
 
-static double max_thermal_zones(struct dcv_telem *t)
+/* best[class] = max(best[class], c) */
+static void note_temp(double best[3], int cls, double c)
+{
+    if (cls != SENS_NONE && c > best[cls])
+        best[cls] = c;
+}
+
+static void thermal_zones(struct dcv_telem *t, double best[3])
 {
     char path[PATH_MAX];
-    double best = DCV_TELEM_UNKNOWN;
     snprintf(path, sizeof path, "%s/sys/class/thermal", t->root);
     DIR *d = opendir(path);
     if (!d)
-        return best;
+        return;
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (!dir_entries_prefixed(de->d_name, "thermal_zone"))
+        if (!dir_entries_prefixed(de->d_name, "thermal_zone") || strlen(de->d_name) > 64)
             continue;
         char rel[PATH_MAX], type[64];
-        snprintf(rel, sizeof rel, "/sys/class/thermal/%.200s/type", de->d_name);
-        if (read_word(t, rel, type, sizeof type) < 0 || !cpuish_zone(type))
+        snprintf(rel, sizeof rel, "/sys/class/thermal/%s/type", de->d_name);
+        int cls;
+        if (read_word(t, rel, type, sizeof type) < 0 || (cls = zone_class(type)) == SENS_NONE)
             continue;
-        snprintf(rel, sizeof rel, "/sys/class/thermal/%.200s/temp", de->d_name);
-        double c = read_millideg(t, rel);
-        if (c > best)
-            best = c;
+        /* A disabled zone fails the read (ENODATA/EAGAIN): unknown. */
+        snprintf(rel, sizeof rel, "/sys/class/thermal/%s/temp", de->d_name);
+        note_temp(best, cls, read_millideg(t, rel));
     }
     closedir(d);
-    return best;
 }
 
-/* One hwmon device: max over temp*_input. k10temp's Tctl may carry a fan
- * control offset, so when the chip also reports Tdie/Tccd we use those. */
-static double hwmon_device_max(struct dcv_telem *t, const char *dev, int is_k10)
+/* One hwmon chip in rel_dir (e.g. "/sys/class/hwmon/hwmon2"): the hottest
+ * of its sensors, with two exceptions:
+ *  - coretemp: the package sensor ("Package id N", "Physical id N" before
+ *    Linux 3.x) when there is one, rather than the per-core "Core N";
+ *  - k10temp / zenpower: Tctl carries a fan-control offset on some CPUs
+ *    (+20..27 C on first-generation Ryzen X and Threadripper), and the
+ *    driver then adds a Tdie without it: with a Tdie, Tctl is ignored;
+ *    without one, Tctl is the real control temperature and counts. */
+static double hwmon_chip(struct dcv_telem *t, const char *rel_dir, const char *name)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/sys/class/hwmon/%s", t->root, dev);
+    snprintf(path, sizeof path, "%s%.160s", t->root, rel_dir);
     DIR *d = opendir(path);
     if (!d)
         return DCV_TELEM_UNKNOWN;
-    double best = DCV_TELEM_UNKNOWN, best_tctl = DCV_TELEM_UNKNOWN;
+    int amd = strcmp(name, "k10temp") == 0 || strcmp(name, "zenpower") == 0;
+    int intel = strcmp(name, "coretemp") == 0;
+    double best = DCV_TELEM_UNKNOWN, pkg = DCV_TELEM_UNKNOWN, tctl = DCV_TELEM_UNKNOWN;
+    int tdie = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
         size_t n = strlen(de->d_name);
-        if (!dir_entries_prefixed(de->d_name, "temp") || n < 7 ||
-            strcmp(de->d_name + n - 6, "_input") != 0 || n > 40)
+        if (!dir_entries_prefixed(de->d_name, "temp") || n < 7 || n > 40 ||
+            strcmp(de->d_name + n - 6, "_input") != 0)
             continue;
         char rel[PATH_MAX], label[64] = "";
-        snprintf(rel, sizeof rel, "/sys/class/hwmon/%s/%s", dev, de->d_name);
+        snprintf(rel, sizeof rel, "%.160s/%s", rel_dir, de->d_name);
         double c = read_millideg(t, rel);
         if (c < 0)
             continue;
-        snprintf(rel, sizeof rel, "/sys/class/hwmon/%s/%.*s_label", dev, (int)(n - 6),
-                 de->d_name);
-        if (is_k10 && read_word(t, rel, label, sizeof label) == 0 && strcmp(label, "Tctl") == 0) {
-            if (c > best_tctl)
-                best_tctl = c;
+        snprintf(rel, sizeof rel, "%.160s/%.*s_label", rel_dir, (int)(n - 6), de->d_name);
+        if (read_word(t, rel, label, sizeof label) < 0)
+            label[0] = '\0';
+        if (amd && strcmp(label, "Tctl") == 0) {
+            if (c > tctl)
+                tctl = c;
             continue;
         }
-        if (c > best)
+        if (amd && strcmp(label, "Tdie") == 0)
+            tdie = 1;
+        if (intel && (strncmp(label, "Package id", 10) == 0 ||
+                      strncmp(label, "Physical id", 11) == 0)) {
+            if (c > pkg)
+                pkg = c;
+        } else if (c > best) {
             best = c;
+        }
     }
     closedir(d);
-    return best >= 0 ? best : best_tctl;
+    if (pkg >= 0)
+        return pkg;
+    if (!tdie && tctl > best)
+        return tctl;
+    return best >= 0 ? best : tctl;
 }
 
-static double max_hwmon(struct dcv_telem *t)
+static void hwmon_chips(struct dcv_telem *t, double best[3])
 {
     char path[PATH_MAX];
-    double best = DCV_TELEM_UNKNOWN;
     snprintf(path, sizeof path, "%s/sys/class/hwmon", t->root);
     DIR *d = opendir(path);
     if (!d)
-        return best;
+        return;
     struct dirent *de;
     while ((de = readdir(d))) {
         if (!dir_entries_prefixed(de->d_name, "hwmon") || strlen(de->d_name) > 64)
             continue;
-        char rel[PATH_MAX], name[64];
-        snprintf(rel, sizeof rel, "/sys/class/hwmon/%s/name", de->d_name);
-        if (read_word(t, rel, name, sizeof name) < 0 || !cpuish_hwmon(name))
-            continue;
-        double c = hwmon_device_max(t, de->d_name, strcmp(name, "k10temp") == 0);
-        if (c > best)
-            best = c;
+        /* Kernels before 3.15 kept a driver's name and inputs in the
+         * device directory (hwmonN/device/) rather than in hwmonN. */
+        static const char *const sub[] = {"", "/device"};
+        for (size_t i = 0; i < 2; i++) {
+            char dir[160], rel[256], name[64];
+            snprintf(dir, sizeof dir, "/sys/class/hwmon/%.64s%s", de->d_name, sub[i]);
+            snprintf(rel, sizeof rel, "%s/name", dir);
+            if (read_word(t, rel, name, sizeof name) < 0)
+                continue;
+            int cls = hwmon_class(name);
+            if (cls != SENS_NONE)
+                note_temp(best, cls, hwmon_chip(t, dir, name));
+            break;
+        }
     }
     closedir(d);
-    return best;
 }
 
 static void sample_temp(struct dcv_telem *t, struct dcv_telem_sample *s)
 {
-    double a = max_thermal_zones(t), b = max_hwmon(t);
-    s->temp_c = a > b ? a : b;
+    double best[3] = {DCV_TELEM_UNKNOWN, DCV_TELEM_UNKNOWN, DCV_TELEM_UNKNOWN};
+    thermal_zones(t, best);
+    hwmon_chips(t, best);
+    s->temp_c = best[SENS_CPU] >= 0 ? best[SENS_CPU] : best[SENS_BOARD];
 }
 
 /* ---- /proc/net/dev ------------------------------------------------------- */
@@ -671,7 +714,15 @@ void dcv_telem_free(struct dcv_telem *t)
     free(t->core_pct);
     free(t->net_prev);
     free(t->net_cur);
+    dcv_nvml_close(t->nvml);
     free(t);
+}
+
+int dcv_telem_use_nvml(struct dcv_telem *t, const char *library, char *why, size_t whylen)
+{
+    if (t->nvml)
+        return 0;
+    return dcv_nvml_open(&t->nvml, library, why, whylen);
 }
 
 int dcv_telem_sample_at(struct dcv_telem *t, int64_t now_ms, struct dcv_telem_sample *s)
@@ -696,6 +747,10 @@ int dcv_telem_sample_at(struct dcv_telem *t, int64_t now_ms, struct dcv_telem_sa
     sample_temp(t, s);
     sample_net(t, now_ms, s);
     sample_disk(t, s);
+    if (t->nvml) {
+        s->n_gpus = dcv_nvml_sample(t->nvml, t->gpus, DCV_NVML_MAX_GPUS);
+        s->gpus = s->n_gpus ? t->gpus : NULL;
+    }
     return 0;
 }
 
@@ -722,14 +777,39 @@ int dcv_telem_admit(const struct dcv_telem_limits *lim, const struct dcv_telem_s
                  lim->max_mem_pressure);
         return DCV_TELEM_BUSY;
     }
+    /* CPU: pressure where the kernel measures it; load per core where it
+     * does not (or when only that limit is set). */
+    int cpu_psi = lim->max_cpu_pressure > 0 && s->psi_cpu.some_avg10 >= 0;
+    if (cpu_psi && s->psi_cpu.some_avg10 > lim->max_cpu_pressure) {
+        dcv_errf(reason, len, "CPU pressure %.1f%% above %.1f%%", s->psi_cpu.some_avg10,
+                 lim->max_cpu_pressure);
+        return DCV_TELEM_BUSY;
+    }
+    if (!cpu_psi && lim->max_load_per_core > 0 && s->load1 >= 0 && s->ncpu > 0) {
+        double per = s->load1 / (double)s->ncpu;
+        if (per > lim->max_load_per_core) {
+            dcv_errf(reason, len, "load %.2f per core above %.2f", per, lim->max_load_per_core);
+            return DCV_TELEM_BUSY;
+        }
+    }
+    if (lim->max_io_pressure > 0 && s->psi_io.some_avg10 >= 0 &&
+        s->psi_io.some_avg10 > lim->max_io_pressure) {
+        dcv_errf(reason, len, "I/O pressure %.1f%% above %.1f%%", s->psi_io.some_avg10,
+                 lim->max_io_pressure);
+        return DCV_TELEM_BUSY;
+    }
     if (lim->max_temp_c > 0 && s->temp_c >= 0 && s->temp_c > lim->max_temp_c) {
         dcv_errf(reason, len, "CPU temperature %.1f C above %.1f C", s->temp_c, lim->max_temp_c);
         return DCV_TELEM_BUSY;
     }
-    if (lim->max_load_per_core > 0 && s->load1 >= 0 && s->ncpu > 0) {
-        double per = s->load1 / (double)s->ncpu;
-        if (per > lim->max_load_per_core) {
-            dcv_errf(reason, len, "load %.2f per core above %.2f", per, lim->max_load_per_core);
+    if (lim->max_gpu_temp_c > 0) {
+        const struct dcv_nvml_gpu *hot = NULL;
+        for (size_t i = 0; i < s->n_gpus; i++)
+            if (s->gpus[i].temp_c >= 0 && (!hot || s->gpus[i].temp_c > hot->temp_c))
+                hot = &s->gpus[i];
+        if (hot && hot->temp_c > lim->max_gpu_temp_c) {
+            dcv_errf(reason, len, "GPU %s temperature %.1f C above %.1f C", hot->id,
+                     hot->temp_c, lim->max_gpu_temp_c);
             return DCV_TELEM_BUSY;
         }
     }
@@ -756,6 +836,17 @@ static int64_t clampi(int64_t v, int64_t lo, int64_t hi)
 /* JSON readers hold integers exactly only up to 2^53 (protocol §2.1). */
 #define PROTO_INT_MAX ((int64_t)1 << 53)
 
+/* An optional figure: -1 when unknown, else clamped into lo..hi. */
+static double optd(double v, double lo, double hi)
+{
+    return v >= 0 ? clampd(v, lo, hi) : DCV_TELEM_UNKNOWN;
+}
+
+static int64_t opti(int64_t v, int64_t hi)
+{
+    return v >= 0 ? clampi(v, 0, hi) : DCV_TELEM_UNKNOWN;
+}
+
 void dcv_telem_to_proto(const struct dcv_telem_sample *s, struct dcv_proto_telemetry *out)
 {
     out->cpu_pct = clampd(s->cpu_pct, 0.0, 100.0);
@@ -765,4 +856,51 @@ void dcv_telem_to_proto(const struct dcv_telem_sample *s, struct dcv_proto_telem
     out->mem_avail = clampi(s->mem_avail, 0, out->mem_total);
     out->disk_total = clampi(s->disk_total, 0, PROTO_INT_MAX);
     out->disk_free = clampi(s->disk_free, 0, out->disk_total);
+
+    out->load5 = optd(s->load5, 0.0, 1e6);
+    out->load15 = optd(s->load15, 0.0, 1e6);
+    out->swap_total = opti(s->swap_total, PROTO_INT_MAX);
+    out->swap_free = out->swap_total >= 0 ? opti(s->swap_free, out->swap_total)
+                                          : DCV_TELEM_UNKNOWN;
+    out->n_cores = s->n_cores < DCV_PROTO_MAX_CORES ? s->n_cores : DCV_PROTO_MAX_CORES;
+    for (size_t i = 0; i < out->n_cores; i++)
+        out->cores[i] = optd(s->core_pct[i], 0.0, 100.0);
+    out->net_rx_bps = optd(s->net_rx_bps, 0.0, 1e15);
+    out->net_tx_bps = optd(s->net_tx_bps, 0.0, 1e15);
+    /* The protocol's psi object has all five figures or is absent: a kernel
+     * with PSI has all three files with both lines (cpu "full" is not sent),
+     * so a partial set means a broken read, not a figure to guess. */
+    out->has_psi = s->psi_present && s->psi_cpu.some_avg10 >= 0 && s->psi_mem.some_avg10 >= 0 &&
+                   s->psi_mem.full_avg10 >= 0 && s->psi_io.some_avg10 >= 0 &&
+                   s->psi_io.full_avg10 >= 0;
+    if (out->has_psi) {
+        out->psi.cpu_some = clampd(s->psi_cpu.some_avg10, 0, 100);
+        out->psi.mem_some = clampd(s->psi_mem.some_avg10, 0, 100);
+        out->psi.mem_full = clampd(s->psi_mem.full_avg10, 0, 100);
+        out->psi.io_some = clampd(s->psi_io.some_avg10, 0, 100);
+        out->psi.io_full = clampd(s->psi_io.full_avg10, 0, 100);
+    } else {
+        memset(&out->psi, 0, sizeof out->psi);
+    }
+    out->temp_c = optd(s->temp_c, 0.0, 200.0);
+    out->n_gpus = 0;
+    for (size_t i = 0; i < s->n_gpus && out->n_gpus < DCV_PROTO_MAX_GPUS; i++) {
+        const struct dcv_nvml_gpu *g = &s->gpus[i];
+        struct dcv_proto_gpu *p = &out->gpus[out->n_gpus];
+        if (!g->id[0])
+            continue; /* the id is required: it is how the GPU is matched */
+        memset(p, 0, sizeof *p);
+        snprintf(p->id, sizeof p->id, "%s", g->id);
+        snprintf(p->name, sizeof p->name, "%s", g->name);
+        snprintf(p->pci, sizeof p->pci, "%s", g->pci);
+        p->util_pct = optd(g->util_pct, 0, 100);
+        p->enc_pct = optd(g->enc_pct, 0, 100);
+        p->dec_pct = optd(g->dec_pct, 0, 100);
+        p->mem_total = opti(g->mem_total, PROTO_INT_MAX);
+        p->mem_used = p->mem_total >= 0 ? opti(g->mem_used, p->mem_total) : DCV_TELEM_UNKNOWN;
+        p->temp_c = optd(g->temp_c, 0, 200);
+        p->power_w = optd(g->power_w, 0, 10000);
+        p->enc_sessions = opti(g->enc_sessions, 65535);
+        out->n_gpus++;
+    }
 }

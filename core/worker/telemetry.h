@@ -10,13 +10,16 @@
  *
  * All /proc and /sys reads go through a root prefix ("/" normally) so tests
  * can point the sampler at a fake tree. The work directory is a real path
- * (statvfs), not under the prefix.
+ * (statvfs), not under the prefix. GPUs come from NVML (worker/nvml.h) once
+ * dcv_telem_use_nvml() has opened it.
  */
 #ifndef DCV_TELEMETRY_H
 #define DCV_TELEMETRY_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "worker/nvml.h"
 
 #define DCV_TELEM_UNKNOWN (-1)
 
@@ -42,8 +45,11 @@ struct dcv_telem_sample {
                                        free = available to unprivileged users */
     int psi_present;                /* /proc/pressure readable at all */
     struct dcv_telem_psi psi_cpu, psi_mem, psi_io;
-    double temp_c;                  /* hottest CPU sensor, degrees C */
+    double temp_c;                  /* hottest CPU sensor, degrees C; an ACPI
+                                       board zone only when no CPU sensor */
     double net_rx_bps, net_tx_bps;  /* bytes/s over all interfaces but lo */
+    size_t n_gpus;                  /* NVML GPUs (0 without NVML) */
+    const struct dcv_nvml_gpu *gpus; /* owned by the sampler, like core_pct */
 };
 
 /* root: prefix for /proc and /sys (NULL = "/"); it must be a directory.
@@ -51,6 +57,13 @@ struct dcv_telem_sample {
 int dcv_telem_new(struct dcv_telem **out, const char *root, const char *workdir, char *err,
                   size_t errlen);
 void dcv_telem_free(struct dcv_telem *t);
+
+/* Add GPU figures from NVML `library` (telemetry.nvml_library) to every
+ * later sample. Opened once: on failure the sampler goes on without GPUs and
+ * why says why (the caller logs it once; nothing is retried, so a machine
+ * without NVIDIA's driver costs nothing per heartbeat). 0, or
+ * dcv_nvml_open()'s error. */
+int dcv_telem_use_nvml(struct dcv_telem *t, const char *library, char *why, size_t whylen);
 
 /* Take a sample now (CLOCK_MONOTONIC). Fills *out; missing data is
  * unknown, not an error. Returns 0, or -ENOMEM. */
@@ -65,9 +78,13 @@ int dcv_telem_sample_at(struct dcv_telem *t, int64_t now_ms, struct dcv_telem_sa
 struct dcv_telem_limits {
     double max_mem_pressure;   /* PSI memory some avg10, % */
     int64_t min_mem_avail;     /* bytes */
-    double max_temp_c;
-    double max_load_per_core;  /* load1 / ncpu */
+    double max_temp_c;         /* hottest CPU sensor */
+    double max_load_per_core;  /* load1 / ncpu; checked when cpu pressure is
+                                  off or PSI cpu is unknown (its fallback) */
     int64_t min_disk_free;     /* bytes of the work dir */
+    double max_cpu_pressure;   /* PSI cpu some avg10, % */
+    double max_io_pressure;    /* PSI io some avg10, % */
+    double max_gpu_temp_c;     /* hottest NVML GPU */
 };
 
 enum { DCV_TELEM_OK = 0, DCV_TELEM_BUSY = 1 };
@@ -77,11 +94,13 @@ enum { DCV_TELEM_OK = 0, DCV_TELEM_BUSY = 1 };
 int dcv_telem_admit(const struct dcv_telem_limits *lim, const struct dcv_telem_sample *s,
                     char *reason, size_t len);
 
-/* Fill the machine fields of a HEARTBEAT telemetry (core/proto.h): cpu_pct,
- * load1, ncpu, mem_total, mem_avail, disk_total, disk_free. The protocol
- * has no "unknown", so unknowns become 0 (ncpu: 1) and values are clamped to
- * the protocol's ranges. slots_used, busy, draining and jobs are the caller's
- * and are left untouched. */
+/* Fill the machine fields of a HEARTBEAT telemetry (core/proto.h). The
+ * required ones (cpu_pct, load1, ncpu, mem_*, disk_*) have no "unknown", so
+ * unknowns become 0 (ncpu: 1); the optional ones (load5/15, swap_*, cores[]
+ * at most DCV_PROTO_MAX_CORES, net_*, psi, temp_c, gpus[]) stay -1, which
+ * the encoder leaves out; psi is sent only with all five figures known.
+ * Values are clamped to the protocol's ranges. slots_used, busy,
+ * busy_reason, draining and jobs are the caller's and are left untouched. */
 void dcv_telem_to_proto(const struct dcv_telem_sample *s, struct dcv_proto_telemetry *out);
 
 #endif

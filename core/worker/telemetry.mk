@@ -1,9 +1,11 @@
 # telemetry: worker host sampling for HEARTBEAT and admission (DESIGN §9).
-# Reads /proc and /sys under a root prefix; no threads. Uses core/proto.h's
+# Reads /proc and /sys under a root prefix, and NVML (nvml.c, dlopen) for
+# GPUs; no threads. Uses core/proto.h's
 # HEARTBEAT struct only as a type (no proto code), so it links base alone.
 
 noinst_LTLIBRARIES += core/worker/libdcvtelemetry.la
-core_worker_libdcvtelemetry_la_SOURCES = core/worker/telemetry.c core/worker/telemetry.h
+core_worker_libdcvtelemetry_la_SOURCES = core/worker/telemetry.c core/worker/telemetry.h \
+	core/worker/nvml.c core/worker/nvml.h
 core_worker_libdcvtelemetry_la_LIBADD = core/libdcvbase.la -lm
 
 check_PROGRAMS += tests/unit/test_telemetry

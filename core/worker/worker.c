@@ -52,6 +52,7 @@
 #include "loop.h"
 #include "net.h"
 #include "proto.h"
+#include "worker/encbench.h"
 #include "worker/jobspec.h"
 #include "worker/runner.h"
 #include "worker/telemetry.h"
@@ -68,15 +69,22 @@
 #define SOCK_LINGER_MS 200      /* a DISCONNECT on shutdown gets a chance to leave */
 
 /* Admission control (DESIGN §9): refuse new jobs while the machine is in
- * trouble. Load is not checked: running jobs keep every core busy on
- * purpose, and their niceness keeps the host responsive. */
-static const struct dcv_telem_limits admit_limits = {
-    .max_mem_pressure = 60.0,
-    .min_mem_avail = (int64_t)256 << 20,
-    .max_temp_c = 95.0,
-    .max_load_per_core = 0,
-    .min_disk_free = 0,
-};
+ * trouble, by the admission.* settings. Load and CPU pressure are off by
+ * default: running jobs keep every core busy on purpose, and their niceness
+ * keeps the host responsive. */
+static struct dcv_telem_limits admit_limits_of(const struct dcv_settings *s)
+{
+    return (struct dcv_telem_limits){
+        .max_mem_pressure = s->adm_max_mem_pressure,
+        .min_mem_avail = s->adm_min_mem_avail,
+        .max_temp_c = s->adm_max_temp_c,
+        .max_load_per_core = s->adm_max_load_per_core,
+        .min_disk_free = s->adm_min_disk_free,
+        .max_cpu_pressure = s->adm_max_cpu_pressure,
+        .max_io_pressure = s->adm_max_io_pressure,
+        .max_gpu_temp_c = s->adm_max_gpu_temp_c,
+    };
+}
 
 enum conn_state { CONN_IDLE = 0, CONN_HELLO, CONN_READY };
 
@@ -104,6 +112,9 @@ struct wjob {
     int cancelling;    /* CANCEL received: FAIL cancelled once reaped */
     int reaping;       /* lingered after its final line: TERM/KILL sent */
     int superseded;    /* a newer attempt came: stopped, nothing more to say */
+    int gpu;           /* placed on a hardware encoder: counts as a GPU job */
+    char place_plugin[DCV_PROTO_ID];  /* JOB.placement, "" without one: reported */
+    char place_dev[DCV_PROTO_HOST];   /* in HELLO.running for re-attach */
     uint64_t reported_ms;
     int phase;         /* latest progress */
     double pct;
@@ -148,6 +159,7 @@ struct dcv_worker {
     size_t cap_pfds;
 
     struct dcv_telem *telem;
+    struct dcv_telem_limits limits;
     int busy;
     char busy_reason[256];
     int have_sample;
@@ -325,6 +337,20 @@ static int hello_from_probe(struct dcv_proto_hello *h, const char *probe_json, c
     add_devices(h, plugins, 0);
     json_object_put(root);
     return 0;
+}
+
+/* The startup benchmark's figures for each announced device (HELLO
+ * devices[].bench[] and bench_fps, the best of them). */
+static void hello_bench(struct dcv_proto_hello *h, const char *bench_json)
+{
+    for (size_t i = 0; i < h->n_devices; i++) {
+        struct dcv_proto_device *d = &h->devices[i];
+        if (dcv_bench_figures(bench_json, d->plugin, d->caps.device_id, d->bench, DCV_MAX_CODECS,
+                              &d->n_bench, &d->bench_fps) < 0) {
+            dcv_log(DCV_LOG_WARN, COMP, "startup benchmark: not a report, no figures announced");
+            return;
+        }
+    }
 }
 
 /* A prefix the protocol accepts in HELLO.paths: absolute, no ".." component. */
@@ -546,6 +572,22 @@ static unsigned slots_used(const struct dcv_worker *w)
     return n;
 }
 
+/* The same count for one job class (worker.max_cpu_jobs / max_gpu_jobs). */
+static unsigned class_used(const struct dcv_worker *w, int gpu)
+{
+    unsigned n = 0;
+    for (const struct wjob *j = w->jobs; j; j = j->next)
+        if (j->child && !j->reported && j->gpu == gpu)
+            n++;
+    return n;
+}
+
+static unsigned class_limit(const struct dcv_worker *w, int gpu)
+{
+    int32_t lim = gpu ? w->s->max_gpu_jobs : w->s->max_cpu_jobs;
+    return (unsigned)(lim > 0 ? lim : w->s->max_jobs);
+}
+
 static double job_progress(const struct wjob *j)
 {
     if (j->reported)
@@ -571,6 +613,8 @@ static size_t held_jobs(const struct dcv_worker *w, struct dcv_proto_jobref *out
         memcpy(out[n].job_id, j->fence.job_id, sizeof out[n].job_id);
         out[n].attempt = j->fence.attempt;
         out[n].progress = job_progress(j);
+        memcpy(out[n].plugin, j->place_plugin, sizeof out[n].plugin);
+        memcpy(out[n].device_id, j->place_dev, sizeof out[n].device_id);
         n++;
     }
     return n;
@@ -762,15 +806,27 @@ static struct wjob *find_job(struct dcv_worker *w, const char *job_id, int64_t a
     return NULL;
 }
 
+/* Admission verdict of sample s. Only the transitions are logged: the
+ * reason's figures change at every sample. */
+static void admit(struct dcv_worker *w, const struct dcv_telem_sample *s)
+{
+    char why[sizeof w->busy_reason];
+    int busy = dcv_telem_admit(&w->limits, s, why, sizeof why) == DCV_TELEM_BUSY;
+    if (busy && !w->busy)
+        dcv_log(DCV_LOG_WARN, COMP, "busy, taking no new jobs: %s", why);
+    else if (!busy && w->busy)
+        dcv_log(DCV_LOG_INFO, COMP, "no longer busy (was: %s): taking jobs again", w->busy_reason);
+    w->busy = busy;
+    snprintf(w->busy_reason, sizeof w->busy_reason, "%s", why);
+    w->have_sample = 1;
+}
+
 static int busy_now(struct dcv_worker *w)
 {
     if (!w->have_sample) {
         struct dcv_telem_sample s;
-        if (dcv_telem_sample(w->telem, &s) == 0) {
-            w->have_sample = 1;
-            w->busy = dcv_telem_admit(&admit_limits, &s, w->busy_reason,
-                                      sizeof w->busy_reason) == DCV_TELEM_BUSY;
-        }
+        if (dcv_telem_sample(w->telem, &s) == 0)
+            admit(w, &s);
     }
     return w->busy;
 }
@@ -787,6 +843,8 @@ static int spawn_job(struct dcv_worker *w, struct wjob *j, const struct dcv_prot
     if (!spec)
         return dcv_err(err, errlen, -ENOMEM, "out of memory");
     spec->fence = job->fence;
+    spec->has_placement = job->has_placement;
+    spec->placement = job->placement;
     if (job->input.kind == DCV_INPUT_PATH) {
         spec->input_kind = DCV_INPUT_PATH;
         r = map_path(w, job->input.path, spec->path, sizeof spec->path);
@@ -920,6 +978,12 @@ static void on_job(struct dcv_worker *w, const struct dcv_proto_msg *m)
     j->phase = -1;
     j->frames = -1;
     j->fps = -1;
+    /* A job without a placement chooses its own encoder: counted as CPU. */
+    j->gpu = job->has_placement && job->placement.hw;
+    if (job->has_placement) {
+        memcpy(j->place_plugin, job->placement.plugin, sizeof j->place_plugin);
+        memcpy(j->place_dev, job->placement.device_id, sizeof j->place_dev);
+    }
     snprintf(j->tag, sizeof j->tag, "%.8s/%" PRId64, job->fence.job_id, job->fence.attempt);
     /* work_dir is PATH_MAX at most and checked absolute by the config;
      * the 45 bytes of "/<job>-<attempt>" must fit besides. */
@@ -936,6 +1000,9 @@ static void on_job(struct dcv_worker *w, const struct dcv_proto_msg *m)
     } else if (slots_used(w) >= (unsigned)w->s->max_jobs) {
         send_failure(w, j, 1, DCV_CODE_BUSY, 1, "no free slot (%u of %d in use)", slots_used(w),
                      w->s->max_jobs);
+    } else if (class_used(w, j->gpu) >= class_limit(w, j->gpu)) {
+        send_failure(w, j, 1, DCV_CODE_BUSY, 1, "no free %s slot (%u of %u in use)",
+                     j->gpu ? "GPU" : "CPU", class_used(w, j->gpu), class_limit(w, j->gpu));
     } else if (busy_now(w)) {
         send_failure(w, j, 1, DCV_CODE_BUSY, 1, "worker busy: %s", w->busy_reason);
     } else {
@@ -1091,9 +1158,7 @@ static void send_heartbeat(struct dcv_worker *w)
     hb->has_telemetry = 1;
     if (dcv_telem_sample(w->telem, &s) == 0) {
         dcv_telem_to_proto(&s, &hb->telemetry);
-        w->have_sample = 1;
-        w->busy = dcv_telem_admit(&admit_limits, &s, w->busy_reason, sizeof w->busy_reason) ==
-                  DCV_TELEM_BUSY;
+        admit(w, &s);
     } else {
         hb->telemetry.ncpu = 1;
     }
@@ -1111,6 +1176,8 @@ static void send_heartbeat(struct dcv_worker *w)
     }
     hb->telemetry.slots_used = slots_used(w);
     hb->telemetry.busy = w->busy;
+    snprintf(hb->telemetry.busy_reason, sizeof hb->telemetry.busy_reason, "%s",
+             w->busy ? w->busy_reason : "");
     hb->telemetry.draining = w->draining;
     hb->telemetry.n_jobs = held_jobs(w, hb->telemetry.jobs, DCV_PROTO_MAX_JOBS);
     if (dcv_proto_heartbeat_to_json(hb, &json, &len, err, sizeof err) < 0) {
@@ -1478,8 +1545,12 @@ int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *
     }
     snprintf(h->version, sizeof h->version, "%s", PACKAGE_VERSION);
     h->slots = w->s->max_jobs;
+    h->max_cpu_jobs = w->s->max_cpu_jobs;
+    h->max_gpu_jobs = w->s->max_gpu_jobs;
     if ((r = hello_from_probe(h, opts->probe_json, err, errlen)) < 0)
         goto fail;
+    if (opts->bench_json)
+        hello_bench(h, opts->bench_json);
     if (h->n_devices == 0)
         dcv_log(DCV_LOG_WARN, COMP, "no encoder device found: this worker can take no job "
                                     "(see distconvd --probe)");
@@ -1507,6 +1578,16 @@ int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *
     r = dcv_telem_new(&w->telem, NULL, w->s->work_dir, err, errlen);
     if (r < 0)
         goto fail;
+    w->limits = admit_limits_of(w->s);
+    {
+        /* No NVML is normal (no NVIDIA GPU, a container without the driver's
+         * utility capability): one line, and no GPU figures. */
+        char why[512];
+        if (dcv_telem_use_nvml(w->telem, w->s->nvml_library, why, sizeof why) < 0)
+            dcv_log(DCV_LOG_INFO, COMP, "no NVIDIA GPU telemetry: %s", why);
+        else
+            dcv_log(DCV_LOG_INFO, COMP, "NVIDIA GPU telemetry through %s", w->s->nvml_library);
+    }
     /* Room for processes still cleaning up after their final line, on top
      * of the slots (see slots_used); the tick kills one that lingers. */
     w->runner = dcv_runner_new((unsigned)w->s->max_jobs * 2 + 4);

@@ -47,6 +47,10 @@ struct dcv_worker_opts {
      * plugins and devices HELLO announces (encoder plugins only). Read
      * during dcv_worker_new() only. Required. */
     const char *probe_json;
+    /* The startup benchmark's report (core/worker/encbench.h) whose
+     * figures HELLO announces per device; NULL: none. Read during
+     * dcv_worker_new() only. */
+    const char *bench_json;
 };
 
 int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *conf,

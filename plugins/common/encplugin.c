@@ -6,9 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libavutil/buffer.h>
+#include <libavutil/error.h>
+
 #include "enccaps.h"
 #include "encsession.h"
 #include "encutil.h"
+#include "hwopen.h"
+#include "hwprobe.h"
+
+/* Device indexes whose probe answer open() can reuse; a plugin with more
+ * devices re-probes for those. */
+#define CACHED_DEVICES 16
+
+struct dcvenc_probe_cache {
+    int state[CACHED_DEVICES]; /* 0 unknown, 1 entry, 2 past the last device */
+    struct dcv_device_caps caps[CACHED_DEVICES];
+};
 
 void dcvenc_log(const struct dcvenc_ctx *ctx, int level, const char *fmt, ...)
 {
@@ -88,6 +102,17 @@ static int read_config(struct dcvenc_ctx *ctx, char *err, size_t errlen)
         if (rc)
             ctx->opts.tune = s;
     }
+    if (d->cfg_device) {
+        if ((rc = dcvenc_cfg_str(ctx, "device", &s, err, errlen)) < 0)
+            return rc;
+        if (rc && s[0] != '/')
+            return dcvenc_err(err, errlen, -EINVAL,
+                              "plugins.%s.device = \"%s\" is not a device path "
+                              "(e.g. \"/dev/dri/renderD128\")",
+                              d->name, s);
+        if (rc)
+            ctx->device = s;
+    }
     if (d->params_key) {
         if ((rc = dcvenc_cfg_str(ctx, d->params_key, &s, err, errlen)) < 0)
             return rc;
@@ -136,6 +161,7 @@ void dcvenc_plugin_fini(void *pctx)
         return;
     if (ctx->desc->fini)
         ctx->desc->fini(ctx);
+    free(ctx->probed);
     free(ctx);
 }
 
@@ -185,6 +211,27 @@ static int sw_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_ca
     return 1;
 }
 
+/* The plugin's probe for one index, remembered for open(). */
+static int probe_full(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_caps *full)
+{
+    int rc;
+
+    dcvenc_caps_init(full);
+    rc = ctx->desc->probe ? ctx->desc->probe(ctx, index, full) : sw_probe(ctx, index, full);
+    if (rc < 0)
+        return rc;
+    if (rc > 0 && !(full->flags & DCV_CAP_AVAILABLE) && !full->unavailable_reason[0])
+        dcvenc_strlcpy(full->unavailable_reason, "unavailable (no reason given)",
+                       sizeof full->unavailable_reason);
+    if (ctx->desc->probe && index < CACHED_DEVICES &&
+        (ctx->probed || (ctx->probed = calloc(1, sizeof *ctx->probed)))) {
+        ctx->probed->state[index] = rc > 0 ? 1 : 2;
+        if (rc > 0)
+            ctx->probed->caps[index] = *full;
+    }
+    return rc;
+}
+
 static int op_probe(void *pctx, uint32_t index, struct dcv_device_caps *out)
 {
     struct dcvenc_ctx *ctx = pctx;
@@ -193,40 +240,10 @@ static int op_probe(void *pctx, uint32_t index, struct dcv_device_caps *out)
 
     if (!ctx || !out || !DCV_HAS_FIELD(out, struct dcv_device_caps, unavailable_reason))
         return -EINVAL;
-    dcvenc_caps_init(&full);
-    rc = ctx->desc->probe ? ctx->desc->probe(ctx, index, &full) : sw_probe(ctx, index, &full);
+    rc = probe_full(ctx, index, &full);
     if (rc <= 0)
         return rc;
-    if (!(full.flags & DCV_CAP_AVAILABLE) && !full.unavailable_reason[0])
-        dcvenc_strlcpy(full.unavailable_reason, "unavailable (no reason given)",
-                       sizeof full.unavailable_reason);
     return dcvenc_caps_out(out, &full);
-}
-
-int dcvenc_hw_open_gate(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p, char *err,
-                        size_t errlen)
-{
-    struct dcv_device_caps caps;
-    int rc;
-
-    dcvenc_caps_init(&caps);
-    rc = ctx->desc->probe(ctx, p->device_index, &caps);
-    if (rc < 0)
-        return dcvenc_err(err, errlen, rc, "%s: probing device %u failed", ctx->desc->name,
-                          p->device_index);
-    if (rc == 0)
-        return dcvenc_err(err, errlen, -ENODEV, "%s has no device %u", ctx->desc->name,
-                          p->device_index);
-    if (caps.n_codecs == 0)
-        return dcvenc_err(err, errlen, -ENODEV, "%s: %s", ctx->desc->name,
-                          caps.unavailable_reason[0] ? caps.unavailable_reason : "no device");
-    /* Hardware is there, but frames must be uploaded into a hardware frames
-     * context first; that path arrives with the hardware-encoders work, and
-     * opening the encoder with system-memory frames here would only pretend. */
-    return dcvenc_err(err, errlen, -ENOTSUP,
-                      "%s: %s found, but the hardware encode path arrives with the "
-                      "hardware-encoders work",
-                      ctx->desc->name, caps.device_name[0] ? caps.device_name : "hardware");
 }
 
 static const struct dcvenc_codec_desc *find_codec(const struct dcvenc_desc *d, const char *codec)
@@ -237,14 +254,17 @@ static const struct dcvenc_codec_desc *find_codec(const struct dcvenc_desc *d, c
     return NULL;
 }
 
+static int hw_open(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p,
+                   struct dcvenc_session **out, char *err, size_t errlen);
+static int sw_open(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p,
+                   struct dcvenc_session **out, char *err, size_t errlen);
+
 static int op_open(void *pctx, const struct dcv_enc_params *p, void **session, char *err,
                    size_t errlen)
 {
     struct dcvenc_ctx *ctx = pctx;
     const struct dcvenc_desc *d;
-    const struct dcvenc_codec_desc *cd;
     struct dcv_enc_params prm;
-    struct dcv_codec_caps cc;
     struct dcvenc_session *s = NULL;
     int rc;
 
@@ -261,8 +281,108 @@ static int op_open(void *pctx, const struct dcv_enc_params *p, void **session, c
     if (!memchr(prm.codec, '\0', sizeof prm.codec))
         return dcvenc_err(err, errlen, -EINVAL, "codec name is not terminated");
 
-    if (d->open_gate)
-        return d->open_gate(ctx, &prm, err, errlen);
+    if (d->hw_setup)
+        rc = hw_open(ctx, &prm, &s, err, errlen);
+    else
+        rc = sw_open(ctx, &prm, &s, err, errlen);
+    if (rc < 0)
+        return rc;
+    dcvenc_session_set_owner(s, ctx);
+    ctx->sessions++;
+    *session = s;
+    return 0;
+}
+
+static int sessions_full(const struct dcvenc_ctx *ctx, char *err, size_t errlen)
+{
+    if (ctx->has_max_sessions && ctx->max_sessions && ctx->sessions >= ctx->max_sessions)
+        return dcvenc_err(err, errlen, -EBUSY,
+                          "%s: %u of %u sessions in use (plugins.%s.max_sessions)", ctx->desc->name,
+                          ctx->sessions, ctx->max_sessions, ctx->desc->name);
+    return 0;
+}
+
+/* A bare session's answer as dcvenc_hw_open_errno()'s hint: refused the
+ * way a full device refuses (1), opened (0), failed otherwise (-1). */
+static int bare_hint(int averr)
+{
+    if (averr == 0)
+        return 0;
+    return averr == AVERROR(EINVAL) || averr == AVERROR(ENOMEM) ? 1 : -1;
+}
+
+/*
+ * A hardware plugin's open: the probe's entry for the device (remembered,
+ * else probed now) must be AVAILABLE and offer the codec; the plugin says
+ * where to encode (hw_setup); a failure of the device to open the encoder
+ * is mapped to -EBUSY where it means "full" (hwopen.h).
+ */
+static int hw_open(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p,
+                   struct dcvenc_session **out, char *err, size_t errlen)
+{
+    const struct dcvenc_desc *d = ctx->desc;
+    struct dcv_device_caps probed;
+    const struct dcv_device_caps *caps = NULL;
+    const struct dcv_codec_caps *cc = NULL;
+    struct dcvenc_hwsetup hw;
+    char msg[512], list[96] = "";
+    int rc, averr = 0;
+
+    if (p->device_index < CACHED_DEVICES && ctx->probed && ctx->probed->state[p->device_index]) {
+        if (ctx->probed->state[p->device_index] == 1)
+            caps = &ctx->probed->caps[p->device_index];
+    } else {
+        rc = probe_full(ctx, p->device_index, &probed);
+        if (rc < 0)
+            return dcvenc_err(err, errlen, rc, "%s: probing device %u failed", d->name,
+                              p->device_index);
+        if (rc > 0)
+            caps = &probed;
+    }
+    if (!caps)
+        return dcvenc_err(err, errlen, -ENODEV, "%s has no device %u", d->name, p->device_index);
+    if (!(caps->flags & DCV_CAP_AVAILABLE))
+        return dcvenc_err(err, errlen, -ENODEV, "%s: %s", d->name, caps->unavailable_reason);
+    for (uint32_t i = 0; i < caps->n_codecs && !cc; i++) {
+        size_t used = strlen(list);
+        if (strcmp(caps->codecs[i].codec, p->codec) == 0)
+            cc = &caps->codecs[i];
+        snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", caps->codecs[i].codec);
+    }
+    if (!cc)
+        return dcvenc_err(err, errlen, -ENOTSUP, "%s on %s encodes %s, not '%s'", d->name,
+                          caps->device_name, list, p->codec);
+    if ((rc = sessions_full(ctx, err, errlen)) < 0)
+        return rc;
+    memset(&hw, 0, sizeof hw);
+    hw.hw_fmt = -1;
+    if ((rc = d->hw_setup(ctx, p, caps, &hw, err, errlen)) < 0)
+        return rc;
+    rc = dcvenc_session_open(d->family, cc, &ctx->opts, p, &hw, out, &averr, msg, sizeof msg);
+    if (rc < 0 && averr) {
+        int hint = -1;
+        if (d->open_hint)
+            hint = d->open_hint(ctx, &hw, cc, p, averr);
+        else if (dcvenc_hw_open_needs_bare(cc->encoder, averr))
+            hint = bare_hint(dcvenc_hw_bare_open(hw.device, cc->encoder, -1));
+        rc = dcvenc_hw_open_errno(cc->encoder, averr, hint, msg, err, errlen);
+        dcvenc_log(ctx, DCV_LOG_DEBUG, "open %s on %s: %s", cc->encoder, caps->device_id, err);
+    } else if (rc < 0) {
+        dcvenc_err(err, errlen, rc, "%s", msg);
+    }
+    av_buffer_unref(&hw.device);
+    return rc;
+}
+
+static int sw_open(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p,
+                   struct dcvenc_session **out, char *err, size_t errlen)
+{
+    const struct dcvenc_desc *d = ctx->desc;
+    const struct dcvenc_codec_desc *cd;
+    struct dcv_codec_caps cc;
+    struct dcv_enc_params prm = *p;
+    int rc;
+
     if (prm.device_index != 0)
         return dcvenc_err(err, errlen, -ENODEV, "%s has one device (index 0), not %u", d->name,
                           prm.device_index);
@@ -279,17 +399,10 @@ static int op_open(void *pctx, const struct dcv_enc_params *p, void **session, c
     if (dcvenc_codec_caps(&cc, d->family, cd->codec, cd->encoder, cd->max_width, cd->max_height) <
         0)
         return dcvenc_err(err, errlen, -ENOTSUP, "%s missing from this FFmpeg build", cd->encoder);
-    if (ctx->has_max_sessions && ctx->max_sessions && ctx->sessions >= ctx->max_sessions)
-        return dcvenc_err(err, errlen, -EBUSY,
-                          "%s: %u of %u sessions in use (plugins.%s.max_sessions)", d->name,
-                          ctx->sessions, ctx->max_sessions, d->name);
-    rc = dcvenc_session_open(d->family, &cc, &ctx->opts, &prm, &s, err, errlen);
-    if (rc < 0)
+    if ((rc = sessions_full(ctx, err, errlen)) < 0)
         return rc;
-    dcvenc_session_set_owner(s, ctx);
-    ctx->sessions++;
-    *session = s;
-    return 0;
+    /* Software encoders take no hardware frames: the checks refuse them. */
+    return dcvenc_session_open(d->family, &cc, &ctx->opts, &prm, NULL, out, NULL, err, errlen);
 }
 
 static void op_close(void *session)

@@ -2,8 +2,8 @@
  * The frame every libavcodec-backed encoder plugin shares: the plugin
  * context behind init()/fini(), configuration, logging through the host,
  * and one struct dcv_encoder_ops whose functions dispatch on the plugin's
- * description. A plugin file is then a struct dcvenc_desc, its probe hook
- * (hardware plugins) and one DCVENC_PLUGIN() line.
+ * description. A plugin file is then a struct dcvenc_desc, its probe and
+ * hw_setup hooks (hardware plugins) and one DCVENC_PLUGIN() line.
  *
  * Threading follows the ABI: init/fini/probe are discovery calls (never
  * concurrent), open/close are serialised per plugin (so the session count
@@ -18,8 +18,10 @@
 #include <libavutil/version.h>
 #include "distconv/plugin.h"
 #include "encmap.h"
+#include "encsession.h"
 
 struct dcvenc_ctx;
+struct dcvenc_probe_cache;
 
 struct dcvenc_codec_desc {
     const char *codec;   /* portable name: "h264" */
@@ -39,10 +41,22 @@ struct dcvenc_desc {
      * dcvenc_caps_init()ed): 1 written, 0 past the end, negative errno.
      * NULL: the software probe, one "cpu" device. */
     int (*probe)(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_caps *caps);
-    /* What open() answers before any encoder is touched (the hardware
-     * plugins' stand-in until their encode path exists); NULL: open. */
-    int (*open_gate)(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p, char *err,
-                     size_t errlen);
+    /* Hardware plugins (probe set): where an open of device entry `caps`
+     * (the probe's, AVAILABLE, caps->hw_device its device string) encodes.
+     * Fill *out: out->device a NEW reference the caller releases (the
+     * host's p->hw_device where it is of the plugin's type, else one of
+     * the plugin's own), out->hw_fmt, out->frames (p->hw_frames, borrowed,
+     * when the encoder takes them), out->pool_size. NULL: software. */
+    int (*hw_setup)(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p,
+                    const struct dcv_device_caps *caps, struct dcvenc_hwsetup *out, char *err,
+                    size_t errlen);
+    /* Optional: after avcodec_open2() failed with averr, the hint for
+     * dcvenc_hw_open_errno() (VideoToolbox: the OSStatus). Without it,
+     * NVENC's ambiguous EINVAL gets the bare-session check. */
+    int (*open_hint)(struct dcvenc_ctx *ctx, const struct dcvenc_hwsetup *hw,
+                     const struct dcv_codec_caps *cc, const struct dcv_enc_params *p, int averr);
+    /* Read plugins.<name>.device (a DRM render node path) into ctx->device. */
+    int cfg_device;
     /* Release ctx->priv; may be NULL. */
     void (*fini)(struct dcvenc_ctx *ctx);
 };
@@ -55,7 +69,12 @@ struct dcvenc_ctx {
     uint32_t max_sessions;   /* plugins.<name>.max_sessions, when has_max_sessions */
     int has_max_sessions;
     uint32_t sessions; /* open sessions of this plugin */
-    void *priv;        /* the plugin's own state */
+    const char *device; /* plugins.<name>.device (cfg_device), NULL when unset */
+    /* Hardware plugins: the probe's last answer per device index, which
+     * open() uses (a probe encodes test frames; the host probes right
+     * before it opens, in the same process). */
+    struct dcvenc_probe_cache *probed;
+    void *priv; /* the plugin's own state */
 };
 
 /* init() of a plugin described by desc: copies the host API (size
@@ -83,13 +102,6 @@ int dcvenc_cfg_str(const struct dcvenc_ctx *ctx, const char *key, const char **o
  * `scope` when configured, otherwise leave it as the probe set it. */
 void dcvenc_apply_session_config(const struct dcvenc_ctx *ctx, struct dcv_device_caps *caps,
                                  uint32_t scope);
-
-/* open_gate of the hardware plugins until their encode path exists:
- * re-runs the probe for p->device_index; no such device or no usable
- * hardware -> -ENODEV with the probe's reason; hardware present ->
- * -ENOTSUP, saying the encode path is not there yet. */
-int dcvenc_hw_open_gate(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p, char *err,
-                        size_t errlen);
 
 /*
  * The rest of a plugin file: the init wrapper that binds the plugin's

@@ -7,16 +7,21 @@
 #include <libavcodec/avcodec.h>
 #include <libavutil/dict.h>
 #include <libavutil/frame.h>
+#include <libavutil/hwcontext.h>
+#include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 
 #include "enccaps.h"
 #include "encutil.h"
+#include "hwframes.h"
 
 struct dcvenc_session {
     AVCodecContext *ctx;
     AVFrame *ref; /* scratch reference, see dcvenc_session_send */
     void *owner;
     int draining;
+    int hw;                    /* frames go through hwf */
+    struct dcvenc_hwframes hwf;
     char err[512];
 };
 
@@ -67,18 +72,71 @@ int dcvenc_check_params(const struct dcv_enc_params *p, const struct dcv_codec_c
     return 0;
 }
 
+/* An encoder private option's value, or def when it has none. */
+static int priv_int(AVCodecContext *ctx, const char *name, int def)
+{
+    int64_t v;
+
+    if (!ctx->priv_data || av_opt_get_int(ctx->priv_data, name, 0, &v) < 0)
+        return def;
+    return v < 0 || v > 1000 ? def : (int)v;
+}
+
+/* The frames of a hardware session: our own pool (sized for the options
+ * the encoder now has) or the host's, then the encoder's hw_frames_ctx. */
+static int setup_hw_frames(struct dcvenc_session *s, const struct dcvenc_hwsetup *hw,
+                           const struct dcv_enc_params *p, int sw_fmt, int *averr, char *err,
+                           size_t errlen)
+{
+    AVCodecContext *ctx = s->ctx;
+    int pool = hw->pool_size, rc;
+
+    if (pool < 0) {
+        int la = priv_int(ctx, "look_ahead_depth", -1);
+        if (la < 0)
+            la = priv_int(ctx, "rc-lookahead", -1);
+        pool = dcvenc_hw_pool_size(ctx->max_b_frames, priv_int(ctx, "async_depth", -1), la);
+    }
+    rc = dcvenc_hwframes_init(&s->hwf, hw->device, hw->frames, hw->hw_fmt, sw_fmt, p->width,
+                              p->height, pool, err, errlen);
+    if (rc < 0) {
+        /* Only the device's own refusal counts for the -EBUSY mapping. */
+        if (averr && rc == -ENOMEM)
+            *averr = AVERROR(ENOMEM);
+        return rc;
+    }
+    s->hw = 1;
+    ctx->pix_fmt = (enum AVPixelFormat)hw->hw_fmt;
+    if (!(ctx->hw_frames_ctx = av_buffer_ref(s->hwf.frames)))
+        return dcvenc_err(err, errlen, -ENOMEM, "out of memory");
+    return 0;
+}
+
 int dcvenc_session_open(const struct dcvenc_family *fam, const struct dcv_codec_caps *cc,
                         const struct dcvenc_opts *o, const struct dcv_enc_params *p,
-                        struct dcvenc_session **out, char *err, size_t errlen)
+                        const struct dcvenc_hwsetup *hw, struct dcvenc_session **out,
+                        int *averr, char *err, size_t errlen)
 {
     const AVCodec *codec;
     AVCodecContext *ctx = NULL;
     AVDictionary *opts = NULL;
     struct dcvenc_session *s = NULL;
+    struct dcv_enc_params sw = *p;
     char msg[384], ebuf[128], nbuf[32];
     int rc, ret;
 
-    if ((rc = dcvenc_check_params(p, cc, err, errlen)) < 0)
+    if (averr)
+        *averr = 0;
+    if (hw && hw->frames) {
+        /* Zero copy: the checks and the mapping are about the content. */
+        if (!hw->device || hw->hw_fmt < 0 || p->pix_fmt != hw->hw_fmt)
+            return dcvenc_err(err, errlen, -EINVAL,
+                              "hardware frames need a device and pix_fmt %s (got %s)",
+                              dcvenc_pix_fmt_name(hw->hw_fmt, nbuf, sizeof nbuf),
+                              dcvenc_pix_fmt_name(p->pix_fmt, msg, sizeof msg));
+        sw.pix_fmt = p->sw_pix_fmt;
+    }
+    if ((rc = dcvenc_check_params(&sw, cc, err, errlen)) < 0)
         return rc;
     codec = avcodec_find_encoder_by_name(cc->encoder);
     if (!codec)
@@ -91,8 +149,9 @@ int dcvenc_session_open(const struct dcvenc_family *fam, const struct dcv_codec_
         rc = dcvenc_err(err, errlen, -ENOMEM, "out of memory opening %s", cc->encoder);
         goto fail;
     }
+    s->ctx = ctx;
 
-    rc = dcvenc_map(fam, p, o, ctx, &opts, msg, sizeof msg);
+    rc = dcvenc_map(fam, &sw, o, ctx, &opts, msg, sizeof msg);
     if (rc < 0) {
         av_dict_free(&opts);
         rc = dcvenc_err(err, errlen, rc, "%s", msg);
@@ -109,25 +168,33 @@ int dcvenc_session_open(const struct dcvenc_family *fam, const struct dcv_codec_
     if ((rc = dcvenc_apply_opts(ctx, &opts, "extra_opts", err, errlen)) < 0)
         goto fail;
 
+    if (hw && hw->device && hw->hw_fmt >= 0) {
+        if ((rc = setup_hw_frames(s, hw, p, sw.pix_fmt, averr, err, errlen)) < 0)
+            goto fail;
+    } else if (hw && hw->device && !(ctx->hw_device_ctx = av_buffer_ref(hw->device))) {
+        rc = dcvenc_err(err, errlen, -ENOMEM, "out of memory");
+        goto fail;
+    }
+
     ret = avcodec_open2(ctx, codec, NULL);
     if (ret < 0) {
+        if (averr)
+            *averr = ret;
         rc = dcvenc_averror(ret);
         if (rc == -ENODATA || rc == -EAGAIN)
             rc = -EIO;
         dcvenc_err(err, errlen, rc, "cannot open %s for %dx%d %s: %s", cc->encoder, p->width,
-                   p->height, dcvenc_pix_fmt_name(p->pix_fmt, nbuf, sizeof nbuf),
+                   p->height, dcvenc_pix_fmt_name(sw.pix_fmt, nbuf, sizeof nbuf),
                    dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
         goto fail;
     }
-    s->ctx = ctx;
     *out = s;
     return 0;
 
 fail:
-    avcodec_free_context(&ctx);
-    if (s)
-        av_frame_free(&s->ref);
-    free(s);
+    dcvenc_session_close(s);
+    if (!s)
+        avcodec_free_context(&ctx);
     return rc;
 }
 
@@ -149,6 +216,42 @@ int dcvenc_session_stream_params(struct dcvenc_session *s, struct AVCodecParamet
     return 0;
 }
 
+/* avcodec_send_frame()'s answer in the ABI's terms. */
+static int send_result(struct dcvenc_session *s, int ret)
+{
+    char ebuf[128];
+
+    if (ret == AVERROR(EAGAIN))
+        return -EAGAIN;
+    if (ret < 0) {
+        int rc = dcvenc_averror(ret);
+        /* EOF from send means "already flushed", a caller error, not the end. */
+        return dcvenc_err(s->err, sizeof s->err, rc == -ENODATA ? -EINVAL : rc, "%s: %s",
+                          s->ctx->codec->name, dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
+    }
+    return 0;
+}
+
+/* A frame of a hardware session: onto the device (upload, or a reference
+ * when it is there already), then to the encoder. s->ref holds it only
+ * for the call: the encoder takes its own reference. */
+static int send_hw(struct dcvenc_session *s, const AVFrame *frame)
+{
+    char msg[384];
+    int rc;
+
+    rc = dcvenc_hwframes_get(&s->hwf, frame, s->ref, msg, sizeof msg);
+    if (rc < 0)
+        return dcvenc_err(s->err, sizeof s->err, rc, "%s: %s", s->ctx->codec->name, msg);
+    s->ref->pict_type = AV_PICTURE_TYPE_NONE;
+#if LIBAVCODEC_VERSION_MAJOR < 60
+    s->ref->reordered_opaque = 0; /* see dcvenc_session_send */
+#endif
+    rc = send_result(s, avcodec_send_frame(s->ctx, s->ref));
+    av_frame_unref(s->ref);
+    return rc;
+}
+
 int dcvenc_session_send(struct dcvenc_session *s, const AVFrame *frame)
 {
     char ebuf[128], nbuf[32];
@@ -159,6 +262,8 @@ int dcvenc_session_send(struct dcvenc_session *s, const AVFrame *frame)
     if (frame) {
         if (s->draining)
             return dcvenc_err(s->err, sizeof s->err, -EINVAL, "frame sent after draining started");
+        if (s->hw)
+            return send_hw(s, frame);
         /* One comparison per frame keeps a mismatched frame from being read
          * with the wrong layout by the encoder. */
         if (frame->format != s->ctx->pix_fmt || frame->width != s->ctx->width ||
@@ -187,14 +292,8 @@ int dcvenc_session_send(struct dcvenc_session *s, const AVFrame *frame)
     } else
 #endif
         ret = avcodec_send_frame(s->ctx, frame);
-    if (ret == AVERROR(EAGAIN))
-        return -EAGAIN;
-    if (ret < 0) {
-        int rc = dcvenc_averror(ret);
-        /* EOF from send means "already flushed", a caller error, not the end. */
-        return dcvenc_err(s->err, sizeof s->err, rc == -ENODATA ? -EINVAL : rc, "%s: %s",
-                          s->ctx->codec->name, dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
-    }
+    if ((ret = send_result(s, ret)) < 0)
+        return ret;
     if (!frame)
         s->draining = 1;
     return 0;
@@ -239,5 +338,6 @@ void dcvenc_session_close(struct dcvenc_session *s)
         return;
     avcodec_free_context(&s->ctx);
     av_frame_free(&s->ref);
+    dcvenc_hwframes_free(&s->hwf);
     free(s);
 }

@@ -30,9 +30,9 @@
  *   nvenc  crf  rc=vbr cq=Q b=0          cqp  rc=constqp qp=Q
  *               (1..51; av1 1..63)            (0..51; av1 0..255)
  *          vbr  rc=vbr b [maxrate ...]   cbr  rc=cbr b=maxrate bufsize
- *   vaapi  crf  rc_mode=ICQ              cqp  rc_mode=CQP global_quality=Q
- *               global_quality=Q (1..51;      (0..52; vp9/av1 0..255)
- *               vp9/av1 1..255)
+ *   vaapi  crf  global_quality=Q, b=0,   cqp  rc_mode=CQP global_quality=Q
+ *               rc_mode auto: ICQ, else       (0..52; vp9/av1 0..255)
+ *               CQP (1..51; vp9/av1 1..255)
  *          vbr  rc_mode=VBR b [maxrate]  cbr  rc_mode=CBR b=maxrate bufsize
  *   qsv    crf  global_quality=Q (ICQ,   cqp  -q:v Q (QSCALE flag,
  *               1..51)                        global_quality=Q*FF_QP2LAMBDA)
@@ -443,8 +443,13 @@ static int map_vaapi(const struct dcvenc_family *fam, const struct dcv_enc_param
         return rc;
     switch (p->rc_mode) {
     case DCV_RC_CRF:
+        /* No rc_mode: FFmpeg's "auto" with only a quality takes ICQ where
+         * the driver has it (Intel iHD) and CQP at the same value where it
+         * does not (Mesa/AMD, iHD low-power), instead of failing the open
+         * as an explicit rc_mode=ICQ would. The bitrate stays at the VAAPI
+         * encoders' default 0, which auto needs to choose a quality mode. */
         ctx->global_quality = (int)lrint(p->quality);
-        rc = dset(opts, "rc_mode", "ICQ");
+        ctx->bit_rate = 0;
         break;
     case DCV_RC_CQP:
         /* global_quality is the QP in CQP mode for every VAAPI codec (only

@@ -22,6 +22,7 @@
 #include "enccaps.h"
 #include "encplugin.h"
 #include "encutil.h"
+#include "hwframes.h"
 
 int dcvenc_have_encoder(const char *name)
 {
@@ -162,17 +163,22 @@ int dcvenc_hwdevice_open(int type, const char *device, AVDictionary *opts, AVBuf
     return 0;
 }
 
-/* Encode one black frame and require a packet back. */
-static int encode_one(AVCodecContext *ctx, int sw_pix_fmt, const char *encoder, char *err,
-                      size_t errlen)
-{
-    AVFrame *f = av_frame_alloc();
-    AVPacket *pkt = av_packet_alloc();
-    char ebuf[128];
-    const char *step = "allocating a frame";
-    int ret = AVERROR(ENOMEM), got = 0;
+#define TRY_W 256 /* large enough for every encoder's minimum (NVENC HEVC: 129x33), */
+#define TRY_H 144 /* small enough to cost nothing */
+#define TRY_FRAMES 3
 
-    if (!f || !pkt)
+/* Encode TRY_FRAMES black frames (uploaded through hwf when it is set up)
+ * and require a packet back: some drivers open and then fail on the first
+ * frame. */
+static int encode_few(AVCodecContext *ctx, struct dcvenc_hwframes *hwf, int sw_pix_fmt,
+                      const char **step, char *msg, size_t msglen)
+{
+    AVFrame *f = av_frame_alloc(), *hw = av_frame_alloc();
+    AVPacket *pkt = av_packet_alloc();
+    int ret = AVERROR(ENOMEM), got = 0, rc;
+
+    *step = "allocating a frame";
+    if (!f || !hw || !pkt)
         goto out;
     f->format = sw_pix_fmt;
     f->width = ctx->width;
@@ -183,11 +189,32 @@ static int encode_one(AVCodecContext *ctx, int sw_pix_fmt, const char *encoder, 
     if ((ret = av_image_fill_black(f->data, ls, (enum AVPixelFormat)sw_pix_fmt, AVCOL_RANGE_MPEG,
                                    f->width, f->height)) < 0)
         goto out;
-    f->pts = 0;
-    step = "sending a frame";
-    if ((ret = avcodec_send_frame(ctx, f)) < 0 || (ret = avcodec_send_frame(ctx, NULL)) < 0)
+    for (int i = 0; i < TRY_FRAMES; i++) {
+        const AVFrame *in = f;
+        f->pts = i;
+        if (hwf->device) {
+            *step = "uploading a frame";
+            rc = dcvenc_hwframes_get(hwf, f, hw, msg, msglen);
+            if (rc < 0) {
+                ret = rc == -ENOMEM ? AVERROR(ENOMEM) : AVERROR(-rc);
+                goto out;
+            }
+            in = hw;
+        }
+        *step = "sending a frame";
+        ret = avcodec_send_frame(ctx, in);
+        av_frame_unref(hw);
+        while (ret == 0 && (ret = avcodec_receive_packet(ctx, pkt)) == 0) {
+            got = 1;
+            av_packet_unref(pkt);
+        }
+        if (ret < 0 && ret != AVERROR(EAGAIN))
+            goto out;
+    }
+    *step = "sending a frame";
+    if ((ret = avcodec_send_frame(ctx, NULL)) < 0)
         goto out;
-    step = "receiving a packet";
+    *step = "receiving a packet";
     while ((ret = avcodec_receive_packet(ctx, pkt)) == 0) {
         got = 1;
         av_packet_unref(pkt);
@@ -196,88 +223,102 @@ static int encode_one(AVCodecContext *ctx, int sw_pix_fmt, const char *encoder, 
         ret = got ? 0 : AVERROR(ENODATA);
 out:
     av_frame_free(&f);
+    av_frame_free(&hw);
     av_packet_free(&pkt);
-    if (ret < 0) {
-        int rc = dcvenc_averror(ret);
-        return dcvenc_err(err, errlen, rc == -ENODATA || rc == -EAGAIN ? -EIO : rc,
-                          "%s: %s failed: %s", encoder, step,
-                          ret == AVERROR(ENODATA) ? "no packet came out"
-                                                  : dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
-    }
-    return 0;
+    return ret;
 }
 
-int dcvenc_hw_try_encoder(AVBufferRef *dev, const char *encoder, int hw_pix_fmt, int sw_pix_fmt,
-                          const char *profile, AVDictionary *opts, char *err, size_t errlen)
+/* Open (and with nframes, encode a few frames through) `encoder`; the
+ * FFmpeg error of the failing step in *averr, the step in *step. */
+static int try_open(AVBufferRef *dev, const AVCodec *codec, int hw_pix_fmt, int sw_pix_fmt,
+                    const char *profile, AVDictionary *opts, int encode, int *averr,
+                    const char **step, char *msg, size_t msglen)
 {
-    const AVCodec *codec = avcodec_find_encoder_by_name(encoder);
     AVCodecContext *ctx = NULL;
-    AVBufferRef *frames = NULL;
+    struct dcvenc_hwframes hwf;
     AVDictionary *o = NULL;
-    char ebuf[128];
-    const char *step = "allocating the encoder";
     int ret = AVERROR(ENOMEM), rc;
 
-    if (!codec)
-        return dcvenc_err(err, errlen, -ENOTSUP, "%s missing from this FFmpeg build", encoder);
-    if (hw_pix_fmt >= 0 && !dev)
-        return dcvenc_err(err, errlen, -EINVAL, "%s: hardware frames need a device", encoder);
-    /* Large enough for every encoder's minimum (NVENC HEVC: 129x33), small
-     * enough to cost nothing. */
+    memset(&hwf, 0, sizeof hwf);
+    msg[0] = '\0';
+    *step = "allocating the encoder";
     if (!(ctx = avcodec_alloc_context3(codec)))
         goto out;
-    ctx->width = 256;
-    ctx->height = 144;
+    ctx->width = TRY_W;
+    ctx->height = TRY_H;
     ctx->time_base = (AVRational){1, 25};
     ctx->framerate = (AVRational){25, 1};
     if (hw_pix_fmt >= 0) {
-        AVHWFramesContext *fc;
-        step = "creating a hardware frames pool";
-        if (!(frames = av_hwframe_ctx_alloc(dev)))
+        *step = "creating a hardware frames pool";
+        /* QSV needs a fixed pool; 8 covers the few frames in flight here. */
+        rc = dcvenc_hwframes_init(&hwf, dev, NULL, hw_pix_fmt, sw_pix_fmt, TRY_W, TRY_H, 8, msg,
+                                  msglen);
+        if (rc < 0) {
+            ret = rc == -ENOMEM ? AVERROR(ENOMEM) : AVERROR(-rc);
             goto out;
-        fc = (AVHWFramesContext *)frames->data;
-        fc->format = (enum AVPixelFormat)hw_pix_fmt;
-        fc->sw_format = (enum AVPixelFormat)sw_pix_fmt;
-        fc->width = ctx->width;
-        fc->height = ctx->height;
-        fc->initial_pool_size = 8; /* QSV needs a fixed pool */
-        if ((ret = av_hwframe_ctx_init(frames)) < 0)
-            goto out;
+        }
         ctx->pix_fmt = (enum AVPixelFormat)hw_pix_fmt;
         ret = AVERROR(ENOMEM);
-        if (!(ctx->hw_frames_ctx = av_buffer_ref(frames)))
+        if (!(ctx->hw_frames_ctx = av_buffer_ref(hwf.frames)))
             goto out;
     } else {
         ctx->pix_fmt = (enum AVPixelFormat)sw_pix_fmt;
         if (dev && !(ctx->hw_device_ctx = av_buffer_ref(dev)))
             goto out;
     }
-    step = "setting options";
+    *step = "setting options";
     if ((opts && av_dict_copy(&o, opts, 0) < 0) ||
         (profile && av_dict_set(&o, "profile", profile, 0) < 0))
         goto out;
-    step = "opening the encoder";
-    ret = avcodec_open2(ctx, codec, &o);
-    if (ret < 0)
+    *step = "opening the encoder";
+    if ((ret = avcodec_open2(ctx, codec, &o)) < 0)
         goto out;
-    if (hw_pix_fmt < 0) {
-        rc = encode_one(ctx, sw_pix_fmt, encoder, err, errlen);
-        avcodec_free_context(&ctx);
-        av_dict_free(&o);
-        return rc;
-    }
-    ret = 0;
+    ret = encode ? encode_few(ctx, &hwf, sw_pix_fmt, step, msg, msglen) : 0;
 out:
+    *averr = ret;
     av_dict_free(&o);
     avcodec_free_context(&ctx);
-    av_buffer_unref(&frames);
-    if (ret < 0) {
-        rc = dcvenc_averror(ret);
-        return dcvenc_err(err, errlen, rc == -ENODATA || rc == -EAGAIN ? -EIO : rc,
-                          "%s: %s failed: %s", encoder, step,
-                          dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
-    }
-    return 0;
+    dcvenc_hwframes_free(&hwf);
+    return ret;
+}
+
+int dcvenc_hw_try_encoder(AVBufferRef *dev, const char *encoder, int hw_pix_fmt, int sw_pix_fmt,
+                          const char *profile, AVDictionary *opts, char *err, size_t errlen)
+{
+    const AVCodec *codec = avcodec_find_encoder_by_name(encoder);
+    const char *step = "";
+    char ebuf[128], msg[256];
+    int averr = 0, rc;
+
+    if (!codec)
+        return dcvenc_err(err, errlen, -ENOTSUP, "%s missing from this FFmpeg build", encoder);
+    if (hw_pix_fmt >= 0 && !dev)
+        return dcvenc_err(err, errlen, -EINVAL, "%s: hardware frames need a device", encoder);
+    if (try_open(dev, codec, hw_pix_fmt, sw_pix_fmt, profile, opts, 1, &averr, &step, msg,
+                 sizeof msg) >= 0)
+        return 0;
+    rc = dcvenc_averror(averr);
+    return dcvenc_err(err, errlen, rc == -ENODATA || rc == -EAGAIN ? -EIO : rc,
+                      "%s: %s failed: %s", encoder, step,
+                      msg[0]                      ? msg
+                      : averr == AVERROR(ENODATA) ? "no packet came out"
+                                                  : dcvenc_av_strerror(averr, ebuf, sizeof ebuf));
+}
+
+int dcvenc_hw_bare_open(AVBufferRef *dev, const char *encoder, int hw_pix_fmt)
+{
+    const AVCodec *codec = avcodec_find_encoder_by_name(encoder);
+    const char *step;
+    char msg[256];
+    int averr = 0;
+
+    if (!codec)
+        return AVERROR_ENCODER_NOT_FOUND;
+    if (hw_pix_fmt >= 0 && !dev)
+        return AVERROR(EINVAL);
+    try_open(dev, codec, hw_pix_fmt, AV_PIX_FMT_NV12, NULL, NULL, 0, &averr, &step, msg,
+             sizeof msg);
+    return averr;
 }
 
 void dcvenc_hw_try_codecs(struct dcvenc_ctx *ctx, struct dcv_device_caps *caps,
@@ -296,7 +337,7 @@ void dcvenc_hw_try_codecs(struct dcvenc_ctx *ctx, struct dcv_device_caps *caps,
             dcvenc_codec_caps(cc, fam, c->codec, c->encoder, c->max_width, c->max_height) < 0)
             continue;
         /* What libavcodec lists is not what the device does: only an open
-         * (NVENC, VideoToolbox: an encoded frame) tells. */
+         * and a few encoded frames tell. */
         if (dcvenc_hw_try_encoder(dev, c->encoder, hw_pix_fmt, AV_PIX_FMT_NV12, NULL, NULL, msg,
                                   sizeof msg) < 0) {
             if (where)
@@ -319,12 +360,4 @@ void dcvenc_hw_try_codecs(struct dcvenc_ctx *ctx, struct dcv_device_caps *caps,
         snprintf(out->found + used, sizeof out->found - used, "%s%s", used ? ", " : "", c->codec);
         caps->n_codecs++;
     }
-}
-
-void dcvenc_hw_pending(struct dcv_device_caps *caps, const char *who, const char *found)
-{
-    dcvenc_caps_unavailable(caps,
-                            "%s encodes %s, but the hardware encode path arrives with the "
-                            "hardware-encoders work",
-                            who, found);
 }

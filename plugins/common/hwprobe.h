@@ -59,18 +59,25 @@ int dcvenc_hwdevice_open(int type, const char *device, struct AVDictionary *opts
                          struct AVBufferRef **out, char *err, size_t errlen);
 
 /*
- * Does `encoder` really open here? With hw_pix_fmt >= 0 (VAAPI, QSV) a
- * small hardware frames pool of sw_pix_fmt is made on dev and the encoder
- * opened on it (no frame is sent: that needs the upload path). With
- * hw_pix_fmt < 0 (NVENC, VideoToolbox, which take system memory) the
- * encoder gets dev as its device (dev may be NULL), one black sw_pix_fmt
- * frame is encoded and a packet required. profile (may be NULL) and opts
- * (may be NULL, not consumed) are set on the encoder (e.g. NVENC's "gpu").
- * 0, or a negative errno with "<encoder>: <step> failed: <FFmpeg's reason>".
+ * Does `encoder` really encode here? The encoder is opened at 256x144 and
+ * three black sw_pix_fmt frames are encoded; at least one packet must come
+ * out. With hw_pix_fmt >= 0 (VAAPI, QSV, CUDA frames) the frames are
+ * uploaded into a small hardware frames pool of sw_pix_fmt on dev
+ * (hwframes.h, as the sessions do); with hw_pix_fmt < 0 (NVENC,
+ * VideoToolbox, which take system memory) the encoder gets dev as its
+ * device (dev may be NULL). profile (may be NULL) and opts (may be NULL,
+ * not consumed) are set on the encoder (e.g. NVENC's "gpu"). 0, or a
+ * negative errno with "<encoder>: <step> failed: <reason>".
  */
 int dcvenc_hw_try_encoder(struct AVBufferRef *dev, const char *encoder, int hw_pix_fmt,
                           int sw_pix_fmt, const char *profile, struct AVDictionary *opts, char *err,
                           size_t errlen);
+
+/* Open a bare session of `encoder` on dev (256x144 NV12, default options,
+ * hardware frames when hw_pix_fmt >= 0) and close it again: the FFmpeg
+ * error of the open, 0 when it opened. The hint for NVENC's ambiguous
+ * EINVAL (hwopen.h). */
+int dcvenc_hw_bare_open(struct AVBufferRef *dev, const char *encoder, int hw_pix_fmt);
 
 /* What dcvenc_hw_try_codecs() found, for the probe's unavailable_reason. */
 struct dcvenc_hw_tried {
@@ -91,10 +98,5 @@ struct dcvenc_hw_tried {
 void dcvenc_hw_try_codecs(struct dcvenc_ctx *ctx, struct dcv_device_caps *caps,
                           const struct dcvenc_codec_desc *codecs, struct AVBufferRef *dev,
                           int hw_pix_fmt, const char *where, struct dcvenc_hw_tried *out);
-
-/* The reason of an entry whose hardware encodes (`who` encodes `found`)
- * while the plugin's encode path does not exist yet: such an entry is never
- * AVAILABLE (dcvenc_hw_open_gate refuses the open), and says why. */
-void dcvenc_hw_pending(struct dcv_device_caps *caps, const char *who, const char *found);
 
 #endif

@@ -10,7 +10,7 @@
  *   4. the driver's encode library libnvidia-encode.so.1 loads (containers
  *      without the "video" driver capability lack it);
  *   5. FFmpeg creates a CUDA device on the GPU (av_hwdevice_ctx_create);
- *   6. each encoder opens and encodes one small frame (NV12, then P010 with
+ *   6. each encoder opens and encodes three small frames (NV12, then P010 with
  *      a 10-bit profile): only that tells whether this GPU has NVENC at all
  *      (A100, A30, H100 and H200 have none), whether the driver is new
  *      enough for this FFmpeg, and whether the session limit is taken.
@@ -25,10 +25,17 @@
  * The driver libraries are never dlclose()d: cuInit() starts driver
  * threads whose code must stay mapped.
  *
- * The encode path (CUDA frames, upload, the open-time session accounting)
- * belongs to the hardware-encoders work; until then the entry is never
- * AVAILABLE and open() fails cleanly (dcvenc_hw_open_gate): -ENODEV with
- * the probe's reason, -ENOTSUP when NVENC is there.
+ * Encoding: a device whose probe encoded for real is AVAILABLE; its
+ * hw_device string is the CUDA ordinal. A session encodes on
+ *   - the host's CUDA device and frames (ABI 1.2 zero copy: the host
+ *     decoded with NVDEC there): CUDA frames pass straight through;
+ *   - the host's CUDA device without frames: software frames are uploaded
+ *     into a CUDA frames pool of our own (hwframes.c);
+ *   - otherwise a CUDA device of our own on the probe's ordinal, given to
+ *     NVENC as its hw_device_ctx, with system-memory frames (NVENC copies
+ *     them itself). Handing NVENC a device is also what makes its session
+ *     errors come back as themselves (hwopen.h: ENOMEM / "incompatible
+ *     client key" at the session limit -> -EBUSY).
  *
  * Configuration, plugins.nvenc { max_sessions = N; }.
  */
@@ -47,12 +54,14 @@
 #include "enccaps.h"
 #include "encplugin.h"
 #include "encutil.h"
+#include "hwframes.h"
 #include "hwprobe.h"
 
 #define GEFORCE_SESSIONS 8 /* driver 550+, per host */
 
 static const struct dcvenc_codec_desc nvenc_codecs[] = {
-    /* NVENC's limits since Pascal; the encode path will ask the GPU. */
+    /* NVENC's limits since Pascal (NVENC's caps API is not reachable
+     * through libavcodec; a larger frame fails at open). */
     {"h264", "h264_nvenc", 4096, 4096},
     {"hevc", "hevc_nvenc", 8192, 8192},
     {"av1", "av1_nvenc", 8192, 8192},
@@ -269,6 +278,7 @@ static int nvenc_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device
         return 1;
     }
     snprintf(devstr, sizeof devstr, "%u", index);
+    dcvenc_strlcpy(caps->hw_device, devstr, sizeof caps->hw_device);
     if (dcvenc_hwdevice_open(AV_HWDEVICE_TYPE_CUDA, devstr, NULL, &dev, msg, sizeof msg) < 0) {
         dcvenc_caps_unavailable(caps, "%s", msg);
         return 1;
@@ -288,19 +298,57 @@ static int nvenc_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device
     dcvenc_apply_session_config(
         ctx, caps, is_consumer(caps->device_name) ? DCV_SCOPE_PER_HOST : DCV_SCOPE_PER_DEVICE);
 
-    if (caps->n_codecs)
-        dcvenc_hw_pending(caps, caps->device_name, tried.found);
-    else if (gpu_lacks_nvenc(caps->device_name))
+    if (caps->n_codecs) {
+        caps->flags |= DCV_CAP_AVAILABLE;
+        dcvenc_log(ctx, DCV_LOG_DEBUG, "%s (%s): NVENC encodes %s (NVENC API %u.%u)",
+                   caps->device_name, caps->device_id, tried.found, st->api_major,
+                   st->api_minor);
+    } else if (gpu_lacks_nvenc(caps->device_name)) {
         dcvenc_caps_unavailable(caps, "this GPU has no NVENC (%s; A100/A30/H100/H200 have none)",
                                 caps->device_name);
-    else
+    } else if (strstr(tried.first_err, "Function not implemented")) {
+        /* AVERROR(ENOSYS): FFmpeg's NVENC refuses a driver whose NVENC API
+         * is older than the headers it was built with (it logs "Driver
+         * does not support the required nvenc API version"); the same code
+         * means "unsupported device" (no NVENC block: P106, some MX). */
         dcvenc_caps_unavailable(caps,
-                                "NVENC would not open on %s: %s (no NVENC on this GPU, a "
-                                "driver older than this FFmpeg needs - the driver offers "
-                                "NVENC API %u.%u - or the session limit is in use)",
+                                "NVENC on %s: the NVIDIA driver is too old for this FFmpeg "
+                                "(the driver offers NVENC API %u.%u; update the driver) or "
+                                "the GPU has no NVENC (%s)",
+                                caps->device_name, st->api_major, st->api_minor,
+                                tried.first_err);
+    } else if (strstr(tried.first_err, "Cannot allocate memory")) {
+        /* NV_ENC_ERR_OUT_OF_MEMORY (10) at session creation (hwopen.h). */
+        dcvenc_caps_unavailable(caps,
+                                "NVENC on %s refused a session: the GPU's session limit is in "
+                                "use (%s); probe again when sessions are free",
+                                caps->device_name, tried.first_err);
+    } else {
+        dcvenc_caps_unavailable(caps,
+                                "NVENC would not encode on %s: %s (the session limit may be "
+                                "in use; the driver offers NVENC API %u.%u)",
                                 caps->device_name, tried.first_err, st->api_major,
                                 st->api_minor);
+    }
     return 1;
+}
+
+static int nvenc_hw_setup(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p,
+                          const struct dcv_device_caps *caps, struct dcvenc_hwsetup *out,
+                          char *err, size_t errlen)
+{
+    (void)ctx;
+    out->pool_size = 0; /* CUDA pools grow on demand */
+    if (p->hw_device && dcvenc_hwdevice_type(p->hw_device) == AV_HWDEVICE_TYPE_CUDA) {
+        if (!(out->device = av_buffer_ref(p->hw_device)))
+            return dcvenc_err(err, errlen, -ENOMEM, "out of memory");
+        out->hw_fmt = AV_PIX_FMT_CUDA;
+        out->frames = p->hw_frames;
+        return 0;
+    }
+    out->hw_fmt = -1; /* system memory; NVENC uploads itself */
+    return dcvenc_hwdevice_open(AV_HWDEVICE_TYPE_CUDA, caps->hw_device, NULL, &out->device, err,
+                                errlen);
 }
 
 static void nvenc_fini(struct dcvenc_ctx *ctx)
@@ -314,7 +362,7 @@ static const struct dcvenc_desc nvenc_desc = {
     .family = &dcvenc_family_nvenc,
     .codecs = nvenc_codecs,
     .probe = nvenc_probe,
-    .open_gate = dcvenc_hw_open_gate,
+    .hw_setup = nvenc_hw_setup,
     .fini = nvenc_fini,
 };
 

@@ -7,25 +7,30 @@
  *   2. an Intel render node exists (PCI vendor 0x8086 in sysfs): QSV runs
  *      on Intel GPUs only, so other vendors' nodes do not count;
  *   3. the node may be opened read-write;
- *   4. FFmpeg can create a QSV device on it (av_hwdevice_ctx_create with
- *      child_device = the node), which needs a working Intel runtime;
- *   5. each encoder opens on a small QSV frames pool (NV12, then P010 with
- *      a 10-bit profile).
+ *   4. FFmpeg can create a VA-API device on it and derive a QSV device
+ *      from that (av_hwdevice_ctx_create_derived), which needs a working
+ *      Intel runtime (oneVPL or Media SDK);
+ *   5. each encoder opens on a small QSV frames pool and encodes three
+ *      uploaded frames (NV12, then P010 with a 10-bit profile); a device
+ *      with at least one is AVAILABLE.
  * Intel documents no session cap: unlimited unless
  * plugins.qsv.max_sessions sets one (counted per device).
  *
- * The encode path (QSV frames and upload) belongs to the hardware-encoders
- * work; until then the entry is never AVAILABLE and open() fails cleanly
- * (dcvenc_hw_open_gate): -ENODEV with the probe's reason, -ENOTSUP when the
- * hardware is there.
+ * Encoding: a session derives its own QSV device from a VA-API device on
+ * the node (or takes the host's QSV device), makes a fixed QSV surface
+ * pool sized for the encoder's async depth, lookahead and B-frames (QSV
+ * cannot grow a pool) and uploads each software NV12/P010 frame into it.
+ * No zero copy is offered (hw_device stays ""): FFmpeg's native decoders
+ * do not decode to QSV surfaces, and mapping VA-API surfaces into a
+ * derived QSV context is not done here.
  *
- * Configuration, plugins.qsv { max_sessions = N; }.
+ * Configuration, plugins.qsv { max_sessions = N; device = "/dev/dri/renderD128"; }:
+ * device names the Intel render node to use (default: every Intel node).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <libavutil/buffer.h>
-#include <libavutil/dict.h>
 #include <libavutil/hwcontext.h>
 #include <libavutil/pixfmt.h>
 
@@ -33,6 +38,7 @@
 #include "enccaps.h"
 #include "encplugin.h"
 #include "encutil.h"
+#include "hwframes.h"
 #include "hwprobe.h"
 
 #define MAX_NODES 16
@@ -47,12 +53,33 @@ static const struct dcvenc_codec_desc qsv_codecs[] = {
     {NULL, NULL, 0, 0},
 };
 
+/* A QSV device on the render node: VA-API there, QSV derived from it (how
+ * FFmpeg itself sets QSV up on Linux, and the VA-API device stays the
+ * surfaces' owner). */
+static int qsv_device(const char *node, AVBufferRef **out, char *err, size_t errlen)
+{
+    AVBufferRef *va = NULL;
+    char ebuf[128];
+    int ret, rc;
+
+    if ((rc = dcvenc_hwdevice_open(AV_HWDEVICE_TYPE_VAAPI, node, NULL, &va, err, errlen)) < 0)
+        return rc;
+    ret = av_hwdevice_ctx_create_derived(out, AV_HWDEVICE_TYPE_QSV, va, 0);
+    av_buffer_unref(&va);
+    if (ret < 0) {
+        rc = dcvenc_averror(ret);
+        return dcvenc_err(err, errlen, rc == -EAGAIN || rc == -ENODATA ? -ENODEV : rc,
+                          "cannot derive a QSV device from VA-API on %s: %s", node,
+                          dcvenc_av_strerror(ret, ebuf, sizeof ebuf));
+    }
+    return 0;
+}
+
 static int qsv_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_caps *caps)
 {
     struct dcvenc_render_node nodes[MAX_NODES];
     const struct dcvenc_render_node *node = NULL;
     AVBufferRef *dev = NULL;
-    AVDictionary *opts = NULL;
     struct dcvenc_hw_tried tried;
     char msg[256], missing[96], others[128] = "";
     int n, have, rc;
@@ -67,7 +94,9 @@ static int qsv_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_c
 
     n = dcvenc_render_nodes("/dev/dri", "/sys/class/drm", nodes, MAX_NODES);
     for (int i = 0; i < n; i++) {
-        if (nodes[i].vendor == PCI_VENDOR_INTEL) {
+        if (ctx->device && strcmp(nodes[i].path, ctx->device) != 0)
+            continue;
+        if (nodes[i].vendor == PCI_VENDOR_INTEL || ctx->device) {
             if (seen++ == index)
                 node = &nodes[i];
         } else {
@@ -84,6 +113,9 @@ static int qsv_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_c
         dcvenc_strlcpy(caps->device_name, "Intel Quick Sync (no device)", sizeof caps->device_name);
         if (!have)
             dcvenc_caps_unavailable(caps, "%s missing from this FFmpeg build", missing);
+        else if (ctx->device)
+            dcvenc_caps_unavailable(caps, "plugins.qsv.device %s is not a render node here",
+                                    ctx->device);
         else if (n <= 0)
             dcvenc_caps_unavailable(caps, "no Intel GPU render node (no /dev/dri/renderD* at all)");
         else
@@ -104,12 +136,7 @@ static int qsv_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_c
         dcvenc_caps_unavailable(caps, "%s", msg);
         return 1;
     }
-    if (av_dict_set(&opts, "child_device", node->path, 0) < 0)
-        return -ENOMEM;
-    /* No device string: any implementation (oneVPL or Media SDK) on the
-     * child device given in the options. */
-    rc = dcvenc_hwdevice_open(AV_HWDEVICE_TYPE_QSV, NULL, opts, &dev, msg, sizeof msg);
-    av_dict_free(&opts);
+    rc = qsv_device(node->path, &dev, msg, sizeof msg);
     if (rc < 0) {
         dcvenc_caps_unavailable(caps,
                                 "%s: %s (is the Intel media runtime, oneVPL or Media SDK, "
@@ -126,8 +153,24 @@ static int qsv_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_c
         dcvenc_caps_unavailable(caps, "Quick Sync on %s encodes none of h264, hevc, av1 (%s)",
                                 node->path, tried.first_err);
     else
-        dcvenc_hw_pending(caps, caps->device_name, tried.found);
+        caps->flags |= DCV_CAP_AVAILABLE;
     return 1;
+}
+
+static int qsv_hw_setup(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p,
+                        const struct dcv_device_caps *caps, struct dcvenc_hwsetup *out, char *err,
+                        size_t errlen)
+{
+    (void)ctx;
+    out->hw_fmt = AV_PIX_FMT_QSV;
+    out->pool_size = -1; /* fixed, sized for the encoder */
+    if (p->hw_device && dcvenc_hwdevice_type(p->hw_device) == AV_HWDEVICE_TYPE_QSV) {
+        if (!(out->device = av_buffer_ref(p->hw_device)))
+            return dcvenc_err(err, errlen, -ENOMEM, "out of memory");
+        out->frames = p->hw_frames;
+        return 0;
+    }
+    return qsv_device(caps->device_id, &out->device, err, errlen);
 }
 
 static const struct dcvenc_desc qsv_desc = {
@@ -135,7 +178,8 @@ static const struct dcvenc_desc qsv_desc = {
     .family = &dcvenc_family_qsv,
     .codecs = qsv_codecs,
     .probe = qsv_probe,
-    .open_gate = dcvenc_hw_open_gate,
+    .hw_setup = qsv_hw_setup,
+    .cfg_device = 1,
 };
 
 DCVENC_PLUGIN(qsv, &qsv_desc, "H.264/HEVC/AV1 on Intel GPUs through Quick Sync Video")

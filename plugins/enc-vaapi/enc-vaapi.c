@@ -8,22 +8,26 @@
  *   2. {h264,hevc,av1,vp9}_vaapi are compiled into libavcodec;
  *   3. the node may be opened read-write (else: which group to join);
  *   4. FFmpeg can create a VAAPI device on it (av_hwdevice_ctx_create);
- *   5. each encoder opens on a small hardware frames pool (8-bit NV12,
- *      then P010 with a 10-bit profile), which is where the driver says
- *      whether it has an encode entrypoint for that codec.
+ *   5. each encoder opens on a small hardware frames pool and encodes
+ *      three uploaded frames (8-bit NV12, then P010 with a 10-bit
+ *      profile), which is where the driver says whether it has an encode
+ *      entrypoint for that codec; a device with at least one is AVAILABLE.
  * VA-API has no licensing cap on sessions; throughput is the limit, so the
  * entry says unlimited unless plugins.vaapi.max_sessions sets one (counted
  * per device).
  *
- * Encoding itself needs a hardware frames context and an upload per frame,
- * which belongs to the hardware-encoders work. Until then the entry is never
- * AVAILABLE and open() fails cleanly (dcvenc_hw_open_gate): -ENODEV with the
- * probe's reason, or -ENOTSUP when the hardware is there.
+ * Encoding: the encoders take VAAPI surfaces only. A session uses the
+ * host's VAAPI device when it passes one (ABI 1.2: it decoded there; its
+ * surfaces go straight to the encoder, zero copy), else its own device on
+ * the render node, and uploads software NV12/P010 frames into a surface
+ * pool sized for the encoder's options (hwframes.c).
  *
- * Configuration, plugins.vaapi { max_sessions = N; }.
+ * Configuration, plugins.vaapi { max_sessions = N; device = "/dev/dri/renderD129"; }:
+ * device limits the plugin to that one render node (default: every node).
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libavutil/buffer.h>
 #include <libavutil/hwcontext.h>
@@ -33,6 +37,7 @@
 #include "enccaps.h"
 #include "encplugin.h"
 #include "encutil.h"
+#include "hwframes.h"
 #include "hwprobe.h"
 
 #define MAX_NODES 16
@@ -43,6 +48,24 @@ static const struct dcvenc_codec_desc vaapi_codecs[] = {
     {"h264", "h264_vaapi", 0, 0}, {"hevc", "hevc_vaapi", 0, 0}, {"av1", "av1_vaapi", 0, 0},
     {"vp9", "vp9_vaapi", 0, 0},   {NULL, NULL, 0, 0},
 };
+
+/* Keep only the node at `path` (plugins.vaapi.device); a path that is
+ * no render node at all (a symlink, /dev/dri/by-path/...) is taken as
+ * given. */
+static int only_node(const char *path, struct dcvenc_render_node *nodes, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(nodes[i].path, path) == 0) {
+            nodes[0] = nodes[i];
+            return 1;
+        }
+    if (access(path, F_OK) != 0)
+        return 0;
+    memset(&nodes[0], 0, sizeof nodes[0]);
+    dcvenc_strlcpy(nodes[0].path, path, sizeof nodes[0].path);
+    dcvenc_strlcpy(nodes[0].name, strrchr(path, '/') + 1, sizeof nodes[0].name);
+    return 1;
+}
 
 static int vaapi_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_caps *caps)
 {
@@ -60,6 +83,17 @@ static int vaapi_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device
     caps->max_sessions_source = DCV_LIMIT_VENDOR;
 
     n = dcvenc_render_nodes("/dev/dri", "/sys/class/drm", nodes, MAX_NODES);
+    if (ctx->device)
+        n = only_node(ctx->device, nodes, n);
+    if (n <= 0 && ctx->device) {
+        if (index > 0)
+            return 0;
+        dcvenc_strlcpy(caps->device_id, ctx->device, sizeof caps->device_id);
+        dcvenc_strlcpy(caps->device_name, "VA-API (no device)", sizeof caps->device_name);
+        dcvenc_caps_unavailable(caps, "plugins.vaapi.device %s is not a render node here",
+                                ctx->device);
+        return 1;
+    }
     if (n <= 0) {
         if (index > 0)
             return 0;
@@ -77,6 +111,7 @@ static int vaapi_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device
     node = &nodes[index];
     vendor = dcvenc_vendor_name(node->vendor);
     dcvenc_strlcpy(caps->device_id, node->path, sizeof caps->device_id);
+    dcvenc_strlcpy(caps->hw_device, node->path, sizeof caps->hw_device);
     if (vendor && node->device)
         snprintf(caps->device_name, sizeof caps->device_name, "%s GPU %04x (%s)", vendor,
                  node->device, node->name);
@@ -114,8 +149,27 @@ static int vaapi_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device
                                 "vp9 (%s)",
                                 node->path, tried.first_err);
     else
-        dcvenc_hw_pending(caps, caps->device_name, tried.found);
+        caps->flags |= DCV_CAP_AVAILABLE;
     return 1;
+}
+
+static int vaapi_hw_setup(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p,
+                          const struct dcv_device_caps *caps, struct dcvenc_hwsetup *out,
+                          char *err, size_t errlen)
+{
+    (void)ctx;
+    out->hw_fmt = AV_PIX_FMT_VAAPI;
+    out->pool_size = -1; /* sized for the encoder's B-frames and async depth */
+    /* The host opened its device from our caps->hw_device (the ABI's
+     * contract), so a VAAPI one is this render node. */
+    if (p->hw_device && dcvenc_hwdevice_type(p->hw_device) == AV_HWDEVICE_TYPE_VAAPI) {
+        if (!(out->device = av_buffer_ref(p->hw_device)))
+            return dcvenc_err(err, errlen, -ENOMEM, "out of memory");
+        out->frames = p->hw_frames;
+        return 0;
+    }
+    return dcvenc_hwdevice_open(AV_HWDEVICE_TYPE_VAAPI, caps->hw_device, NULL, &out->device, err,
+                                errlen);
 }
 
 static const struct dcvenc_desc vaapi_desc = {
@@ -123,7 +177,8 @@ static const struct dcvenc_desc vaapi_desc = {
     .family = &dcvenc_family_vaapi,
     .codecs = vaapi_codecs,
     .probe = vaapi_probe,
-    .open_gate = dcvenc_hw_open_gate,
+    .hw_setup = vaapi_hw_setup,
+    .cfg_device = 1,
 };
 
 DCVENC_PLUGIN(vaapi, &vaapi_desc, "H.264/HEVC/AV1/VP9 on Intel and AMD GPUs through VA-API")

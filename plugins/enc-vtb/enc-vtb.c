@@ -5,21 +5,32 @@
  * entry explains that VideoToolbox is macOS-only. On macOS the probe checks
  * that {h264,hevc}_videotoolbox are compiled into libavcodec, that FFmpeg
  * can create a VideoToolbox device, and that each encoder opens and encodes
- * one small NV12 frame (then P010 with main10). Apple publishes no session
+ * three small NV12 frames (then P010 with main10). Apple publishes no session
  * cap (failures look like "encoder busy", -12915), so the entry says
  * unlimited unless plugins.vtb.max_sessions sets one.
  *
  * VideoToolbox has no speed preset; the portable scale's steps 1-2 ask for
- * real-time encoding (see families.c). The encode path (VideoToolbox frames
- * and the session's use of them) belongs to the hardware-encoders work; until
- * then the entry is never AVAILABLE and open() fails cleanly
- * (dcvenc_hw_open_gate): -ENODEV with the probe's reason, -ENOTSUP when
- * the hardware is there.
+ * real-time encoding (see families.c).
+ *
+ * Encoding: the encoders take system-memory NV12/P010/yuv420p frames and
+ * open their own VideoToolbox session, so a session needs no device and no
+ * upload; no zero copy is offered (hw_device ""). When avcodec_open2()
+ * fails, FFmpeg says only AVERROR_EXTERNAL; the plugin then asks
+ * VideoToolbox itself (VTCompressionSessionCreate, loaded with dlopen) for
+ * the status, so -12915 (kVTVideoEncoderNotAvailableNowErr: busy) becomes
+ * -EBUSY (hwopen.h). That code is built on macOS only and has never run in
+ * this project's CI (no macOS machine): it is written to Apple's
+ * documented C API.
  *
  * Configuration, plugins.vtb { max_sessions = N; }.
  */
 #include <stdio.h>
 #include <string.h>
+#ifdef __APPLE__
+#include <dlfcn.h>
+#include <stdint.h>
+#include <libavutil/error.h>
+#endif
 
 #include <libavutil/buffer.h>
 #include <libavutil/hwcontext.h>
@@ -63,10 +74,74 @@ static int vtb_probe_apple(struct dcvenc_ctx *ctx, struct dcv_device_caps *caps)
         dcvenc_caps_unavailable(caps, "VideoToolbox encodes neither h264 nor hevc here (%s)",
                                 tried.first_err);
     else
-        dcvenc_hw_pending(caps, "VideoToolbox", tried.found);
+        caps->flags |= DCV_CAP_AVAILABLE;
     return 1;
 }
+
+/*
+ * The OSStatus of a compression session like the one FFmpeg failed to
+ * create (codec and size; FFmpeg adds properties, which do not decide
+ * whether the hardware is free). Types are spelled as the C ABI sees them
+ * (CoreFoundation objects are pointers, FourCC codec types uint32_t), so
+ * no Apple header is needed.
+ */
+typedef int32_t (*vt_create_fn)(const void *alloc, int32_t w, int32_t h, uint32_t codec,
+                                const void *enc_spec, const void *src_attrs,
+                                const void *data_alloc, void *cb, void *cb_ref, void **out);
+typedef void (*vt_invalidate_fn)(void *session);
+typedef void (*cf_release_fn)(const void *obj);
+
+static int vtb_open_hint(struct dcvenc_ctx *ctx, const struct dcvenc_hwsetup *hw,
+                         const struct dcv_codec_caps *cc, const struct dcv_enc_params *p,
+                         int averr)
+{
+    static void *vt, *cf;
+    vt_create_fn create = NULL;
+    vt_invalidate_fn invalidate = NULL;
+    cf_release_fn release = NULL;
+    void *session = NULL, *sym;
+    int32_t status;
+
+    (void)ctx, (void)hw;
+    if (averr != AVERROR_EXTERNAL)
+        return 0;
+    /* Never dlclose()d: the frameworks are loaded by FFmpeg anyway. */
+    if (!vt)
+        vt = dlopen("/System/Library/Frameworks/VideoToolbox.framework/VideoToolbox", RTLD_NOW);
+    if (!cf)
+        cf = dlopen("/System/Library/Frameworks/CoreFoundation.framework/CoreFoundation",
+                    RTLD_NOW);
+    if (!vt || !cf)
+        return 0;
+    sym = dlsym(vt, "VTCompressionSessionCreate");
+    memcpy(&create, &sym, sizeof sym);
+    sym = dlsym(vt, "VTCompressionSessionInvalidate");
+    memcpy(&invalidate, &sym, sizeof sym);
+    sym = dlsym(cf, "CFRelease");
+    memcpy(&release, &sym, sizeof sym);
+    if (!create || !invalidate || !release)
+        return 0;
+    status = create(NULL, p->width, p->height,
+                    strcmp(cc->codec, "hevc") == 0 ? 0x68766331u /* 'hvc1' */
+                                                   : 0x61766331u /* 'avc1' */,
+                    NULL, NULL, NULL, NULL, NULL, &session);
+    if (session) {
+        invalidate(session);
+        release(session);
+    }
+    return status;
+}
 #endif
+
+static int vtb_hw_setup(struct dcvenc_ctx *ctx, const struct dcv_enc_params *p,
+                        const struct dcv_device_caps *caps, struct dcvenc_hwsetup *out, char *err,
+                        size_t errlen)
+{
+    (void)ctx, (void)p, (void)caps, (void)err, (void)errlen;
+    out->device = NULL; /* the encoder opens its own session */
+    out->hw_fmt = -1;
+    return 0;
+}
 
 static int vtb_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device_caps *caps)
 {
@@ -92,7 +167,10 @@ static const struct dcvenc_desc vtb_desc = {
     .family = &dcvenc_family_vtb,
     .codecs = vtb_codecs,
     .probe = vtb_probe,
-    .open_gate = dcvenc_hw_open_gate,
+    .hw_setup = vtb_hw_setup,
+#ifdef __APPLE__
+    .open_hint = vtb_open_hint,
+#endif
 };
 
 DCVENC_PLUGIN(vtb, &vtb_desc, "H.264/HEVC on Apple hardware through VideoToolbox")

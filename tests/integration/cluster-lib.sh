@@ -3,6 +3,13 @@
 # random free ports and temporary state dirs, driven through distconvctl.
 # Everything started is stopped and reaped on exit.
 CTL="$DCV_TOP_BUILDDIR/cli/distconvctl"
+# NVML: workers start with it off (a real GPU of the test machine, hot or
+# busy, must not change what a test sees) unless the test asks for one,
+# e.g. the test-only fake libnvidia-ml (tests/plugins/fakenvml.c) reading
+# its GPUs from a file the test may rewrite at any time:
+#   WORKER_ENV="DISTCONV_NVML_LIBRARY=$FAKE_NVML DCV_FAKE_NVML_FILE=$TMP/gpus" \
+#       start_worker w1
+FAKE_NVML="$DCV_TOP_BUILDDIR/tests/plugins/.libs/libfakenvml.so"
 PIDS=""
 _cluster_cleanup() {
     for p in $PIDS; do kill -CONT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null; done
@@ -88,14 +95,16 @@ enroll() {
         wait_until 10 sh -c "[ \$(grep -c 'allow-lists reloaded' '$TMP/coord.log') -gt $_n ]"
     fi
 }
-# start_worker NAME [CONF]
+# start_worker NAME [CONF]; WORKER_ENV="VAR=value ..." (no spaces inside a
+# value) adds to or overrides its environment, e.g. DISTCONV_MAX_JOBS=2
 start_worker() {
     mkdir -p "$TMP/$1"
     enroll "$1"
     DISTCONV_ROLE=worker DISTCONV_NAME="$1" DISTCONV_STATE_DIR="$TMP/$1" DISTCONV_MAX_JOBS=1 \
-        DISTCONV_COORDINATOR="tcp://127.0.0.1:$CPORT" \
+        DISTCONV_COORDINATOR="tcp://127.0.0.1:$CPORT" DISTCONV_BENCHMARK="${DISTCONV_BENCHMARK:-0}" \
+        DISTCONV_NVML_LIBRARY="${DISTCONV_NVML_LIBRARY-}" \
         DISTCONV_SECURITY_SECRET_KEY="$KEYS/$1.key" DISTCONV_SECURITY_COORDINATOR_KEY="$KEYS/coord.pub" \
-        "$DISTCONVD" -c "${2:-$TMP/fast.conf}" >>"$TMP/$1.log" 2>&1 &
+        env ${WORKER_ENV:-} "$DISTCONVD" -c "${2:-$TMP/fast.conf}" >>"$TMP/$1.log" 2>&1 &
     eval "PID_$1=\$!"
     PIDS="$PIDS $!"
 }
@@ -118,4 +127,23 @@ submit_id() { # submit FILE ARGS... -> prints the job id
 dump_logs() {
     for f in "$TMP"/*.log; do diag "== $f"; tail -n 30 "$f" | sed 's/^/#   /'; done
 }
-
+# plugin_dir_fakegpu DIR [PLUGIN...]: a plugin directory with the staged
+# plugins (all, or the named ones: enc-x264 transport-zmq) and the test-only
+# fakegpu plugin (tests/plugins/fakegpu.c). Workers and --benchmark use it
+# through DISTCONV_PLUGIN_DIR.
+plugin_dir_fakegpu() {
+    _pd=$1; shift
+    mkdir -p "$_pd"
+    [ $# -gt 0 ] || set -- $(cd "$DCV_TOP_BUILDDIR/stage/plugins" && ls *.so | sed 's/\.so$//')
+    for _p in "$@"; do ln -sf "$DCV_TOP_BUILDDIR/stage/plugins/$_p.so" "$_pd/$_p.so"; done
+    ln -sf "$DCV_TOP_BUILDDIR/tests/plugins/.libs/fakegpu.so" "$_pd/fakegpu.so"
+}
+# fakegpu_dropin DIR KEY=VALUE...: DIR/fakegpu.conf (a plugins.d drop-in,
+# DISTCONV_PLUGIN_CONF_DIR=DIR), one `KEY = VALUE;` per argument; strings
+# keep their quotes: device_id='"GPU-a"' state_dir="\"$TMP/gpu\"" fps=10.
+fakegpu_dropin() {
+    _cd=$1; shift
+    mkdir -p "$_cd"
+    : >"$_cd/fakegpu.conf"
+    for _kv in "$@"; do echo "${_kv%%=*} = ${_kv#*=};" >>"$_cd/fakegpu.conf"; done
+}

@@ -688,6 +688,57 @@ static void test_cluster_keys(void)
                  "misspelt max_jobs");
 }
 
+/* admission.* (numbers with or without a decimal point) and
+ * telemetry.nvml_library (with its environment variable). */
+static void test_admission_keys(void)
+{
+    const char *empty = write_file("empty-adm.conf", "");
+    struct dcv_conf *c = load_ok(empty, 1, "admission defaults");
+    const struct dcv_settings *s;
+    if (c) {
+        s = dcv_conf_settings(c);
+        TAP_OK(s->adm_max_mem_pressure == 60.0 && s->adm_min_mem_avail == 268435456 &&
+                   s->adm_max_cpu_pressure == 0 && s->adm_max_io_pressure == 0 &&
+                   s->adm_max_load_per_core == 0 && s->adm_max_temp_c == 95.0 &&
+                   s->adm_max_gpu_temp_c == 90.0 && s->adm_min_disk_free == 0,
+               "admission defaults");
+        TAP_IS_STR(s->nvml_library, "libnvidia-ml.so.1", "nvml_library default");
+        dcv_conf_free(&c);
+    }
+    c = load_ok(write_file("adm.conf",
+                           "admission = { max_mem_pressure = 40; max_cpu_pressure = 75.5;\n"
+                           "  max_io_pressure = 30.0; max_load_per_core = 1.25; max_temp_c = 85;\n"
+                           "  max_gpu_temp_c = 80.5; min_mem_avail = 1073741824;\n"
+                           "  min_disk_free = 10000000000L; };\n"
+                           "telemetry = { nvml_library = \"\"; };\n"),
+                1, "admission keys");
+    if (c) {
+        s = dcv_conf_settings(c);
+        TAP_OK(s->adm_max_mem_pressure == 40 && s->adm_max_cpu_pressure == 75.5 &&
+                   s->adm_max_io_pressure == 30 && s->adm_max_load_per_core == 1.25 &&
+                   s->adm_max_temp_c == 85 && s->adm_max_gpu_temp_c == 80.5 &&
+                   s->adm_min_mem_avail == 1073741824 && s->adm_min_disk_free == 10000000000LL,
+               "admission keys read, integers and decimals alike");
+        TAP_IS_STR(s->nvml_library, "", "nvml_library \"\" turns NVML off");
+        dcv_conf_free(&c);
+    }
+    setenv("DISTCONV_NVML_LIBRARY", "/opt/nvidia/libnvidia-ml.so.1", 1);
+    c = load_ok(empty, 1, "DISTCONV_NVML_LIBRARY");
+    if (c) {
+        TAP_IS_STR(dcv_conf_settings(c)->nvml_library, "/opt/nvidia/libnvidia-ml.so.1",
+                   "DISTCONV_NVML_LIBRARY sets the library");
+        dcv_conf_free(&c);
+    }
+    unsetenv("DISTCONV_NVML_LIBRARY");
+    expect_error("admission = { max_temp_c = 250.0; };\n",
+                 "1: admission.max_temp_c: expected a number from 0 to 200; got 250",
+                 "temperature limit out of range");
+    expect_error("admission = { max_mem_pressure = \"high\"; };\n",
+                 "1: admission.max_mem_pressure: expected a number", "pressure limit not a number");
+    expect_error("admission = { min_mem_avail = 1.5; };\n",
+                 "1: admission.min_mem_avail: expected an integer", "bytes must be an integer");
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/dcv-config-XXXXXX",
@@ -704,6 +755,7 @@ int main(void)
     test_dropins();
     test_shipped_conf();
     test_cluster_keys();
+    test_admission_keys();
 
     rm_rf(tmpdir);
     return tap_done();

@@ -185,11 +185,12 @@ static void fw_clear(struct fw *w)
     }
 }
 
-static struct fw *fw_hello(const char *id, const char *session, int slots, const char *paths,
-                           const char *running, struct dcv_proto_welcome *wel)
+static struct fw *fw_hello_devs(const char *id, const char *session, int slots,
+                                const char *paths, const char *running, const char *devices,
+                                const char *extra, struct dcv_proto_welcome *wel)
 {
     struct fw *w = calloc(1, sizeof *w);
-    char hello[4096], *b;
+    char hello[8192], *b;
     int i;
 
     if (!w)
@@ -206,9 +207,10 @@ static struct fw *fw_hello(const char *id, const char *session, int slots, const
              "{\"worker_id\":\"%s\",\"session\":\"%s\",\"proto_min\":1,\"proto_max\":1,"
              "\"host\":\"boot-%s\",\"hostname\":\"box-%s\",\"version\":\"test\",\"slots\":%d,"
              "\"plugins\":[{\"name\":\"x264\",\"version\":\"1\",\"abi_minor\":0}],"
-             "\"devices\":[" DEVICE "],\"running\":%s%s%s%s}",
-             id, session, id, id, slots, running ? running : "[]", paths ? ",\"paths\":[\"" : "",
-             paths ? paths : "", paths ? "\"]" : "");
+             "\"devices\":[%s],\"running\":%s%s%s%s%s}",
+             id, session, id, id, slots, devices, running ? running : "[]",
+             paths ? ",\"paths\":[\"" : "", paths ? paths : "", paths ? "\"]" : "",
+             extra ? extra : "");
     sendj(w->s, DCV_CMD_HELLO, hello);
     if (!(b = fw_wait(w, DCV_CMD_WELCOME, 5000)))
         tap_bail("worker %s: no WELCOME", id);
@@ -218,6 +220,12 @@ static struct fw *fw_hello(const char *id, const char *session, int slots, const
     w->alive = 1;
     fw_heartbeat(w);
     return w;
+}
+
+static struct fw *fw_hello(const char *id, const char *session, int slots, const char *paths,
+                           const char *running, struct dcv_proto_welcome *wel)
+{
+    return fw_hello_devs(id, session, slots, paths, running, DEVICE, NULL, wel);
 }
 
 static void fw_close(struct fw *w)
@@ -342,6 +350,10 @@ static char *status_of(const char *job_id, int64_t *attempt, char *state, size_t
     return state;
 }
 
+/* Extra profile keys for submit_path (",\"encoder\":\"hw\""), "" normally. */
+static const char *submit_profile = "";
+static const char *submit_codec = "h264";
+
 /* Submit a path input; returns the status, the job id in id. */
 static int submit_path(const char *path, const char *extra, const char *key, char id[40],
                        struct areply *out)
@@ -350,9 +362,9 @@ static int submit_path(const char *path, const char *extra, const char *key, cha
     struct areply r;
     int st;
     snprintf(args, sizeof args,
-             "{\"profile\":{\"codec\":\"h264\",\"crf\":23%s},\"input\":{\"kind\":\"path\","
+             "{\"profile\":{\"codec\":\"%s\",\"crf\":23%s},\"input\":{\"kind\":\"path\","
              "\"source\":\"%s\"}%s}",
-             "", path, extra ? extra : "");
+             submit_codec, submit_profile, path, extra ? extra : "");
     st = admin("submit", args, key, &r);
     if (id)
         snprintf(id, 40, "%s", jstr(r.body, "job_id"));
@@ -880,6 +892,146 @@ static void test_busy_reject(void)
     free(job);
 }
 
+
+/* A worker with one hardware "GPU" (1 session, per device) and x265: hevc
+ * only, so the h264 jobs other scenarios leave queued never reach it. */
+#define HEVC_DEVICE(plugin, hw, hwtype, id, max, scope, enc)                               \
+    "{\"plugin\":\"" plugin "\",\"available\":true,\"hardware\":" hw ","                   \
+    "\"hw_type\":\"" hwtype "\",\"device_id\":\"" id "\",\"device_name\":\"test\","        \
+    "\"max_sessions\":" max ",\"sessions_scope\":\"" scope "\",\"sessions_source\":\"probed\"," \
+    "\"flags\":[],\"unavailable_reason\":\"\",\"codecs\":[{\"codec\":\"hevc\","            \
+    "\"encoder\":\"" enc "\",\"profiles\":\"main\",\"max_width\":8192,"                    \
+    "\"max_height\":8192,\"bit_depths\":[8],\"pix_fmts\":[\"yuv420p\"]}]}"
+#define GPU_DEVICE HEVC_DEVICE("nvenc", "true", "cuda", "GPU-t1", "1", "per-device", "hevc_nvenc")
+#define X265_DEVICE HEVC_DEVICE("x265", "false", "none", "cpu", "0", "unlimited", "libx265")
+
+/* The history note of the newest entry whose note contains `needle`, or "". */
+static int history_has(const char *id, const char *needle)
+{
+    struct areply r;
+    char args[128];
+    json_object *h;
+    int found = 0;
+    snprintf(args, sizeof args, "{\"job_id\":\"%s\"}", id);
+    if (admin("status", args, NULL, &r) != 200)
+        return 0;
+    h = jget(r.body, "history");
+    for (size_t i = 0; h && i < json_object_array_length(h); i++) {
+        const char *n = jstr(json_object_array_get_idx(h, i), "note");
+        if (n && strstr(n, needle))
+            found = 1;
+    }
+    if (!found)
+        tap_diag("history of %s lacks '%s': %s", id, needle,
+                 json_object_to_json_string(jget(r.body, "history")));
+    areply_clear(&r);
+    return found;
+}
+
+static const char *error_of(const char *id, char *buf, size_t len)
+{
+    struct areply r;
+    char args[128];
+    snprintf(args, sizeof args, "{\"job_id\":\"%s\"}", id);
+    buf[0] = '\0';
+    if (admin("status", args, NULL, &r) == 200 && jstr(r.body, "error"))
+        snprintf(buf, len, "%s", jstr(r.body, "error"));
+    areply_clear(&r);
+    return buf;
+}
+
+static void test_gpu_policies(void)
+{
+    struct dcv_proto_job *job = calloc(1, sizeof *job);
+    struct areply r;
+    struct fw *g;
+    char a[40], b[40], c[40], d[40], state[32], e[1024];
+    int64_t attempt;
+
+    /* Only the GPU worker takes work in this scenario. */
+    admin("drain", "{\"worker_id\":\"w2\"}", NULL, &r);
+    areply_clear(&r);
+    g = fw_hello_devs("g1", "5e55105e55105e55105e55105e551001", 4, NULL, NULL,
+                      GPU_DEVICE "," X265_DEVICE, ",\"max_gpu_jobs\":2", NULL);
+    submit_codec = "hevc";
+
+    /* auto: hardware first, and the JOB says exactly where. */
+    submit_path(in_path, NULL, NULL, a, NULL);
+    TAP_IS_INT(fw_job(g, job, 5000), 0, "GPU job: JOB");
+    TAP_OK(job->has_placement, "JOB carries a placement");
+    TAP_IS_STR(job->placement.plugin, "nvenc", "placement plugin");
+    TAP_IS_STR(job->placement.device_id, "GPU-t1", "placement device");
+    TAP_IS_STR(job->placement.encoder, "hevc_nvenc", "placement encoder");
+    TAP_OK(job->placement.hw && !job->placement.fallback, "placement: hardware, no fallback");
+    TAP_OK(history_has(a, "assigned to g1: hevc_nvenc on GPU-t1"), "history names the device");
+    fw_fenced(g, DCV_CMD_ACCEPT, a, 1, "\"plugin\":\"nvenc\",\"encoder\":\"hevc_nvenc\",\"device_id\":\"GPU-t1\"");
+
+    /* The GPU's one session is taken: the default policy falls back. */
+    submit_path(in_path, NULL, NULL, b, NULL);
+    TAP_IS_INT(fw_job(g, job, 5000), 0, "fallback: JOB at once");
+    TAP_IS_STR(job->fence.job_id, b, "fallback: the second job");
+    TAP_IS_STR(job->placement.plugin, "x265", "fallback: software plugin");
+    TAP_OK(!job->placement.hw && job->placement.fallback, "fallback flagged in the placement");
+    fw_fenced(g, DCV_CMD_ACCEPT, b, 1, "\"plugin\":\"x265\",\"encoder\":\"libx265\",\"device_id\":\"cpu\"");
+    TAP_OK(history_has(b, "fallback to x265 (libx265): no GPU session free (GPU-t1 sessions 1/1)"),
+           "fallback explained in the history");
+
+    /* reject: fails at once, naming the GPU and its count. */
+    submit_profile = ",\"gpu-policy\":\"reject\"";
+    submit_path(in_path, NULL, NULL, c, NULL);
+    pump(300);
+    status_of(c, NULL, state, sizeof state);
+    TAP_IS_STR(state, "failed", "reject: failed at once");
+    TAP_HAS_STR(error_of(c, e, sizeof e), "busy: no GPU encoder session free", "reject: code busy");
+    TAP_HAS_STR(e, "GPU-t1 sessions 1/1", "reject: names the GPU");
+
+    /* queue with a 1 s wait: waits, then times out. */
+    submit_profile = ",\"gpu-policy\":\"queue\",\"gpu-wait\":1";
+    submit_path(in_path, NULL, NULL, d, NULL);
+    pump(300);
+    status_of(d, NULL, state, sizeof state);
+    TAP_IS_STR(state, "queued", "queue: waits for a session");
+    TAP_OK(fw_take(g, DCV_CMD_JOB) == NULL, "queue: no JOB while the GPU is full");
+    for (int i = 0; i < 40 && strcmp(status_of(d, NULL, state, sizeof state), "queued") == 0; i++)
+        pump(100);
+    TAP_IS_STR(state, "failed", "queue: failed after gpu-wait");
+    TAP_HAS_STR(error_of(d, e, sizeof e),
+                "timeout: no GPU encoder session became free within 1 s (GPU-t1 sessions 1/1)",
+                "queue: timeout message");
+
+    /* hw + fallback cannot work: refused at submit. */
+    submit_profile = ",\"encoder\":\"hw\",\"gpu-policy\":\"fallback\"";
+    TAP_IS_INT(submit_path(in_path, NULL, NULL, NULL, &r), 400, "hw + fallback refused at submit");
+    TAP_HAS_STR(r.error, "fallback needs a job that may run in software", "and says why");
+    areply_clear(&r);
+    submit_profile = "";
+    submit_codec = "h264";
+
+    /* -EBUSY at open: the attempt is not spent, the GPU counts as full at
+     * what is left in use (0 after this job), so the job falls back. */
+    fw_fenced(g, DCV_CMD_FAIL, b, 1, "\"code\":\"encode\",\"message\":\"x\",\"retryable\":false");
+    fw_fenced(g, DCV_CMD_FAIL, a, 1,
+              "\"code\":\"busy\",\"message\":\"nvenc: out of encoder sessions\",\"retryable\":true");
+    TAP_IS_INT(fw_job(g, job, 5000), 0, "busy: JOB again");
+    TAP_IS_STR(job->fence.job_id, a, "busy: the same job");
+    TAP_IS_INT(job->fence.attempt, 1, "busy: attempt not spent");
+    TAP_OK(job->placement.fallback && !job->placement.hw,
+           "busy: the GPU is held full, so software this time");
+    TAP_OK(history_has(a, "GPU-t1 sessions 0/0 (held after a refused session)"),
+           "busy: the hold is in the note");
+    fw_fenced(g, DCV_CMD_FAIL, a, 1, "\"code\":\"encode\",\"message\":\"x\",\"retryable\":false");
+    pump(100);
+    status_of(a, &attempt, state, sizeof state);
+    TAP_OK(strcmp(state, "failed") == 0 && attempt == 1, "busy: done with on attempt 1");
+
+    fw_close(g);
+    admin("undrain", "{\"worker_id\":\"w2\"}", NULL, &r);
+    areply_clear(&r);
+    pump(100);
+    fw_clear(w2);
+    free(job);
+}
+
 static void test_garbage(void)
 {
     struct dcv_sock *g = dealer(DCV_PLANE_CONTROL, dcv_coord_control_endpoint(co));
@@ -1169,6 +1321,7 @@ int main(int argc, char **argv)
     test_drain_cancel();
     test_priorities();
     test_busy_reject();
+    test_gpu_policies();
     test_garbage();
     test_data_plane();
     test_restart();

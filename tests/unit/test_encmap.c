@@ -25,6 +25,7 @@
 #include "encmap.h"
 #include "encsession.h"
 #include "encutil.h"
+#include "hwopen.h"
 #include "hwprobe.h"
 #include "tap.h"
 
@@ -302,8 +303,9 @@ static void test_rc_hw(void)
     run_free(&r);
 
     r = rc_run(&dcvenc_family_vaapi, "hevc", AV_PIX_FMT_NV12, DCV_RC_CRF, 25, 0, 0, 0);
-    TAP_OK(r.rc == 0 && !strcmp(opt(&r, "rc_mode"), "ICQ") && r.ctx->global_quality == 25,
-           "vaapi crf 25 -> rc_mode=ICQ global_quality=25");
+    TAP_OK(r.rc == 0 && !opt(&r, "rc_mode") && r.ctx->global_quality == 25 &&
+               r.ctx->bit_rate == 0,
+           "vaapi crf 25 -> global_quality=25, b=0, rc_mode auto (ICQ, else CQP)");
     run_free(&r);
     r = rc_run(&dcvenc_family_vaapi, "h264", AV_PIX_FMT_NV12, DCV_RC_CQP, 26, 0, 0, 0);
     TAP_OK(r.rc == 0 && !strcmp(opt(&r, "rc_mode"), "CQP") && r.ctx->global_quality == 26 &&
@@ -892,9 +894,12 @@ static void test_tables_fit_encoders(void)
         {&dcvenc_family_nvenc, "av1_nvenc", "av1", AV_PIX_FMT_P010LE},
         {&dcvenc_family_vaapi, "h264_vaapi", "h264", AV_PIX_FMT_NV12},
         {&dcvenc_family_vaapi, "hevc_vaapi", "hevc", AV_PIX_FMT_P010LE},
+        {&dcvenc_family_vaapi, "av1_vaapi", "av1", AV_PIX_FMT_P010LE},
         {&dcvenc_family_vaapi, "vp9_vaapi", "vp9", AV_PIX_FMT_NV12},
+        {&dcvenc_family_vaapi, "vp9_vaapi", "vp9", AV_PIX_FMT_P010LE},
         {&dcvenc_family_qsv, "h264_qsv", "h264", AV_PIX_FMT_NV12},
         {&dcvenc_family_qsv, "hevc_qsv", "hevc", AV_PIX_FMT_P010LE},
+        {&dcvenc_family_qsv, "av1_qsv", "av1", AV_PIX_FMT_P010LE},
         {&dcvenc_family_vtb, "h264_videotoolbox", "h264", AV_PIX_FMT_NV12},
         {&dcvenc_family_vtb, "hevc_videotoolbox", "hevc", AV_PIX_FMT_P010LE},
     };
@@ -936,6 +941,315 @@ static void test_tables_fit_encoders(void)
     }
 }
 
+/* ---------------------------------------------------------------------
+ * The hardware families against the real encoders of this FFmpeg: map,
+ * apply to a context of that encoder (no device needed to set options),
+ * then read back what the encoder would use. Encoders missing here skip. */
+
+struct hwcase {
+    const struct dcvenc_family *fam;
+    const char *encoder, *codec;
+};
+
+/* The value of the named constant of private option `opt`, or INT64_MIN. */
+static int64_t const_of(void *priv, const char *opt, const char *name)
+{
+    const AVOption *o = av_opt_find(priv, opt, NULL, 0, 0);
+    const AVOption *k = o && o->unit ? av_opt_find(priv, name, o->unit, 0, 0) : NULL;
+    return k && k->type == AV_OPT_TYPE_CONST ? k->default_val.i64 : INT64_MIN;
+}
+
+static int64_t priv_int(void *priv, const char *opt)
+{
+    int64_t v;
+    return av_opt_get_int(priv, opt, 0, &v) < 0 ? INT64_MIN : v;
+}
+
+/* Is private option `opt` set to its named constant `name`? Both must exist. */
+static int is_const(void *priv, const char *opt, const char *name)
+{
+    int64_t k = const_of(priv, opt, name);
+    return k != INT64_MIN && priv_int(priv, opt) == k;
+}
+
+static double priv_dbl(void *priv, const char *opt)
+{
+    double v;
+    return av_opt_get_double(priv, opt, 0, &v) < 0 ? -1.0 : v;
+}
+
+/* Map p onto a real `encoder` context and apply the options. */
+static struct run real_map(const struct hwcase *c, const struct dcv_enc_params *p)
+{
+    struct run r = map_with(c->fam, c->encoder, p, NULL);
+    if (r.rc == 0)
+        r.rc = dcvenc_apply_opts(r.ctx, &r.opts, "mapped options", err, sizeof err);
+    if (r.rc != 0)
+        tap_diag("%s: %d %s", c->encoder, r.rc, err);
+    return r;
+}
+
+static struct dcv_enc_params hwp(const char *codec, int pix_fmt, uint32_t mode, double q,
+                                 uint32_t kbps)
+{
+    struct dcv_enc_params p = params(codec, pix_fmt);
+    p.rc_mode = mode;
+    p.quality = q;
+    p.bitrate_kbps = kbps;
+    return p;
+}
+
+/* What every hardware family maps the same way: gop, B-frames, low
+ * latency (no B-frames), bitrates (cbr: maxrate = b, 1 s buffer). */
+static void check_common(const struct hwcase *c)
+{
+    struct dcv_enc_params p = hwp(c->codec, AV_PIX_FMT_NV12, DCV_RC_CBR, 0, 4000);
+    struct run r;
+
+    p.gop = 120;
+    p.max_b_frames = 2;
+    r = real_map(c, &p);
+    TAP_OK(r.rc == 0 && r.ctx->gop_size == 120 && r.ctx->max_b_frames == 2 &&
+               r.ctx->bit_rate == 4000000 && r.ctx->rc_max_rate == 4000000 &&
+               r.ctx->rc_buffer_size == 4000000,
+           "%s: gop 120, 2 B-frames, cbr 4000 -> g=120 bf=2 b=maxrate=bufsize=4M", c->encoder);
+    run_free(&r);
+    p = hwp(c->codec, AV_PIX_FMT_NV12, DCV_RC_VBR, 0, 3000);
+    p.maxrate_kbps = 6000;
+    p.flags = DCV_ENC_LOW_LATENCY;
+    r = real_map(c, &p);
+    TAP_OK(r.rc == 0 && r.ctx->bit_rate == 3000000 && r.ctx->rc_max_rate == 6000000 &&
+               r.ctx->rc_buffer_size == 12000000 && r.ctx->max_b_frames == 0,
+           "%s: vbr 3000/6000 + low latency -> b=3M maxrate=6M bufsize=12M, no B-frames",
+           c->encoder);
+    run_free(&r);
+}
+
+static void test_real_nvenc(const struct hwcase *c)
+{
+    struct dcv_enc_params p;
+    struct run r;
+
+    p = hwp(c->codec, AV_PIX_FMT_NV12, DCV_RC_CRF, 28, 0);
+    p.preset = 2;
+    r = real_map(c, &p);
+    TAP_OK(r.rc == 0 && is_const(r.ctx->priv_data, "rc", "vbr") &&
+               priv_dbl(r.ctx->priv_data, "cq") == 28.0 && r.ctx->bit_rate == 0 &&
+               is_const(r.ctx->priv_data, "preset", "p2"),
+           "%s: crf 28, preset 2 -> rc=vbr cq=28 b=0 preset=p2", c->encoder);
+    run_free(&r);
+    p = hwp(c->codec, AV_PIX_FMT_NV12, DCV_RC_CQP, 22, 0);
+    r = real_map(c, &p);
+    TAP_OK(r.rc == 0 &&
+               is_const(r.ctx->priv_data, "rc", "constqp") &&
+               priv_int(r.ctx->priv_data, "qp") == 22,
+           "%s: cqp 22 -> rc=constqp qp=22", c->encoder);
+    run_free(&r);
+    p = hwp(c->codec, AV_PIX_FMT_NV12, DCV_RC_CBR, 0, 5000);
+    p.flags = DCV_ENC_LOW_LATENCY;
+    r = real_map(c, &p);
+    TAP_OK(r.rc == 0 && is_const(r.ctx->priv_data, "rc", "cbr") &&
+               is_const(r.ctx->priv_data, "tune", "ll") &&
+               priv_int(r.ctx->priv_data, "zerolatency") == 1,
+           "%s: cbr + low latency -> rc=cbr tune=ll zerolatency=1", c->encoder);
+    run_free(&r);
+    if (strcmp(c->codec, "h264") != 0) {
+        p = hwp(c->codec, AV_PIX_FMT_P010LE, DCV_RC_CRF, 30, 0);
+        r = real_map(c, &p);
+        TAP_OK(r.rc == 0 && r.ctx->pix_fmt == AV_PIX_FMT_P010LE &&
+                   is_const(r.ctx->priv_data, "profile",
+                            strcmp(c->codec, "hevc") == 0 ? "main10" : "main"),
+               "%s: 10-bit p010 -> its 10-bit profile", c->encoder);
+        run_free(&r);
+    }
+    check_common(c);
+}
+
+static void test_real_vaapi(const struct hwcase *c)
+{
+    struct dcv_enc_params p;
+    struct run r;
+
+    p = hwp(c->codec, AV_PIX_FMT_NV12, DCV_RC_CRF, 25, 0);
+    p.preset = 2;
+    r = real_map(c, &p);
+    TAP_OK(r.rc == 0 && is_const(r.ctx->priv_data, "rc_mode", "auto") &&
+               r.ctx->global_quality == 25 && r.ctx->bit_rate == 0 &&
+               r.ctx->compression_level == 6,
+           "%s: crf 25, preset 2 -> rc_mode auto, global_quality=25, b=0, compression_level 6",
+           c->encoder);
+    run_free(&r);
+    p = hwp(c->codec, AV_PIX_FMT_NV12, DCV_RC_CQP, 26, 0);
+    r = real_map(c, &p);
+    TAP_OK(r.rc == 0 &&
+               is_const(r.ctx->priv_data, "rc_mode", "CQP") &&
+               r.ctx->global_quality == 26,
+           "%s: cqp 26 -> rc_mode=CQP global_quality=26", c->encoder);
+    run_free(&r);
+    for (int cbr = 0; cbr <= 1; cbr++) {
+        p = hwp(c->codec, AV_PIX_FMT_NV12, cbr ? DCV_RC_CBR : DCV_RC_VBR, 0, 3000);
+        p.flags = DCV_ENC_LOW_LATENCY;
+        r = real_map(c, &p);
+        TAP_OK(r.rc == 0 &&
+                   is_const(r.ctx->priv_data, "rc_mode", cbr ? "CBR" : "VBR") &&
+                   priv_int(r.ctx->priv_data, "async_depth") == 1,
+               "%s: %s + low latency -> rc_mode=%s async_depth=1", c->encoder, cbr ? "cbr" : "vbr",
+               cbr ? "CBR" : "VBR");
+        run_free(&r);
+    }
+    if (strcmp(c->codec, "hevc") == 0) {
+        p = hwp(c->codec, AV_PIX_FMT_P010LE, DCV_RC_CRF, 25, 0);
+        r = real_map(c, &p);
+        TAP_OK(r.rc == 0 && r.ctx->pix_fmt == AV_PIX_FMT_P010LE &&
+                   is_const(r.ctx->priv_data, "profile", "main10"),
+               "%s: 10-bit -> main10", c->encoder);
+        run_free(&r);
+    }
+    check_common(c);
+}
+
+static void test_real_qsv(const struct hwcase *c)
+{
+    struct dcv_enc_params p;
+    struct run r;
+
+    p = hwp(c->codec, AV_PIX_FMT_NV12, DCV_RC_CRF, 24, 0);
+    p.preset = 2;
+    r = real_map(c, &p);
+    TAP_OK(r.rc == 0 && r.ctx->global_quality == 24 && !(r.ctx->flags & AV_CODEC_FLAG_QSCALE) &&
+               r.ctx->rc_max_rate == 0 &&
+               is_const(r.ctx->priv_data, "preset", "faster"),
+           "%s: crf 24, preset 2 -> global_quality=24 without qscale (ICQ), preset=faster",
+           c->encoder);
+    run_free(&r);
+    p = hwp(c->codec, AV_PIX_FMT_NV12, DCV_RC_CQP, 24, 0);
+    p.flags = DCV_ENC_LOW_LATENCY;
+    r = real_map(c, &p);
+    TAP_OK(r.rc == 0 && (r.ctx->flags & AV_CODEC_FLAG_QSCALE) &&
+               r.ctx->global_quality == 24 * FF_QP2LAMBDA &&
+               priv_int(r.ctx->priv_data, "async_depth") == 1,
+           "%s: cqp 24 + low latency -> qscale, global_quality=24*QP2LAMBDA, async_depth=1",
+           c->encoder);
+    run_free(&r);
+    if (strcmp(c->codec, "hevc") == 0) {
+        p = hwp(c->codec, AV_PIX_FMT_P010LE, DCV_RC_CRF, 25, 0);
+        r = real_map(c, &p);
+        TAP_OK(r.rc == 0 && r.ctx->pix_fmt == AV_PIX_FMT_P010LE &&
+                   is_const(r.ctx->priv_data, "profile", "main10"),
+               "%s: 10-bit -> main10", c->encoder);
+        run_free(&r);
+    }
+    check_common(c);
+}
+
+static void test_real_vtb(const struct hwcase *c)
+{
+    struct dcv_enc_params p = hwp(c->codec, AV_PIX_FMT_NV12, DCV_RC_CRF, 65, 0);
+    struct run r;
+
+    p.preset = 1;
+    r = real_map(c, &p);
+    TAP_OK(r.rc == 0 && (r.ctx->flags & AV_CODEC_FLAG_QSCALE) &&
+               r.ctx->global_quality == 65 * FF_QP2LAMBDA &&
+               priv_int(r.ctx->priv_data, "realtime") == 1,
+           "%s: crf 65, preset 1 -> -q:v 65, realtime=1", c->encoder);
+    run_free(&r);
+    check_common(c);
+}
+
+static void test_real_contexts(void)
+{
+    static const struct hwcase t[] = {
+        {&dcvenc_family_nvenc, "h264_nvenc", "h264"},
+        {&dcvenc_family_nvenc, "hevc_nvenc", "hevc"},
+        {&dcvenc_family_nvenc, "av1_nvenc", "av1"},
+        {&dcvenc_family_vaapi, "h264_vaapi", "h264"},
+        {&dcvenc_family_vaapi, "hevc_vaapi", "hevc"},
+        {&dcvenc_family_vaapi, "av1_vaapi", "av1"},
+        {&dcvenc_family_vaapi, "vp9_vaapi", "vp9"},
+        {&dcvenc_family_qsv, "h264_qsv", "h264"},
+        {&dcvenc_family_qsv, "hevc_qsv", "hevc"},
+        {&dcvenc_family_qsv, "av1_qsv", "av1"},
+        {&dcvenc_family_vtb, "h264_videotoolbox", "h264"},
+        {&dcvenc_family_vtb, "hevc_videotoolbox", "hevc"},
+    };
+
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (!avcodec_find_encoder_by_name(t[i].encoder)) {
+            tap_skip("not in this FFmpeg", t[i].encoder);
+            continue;
+        }
+        if (t[i].fam == &dcvenc_family_nvenc)
+            test_real_nvenc(&t[i]);
+        else if (t[i].fam == &dcvenc_family_vaapi)
+            test_real_vaapi(&t[i]);
+        else if (t[i].fam == &dcvenc_family_qsv)
+            test_real_qsv(&t[i]);
+        else
+            test_real_vtb(&t[i]);
+    }
+}
+
+/* The -EBUSY mapping of hardware open failures (hwopen.h). */
+static void test_open_errno(void)
+{
+    const char *d = "cannot open h264_nvenc for 1920x1080 nv12: Cannot allocate memory";
+
+    TAP_IS_INT(dcvenc_hw_open_errno("h264_nvenc", AVERROR(ENOMEM), -1, d, err, sizeof err),
+               -EBUSY, "nvenc ENOMEM (NVENC error 10) -> -EBUSY");
+    TAP_HAS_STR(err, "NVENC refused another encode session: the GPU's session limit is in use",
+                "... with the session-limit message");
+    TAP_HAS_STR(err, d, "... and the step's own text");
+    TAP_IS_INT(dcvenc_hw_open_errno("hevc_nvenc", AVERROR(EINVAL), 1, NULL, err, sizeof err),
+               -EBUSY, "nvenc EINVAL with a bare session refused too (error 21) -> -EBUSY");
+    TAP_HAS_STR(err, "incompatible client key", "... naming NVENC's error 21");
+    TAP_IS_INT(dcvenc_hw_open_errno("hevc_nvenc", AVERROR(EINVAL), 0, "bad", err, sizeof err),
+               -EINVAL, "nvenc EINVAL with a bare session that opened -> -EINVAL (parameters)");
+    TAP_IS_INT(dcvenc_hw_open_errno("av1_nvenc", AVERROR(EINVAL), -1, "bad", err, sizeof err),
+               -EINVAL, "nvenc EINVAL without the bare check -> -EINVAL");
+    TAP_IS_INT(dcvenc_hw_open_errno("h264_nvenc", AVERROR(ENOSYS), -1, NULL, err, sizeof err),
+               -ENOTSUP, "nvenc ENOSYS (unsupported / driver too old) -> -ENOTSUP");
+    TAP_HAS_STR(err, "driver older", "... saying the driver may be too old");
+    TAP_IS_INT(dcvenc_hw_open_errno("h264_nvenc", AVERROR_EXTERNAL, -1, NULL, err, sizeof err),
+               -EIO, "nvenc 'no capable devices' (external) stays an error, not busy");
+    TAP_IS_INT(dcvenc_hw_open_errno("h264_qsv", AVERROR(ENOMEM), -1, NULL, err, sizeof err),
+               -EBUSY, "qsv ENOMEM (MFX_ERR_MEMORY_ALLOC) -> -EBUSY");
+    TAP_HAS_STR(err, "Quick Sync", "... naming Quick Sync");
+    TAP_IS_INT(dcvenc_hw_open_errno("hevc_vaapi", AVERROR(ENOMEM), -1, NULL, err, sizeof err),
+               -EBUSY, "vaapi ENOMEM (no surfaces) -> -EBUSY");
+    TAP_IS_INT(dcvenc_hw_open_errno("hevc_vaapi", AVERROR(EIO), -1, NULL, err, sizeof err), -EIO,
+               "vaapi EIO stays -EIO");
+    TAP_IS_INT(dcvenc_hw_open_errno("h264_videotoolbox", AVERROR_EXTERNAL, -12915, NULL, err,
+                                    sizeof err),
+               -EBUSY, "videotoolbox -12915 (kVTVideoEncoderNotAvailableNowErr) -> -EBUSY");
+    TAP_HAS_STR(err, "-12915", "... naming the status");
+    TAP_IS_INT(dcvenc_hw_open_errno("hevc_videotoolbox", AVERROR_EXTERNAL, -12908, NULL, err,
+                                    sizeof err),
+               -ENODEV, "videotoolbox -12908 (no encoder) -> -ENODEV");
+    TAP_IS_INT(dcvenc_hw_open_errno("hevc_videotoolbox", AVERROR_EXTERNAL, 0, NULL, err,
+                                    sizeof err),
+               -EIO, "videotoolbox without a status stays -EIO");
+    TAP_IS_INT(dcvenc_hw_open_errno("libx264", AVERROR(ENOMEM), -1, NULL, err, sizeof err),
+               -ENOMEM, "a software encoder's ENOMEM is not busy");
+    TAP_IS_INT(dcvenc_hw_open_errno("h264_nvenc", AVERROR(EAGAIN), -1, NULL, err, sizeof err),
+               -EIO, "EAGAIN at open is -EIO (never 'feed more input')");
+    TAP_OK(dcvenc_hw_open_needs_bare("h264_nvenc", AVERROR(EINVAL)) &&
+               !dcvenc_hw_open_needs_bare("h264_nvenc", AVERROR(ENOMEM)) &&
+               !dcvenc_hw_open_needs_bare("h264_vaapi", AVERROR(EINVAL)),
+           "only NVENC's EINVAL needs the bare-session check");
+    if (avcodec_find_encoder_by_name("libx264")) {
+        TAP_IS_INT(dcvenc_hw_bare_open(NULL, "libx264", -1), 0,
+                   "bare_open: a session that opens answers 0");
+        TAP_IS_INT(dcvenc_hw_bare_open(NULL, "libx264", AV_PIX_FMT_VAAPI), AVERROR(EINVAL),
+                   "bare_open: hardware frames without a device");
+    } else {
+        tap_skip("no libx264", "bare_open");
+        tap_skip("no libx264", "bare_open without a device");
+    }
+    TAP_IS_INT(dcvenc_hw_bare_open(NULL, "no_such_encoder", -1), AVERROR_ENCODER_NOT_FOUND,
+               "bare_open: a missing encoder");
+}
+
 int main(void)
 {
     av_log_set_level(AV_LOG_QUIET); /* the bad-value cases make libx264 complain */
@@ -953,5 +1267,7 @@ int main(void)
     test_render_nodes();
     test_try_encoder();
     test_tables_fit_encoders();
+    test_real_contexts();
+    test_open_errno();
     return tap_done();
 }

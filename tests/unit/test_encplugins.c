@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@ static const struct cfg_entry {
     {"x264", "threads", T_INT, 2, NULL},          {"x264", "x264_params", T_STR, 0, "aq-mode=1"},
     {"x265", "x265_params", T_STR, 0, "pools=2"}, {"x265", "max_sessions", T_INT, 1, NULL},
     {"bad", "threads", T_STR, 0, "four"},         {"badtune", "tune", T_STR, 0, "cartoon"},
+    {"vaapi-dev", "device", T_STR, 0, "/nonexistent/renderD200"},
+    {"vaapi-badpath", "device", T_STR, 0, "renderD128"},
 };
 
 static char log_text[16384];
@@ -623,10 +626,10 @@ static void test_hardware(const char *dir, const char *file, const char *name, i
 {
     struct loaded L;
     struct dcv_config cfg = {name};
-    struct dcv_device_caps caps;
+    struct dcv_device_caps caps, first;
     struct timespec t0;
     double dt;
-    int rc, entries = 0, any_avail = 0, any_codecs = 0, reasons = 1;
+    int rc, entries = 0, any_avail = 0, any_codecs = 0, reasons = 1, hwdev = 1;
 
     rc = load(dir, file, &L);
     if (rc == 0) {
@@ -636,25 +639,32 @@ static void test_hardware(const char *dir, const char *file, const char *name, i
     if (rc < 0)
         return;
     check_header(file, name, &L);
+    TAP_IS_INT((int)L.hdr->abi_minor, 2, "hardware plugins are built for ABI 1.2");
     rc = L.hdr->init(&host, &cfg, &L.ctx, err, sizeof err);
     if (!tap_ok(rc == 0 && L.ctx, "%s: init succeeds without hardware", file)) {
         tap_diag("%d %s", rc, err);
         return;
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    memset(&first, 0, sizeof first);
     for (uint32_t i = 0; i < 16; i++) {
         memset(&caps, 0, sizeof caps);
         caps.struct_size = sizeof caps;
         rc = L.ops->probe(L.ctx, i, &caps);
         if (rc <= 0)
             break;
+        if (i == 0)
+            first = caps;
         entries++;
         if (caps.flags & DCV_CAP_AVAILABLE)
             any_avail = 1;
         if (caps.n_codecs)
             any_codecs = 1;
-        else if (!caps.unavailable_reason[0])
+        if (!(caps.flags & DCV_CAP_AVAILABLE) && !caps.unavailable_reason[0])
             reasons = 0;
+        /* Only a usable device offers a device string for zero copy. */
+        if (!(caps.flags & DCV_CAP_AVAILABLE) && caps.n_codecs == 0 && caps.hw_device[0])
+            hwdev = 0;
         tap_diag("%s device %u (%s, %s): %s", name, i, caps.device_id, caps.device_name,
                  caps.unavailable_reason);
         if (caps.hw_type != hw_type || !(caps.flags & DCV_CAP_HARDWARE))
@@ -663,19 +673,113 @@ static void test_hardware(const char *dir, const char *file, const char *name, i
     dt = secs_since(&t0);
     TAP_OK(rc >= 0 && entries >= 1, "%s: probe reports %d entr%s", name, entries,
            entries == 1 ? "y" : "ies");
-    /* No encode path yet: nothing may claim to be usable. */
-    TAP_OK(!any_avail && reasons, "%s: not available, each entry with a reason and hw type", name);
-    if (!any_codecs)
+    TAP_OK(reasons, "%s: each unavailable entry has a reason and the hw type", name);
+    TAP_OK(hwdev, "%s: no zero-copy device string without hardware", name);
+    if (!any_codecs) {
+        TAP_OK(!any_avail, "%s: unavailable here (no hardware)", name);
         TAP_OK(dt < 1.0, "%s: without hardware the probe answers in %.3f s", name, dt);
-    else
-        tap_skip("hardware present: the probe encodes test frames", "probe time");
+    } else {
+        tap_skip("hardware present: the probe encodes test frames", "unavailable / probe time");
+        tap_skip("hardware present", "probe time");
+    }
     {
-        struct dcv_enc_params p = params("h264", AV_PIX_FMT_NV12, 160, 90);
+        struct dcv_enc_params p = params("h264", AV_PIX_FMT_NV12, 160, 96);
         void *s = (void *)&err;
         rc = L.ops->open(L.ctx, &p, &s, err, sizeof err);
-        TAP_OK((rc == -ENODEV || rc == -ENOTSUP) && s == (void *)&err && err[0],
-               "%s: open fails cleanly (%d: %s)", name, rc, err);
+        if (!(first.flags & DCV_CAP_AVAILABLE)) {
+            TAP_OK(rc == -ENODEV && s == (void *)&err,
+                   "%s: open of the unavailable device is -ENODEV (%d: %s)", name, rc, err);
+            TAP_HAS_STR(err, first.unavailable_reason, "... with the probe's reason");
+        } else {
+            tap_skip("hardware present", "open of an unavailable device");
+            tap_skip("hardware present", "... reason");
+            if (rc == 0)
+                L.ops->close(s);
+        }
+        p.device_index = 15;
+        s = (void *)&err;
+        rc = L.ops->open(L.ctx, &p, &s, err, sizeof err);
+        TAP_OK(rc == -ENODEV && s == (void *)&err && strstr(err, "no device 15"),
+               "%s: open of a device past the last is -ENODEV (%s)", name, err);
     }
+    L.hdr->fini(L.ctx);
+
+    /* open() before any probe (a host that skipped it) probes itself. */
+    rc = L.hdr->init(&host, &cfg, &L.ctx, err, sizeof err);
+    if (rc == 0) {
+        struct dcv_enc_params p = params("h264", AV_PIX_FMT_NV12, 160, 96);
+        void *s = (void *)&err;
+        rc = L.ops->open(L.ctx, &p, &s, err, sizeof err);
+        if (!(first.flags & DCV_CAP_AVAILABLE))
+            TAP_OK(rc == -ENODEV && strstr(err, first.unavailable_reason),
+                   "%s: open without a probe gives the same reason", name);
+        else
+            tap_skip("hardware present", "open without a probe");
+        if (rc == 0)
+            L.ops->close(s);
+        L.hdr->fini(L.ctx);
+    }
+}
+
+/* plugins.vaapi.device: a path that is no render node names itself in the
+ * reason; a value that is no path fails init. */
+static void test_vaapi_device(const char *dir)
+{
+    struct loaded L;
+    struct dcv_config cfg = {"vaapi-dev"}, bad = {"vaapi-badpath"};
+    struct dcv_device_caps caps;
+    int rc;
+
+    if (load(dir, "enc-vaapi", &L) <= 0) {
+        tap_skip("not built", "enc-vaapi device override");
+        return;
+    }
+    rc = L.hdr->init(&host, &bad, &L.ctx, err, sizeof err);
+    TAP_IS_INT(rc, -EINVAL, "vaapi: init refuses a device that is no path");
+    TAP_HAS_STR(err, "plugins.vaapi.device", "... naming the key");
+    if (rc == 0)
+        L.hdr->fini(L.ctx);
+    rc = L.hdr->init(&host, &cfg, &L.ctx, err, sizeof err);
+    if (!tap_ok(rc == 0, "vaapi: init with device = /nonexistent/renderD200"))
+        return;
+    memset(&caps, 0, sizeof caps);
+    caps.struct_size = sizeof caps;
+    rc = L.ops->probe(L.ctx, 0, &caps);
+    TAP_OK(rc == 1 && !(caps.flags & DCV_CAP_AVAILABLE) &&
+               strstr(caps.unavailable_reason, "/nonexistent/renderD200"),
+           "vaapi: the configured device is the one entry, unavailable, named (%s)",
+           caps.unavailable_reason);
+    memset(&caps, 0, sizeof caps);
+    caps.struct_size = sizeof caps;
+    TAP_IS_INT(L.ops->probe(L.ctx, 1, &caps), 0, "vaapi: and the only one");
+    L.hdr->fini(L.ctx);
+}
+
+/* A 1.1 host's caps (no hw_device): the prefix copy must not write past
+ * them. */
+static void test_old_host(const char *dir)
+{
+    struct loaded L;
+    struct dcv_config cfg = {"vaapi"};
+    unsigned char buf[sizeof(struct dcv_device_caps) + 64];
+    struct dcv_device_caps *caps = (struct dcv_device_caps *)(void *)buf;
+    size_t old = offsetof(struct dcv_device_caps, hw_device);
+    int rc, intact = 1;
+
+    if (load(dir, "enc-vaapi", &L) <= 0) {
+        tap_skip("not built", "enc-vaapi with a 1.1 host");
+        return;
+    }
+    if (L.hdr->init(&host, &cfg, &L.ctx, err, sizeof err) != 0)
+        return;
+    memset(buf, 0xa5, sizeof buf);
+    memset(caps, 0, old);
+    caps->struct_size = (uint32_t)old;
+    rc = L.ops->probe(L.ctx, 0, caps);
+    for (size_t i = old; i < sizeof buf; i++)
+        if (buf[i] != 0xa5)
+            intact = 0;
+    TAP_OK(rc == 1 && intact, "probe into a 1.1-sized caps writes only the 1.1 prefix");
     L.hdr->fini(L.ctx);
 }
 
@@ -692,5 +796,7 @@ int main(void)
     test_hardware(dir, "enc-vaapi", "vaapi", DCV_HW_VAAPI);
     test_hardware(dir, "enc-qsv", "qsv", DCV_HW_QSV);
     test_hardware(dir, "enc-vtb", "vtb", DCV_HW_VIDEOTOOLBOX);
+    test_vaapi_device(dir);
+    test_old_host(dir);
     return tap_done();
 }

@@ -347,13 +347,67 @@ static void test_time(void)
     }
 }
 
+static void test_gpu_options(void)
+{
+    char err[256] = "";
+
+    dcv_profile_defaults(&P);
+    TAP_IS_INT(P.gpu_policy, -1, "gpu-policy unset by default (coordinator's queue.gpu_policy)");
+    TAP_IS_INT((int)P.gpu_wait_s, -1, "gpu-wait unset by default (queue.gpu_wait_s)");
+    good("gpu-policy", "queue");
+    TAP_IS_INT(P.gpu_policy, DCV_PROFILE_GPU_QUEUE, "gpu-policy queue");
+    good("gpu-policy", "fallback");
+    TAP_IS_INT(P.gpu_policy, DCV_PROFILE_GPU_FALLBACK, "gpu-policy fallback");
+    good("gpu-policy", "reject");
+    TAP_IS_INT(P.gpu_policy, DCV_PROFILE_GPU_REJECT, "gpu-policy reject");
+    bad("gpu-policy", "wait");
+    bad("gpu-policy", "");
+    bad("gpu-policy", "Queue");
+    good("gpu-wait", "0");
+    TAP_IS_INT((int)P.gpu_wait_s, 0, "gpu-wait 0 = forever");
+    good("gpu-wait", "2592000");
+    TAP_IS_INT((int)P.gpu_wait_s, 2592000, "gpu-wait 30 days");
+    bad("gpu-wait", "2592001");
+    bad("gpu-wait", "-1");
+    bad("gpu-wait", "1h");
+
+    /* The refused combination, whatever the order the options came in. */
+    dcv_profile_defaults(&P);
+    TAP_IS_INT(dcv_profile_check(&P, err, sizeof err), 0, "defaults pass the check");
+    dcv_profile_set(&P, "gpu-policy", "fallback", err, sizeof err);
+    TAP_IS_INT(dcv_profile_check(&P, err, sizeof err), 0, "auto + fallback passes");
+    dcv_profile_set(&P, "encoder", "hw", err, sizeof err);
+    TAP_IS_INT(dcv_profile_check(&P, err, sizeof err), -EINVAL, "hw + fallback refused");
+    TAP_HAS_STR(err, "fallback needs a job that may run in software: use --encoder auto",
+                "refusal says what to do");
+    dcv_profile_set(&P, "encoder", "hevc_nvenc", err, sizeof err);
+    TAP_IS_INT(dcv_profile_check(&P, err, sizeof err), -EINVAL,
+               "a hardware encoder name + fallback refused");
+    dcv_profile_set(&P, "encoder", "x265", err, sizeof err);
+    TAP_IS_INT(dcv_profile_check(&P, err, sizeof err), 0, "a software plugin + fallback passes");
+    dcv_profile_set(&P, "encoder", "hw", err, sizeof err);
+    dcv_profile_set(&P, "gpu-policy", "queue", err, sizeof err);
+    TAP_IS_INT(dcv_profile_check(&P, err, sizeof err), 0, "hw + queue passes");
+    dcv_profile_set(&P, "gpu-policy", "reject", err, sizeof err);
+    TAP_IS_INT(dcv_profile_check(&P, err, sizeof err), 0, "hw + reject passes");
+
+    TAP_OK(dcv_profile_hw_only("hw") && dcv_profile_hw_only("nvenc") &&
+               dcv_profile_hw_only("vaapi") && dcv_profile_hw_only("h264_qsv") &&
+               dcv_profile_hw_only("hevc_videotoolbox"),
+           "hardware-only preferences recognised");
+    TAP_OK(!dcv_profile_hw_only("auto") && !dcv_profile_hw_only("sw") &&
+               !dcv_profile_hw_only("x264") && !dcv_profile_hw_only("libx265") &&
+               !dcv_profile_hw_only("_nvenc") && !dcv_profile_hw_only(NULL),
+           "software and open preferences are not hardware-only");
+}
+
 static void test_usage(void)
 {
     static const char *const names[] = {
         "--codec",    "--encoder",       "--crf",       "--qp",        "--bitrate",
         "--preset",   "--max-height",    "--bit-depth", "--gop",       "--audio ",
         "--audio-bitrate", "--subtitles", "--container", "--start",    "--duration",
-        "--threads",
+        "--threads",  "--gpu-policy",    "--gpu-wait",
     };
     const char *u = dcv_profile_usage();
     TAP_OK(u && strlen(u) > 100, "usage text exists");
@@ -367,6 +421,7 @@ int main(void)
     test_defaults();
     test_options();
     test_time();
+    test_gpu_options();
     test_usage();
     return tap_done();
 }

@@ -57,11 +57,11 @@ static void setup_caps(void)
     add_codec(&caps_render, "hevc", "hevc_vaapi", D8);
 }
 
-static const struct dcv_sched_device dev_x264 = {"x264", &caps_x264, 0};
-static const struct dcv_sched_device dev_x265 = {"x265", &caps_x265, 0};
-static const struct dcv_sched_device dev_gpu1 = {"nvenc", &caps_gpu1, 0};
-static const struct dcv_sched_device dev_off = {"nvenc", &caps_gpu_off, 0};
-static const struct dcv_sched_device dev_render = {"vaapi", &caps_render, 0};
+static const struct dcv_sched_device dev_x264 = {"x264", &caps_x264, 0, NULL, 0, NULL};
+static const struct dcv_sched_device dev_x265 = {"x265", &caps_x265, 0, NULL, 0, NULL};
+static const struct dcv_sched_device dev_gpu1 = {"nvenc", &caps_gpu1, 0, NULL, 0, NULL};
+static const struct dcv_sched_device dev_off = {"nvenc", &caps_gpu_off, 0, NULL, 0, NULL};
+static const struct dcv_sched_device dev_render = {"vaapi", &caps_render, 0, NULL, 0, NULL};
 
 static struct dcv_sched_worker wk(const char *id, const struct dcv_sched_device *devs, size_t n)
 {
@@ -144,7 +144,7 @@ static void test_empty_and_bad_input(void)
     TAP_IS_INT(r, -EINVAL, "worker without id: -EINVAL");
     TAP_HAS_STR(why, "no id", "worker without id: message");
 
-    struct dcv_sched_device nodev = {NULL, &caps_x265, 0};
+    struct dcv_sched_device nodev = {NULL, &caps_x265, 0, NULL, 0, NULL};
     w[0] = wk("w1", &nodev, 1);
     r = dcv_sched_pick_worker(&in, &j, NULL, &res, why, sizeof(why));
     TAP_IS_INT(r, -EINVAL, "device without plugin name: -EINVAL");
@@ -154,7 +154,7 @@ static void test_empty_and_bad_input(void)
     TAP_IS_INT(r, -EAGAIN, "worker without devices: -EAGAIN");
     TAP_IS_STR(why, "w1: no encoder devices", "worker without devices: reason");
 
-    struct dcv_sched_session s[2] = {{"b", 1, 0}, {"a", 1, 0}};
+    struct dcv_sched_session s[2] = {{"b", 1, 0, 0, false}, {"a", 1, 0, 0, false}};
     w[0] = wk("w1", &dev_x265, 1);
     in.sessions = s;
     in.n_sessions = 2;
@@ -395,8 +395,8 @@ static void test_hw_preference(void)
 static void test_gpu_sessions(void)
 {
     /* Two workers (e.g. two containers) on one box share GPU-1234. */
-    const struct dcv_sched_device d1[] = {{"nvenc", &caps_gpu1, 0}};
-    const struct dcv_sched_device d2[] = {{"nvenc", &caps_gpu1_uuid, 0}};
+    const struct dcv_sched_device d1[] = {{"nvenc", &caps_gpu1, 0, NULL, 0, NULL}};
+    const struct dcv_sched_device d2[] = {{"nvenc", &caps_gpu1_uuid, 0, NULL, 0, NULL}};
     struct dcv_sched_worker w[3] = {wk("w1", d1, 1), wk("w2", d2, 1), wk("w3", &dev_x265, 1)};
     struct dcv_sched_input in = input(w, 2);
     struct dcv_sched_result res;
@@ -409,7 +409,7 @@ static void test_gpu_sessions(void)
     TAP_IS_STR(k1, "boot-1/GPU-1234", "key is host/device_id");
     TAP_IS_STR(k2, k1, "two workers on one GPU share a key");
 
-    s[0] = (struct dcv_sched_session){k1, 2, 0};
+    s[0] = (struct dcv_sched_session){k1, 2, 0, 0, false};
     in.sessions = s;
     in.n_sessions = 1;
     w[0].slots_used = 1;
@@ -449,7 +449,7 @@ static void test_gpu_sessions(void)
     dcv_sched_session_key(&w[0], &d1[0], k1, sizeof(k1));
     dcv_sched_session_key(&w[1], &d2[0], k2, sizeof(k2));
     TAP_IS_STR(k1, "GPU-1234", "no host: key is the device id");
-    s[0] = (struct dcv_sched_session){k1, 3, 0};
+    s[0] = (struct dcv_sched_session){k1, 3, 0, 0, false};
     TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "none",
                "no host: shared by device id");
 
@@ -458,7 +458,7 @@ static void test_gpu_sessions(void)
     struct dcv_sched_worker rw[2] = {wk("ra", r1, 1), wk("rb", r1, 1)};
     rw[0].host = "hostA";
     rw[1].host = "hostB";
-    struct dcv_sched_session rs[1] = {{"hostA//dev/dri/renderD128", 1, 0}};
+    struct dcv_sched_session rs[1] = {{"hostA//dev/dri/renderD128", 1, 0, 0, false}};
     in = input(rw, 2);
     in.sessions = rs;
     in.n_sessions = 1;
@@ -471,7 +471,7 @@ static void test_per_host_and_unlimited(void)
 {
     struct dcv_device_caps gpu_c = caps_gpu_b;
     snprintf(gpu_c.device_id, sizeof(gpu_c.device_id), "GPU-c");
-    const struct dcv_sched_device two[] = {{"nvenc", &caps_gpu_b, 0}, {"nvenc", &gpu_c, 0}};
+    const struct dcv_sched_device two[] = {{"nvenc", &caps_gpu_b, 0, NULL, 0, NULL}, {"nvenc", &gpu_c, 0, NULL, 0, NULL}};
     struct dcv_sched_worker w[2] = {wk("w1", two, 2), wk("w2", two, 2)};
     struct dcv_sched_input in = input(w, 2);
     struct dcv_sched_result res;
@@ -483,7 +483,7 @@ static void test_per_host_and_unlimited(void)
     dcv_sched_session_key(&w[0], &two[1], k2, sizeof(k2));
     TAP_IS_STR(k1, "h1/plugin:nvenc", "per-host key names host and plugin");
     TAP_IS_STR(k2, k1, "both GPUs of a host count against one per-host key");
-    struct dcv_sched_session s[1] = {{k1, 3, 0}};
+    struct dcv_sched_session s[1] = {{k1, 3, 0, 0, false}};
     in.sessions = s;
     in.n_sessions = 1;
     w[1].slots_used = 3;
@@ -500,9 +500,9 @@ static void test_per_host_and_unlimited(void)
     TAP_IS_STR(k1, "", "unlimited scope: empty key");
     struct dcv_device_caps nolimit = caps_gpu1;
     nolimit.max_sessions = 0;
-    const struct dcv_sched_device nl[] = {{"nvenc", &nolimit, 0}};
+    const struct dcv_sched_device nl[] = {{"nvenc", &nolimit, 0, NULL, 0, NULL}};
     struct dcv_sched_worker u[1] = {wk("u1", nl, 1)};
-    struct dcv_sched_session big[1] = {{"GPU-1234", 1000, 0}};
+    struct dcv_sched_session big[1] = {{"GPU-1234", 1000, 0, 0, false}};
     in = input(u, 1);
     in.sessions = big;
     in.n_sessions = 1;
@@ -543,10 +543,10 @@ static void test_big_jobs_and_capability(void)
                "unknown fps ranks below a known one");
 
     /* Capability match: the fastest best-matching device, despite load. */
-    const struct dcv_sched_device g_slow[] = {{"nvenc", &caps_gpu1, 200}};
+    const struct dcv_sched_device g_slow[] = {{"nvenc", &caps_gpu1, 200, NULL, 0, NULL}};
     struct dcv_device_caps fast_caps = caps_gpu_off;
     fast_caps.flags |= DCV_CAP_AVAILABLE;
-    const struct dcv_sched_device g_fast_on[] = {{"nvenc", &fast_caps, 500}};
+    const struct dcv_sched_device g_fast_on[] = {{"nvenc", &fast_caps, 500, NULL, 0, NULL}};
     struct dcv_sched_worker g[2] = {wk("g1", g_slow, 1), wk("g2", g_fast_on, 1)};
     g[1].slots_used = 2;
     in = input(g, 2);
@@ -558,9 +558,9 @@ static void test_big_jobs_and_capability(void)
     /* Equal speed: the GPU with more free sessions wins, despite load. */
     struct dcv_device_caps other = caps_gpu1;
     snprintf(other.device_id, sizeof(other.device_id), "GPU-5678");
-    const struct dcv_sched_device g_other[] = {{"nvenc", &other, 200}};
+    const struct dcv_sched_device g_other[] = {{"nvenc", &other, 200, NULL, 0, NULL}};
     g[1].devices = g_other;
-    struct dcv_sched_session s[1] = {{"GPU-1234", 2, 0}};
+    struct dcv_sched_session s[1] = {{"GPU-1234", 2, 0, 0, false}};
     in.sessions = s;
     in.n_sessions = 1;
     TAP_IS_STR(pick(&in, small, NULL, &res, why, sizeof(why)), "g2",
@@ -602,7 +602,7 @@ static void test_pick_job(void)
     /* GPU full: the hevc job waits, the software job behind it runs. */
     const struct dcv_sched_device mixed[] = {dev_gpu1, dev_x264};
     struct dcv_sched_worker g[1] = {wk("g", mixed, 2)};
-    struct dcv_sched_session s[1] = {{"GPU-1234", 3, 0}};
+    struct dcv_sched_session s[1] = {{"GPU-1234", 3, 0, 0, false}};
     struct dcv_sched_job q2[2] = {job("hevc", 0, "hw"), job("h264", 0, NULL)};
     in = input(g, 1);
     in.sessions = s;
@@ -610,6 +610,374 @@ static void test_pick_job(void)
     r = dcv_sched_pick_job(&in, 0, q2, 2, &res, why, sizeof(why));
     TAP_IS_INT(r, 1, "pick_job: skips a job blocked on GPU sessions");
     TAP_IS_STR(enc_of(&in, &res), "libx264", "pick_job: h264 on the CPU while the GPU is full");
+}
+
+/* ---- issue 5: cluster-wide GPU accounting, classes, policies, gpu-aware ---- */
+
+static struct dcv_sched_session sess(const char *key, uint32_t used, uint32_t limit)
+{
+    struct dcv_sched_session x = {key, used, limit, 0, false};
+    return x;
+}
+
+static void test_shared_gpu_policy_inputs(void)
+{
+    /* Two workers on one host share GPU-1234 (3 sessions); a third is CPU only. */
+    const struct dcv_sched_device d1[] = {{"nvenc", &caps_gpu1, 0, NULL, 0, NULL}, dev_x265};
+    const struct dcv_sched_device d2[] = {{"nvenc", &caps_gpu1, 0, NULL, 0, NULL}};
+    struct dcv_sched_worker w[3] = {wk("w1", d1, 2), wk("w2", d2, 1), wk("w3", &dev_x265, 1)};
+    struct dcv_sched_input in = input(w, 3);
+    struct dcv_sched_result res;
+    struct dcv_sched_session s[1];
+    char why[512];
+
+    w[0].host = w[1].host = "box";
+    s[0] = sess("box/GPU-1234", 2, 0);
+    in.sessions = s;
+    in.n_sessions = 1;
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "w1",
+               "a free session: hardware first");
+    TAP_OK(res.hw && !res.gpu_exhausted, "placed on the GPU, not exhausted");
+    TAP_IS_INT(res.n_hw_capable, 2, "two workers can reach the GPU");
+    TAP_IS_INT(res.n_hw_free, 2, "both see a free session");
+
+    s[0].used = 3;
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "w1",
+               "GPU full: auto may still be placed in software (w1's x265 ranks by load)");
+    TAP_OK(!res.hw, "the placement is a software one");
+    TAP_OK(res.gpu_exhausted, "and the result says every GPU was full");
+    TAP_IS_INT(res.n_hw_blocked, 2, "both GPU workers blocked");
+    TAP_IS_STR(res.gpu_detail, "GPU-1234 sessions 3/3", "the shared GPU is named once");
+
+    TAP_IS_STR(pick(&in, job("hevc", 0, "hw"), NULL, &res, why, sizeof(why)), "none",
+               "hw job: nothing to place");
+    TAP_OK(res.gpu_exhausted, "hw job: exhausted (the policy decides)");
+    TAP_IS_STR(why, "w1: GPU-1234 sessions 3/3; w2: GPU-1234 sessions 3/3; w3: no hardware hevc "
+                    "encoder",
+               "hw job: every worker explained");
+
+    TAP_IS_STR(pick(&in, job("hevc", 0, "sw"), NULL, &res, why, sizeof(why)), "w1",
+               "sw job: not a GPU matter");
+    TAP_OK(!res.gpu_exhausted && res.n_hw_capable == 0, "sw job: no GPU inputs at all");
+
+    TAP_IS_STR(pick(&in, job("hevc", 0, "nvenc"), NULL, &res, why, sizeof(why)), "none",
+               "named hardware plugin waits");
+    TAP_OK(res.gpu_exhausted, "named hardware plugin: exhausted");
+
+    /* A GPU without a hevc encoder does not count: no hardware for the codec. */
+    TAP_IS_STR(pick(&in, job("h264", 0, NULL), NULL, &res, why, sizeof(why)), "none",
+               "h264 on a full GPU, no x264 anywhere");
+    TAP_OK(res.gpu_exhausted, "h264: the GPU can do it, so it is exhausted");
+    TAP_IS_STR(pick(&in, job("av1", 0, NULL), NULL, &res, why, sizeof(why)), "none",
+               "av1: nobody");
+    TAP_OK(!res.gpu_exhausted && res.n_hw_capable == 0, "no hardware for the codec: no policy");
+
+    /* A worker that takes no work at all does not make the GPU "free". */
+    s[0].used = 2;
+    w[0].draining = true;
+    w[1].busy = true;
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "w3",
+               "GPU workers unavailable: software");
+    TAP_OK(!res.gpu_exhausted, "not exhausted: nobody was refused on sessions");
+    w[0].draining = false;
+    w[1].busy = false;
+}
+
+static void test_per_host_two_gpus(void)
+{
+    /* A consumer card's cap is per machine: two GPUs on one host, 3 per host. */
+    static struct dcv_device_caps ga, gb;
+    mk_caps(&ga, "GPU-a", 1, 3, DCV_SCOPE_PER_HOST);
+    add_codec(&ga, "hevc", "hevc_nvenc", D8);
+    mk_caps(&gb, "GPU-b", 1, 3, DCV_SCOPE_PER_HOST);
+    add_codec(&gb, "hevc", "hevc_nvenc", D8);
+    const struct dcv_sched_device d[] = {{"nvenc", &ga, 0, NULL, 0, NULL},
+                                         {"nvenc", &gb, 0, NULL, 0, NULL}};
+    struct dcv_sched_worker w[2] = {wk("w1", d, 2), wk("w2", d, 2)};
+    struct dcv_sched_input in = input(w, 2);
+    struct dcv_sched_result res;
+    struct dcv_sched_session s[2];
+    char why[512], ka[DCV_SCHED_KEY_MAX], kb[DCV_SCHED_KEY_MAX];
+
+    w[0].host = "h1";
+    w[1].host = "h2";
+    dcv_sched_session_key(&w[0], &d[0], ka, sizeof(ka));
+    dcv_sched_session_key(&w[0], &d[1], kb, sizeof(kb));
+    TAP_IS_STR(ka, "h1/plugin:nvenc", "per-host key");
+    TAP_IS_STR(kb, ka, "both GPUs of a host count against one key");
+    s[0] = sess("h1/plugin:nvenc", 3, 0);
+    s[1] = sess("h2/plugin:nvenc", 1, 0);
+    in.sessions = s;
+    in.n_sessions = 2;
+    TAP_IS_STR(pick(&in, job("hevc", 0, "hw"), NULL, &res, why, sizeof(why)), "w2",
+               "host 1 full across both GPUs: host 2");
+    s[1].used = 3;
+    TAP_IS_STR(pick(&in, job("hevc", 0, "hw"), NULL, &res, why, sizeof(why)), "none",
+               "both hosts full");
+    TAP_IS_STR(why, "w1: nvenc sessions 3/3 per host; w2: nvenc sessions 3/3 per host",
+               "per-host reason");
+    TAP_IS_STR(res.gpu_detail, "nvenc on h1 sessions 3/3 per host, nvenc on h2 sessions 3/3 per host",
+               "summary names each host");
+}
+
+static void test_classes(void)
+{
+    const struct dcv_sched_device d[] = {{"nvenc", &caps_gpu1, 0, NULL, 0, NULL}, dev_x265};
+    struct dcv_sched_worker w[1] = {wk("w1", d, 2)};
+    struct dcv_sched_input in = input(w, 1);
+    struct dcv_sched_result res;
+    char why[512];
+    int r;
+
+    /* One GPU, eight cores: one GPU job at a time, several CPU jobs. */
+    w[0].slots_total = 8;
+    w[0].gpu_slots = 1;
+    w[0].cpu_slots = 6;
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "w1",
+               "classes: free GPU slot");
+    TAP_OK(res.hw, "classes: a GPU job");
+    w[0].slots_used = w[0].gpu_used = 1;
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "w1",
+               "GPU slot taken: auto runs as a CPU job on the same box");
+    TAP_OK(!res.hw, "... in software");
+    TAP_OK(res.gpu_exhausted, "... the GPU counted as full (max_gpu_jobs)");
+    TAP_HAS_STR(res.gpu_detail, "w1: no free GPU slot (1 of 1 in use)", "summary names the slot");
+    TAP_IS_STR(pick(&in, job("hevc", 0, "hw"), NULL, &res, why, sizeof(why)), "none",
+               "hw job: no GPU slot");
+    TAP_IS_STR(why, "w1: no free GPU slot (1 of 1 in use)", "GPU slot reason");
+    w[0].slots_used = 7;
+    w[0].cpu_used = 6;
+    TAP_IS_STR(pick(&in, job("hevc", 0, "sw"), NULL, &res, why, sizeof(why)), "none",
+               "CPU slots full though total slots are free");
+    TAP_IS_STR(why, "w1: no free CPU slot (6 of 6 in use)", "CPU slot reason");
+    w[0].gpu_used = 0;
+    w[0].slots_used = 6;
+    TAP_IS_STR(pick(&in, job("hevc", 0, "sw"), NULL, &res, why, sizeof(why)), "none",
+               "sw job still waits for a CPU slot");
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "w1",
+               "auto takes the free GPU slot");
+    TAP_OK(res.hw, "... on the GPU");
+    /* Classes never lift the total. */
+    w[0].slots_used = 8;
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "none",
+               "total slots still bound both classes");
+    TAP_IS_STR(why, "w1: slots 8/8", "total slots reason");
+    /* 0 = the total. */
+    w[0].cpu_slots = w[0].gpu_slots = 0;
+    w[0].slots_used = 3;
+    w[0].cpu_used = 3;
+    TAP_IS_STR(pick(&in, job("hevc", 0, "sw"), NULL, &res, why, sizeof(why)), "w1",
+               "class limit 0 means the total");
+    /* pick_job sees the classes too. */
+    struct dcv_sched_job jobs[2] = {job("hevc", 0, "hw"), job("hevc", 0, "sw")};
+    w[0].gpu_slots = 1;
+    w[0].gpu_used = 1;
+    r = dcv_sched_pick_job(&in, 0, jobs, 2, &res, why, sizeof(why));
+    TAP_IS_INT(r, 1, "pick_job: the hw job waits for the GPU slot, the sw job goes");
+}
+
+static void test_external_sessions(void)
+{
+    struct dcv_sched_session s[4];
+    size_t ns = 0;
+    /* NVML on two workers of host "box" reports the same GPU: newest wins. */
+    struct dcv_sched_gpu_obs o[5] = {
+        {"box/GPU-1234", "box/GPU-1234", 3, 1, 100}, /* old report: 2 external */
+        {"box/GPU-1234", "box/GPU-1234", 2, 1, 200}, /* newest: 1 external */
+        {"h2/plugin:nvenc", "h2/GPU-x", 2, 0, 50},    /* per-host: two GPUs summed */
+        {"h2/plugin:nvenc", "h2/GPU-y", 3, 2, 50},
+        {"h3/GPU-z", "h3/GPU-z", -1, 0, 50},         /* unknown: nothing */
+    };
+    s[ns++] = sess("box/GPU-1234", 1, 0);
+    TAP_IS_INT(dcv_sched_add_external(s, &ns, 4, o, 5), 0, "external sessions added");
+    dcv_sched_sessions_sort(s, ns);
+    TAP_IS_INT((int)ns, 2, "a key appended for the per-host GPUs only");
+    TAP_IS_STR(s[0].key, "box/GPU-1234", "sorted: box first");
+    TAP_IS_INT((int)s[0].used, 2, "ours 1 + 1 other (newest report, never the sum)");
+    TAP_IS_INT((int)s[0].external, 1, "one held by other software");
+    TAP_IS_INT((int)s[1].used, 3, "per host: 2 on GPU-x + 1 on GPU-y");
+    TAP_IS_INT((int)s[1].external, 3, "all of them other software's");
+
+    /* ours above NVML's count (a report older than our assignment): no negative. */
+    struct dcv_sched_gpu_obs o2[1] = {{"k", "box/GPU-1", 1, 3, 1}};
+    struct dcv_sched_session s2[1];
+    size_t n2 = 0;
+    TAP_IS_INT(dcv_sched_add_external(s2, &n2, 1, o2, 1), 0, "stale report");
+    TAP_IS_INT((int)n2, 0, "nothing external when ours exceed the report");
+    struct dcv_sched_gpu_obs o3[1] = {{"k", "box/GPU-1", 4, 0, 1}};
+    TAP_IS_INT(dcv_sched_add_external(s2, &n2, 0, o3, 1), -ENOSPC, "no room for the key");
+
+    /* The scheduler then explains what it saw. */
+    const struct dcv_sched_device d[] = {{"nvenc", &caps_gpu1, 0, NULL, 0, NULL}};
+    struct dcv_sched_worker w[1] = {wk("w1", d, 1)};
+    struct dcv_sched_input in = input(w, 1);
+    struct dcv_sched_result res;
+    char why[512];
+    struct dcv_sched_session s3[1] = {{"box/GPU-1234", 3, 0, 1, false}};
+    w[0].host = "box";
+    in.sessions = s3;
+    in.n_sessions = 1;
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "none",
+               "external sessions fill the GPU");
+    TAP_IS_STR(why, "w1: GPU-1234 sessions 3/3 (1 used by other software)",
+               "reason says other software holds one");
+    TAP_IS_STR(res.gpu_detail, "GPU-1234 sessions 3/3 (1 used by other software)",
+               "summary too");
+}
+
+static void test_held_limits(void)
+{
+    const struct dcv_sched_device d[] = {{"nvenc", &caps_gpu1, 0, NULL, 0, NULL}};
+    static struct dcv_device_caps unl;
+    struct dcv_sched_worker w[1] = {wk("w1", d, 1)};
+    struct dcv_sched_input in = input(w, 1);
+    struct dcv_sched_result res;
+    struct dcv_sched_session s[1] = {{"GPU-1234", 0, 0, 0, true}};
+    char why[512];
+
+    in.sessions = s;
+    in.n_sessions = 1;
+    TAP_IS_STR(pick(&in, job("hevc", 0, "hw"), NULL, &res, why, sizeof(why)), "none",
+               "a hold at 0 blocks (an -EBUSY with nothing of ours running)");
+    TAP_IS_STR(why, "w1: GPU-1234 sessions 0/0 (held after a refused session)", "hold reason");
+    s[0].used = 1;
+    s[0].limit = 2;
+    TAP_IS_STR(pick(&in, job("hevc", 0, "hw"), NULL, &res, why, sizeof(why)), "w1",
+               "hold at 2 with 1 in use: free");
+    s[0].used = 2;
+    TAP_IS_STR(pick(&in, job("hevc", 0, "hw"), NULL, &res, why, sizeof(why)), "none",
+               "hold at 2 with 2 in use: full below the device's 3");
+    s[0].limit = 9;
+    TAP_IS_STR(pick(&in, job("hevc", 0, "hw"), NULL, &res, why, sizeof(why)), "w1",
+               "a hold never raises the device's limit");
+    /* A device that reports no limit (0) still obeys a hold. */
+    mk_caps(&unl, "GPU-u", 1, 0, DCV_SCOPE_PER_DEVICE);
+    add_codec(&unl, "hevc", "hevc_nvenc", D8);
+    const struct dcv_sched_device du[] = {{"nvenc", &unl, 0, NULL, 0, NULL}};
+    struct dcv_sched_worker wu[1] = {wk("wu", du, 1)};
+    struct dcv_sched_session su[1] = {{"GPU-u", 4, 4, 0, true}};
+    in = input(wu, 1);
+    in.sessions = su;
+    in.n_sessions = 1;
+    TAP_IS_STR(pick(&in, job("hevc", 0, "hw"), NULL, &res, why, sizeof(why)), "none",
+               "hold on a device without a reported limit");
+    su[0].hold = false;
+    TAP_IS_STR(pick(&in, job("hevc", 0, "hw"), NULL, &res, why, sizeof(why)), "none",
+               "a plain override also counts when the device has no limit");
+    su[0].limit = 0;
+    TAP_IS_STR(pick(&in, job("hevc", 0, "hw"), NULL, &res, why, sizeof(why)), "wu",
+               "no limit, no override: free");
+}
+
+static void test_gpu_aware(void)
+{
+    static struct dcv_device_caps g4a, g4b, dc, gq;
+    struct dcv_sched_bench ba[2] = {{"hevc", 300}, {"h264", 900}};
+    struct dcv_sched_bench bb[1] = {{"hevc", 600}};
+    mk_caps(&g4a, "GPU-a", 1, 4, DCV_SCOPE_PER_DEVICE);
+    add_codec(&g4a, "h264", "h264_nvenc", D8);
+    add_codec(&g4a, "hevc", "hevc_nvenc", D8);
+    mk_caps(&g4b, "GPU-b", 1, 4, DCV_SCOPE_PER_DEVICE);
+    add_codec(&g4b, "hevc", "hevc_nvenc", D8);
+    mk_caps(&dc, "GPU-dc", 1, 0, DCV_SCOPE_UNLIMITED);
+    add_codec(&dc, "hevc", "hevc_nvenc", D8);
+    mk_caps(&gq, "/dev/dri/renderD128", 1, 2, DCV_SCOPE_PER_DEVICE);
+    add_codec(&gq, "hevc", "hevc_vaapi", D8);
+    const struct dcv_sched_device da[] = {{"nvenc", &g4a, 0, ba, 2, NULL}, dev_x265};
+    const struct dcv_sched_device db[] = {{"nvenc", &g4b, 0, bb, 1, NULL}};
+    struct dcv_sched_worker w[3] = {wk("wa", da, 2), wk("wb", db, 1), wk("wc", &dev_x265, 1)};
+    struct dcv_sched_input in = input(w, 3);
+    struct dcv_sched_result res;
+    struct dcv_sched_session s[2] = {sess("GPU-a", 1, 0), sess("GPU-b", 3, 0)};
+    struct dcv_sched_job j;
+    char why[512];
+
+    in.strategy = DCV_SCHED_GPU_AWARE;
+    in.sessions = s;
+    in.n_sessions = 2;
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "wa",
+               "gpu-aware: most free sessions (3/4 free beats 1/4)");
+    TAP_OK(res.hw, "gpu-aware: hardware");
+    /* Big job: the fastest device for the job's codec, free sessions aside. */
+    j = job("hevc", 0, NULL);
+    j.size_hint = 2 * DCV_SCHED_BIG_JOB_DEFAULT;
+    TAP_IS_STR(pick(&in, j, NULL, &res, why, sizeof(why)), "wb",
+               "big hevc job: GPU-b's 600 fps (hevc figure) beats GPU-a's 300");
+    j.codec = "h264";
+    TAP_IS_STR(pick(&in, j, NULL, &res, why, sizeof(why)), "wa",
+               "h264: only GPU-a has it (900 fps per-codec figure)");
+    /* Equal ratios: the earliest estimated finish (speed shared with what runs there). */
+    s[0].used = 2;
+    s[1].used = 2;
+    j = job("hevc", 0, NULL);
+    j.size_hint = 1000;
+    TAP_IS_STR(pick(&in, j, NULL, &res, why, sizeof(why)), "wb",
+               "same free ratio, known size: the faster device finishes first");
+    /* Unknown size and speed: ties broken by load, then id. */
+    j.size_hint = 0;
+    w[1].slots_used = 1;
+    TAP_IS_STR(pick(&in, j, NULL, &res, why, sizeof(why)), "wa",
+               "unknown size: least loaded");
+    w[1].slots_used = 0;
+    w[0].load = 0.5;
+    TAP_IS_STR(pick(&in, j, NULL, &res, why, sizeof(why)), "wb", "then the load figure");
+    w[0].load = 0;
+    TAP_IS_STR(pick(&in, j, NULL, &res, why, sizeof(why)), "wb",
+               "equal load: the faster device (600 fps)");
+    bb[0].fps = 300;
+    TAP_IS_STR(pick(&in, j, NULL, &res, why, sizeof(why)), "wa", "then the id");
+    bb[0].fps = 600;
+    /* Unlimited (datacenter) counts as entirely free. */
+    const struct dcv_sched_device dd[] = {{"nvenc", &dc, 0, NULL, 0, NULL}};
+    w[2] = wk("wd", dd, 1);
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "wd",
+               "an unlimited GPU is the freest");
+    /* Software only when no hardware is free (auto). */
+    s[0].used = 4;
+    s[1].used = 4;
+    w[2] = wk("wc", &dev_x265, 1);
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "wa",
+               "GPUs full: software, least loaded first (wa's x265)");
+    TAP_OK(!res.hw && res.gpu_exhausted, "software placement flagged as exhausted");
+    /* Within one worker, the device choice follows the same order. */
+    const struct dcv_sched_device two[] = {{"vaapi", &gq, 0, NULL, 0, NULL},
+                                           {"nvenc", &g4b, 0, bb, 1, NULL}};
+    struct dcv_sched_worker w2[1] = {wk("w2", two, 2)};
+    struct dcv_sched_session s2[2] = {sess("/dev/dri/renderD128", 0, 0), sess("GPU-b", 3, 0)};
+    in = input(w2, 1);
+    in.strategy = DCV_SCHED_GPU_AWARE;
+    in.sessions = s2;
+    in.n_sessions = 2;
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "w2",
+               "one worker, two GPUs");
+    TAP_IS_STR(enc_of(&in, &res), "hevc_vaapi", "the freer device (2/2 free beats 1/4)");
+    j = job("hevc", 0, NULL);
+    j.size_hint = 2 * DCV_SCHED_BIG_JOB_DEFAULT;
+    pick(&in, j, NULL, &res, why, sizeof(why));
+    TAP_IS_STR(enc_of(&in, &res), "hevc_nvenc", "a big job takes the benchmarked faster one");
+    TAP_IS_STR(dcv_sched_strategy_name(DCV_SCHED_GPU_AWARE), "gpu-aware", "strategy name");
+    in.strategy = (enum dcv_sched_strategy)4;
+    TAP_IS_INT(dcv_sched_pick_worker(&in, &j, NULL, &res, why, sizeof(why)), -EINVAL,
+               "unknown strategy refused");
+}
+
+static void test_precomputed_keys(void)
+{
+    /* The coordinator computes keys once per pass; the result must not change. */
+    const struct dcv_sched_device d[] = {{"nvenc", &caps_gpu1, 0, NULL, 0, "box/GPU-1234"}};
+    const struct dcv_sched_device dn[] = {{"nvenc", &caps_gpu1, 0, NULL, 0, ""}};
+    struct dcv_sched_worker w[1] = {wk("w1", d, 1)};
+    struct dcv_sched_input in = input(w, 1);
+    struct dcv_sched_result res;
+    struct dcv_sched_session s[1] = {sess("box/GPU-1234", 3, 0)};
+    char why[256];
+    in.sessions = s;
+    in.n_sessions = 1;
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "none",
+               "precomputed key counts");
+    w[0].devices = dn;
+    TAP_IS_STR(pick(&in, job("hevc", 0, NULL), NULL, &res, why, sizeof(why)), "w1",
+               "an empty key means nothing to count");
 }
 
 int main(void)
@@ -625,5 +993,12 @@ int main(void)
     test_per_host_and_unlimited();
     test_big_jobs_and_capability();
     test_pick_job();
+    test_shared_gpu_policy_inputs();
+    test_per_host_two_gpus();
+    test_classes();
+    test_external_sessions();
+    test_held_limits();
+    test_gpu_aware();
+    test_precomputed_keys();
     return tap_done();
 }

@@ -565,7 +565,8 @@ int main(void)
     fprintf(f,
             "role = \"worker\";\nname = \"w1\";\nstate_dir = \"%s/state\";\n"
             "work_dir = \"%s/work\";\ncoordinator = \"tcp://127.0.0.1:1\";\nmax_jobs = 1;\n"
-            "worker = { path_map = [ \"/coord/media=%s\" ]; disk_quota = 1000000000; };\n"
+            "worker = { path_map = [ \"/coord/media=%s\" ]; disk_quota = 1000000000;\n"
+            "           max_gpu_jobs = 1; };\n"
             /* The fake coordinator authenticates nobody (its net has no
              * security): the job processes, which follow this file, neither. */
             "security = { mode = \"none\"; };\n",
@@ -636,6 +637,8 @@ int main(void)
                    "HELLO is valid");
         TAP_IS_STR(h->worker_id, "w1", "HELLO.worker_id is the configured name");
         TAP_IS_INT(h->slots, 1, "HELLO.slots = max_jobs");
+        TAP_OK(h->max_cpu_jobs == 0 && h->max_gpu_jobs == 1,
+               "HELLO.max_cpu_jobs 0 (= slots), max_gpu_jobs from worker.max_gpu_jobs");
         TAP_IS_INT(strlen(h->session), 32, "HELLO.session is 128 bits of hex");
         TAP_OK(h->host[0] != '\0', "HELLO.host: %s", h->host);
         TAP_IS_STR(h->version, PACKAGE_VERSION, "HELLO.version");
@@ -873,6 +876,41 @@ int main(void)
         TAP_IS_STR(jget_str(o, "code"), "input", "... code input");
         TAP_IS_INT(jget_bool(o, "retryable"), 0, "... not retryable");
         json_object_put(o);
+    }
+
+    /* ---- JOB.placement: exactly that device, or REJECT nodev -------------------------------- */
+    {
+        char body[4096];
+        random_job_id(jid);
+        snprintf(body, sizeof body,
+                 "{\"job_id\":\"%s\",\"attempt\":1,\"session\":\"%s\","
+                 "\"input\":{\"kind\":\"path\",\"path\":\"/coord/media/in.mkv\"},"
+                 "\"profile\":{\"codec\":\"h264\",\"encoder\":\"x265\"},"
+                 "\"placement\":{\"plugin\":\"nvenc\",\"device_id\":\"GPU-nothere\","
+                 "\"codec\":\"h264\",\"encoder\":\"h264_nvenc\",\"hw\":true,\"fallback\":false}}",
+                 jid, g_session);
+        send_ctl(DCV_CMD_JOB, body);
+        r = wait_msg(DCV_CMD_REJECT, jid, WAIT_MS);
+        if (TAP_OK(r != NULL, "placement on a device this worker lacks: REJECT")) {
+            o = parse(r);
+            TAP_IS_STR(jget_str(o, "code"), "nodev", "... code nodev");
+            TAP_IS_INT(jget_bool(o, "retryable"), 1, "... retryable (another worker may have it)");
+            TAP_OK(strstr(jget_str(o, "message"), "placement") != NULL, "... says placement: %s",
+                   jget_str(o, "message"));
+            json_object_put(o);
+        }
+        /* The placement names the exact device; the job encodes there and
+         * nowhere else (the coordinator counted the session there). */
+        random_job_id(jid);
+        snprintf(body, sizeof body,
+                 "{\"job_id\":\"%s\",\"attempt\":1,\"session\":\"%s\","
+                 "\"input\":{\"kind\":\"path\",\"path\":\"/coord/media/in.mkv\"},"
+                 "\"profile\":{\"codec\":\"h264\",\"encoder\":\"sw\"},"
+                 "\"placement\":{\"plugin\":\"x264\",\"device_id\":\"cpu\","
+                 "\"codec\":\"h264\",\"encoder\":\"libx264\",\"hw\":false,\"fallback\":true}}",
+                 jid, g_session);
+        send_ctl(DCV_CMD_JOB, body);
+        expect_done(jid, "placed job", "x264");
     }
 
     /* ---- shutdown: DISCONNECT ---------------------------------------------------------------- */

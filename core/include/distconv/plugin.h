@@ -71,10 +71,12 @@ extern "C" {
 struct AVFrame;
 struct AVPacket;
 struct AVCodecParameters;
+struct AVBufferRef;
 
 #define DCV_PLUGIN_MAGIC 0x44435650u /* "DCVP" */
 #define DCV_ABI_MAJOR 1
-#define DCV_ABI_MINOR 1 /* 1.1: transport security (mechanism, keys, ZAP authorize, user ids) */
+#define DCV_ABI_MINOR 2 /* 1.1: transport security (mechanism, keys, ZAP authorize, user ids);
+                        * 1.2: hardware device string, hw device/frames in params (zero copy) */
 
 #if defined(__GNUC__)
 #define DCV_EXPORT __attribute__((visibility("default")))
@@ -245,6 +247,15 @@ struct dcv_device_caps {
      * FFmpeg build", "no permission on /dev/dri/renderD128". */
     char unavailable_reason[256];
     void *reserved[8];
+
+    /* ---- ABI 1.2 (check with DCV_HAS_FIELD) ----
+     * The device string FFmpeg's av_hwdevice_ctx_create() takes for this
+     * device with the AVHWDeviceType of hw_type: "/dev/dri/renderD128"
+     * (VA-API, QSV: its VA-API child), the CUDA ordinal "0", "" for
+     * VideoToolbox and software. A host that decodes on this device for
+     * zero copy opens it with this string and passes it in
+     * dcv_enc_params.hw_device. "" = no zero copy offered. */
+    char hw_device[128];
 };
 
 /* ------------------------------------------------------------------------ */
@@ -306,6 +317,29 @@ struct dcv_enc_params {
     char extra_opts[256];
 
     void *reserved[8];
+
+    /* ---- ABI 1.2 (a plugin reads them only when DCV_HAS_FIELD says the
+     * host's struct has them; a 1.1 host's read as NULL / 0) ----
+     * Zero copy. Both references are borrowed for the duration of open();
+     * a plugin that keeps them takes its own av_buffer_ref().
+     *   hw_device  a device the host opened (av_hwdevice_ctx_create with
+     *              caps.hw_device of device_index and the AVHWDeviceType of
+     *              caps.hw_type) for decoding. The plugin uses it instead of
+     *              its own device when it is of the plugin's type. NULL: none.
+     *   hw_frames  set only together with hw_device: the frames context of
+     *              the decoder's output on that device. pix_fmt is then its
+     *              hardware format (AV_PIX_FMT_CUDA, _VAAPI, ...) and
+     *              sw_pix_fmt its sw_format, one of the codec's caps
+     *              pix_fmts. send_frame() then takes hardware frames of that
+     *              device (passed to the encoder without a copy) and, after
+     *              a mid-stream change, software frames of sw_pix_fmt (which
+     *              the plugin uploads). NULL: software frames of pix_fmt,
+     *              uploaded by the plugin where its encoder needs it.
+     *   sw_pix_fmt AVPixelFormat of the frames' content when hw_frames is
+     *              set; -1 or ignored otherwise. */
+    struct AVBufferRef *hw_device;
+    struct AVBufferRef *hw_frames;
+    int32_t sw_pix_fmt;
 };
 
 /* ------------------------------------------------------------------------ */
