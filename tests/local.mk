@@ -9,7 +9,7 @@
 # their own media into a fresh temp dir and remove it.
 
 check_LTLIBRARIES += tests/libtap.la
-tests_libtap_la_SOURCES = tests/tap.c tests/tap.h
+tests_libtap_la_SOURCES = tests/tap.c tests/tap.h tests/mediafix.c tests/mediafix.h
 
 TEST_EXTENSIONS = .sh
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh

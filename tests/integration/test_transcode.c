@@ -25,48 +25,14 @@
 #include "media/pipeline.h"
 #include "pluginhost.h"
 #include "profile.h"
+#include "mediafix.h"
 #include "tap.h"
 
-static char tmpdir[PATH_MAX];
-static const char *ffmpeg_bin;
 static struct dcv_plugin_set set;
 
 /* ------------------------------------------------------------------------ */
 /* helpers                                                                   */
 /* ------------------------------------------------------------------------ */
-
-static const char *tp(const char *name)
-{
-    static char paths[8][PATH_MAX + 64];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, sizeof(paths[0]), "%s/%s", tmpdir, name);
-    return p;
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    int r;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    r = system(cmd);
-    if (r != 0)
-        tap_diag("command failed (%d): %s", r, cmd);
-    return r;
-}
-
-/* ffmpeg with the common quiet flags; the clip goes to tmpdir/out. */
-static void make_clip(const char *out, const char *args)
-{
-    if (sh("cd '%s' && '%s' -nostdin -hide_banner -v error -y %s '%s'", tmpdir, ffmpeg_bin, args,
-           out) != 0)
-        tap_bail("cannot generate test clip %s", out);
-}
 
 static int exists(const char *p)
 {
@@ -272,10 +238,10 @@ static void test_h264_mkv_copy_audio(void)
 {
     struct dcv_profile p;
     struct info o;
-    const char *out = tp("a-out.mkv");
+    const char *out = mf_path("a-out.mkv");
 
     base_profile(&p, "h264");
-    if (ok_transcode("h264 mkv + aac copy", tp("a.mkv"), out, &p, &o) < 0)
+    if (ok_transcode("h264 mkv + aac copy", mf_path("a.mkv"), out, &p, &o) < 0)
         return;
     TAP_IS_STR(o.vcodec, "h264", "h264 mkv: video is h264");
     TAP_IS_INT(o.frames, 50, "h264 mkv: 50 frames");
@@ -287,7 +253,7 @@ static void test_h264_mkv_copy_audio(void)
     /* The input's video starts after the aac priming delay; A/V sync
      * means the output keeps that offset. */
     struct info in;
-    if (inspect(tp("a.mkv"), &in) == 0)
+    if (inspect(mf_path("a.mkv"), &in) == 0)
         TAP_IS_INT(o.pts_ms[0], in.pts_ms[0], "h264 mkv: video start kept relative to audio");
 }
 
@@ -300,11 +266,11 @@ static void test_flac_copy_mp4(void)
     struct info o;
 
     base_profile(&p, "h264");
-    if (ok_transcode("flac copy into mp4", tp("flac.mkv"), tp("fl-out.mp4"), &p, &o) < 0)
+    if (ok_transcode("flac copy into mp4", mf_path("flac.mkv"), mf_path("fl-out.mp4"), &p, &o) < 0)
         return;
     TAP_IS_INT(o.n_audio, 1, "flac into mp4: audio stream kept");
     TAP_IS_STR(o.acodec, "aac", "flac into mp4: re-encoded to aac");
-    if (ok_transcode("flac copy into mkv", tp("flac.mkv"), tp("fl-out.mkv"), &p, &o) < 0)
+    if (ok_transcode("flac copy into mkv", mf_path("flac.mkv"), mf_path("fl-out.mkv"), &p, &o) < 0)
         return;
     TAP_IS_STR(o.acodec, "flac", "flac into mkv: copied");
 }
@@ -320,7 +286,7 @@ static void test_hevc_mp4_aac(void)
     }
     base_profile(&p, "hevc");
     p.audio = DCV_AUDIO_AAC;
-    if (ok_transcode("hevc mp4 + aac", tp("a.mkv"), tp("b-out.mp4"), &p, &o) < 0)
+    if (ok_transcode("hevc mp4 + aac", mf_path("a.mkv"), mf_path("b-out.mp4"), &p, &o) < 0)
         return;
     TAP_OK(strstr(o.format, "mp4") != NULL, "hevc mp4: container is mp4 (%s)", o.format);
     TAP_IS_STR(o.vcodec, "hevc", "hevc mp4: video is hevc");
@@ -337,7 +303,7 @@ static void test_opus_mkv(void)
 
     base_profile(&p, "h264");
     p.audio = DCV_AUDIO_OPUS;
-    if (ok_transcode("opus mkv", tp("a44.mkv"), tp("c-out.mkv"), &p, &o) < 0)
+    if (ok_transcode("opus mkv", mf_path("a44.mkv"), mf_path("c-out.mkv"), &p, &o) < 0)
         return;
     TAP_IS_STR(o.acodec, "opus", "opus mkv: audio is opus");
     TAP_IS_INT(o.a_rate, 48000, "opus mkv: resampled 44.1 -> 48 kHz");
@@ -352,13 +318,13 @@ static void test_subtitles(void)
     struct info o;
 
     base_profile(&p, "h264");
-    if (ok_transcode("subs mkv", tp("subs.mkv"), tp("d-out.mkv"), &p, &o) == 0) {
+    if (ok_transcode("subs mkv", mf_path("subs.mkv"), mf_path("d-out.mkv"), &p, &o) == 0) {
         TAP_IS_INT(o.n_subs, 1, "subs mkv: subtitle stream copied");
         TAP_IS_STR(o.scodec, "subrip", "subs mkv: still subrip");
         TAP_IS_INT(o.sub_packets, 2, "subs mkv: both cues");
     }
     /* mp4 cannot carry subrip: skipped with a warning, not a failure. */
-    if (ok_transcode("subs mp4", tp("subs.mkv"), tp("d-out.mp4"), &p, &o) == 0) {
+    if (ok_transcode("subs mp4", mf_path("subs.mkv"), mf_path("d-out.mp4"), &p, &o) == 0) {
         TAP_IS_INT(o.n_subs, 0, "subs mp4: subrip skipped");
         TAP_IS_INT(o.frames, 50, "subs mp4: video complete");
     }
@@ -370,22 +336,22 @@ static void test_metadata(void)
     struct info o;
 
     base_profile(&p, "h264");
-    if (ok_transcode("metadata", tp("meta.mkv"), tp("v-out.mkv"), &p, &o) == 0) {
+    if (ok_transcode("metadata", mf_path("meta.mkv"), mf_path("v-out.mkv"), &p, &o) == 0) {
         TAP_IS_STR(o.title, "Test Title", "metadata: title kept");
         TAP_IS_STR(o.alang, "ger", "metadata: audio language kept");
         TAP_IS_INT(o.n_chapters, 2, "metadata: both chapters kept");
     }
     p.start_us = 1200000;
-    if (ok_transcode("metadata + range", tp("meta.mkv"), tp("v2-out.mkv"), &p, &o) == 0)
+    if (ok_transcode("metadata + range", mf_path("meta.mkv"), mf_path("v2-out.mkv"), &p, &o) == 0)
         TAP_IS_INT(o.n_chapters, 1, "metadata + range: only the chapter in range");
     /* Subtitles in a range: the cue 0.2-0.8 s is outside [0.9, 1.9), the
      * cue 1.0-1.6 s inside. */
     p.start_us = 900000;
     p.duration_us = 1000000;
-    if (ok_transcode("subs + range", tp("subs.mkv"), tp("v3-out.mkv"), &p, &o) == 0)
+    if (ok_transcode("subs + range", mf_path("subs.mkv"), mf_path("v3-out.mkv"), &p, &o) == 0)
         TAP_IS_INT(o.sub_packets, 1, "subs + range: one cue");
     p.start_us = 500000;
-    if (ok_transcode("subs across start", tp("subs.mkv"), tp("v4-out.mkv"), &p, &o) == 0)
+    if (ok_transcode("subs across start", mf_path("subs.mkv"), mf_path("v4-out.mkv"), &p, &o) == 0)
         TAP_IS_INT(o.sub_packets, 2, "subs + range: a cue across the start is kept");
 }
 
@@ -395,20 +361,20 @@ static void test_ten_bit(void)
     struct info o;
 
     base_profile(&p, "h264");
-    if (ok_transcode("10-bit h264", tp("ten.mkv"), tp("e-out.mkv"), &p, &o) == 0) {
+    if (ok_transcode("10-bit h264", mf_path("ten.mkv"), mf_path("e-out.mkv"), &p, &o) == 0) {
         TAP_IS_STR(o.vcodec, "h264", "10-bit h264: codec");
         TAP_IS_STR(av_get_pix_fmt_name(o.pix_fmt), "yuv420p10le", "10-bit h264: stays 10-bit");
         TAP_IS_INT(o.frames, 25, "10-bit h264: 25 frames");
     }
     p.bit_depth = 8;
-    if (ok_transcode("10-bit -> 8-bit h264", tp("ten.mkv"), tp("e8-out.mkv"), &p, &o) == 0)
+    if (ok_transcode("10-bit -> 8-bit h264", mf_path("ten.mkv"), mf_path("e8-out.mkv"), &p, &o) == 0)
         TAP_IS_STR(av_get_pix_fmt_name(o.pix_fmt), "yuv420p", "bit-depth 8: converted");
     if (!have_plugin("x265")) {
         tap_skip("x265 plugin not available", "10-bit hevc");
         return;
     }
     base_profile(&p, "hevc");
-    if (ok_transcode("10-bit hevc", tp("ten.mkv"), tp("f-out.mkv"), &p, &o) == 0) {
+    if (ok_transcode("10-bit hevc", mf_path("ten.mkv"), mf_path("f-out.mkv"), &p, &o) == 0) {
         TAP_IS_STR(o.vcodec, "hevc", "10-bit hevc: codec");
         TAP_IS_STR(av_get_pix_fmt_name(o.pix_fmt), "yuv420p10le", "10-bit hevc: stays 10-bit");
         TAP_IS_INT(o.frames, 25, "10-bit hevc: 25 frames");
@@ -421,7 +387,7 @@ static void test_odd_size(void)
     struct info o;
 
     base_profile(&p, "h264");
-    if (ok_transcode("odd 161x91", tp("odd.mkv"), tp("g-out.mkv"), &p, &o) < 0)
+    if (ok_transcode("odd 161x91", mf_path("odd.mkv"), mf_path("g-out.mkv"), &p, &o) < 0)
         return;
     TAP_IS_INT(o.w, 160, "odd: width cropped to even");
     TAP_IS_INT(o.h, 90, "odd: height cropped to even");
@@ -433,10 +399,10 @@ static void test_vfr(void)
     struct dcv_profile p;
     struct info in, o;
 
-    if (inspect(tp("vfr.mkv"), &in) != 0)
+    if (inspect(mf_path("vfr.mkv"), &in) != 0)
         tap_bail("cannot inspect vfr.mkv");
     base_profile(&p, "h264");
-    if (ok_transcode("vfr", tp("vfr.mkv"), tp("h-out.mkv"), &p, &o) < 0)
+    if (ok_transcode("vfr", mf_path("vfr.mkv"), mf_path("h-out.mkv"), &p, &o) < 0)
         return;
     TAP_IS_INT(o.frames, in.frames, "vfr: same frame count");
     int same = o.npts == in.npts;
@@ -454,9 +420,9 @@ static void test_vfr(void)
 
     /* Without a duration for the last frame, MP4's edit list ended where
      * that frame starts and players never showed it. */
-    if (inspect(tp("vfr-nodur.mkv"), &in) != 0)
+    if (inspect(mf_path("vfr-nodur.mkv"), &in) != 0)
         tap_bail("cannot inspect vfr-nodur.mkv");
-    if (ok_transcode("vfr mp4", tp("vfr-nodur.mkv"), tp("h-out.mp4"), &p, &o) < 0)
+    if (ok_transcode("vfr mp4", mf_path("vfr-nodur.mkv"), mf_path("h-out.mp4"), &p, &o) < 0)
         return;
     TAP_IS_INT(o.frames, in.frames, "vfr mp4: the last frame is not lost");
     TAP_OK(o.npts == in.npts && o.npts > 0 && llabs((long long)(o.pts_ms[o.npts - 1] -
@@ -471,7 +437,7 @@ static void test_downscale(void)
 
     base_profile(&p, "h264");
     p.max_height = 90;
-    if (ok_transcode("max-height 90", tp("big.mkv"), tp("i-out.mkv"), &p, &o) == 0) {
+    if (ok_transcode("max-height 90", mf_path("big.mkv"), mf_path("i-out.mkv"), &p, &o) == 0) {
         TAP_IS_INT(o.h, 90, "downscale: height 90");
         TAP_IS_INT(o.w, 160, "downscale: width 160 (aspect kept)");
         double dar = (double)o.w / o.h * (o.sar.num > 0 ? av_q2d(o.sar) : 1.0);
@@ -480,7 +446,7 @@ static void test_downscale(void)
     }
     /* Never upscale. */
     p.max_height = 1080;
-    if (ok_transcode("max-height above source", tp("big.mkv"), tp("i2-out.mkv"), &p, &o) == 0)
+    if (ok_transcode("max-height above source", mf_path("big.mkv"), mf_path("i2-out.mkv"), &p, &o) == 0)
         TAP_IS_INT(o.h, 180, "max-height 1080: 180 kept");
 }
 
@@ -490,7 +456,7 @@ static void test_mpegts(void)
     struct info o;
 
     base_profile(&p, "h264");
-    if (ok_transcode("mpegts", tp("a.mkv"), tp("j-out.ts"), &p, &o) < 0)
+    if (ok_transcode("mpegts", mf_path("a.mkv"), mf_path("j-out.ts"), &p, &o) < 0)
         return;
     TAP_IS_STR(o.format, "mpegts", "mpegts: container");
     TAP_IS_STR(o.vcodec, "h264", "mpegts: h264");
@@ -498,12 +464,12 @@ static void test_mpegts(void)
     TAP_IS_STR(o.acodec, "aac", "mpegts: aac audio");
     /* Two TS files concatenated, the second 100 s later: the jump is
      * taken out, as ffmpeg does, instead of a 100 s freeze. */
-    if (ok_transcode("ts with a timestamp jump", tp("jump.ts"), tp("j3-out.mkv"), &p, &o) == 0) {
+    if (ok_transcode("ts with a timestamp jump", mf_path("jump.ts"), mf_path("j3-out.mkv"), &p, &o) == 0) {
         TAP_IS_INT(o.frames, 80, "ts jump: all 80 frames");
         TAP_OK(o.vdur_s > 3.9 && o.vdur_s < 4.2, "ts jump: about 4 s, not 100 (%.3f)", o.vdur_s);
     }
     /* And back: a .ts input (non-zero start time) transcodes too. */
-    if (ok_transcode("from mpegts", tp("j-out.ts"), tp("j2-out.mkv"), &p, &o) == 0) {
+    if (ok_transcode("from mpegts", mf_path("j-out.ts"), mf_path("j2-out.mkv"), &p, &o) == 0) {
         TAP_IS_INT(o.frames, 50, "from mpegts: 50 frames");
         TAP_OK(o.pts_ms[0] < 100, "from mpegts: starts near 0 (%lld ms)",
                (long long)o.pts_ms[0]);
@@ -519,7 +485,7 @@ static void test_time_range(void)
     p.start_us = 500000;
     p.duration_us = 500000;
     p.audio = DCV_AUDIO_AAC;
-    if (ok_transcode("range 0.5+0.5 (aac)", tp("r20.mkv"), tp("k-out.mkv"), &p, &o) == 0) {
+    if (ok_transcode("range 0.5+0.5 (aac)", mf_path("r20.mkv"), mf_path("k-out.mkv"), &p, &o) == 0) {
         TAP_IS_INT(o.frames, 10, "range: 10 frames at 20 fps");
         /* Near 0: the input's and the new aac encoder's priming delays
          * (1024 samples each) shift the video by up to ~46 ms. */
@@ -529,13 +495,13 @@ static void test_time_range(void)
         TAP_OK(fabs(o.adur_s - 0.5) < 0.05, "range: audio trimmed to 0.5 s (%.3f)", o.adur_s);
     }
     p.audio = DCV_AUDIO_COPY;
-    if (ok_transcode("range 0.5+0.5 (copy)", tp("r20.mkv"), tp("k2-out.mkv"), &p, &o) == 0) {
+    if (ok_transcode("range 0.5+0.5 (copy)", mf_path("r20.mkv"), mf_path("k2-out.mkv"), &p, &o) == 0) {
         TAP_IS_INT(o.frames, 10, "range copy: 10 frames");
         TAP_OK(fabs(o.adur_s - 0.5) < 0.06, "range copy: audio ~0.5 s (%.3f)", o.adur_s);
     }
     p.start_us = 1500000;
     p.duration_us = -1;
-    if (ok_transcode("range 1.5-end", tp("r20.mkv"), tp("k3-out.mkv"), &p, &o) == 0)
+    if (ok_transcode("range 1.5-end", mf_path("r20.mkv"), mf_path("k3-out.mkv"), &p, &o) == 0)
         TAP_IS_INT(o.frames, 10, "range to end: 10 frames");
 }
 
@@ -560,60 +526,60 @@ static void test_bad_inputs(void)
     FILE *f;
 
     base_profile(&p, "h264");
-    if (sh("head -c 65536 /dev/urandom > '%s'", tp("garbage.mkv")) != 0 ||
-        sh(": > '%s'", tp("empty.mkv")) != 0 ||
-        sh("head -c 30000 '%s' > '%s'", tp("a.mkv"), tp("trunc.mkv")) != 0)
+    if (mf_sh("head -c 65536 /dev/urandom > '%s'", mf_path("garbage.mkv")) != 0 ||
+        mf_sh(": > '%s'", mf_path("empty.mkv")) != 0 ||
+        mf_sh("head -c 30000 '%s' > '%s'", mf_path("a.mkv"), mf_path("trunc.mkv")) != 0)
         tap_bail("cannot make corrupt inputs");
-    f = fopen(tp("text.mkv"), "w");
+    f = fopen(mf_path("text.mkv"), "w");
     if (!f)
         tap_bail("cannot write text.mkv");
     fputs("This is not a video.\nJust some text in a file named .mkv\n", f);
     fclose(f);
 
-    expect_fail("garbage", tp("garbage.mkv"), tp("x1.mkv"), &p, -EINVAL, "garbage.mkv");
-    expect_fail("zero bytes", tp("empty.mkv"), tp("x2.mkv"), &p, -EINVAL, "empty.mkv");
-    expect_fail("text file", tp("text.mkv"), tp("x3.mkv"), &p, -EINVAL,
+    expect_fail("garbage", mf_path("garbage.mkv"), mf_path("x1.mkv"), &p, -EINVAL, "garbage.mkv");
+    expect_fail("zero bytes", mf_path("empty.mkv"), mf_path("x2.mkv"), &p, -EINVAL, "empty.mkv");
+    expect_fail("text file", mf_path("text.mkv"), mf_path("x3.mkv"), &p, -EINVAL,
                 "Invalid data found when processing input");
-    expect_fail("truncated", tp("trunc.mkv"), tp("x4.mkv"), &p, -EINVAL, "truncated");
-    expect_fail("missing", tp("nosuch.mkv"), tp("x5.mkv"), &p, -ENOENT, "nosuch.mkv");
+    expect_fail("truncated", mf_path("trunc.mkv"), mf_path("x4.mkv"), &p, -EINVAL, "truncated");
+    expect_fail("missing", mf_path("nosuch.mkv"), mf_path("x5.mkv"), &p, -ENOENT, "nosuch.mkv");
     /* The first 3 KB of a raw H.263 stream: libavformat's only guess, with
      * confidence 25/100, the same it gives some random files (which then
      * "decoded" into garbage pictures and succeeded). */
-    if (sh("'%s' -nostdin -v error -y -f lavfi -i testsrc2=s=176x144:r=25:d=1 -c:v h263 -f h263 "
-           "- | head -c 3000 > '%s'", ffmpeg_bin, tp("h263frag.mkv")) != 0)
+    if (mf_sh("'%s' -nostdin -v error -y -f lavfi -i testsrc2=s=176x144:r=25:d=1 -c:v h263 -f h263 "
+           "- | head -c 3000 > '%s'", mf_ffmpeg(), mf_path("h263frag.mkv")) != 0)
         tap_bail("cannot make h263frag.mkv");
-    expect_fail("low-confidence guess", tp("h263frag.mkv"), tp("x8.mkv"), &p, -EINVAL,
+    expect_fail("low-confidence guess", mf_path("h263frag.mkv"), mf_path("x8.mkv"), &p, -EINVAL,
                 "not recognisable media");
-    expect_fail("audio only", tp("audio.mka"), tp("x6.mkv"), &p, -EINVAL, "no video stream");
-    expect_fail("unknown container", tp("a.mkv"), tp("x7.avi"), &p, -EINVAL,
+    expect_fail("audio only", mf_path("audio.mka"), mf_path("x6.mkv"), &p, -EINVAL, "no video stream");
+    expect_fail("unknown container", mf_path("a.mkv"), mf_path("x7.avi"), &p, -EINVAL,
                 "unsupported container 'avi'");
     /* The container structure broken in the middle: libavformat stops
      * there silently (ffmpeg would write half a file and exit 0). */
-    expect_fail("damaged structure", tp("dmg.mkv"), tp("x9.mkv"), &p, -EINVAL, "truncated");
+    expect_fail("damaged structure", mf_path("dmg.mkv"), mf_path("x9.mkv"), &p, -EINVAL, "truncated");
     /* 16000x16000 declared: refused before anything that size is allocated. */
-    expect_fail("absurd size", tp("huge.y4m"), tp("x10.mkv"), &p, -EINVAL, "16000x16000");
+    expect_fail("absurd size", mf_path("huge.y4m"), mf_path("x10.mkv"), &p, -EINVAL, "16000x16000");
     char err[1024];
     struct stat st, st2;
-    stat(tp("a.mkv"), &st);
-    int ret = transcode(tp("a.mkv"), tp("a.mkv"), &p, NULL, err, sizeof(err));
+    stat(mf_path("a.mkv"), &st);
+    int ret = transcode(mf_path("a.mkv"), mf_path("a.mkv"), &p, NULL, err, sizeof(err));
     TAP_IS_INT(ret, -EINVAL, "output is the input: refused");
     TAP_HAS_STR(err, "is the input", "output is the input: says so");
-    TAP_OK(stat(tp("a.mkv"), &st2) == 0 && st2.st_size == st.st_size &&
-               st2.st_mtime == st.st_mtime && !part_exists(tp("a.mkv")),
+    TAP_OK(stat(mf_path("a.mkv"), &st2) == 0 && st2.st_size == st.st_size &&
+               st2.st_mtime == st.st_mtime && !part_exists(mf_path("a.mkv")),
            "output is the input: input untouched");
 
     /* A failure never touches an existing file of the final name. */
-    f = fopen(tp("keep.mkv"), "w");
+    f = fopen(mf_path("keep.mkv"), "w");
     if (!f)
         tap_bail("cannot write keep.mkv");
     fputs("old", f);
     fclose(f);
-    ret = transcode(tp("garbage.mkv"), tp("keep.mkv"), &p, NULL, err, sizeof(err));
-    TAP_OK(ret < 0 && stat(tp("keep.mkv"), &st) == 0 && st.st_size == 3,
+    ret = transcode(mf_path("garbage.mkv"), mf_path("keep.mkv"), &p, NULL, err, sizeof(err));
+    TAP_OK(ret < 0 && stat(mf_path("keep.mkv"), &st) == 0 && st.st_size == 3,
            "failed transcode leaves an existing output alone");
 
     p.start_us = 5000000;
-    expect_fail("start past end", tp("a.mkv"), tp("x8.mkv"), &p, -EINVAL, "past the end");
+    expect_fail("start past end", mf_path("a.mkv"), mf_path("x8.mkv"), &p, -EINVAL, "past the end");
 }
 
 static void test_damaged_but_usable(void)
@@ -624,7 +590,7 @@ static void test_damaged_but_usable(void)
     /* A few KiB of garbage in the middle of an MPEG-TS: like ffmpeg, the
      * damaged packets are skipped and the rest is transcoded. */
     base_profile(&p, "h264");
-    if (ok_transcode("damaged ts", tp("dmg.ts"), tp("l-out.mkv"), &p, &o) == 0)
+    if (ok_transcode("damaged ts", mf_path("dmg.ts"), mf_path("l-out.mkv"), &p, &o) == 0)
         TAP_OK(o.frames >= 40 && o.frames <= 50, "damaged ts: most frames survive (%lld)",
                (long long)o.frames);
 }
@@ -635,7 +601,7 @@ static void test_cover_art(void)
     struct info o;
 
     base_profile(&p, "h264");
-    if (ok_transcode("cover art first", tp("cover.mp4"), tp("m-out.mkv"), &p, &o) == 0) {
+    if (ok_transcode("cover art first", mf_path("cover.mp4"), mf_path("m-out.mkv"), &p, &o) == 0) {
         TAP_IS_INT(o.frames, 50, "cover art: the real video is transcoded");
         TAP_IS_INT(o.w, 160, "cover art: not the 64x64 picture");
     }
@@ -648,19 +614,19 @@ static void test_surround(void)
 
     base_profile(&p, "h264");
     p.audio = DCV_AUDIO_OPUS;
-    if (ok_transcode("5.1 -> opus", tp("surround.mkv"), tp("n-out.mkv"), &p, &o) == 0) {
+    if (ok_transcode("5.1 -> opus", mf_path("surround.mkv"), mf_path("n-out.mkv"), &p, &o) == 0) {
         TAP_IS_STR(o.acodec, "opus", "5.1 opus: codec");
         TAP_IS_INT(o.a_channels, 6, "5.1 opus: six channels");
     }
     p.audio = DCV_AUDIO_AAC;
-    if (ok_transcode("5.1 -> aac mp4", tp("surround.mkv"), tp("n-out.mp4"), &p, &o) == 0)
+    if (ok_transcode("5.1 -> aac mp4", mf_path("surround.mkv"), mf_path("n-out.mp4"), &p, &o) == 0)
         TAP_IS_INT(o.a_channels, 6, "5.1 aac: six channels");
     /* Copy is the default: what mp4 cannot carry is re-encoded. */
     p.audio = DCV_AUDIO_COPY;
-    if (ok_transcode("pcm copy into mp4", tp("pcm.mkv"), tp("n3-out.mp4"), &p, &o) == 0)
+    if (ok_transcode("pcm copy into mp4", mf_path("pcm.mkv"), mf_path("n3-out.mp4"), &p, &o) == 0)
         TAP_IS_STR(o.acodec, "aac", "pcm into mp4: re-encoded to aac");
     p.audio = DCV_AUDIO_NONE;
-    if (ok_transcode("audio none", tp("surround.mkv"), tp("n2-out.mkv"), &p, &o) == 0)
+    if (ok_transcode("audio none", mf_path("surround.mkv"), mf_path("n2-out.mkv"), &p, &o) == 0)
         TAP_IS_INT(o.n_audio, 0, "audio none: no audio stream");
 }
 
@@ -673,7 +639,7 @@ static void test_midstream_change(void)
      * its size (the new part is scaled), the audio is resampled. */
     base_profile(&p, "h264");
     p.audio = DCV_AUDIO_AAC;
-    if (ok_transcode("size and rate change", tp("chg.ts"), tp("t-out.mkv"), &p, &o) == 0) {
+    if (ok_transcode("size and rate change", mf_path("chg.ts"), mf_path("t-out.mkv"), &p, &o) == 0) {
         TAP_IS_INT(o.frames, 50, "change: all 50 frames");
         TAP_OK(o.w == 160 && o.h == 90, "change: one output size (%dx%d)", o.w, o.h);
         TAP_OK(fabs(o.adur_s - 2.0) < 0.1, "change: audio ~2 s (%.3f)", o.adur_s);
@@ -687,7 +653,7 @@ static void test_rotation(void)
 
     /* A phone video: 160x90 pixels flagged "rotate 90" plays as 90x160. */
     base_profile(&p, "h264");
-    if (ok_transcode("rotated source", tp("rot.mp4"), tp("u-out.mp4"), &p, &o) == 0) {
+    if (ok_transcode("rotated source", mf_path("rot.mp4"), mf_path("u-out.mp4"), &p, &o) == 0) {
         TAP_OK(o.w == 90 && o.h == 160, "rotation: applied, 90x160 (%dx%d)", o.w, o.h);
         TAP_IS_INT(o.frames, 50, "rotation: 50 frames");
     }
@@ -700,7 +666,7 @@ static void test_container_option(void)
 
     base_profile(&p, "h264");
     snprintf(p.container, sizeof(p.container), "mkv");
-    if (ok_transcode("container option", tp("a.mkv"), tp("o-out.video"), &p, &o) == 0)
+    if (ok_transcode("container option", mf_path("a.mkv"), mf_path("o-out.video"), &p, &o) == 0)
         TAP_OK(strstr(o.format, "matroska") != NULL, "container option: matroska (%s)",
                o.format);
 }
@@ -710,32 +676,32 @@ static void test_no_encoder(void)
     struct dcv_profile p;
 
     base_profile(&p, "vp9");
-    expect_fail("vp9 without a vp9 plugin", tp("a.mkv"), tp("y1.mkv"), &p, -ENOENT,
+    expect_fail("vp9 without a vp9 plugin", mf_path("a.mkv"), mf_path("y1.mkv"), &p, -ENOENT,
                 "no encoder for vp9");
     if (have_plugin("x264")) {
         char err[2048] = "";
-        transcode(tp("a.mkv"), tp("y1.mkv"), &p, NULL, err, sizeof(err));
+        transcode(mf_path("a.mkv"), mf_path("y1.mkv"), &p, NULL, err, sizeof(err));
         TAP_HAS_STR(err, "x264: no vp9", "no encoder: lists why x264 was skipped");
     }
     base_profile(&p, "h264");
     snprintf(p.encoder, sizeof(p.encoder), "nosuch");
-    expect_fail("unknown encoder name", tp("a.mkv"), tp("y2.mkv"), &p, -ENOENT,
+    expect_fail("unknown encoder name", mf_path("a.mkv"), mf_path("y2.mkv"), &p, -ENOENT,
                 "no plugin or encoder named 'nosuch'");
     snprintf(p.encoder, sizeof(p.encoder), "hw");
     /* Whether a GPU exists here is not known; only check the message form
      * when it fails. */
     char err[2048] = "";
-    int ret = transcode(tp("a.mkv"), tp("y3.mkv"), &p, NULL, err, sizeof(err));
+    int ret = transcode(mf_path("a.mkv"), mf_path("y3.mkv"), &p, NULL, err, sizeof(err));
     if (ret != 0) {
         TAP_IS_INT(ret, -ENOENT, "hw only: -ENOENT without usable hardware");
         TAP_HAS_STR(err, "x264: software (hardware asked)", "hw only: says x264 is software");
-        TAP_OK(!exists(tp("y3.mkv")) && !part_exists(tp("y3.mkv")), "hw only: no output");
+        TAP_OK(!exists(mf_path("y3.mkv")) && !part_exists(mf_path("y3.mkv")), "hw only: no output");
     } else {
         tap_skip("a hardware encoder is available", "hw only without hardware");
     }
     snprintf(p.encoder, sizeof(p.encoder), "libx264");
     struct info o;
-    if (ok_transcode("exact encoder libx264", tp("a.mkv"), tp("y4.mkv"), &p, &o) == 0)
+    if (ok_transcode("exact encoder libx264", mf_path("a.mkv"), mf_path("y4.mkv"), &p, &o) == 0)
         TAP_IS_STR(o.vcodec, "h264", "exact encoder: h264");
 }
 
@@ -847,7 +813,7 @@ static int slow_transcode(const char *out, struct prog *g, char *err, size_t err
     int ret;
 
     base_profile(&p, "h264");
-    s.f = fopen(tp("a.mkv"), "rb");
+    s.f = fopen(mf_path("a.mkv"), "rb");
     buf = av_malloc(4096);
     if (!s.f || !buf)
         tap_bail("slow input setup");
@@ -880,7 +846,7 @@ static int live_transcode(const char *out, const struct dcv_profile *p, struct p
     unsigned char *buf;
     int ret;
 
-    s.f = fopen(tp("r20.ts"), "rb");
+    s.f = fopen(mf_path("r20.ts"), "rb");
     buf = av_malloc(4096);
     if (!s.f || !buf)
         tap_bail("live input setup");
@@ -911,20 +877,20 @@ static void test_live(void)
     int ret;
 
     base_profile(&p, "h264");
-    ret = live_transcode(tp("s-out.mkv"), &p, &g, err, sizeof(err));
+    ret = live_transcode(mf_path("s-out.mkv"), &p, &g, err, sizeof(err));
     if (!tap_ok(ret == 0, "live: non-seekable input transcodes"))
         tap_diag("  ret %d: %s", ret, err);
     TAP_OK(g.last_percent == -1, "live: percent is -1 (%.1f)", g.last_percent);
-    TAP_OK(inspect(tp("s-out.mkv"), &o) == 0 && o.frames == 40, "live: all 40 frames (%lld)",
+    TAP_OK(inspect(mf_path("s-out.mkv"), &o) == 0 && o.frames == 40, "live: all 40 frames (%lld)",
            (long long)o.frames);
 
     memset(&g, 0, sizeof(g));
     p.start_us = 500000;
     p.duration_us = 500000;
-    ret = live_transcode(tp("s2-out.mkv"), &p, &g, err, sizeof(err));
+    ret = live_transcode(mf_path("s2-out.mkv"), &p, &g, err, sizeof(err));
     if (!tap_ok(ret == 0, "live range: start reached without seeking"))
         tap_diag("  ret %d: %s", ret, err);
-    TAP_OK(inspect(tp("s2-out.mkv"), &o) == 0 && o.frames == 10, "live range: 10 frames (%lld)",
+    TAP_OK(inspect(mf_path("s2-out.mkv"), &o) == 0 && o.frames == 10, "live range: 10 frames (%lld)",
            (long long)o.frames);
 }
 
@@ -933,7 +899,7 @@ static void test_progress_and_cancel(void)
     struct prog g = { 0 };
     struct info o;
     char err[1024] = "";
-    const char *out = tp("p-out.mkv");
+    const char *out = mf_path("p-out.mkv");
     int ret;
 
     g.monotonic = 1;
@@ -950,7 +916,7 @@ static void test_progress_and_cancel(void)
 
     memset(&g, 0, sizeof(g));
     g.cancel_at = 1;
-    out = tp("q-out.mkv");
+    out = mf_path("q-out.mkv");
     ret = slow_transcode(out, &g, err, sizeof(err));
     if (!tap_ok(ret == -ECANCELED, "cancel: -ECANCELED"))
         tap_diag("  ret %d: %s", ret, err);
@@ -986,7 +952,7 @@ static void test_disk_full(void)
         tap_bail("avio_alloc_context");
     base_profile(&p, "h264");
     memset(&req, 0, sizeof(req));
-    req.input = tp("a.mkv");
+    req.input = mf_path("a.mkv");
     req.output = "full.mkv";
     req.output_io = io;
     req.profile = &p;
@@ -1003,20 +969,20 @@ static void make_inputs(void)
 {
     FILE *f;
 
-    make_clip("a.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=2 -f lavfi -i sine=d=2:f=440 "
+    mf_make_clip("a.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=2 -f lavfi -i sine=d=2:f=440 "
                        "-c:v libx264 -preset ultrafast -g 25 -c:a aac -shortest");
-    make_clip("a44.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=2 "
+    mf_make_clip("a44.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=2 "
                          "-f lavfi -i sine=d=2:sample_rate=44100 -ac 2 "
                          "-c:v libx264 -preset ultrafast -c:a aac -shortest");
-    f = fopen(tp("subs.srt"), "w");
+    f = fopen(mf_path("subs.srt"), "w");
     if (!f)
         tap_bail("cannot write subs.srt");
     fputs("1\n00:00:00,200 --> 00:00:00,800\nHello\n\n2\n00:00:01,000 --> 00:00:01,600\n"
           "World\n\n",
           f);
     fclose(f);
-    make_clip("subs.mkv", "-i a.mkv -i subs.srt -map 0 -map 1 -c copy -c:s srt");
-    f = fopen(tp("chapters.txt"), "w");
+    mf_make_clip("subs.mkv", "-i a.mkv -i subs.srt -map 0 -map 1 -c copy -c:s srt");
+    f = fopen(mf_path("chapters.txt"), "w");
     if (!f)
         tap_bail("cannot write chapters.txt");
     fputs(";FFMETADATA1\ntitle=Test Title\n"
@@ -1024,62 +990,62 @@ static void make_inputs(void)
           "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1000\nEND=2000\ntitle=Two\n",
           f);
     fclose(f);
-    make_clip("meta.mkv", "-i a.mkv -i chapters.txt -map 0 -map_metadata 1 -map_chapters 1 "
+    mf_make_clip("meta.mkv", "-i a.mkv -i chapters.txt -map 0 -map_metadata 1 -map_chapters 1 "
                           "-metadata:s:a:0 language=ger -c copy");
-    make_clip("ten.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=1 -pix_fmt yuv420p10le "
+    mf_make_clip("ten.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=1 -pix_fmt yuv420p10le "
                          "-c:v ffv1");
-    make_clip("odd.mkv", "-f lavfi -i testsrc2=s=161x91:r=25:d=1 -pix_fmt yuv444p "
+    mf_make_clip("odd.mkv", "-f lavfi -i testsrc2=s=161x91:r=25:d=1 -pix_fmt yuv444p "
                          "-c:v libx264 -preset ultrafast");
     /* 10 frames at 10 fps, then 30 at 25 fps: a real VFR stream. */
-    make_clip("vfr.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=2 -frames:v 40 "
+    mf_make_clip("vfr.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=2 -frames:v 40 "
                          "-vf settb=1/1000,setpts='if(lt(N\\,10)\\,N*0.1\\,1+(N-10)*0.04)/TB' "
                          "-fps_mode passthrough -c:v libx264 -preset ultrafast");
     /* 30 fps then 10 fps joined by concat: ffmpeg stores no packet
      * durations here, so the last frame's duration is unknown (as in many
      * Matroska files from other tools). */
-    make_clip("vfr-nodur.mkv", "-f lavfi -i testsrc2=s=160x90:r=30:d=1 "
+    mf_make_clip("vfr-nodur.mkv", "-f lavfi -i testsrc2=s=160x90:r=30:d=1 "
                                "-f lavfi -i testsrc2=s=160x90:r=10:d=1 "
                                "-filter_complex [0][1]concat=n=2:v=1 -fps_mode vfr "
                                "-c:v libx264 -preset ultrafast");
-    make_clip("flac.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=1 -f lavfi -i sine=d=1 "
+    mf_make_clip("flac.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=1 -f lavfi -i sine=d=1 "
                           "-c:v libx264 -preset ultrafast -c:a flac");
-    make_clip("big.mkv", "-f lavfi -i testsrc2=s=320x180:r=25:d=1 "
+    mf_make_clip("big.mkv", "-f lavfi -i testsrc2=s=320x180:r=25:d=1 "
                          "-c:v libx264 -preset ultrafast");
-    make_clip("r20.mkv", "-f lavfi -i testsrc2=s=160x90:r=20:d=2 -f lavfi -i sine=d=2 "
+    mf_make_clip("r20.mkv", "-f lavfi -i testsrc2=s=160x90:r=20:d=2 -f lavfi -i sine=d=2 "
                          "-c:v libx264 -preset ultrafast -g 10 -c:a aac -shortest");
-    make_clip("audio.mka", "-f lavfi -i sine=d=1 -c:a aac");
-    make_clip("r20.ts", "-i r20.mkv -c copy");
-    make_clip("r20-late.ts", "-i r20.mkv -c copy -output_ts_offset 100");
-    if (sh("cd '%s' && cat r20.ts r20-late.ts > jump.ts", tmpdir) != 0)
+    mf_make_clip("audio.mka", "-f lavfi -i sine=d=1 -c:a aac");
+    mf_make_clip("r20.ts", "-i r20.mkv -c copy");
+    mf_make_clip("r20-late.ts", "-i r20.mkv -c copy -output_ts_offset 100");
+    if (mf_sh("cd '%s' && cat r20.ts r20-late.ts > jump.ts", mf_dir()) != 0)
         tap_bail("cannot make jump.ts");
-    make_clip("s1.ts", "-f lavfi -i testsrc2=s=160x90:r=25:d=1 "
+    mf_make_clip("s1.ts", "-f lavfi -i testsrc2=s=160x90:r=25:d=1 "
                        "-f lavfi -i sine=d=1:sample_rate=44100 "
                        "-c:v libx264 -preset ultrafast -c:a aac -shortest");
-    make_clip("s2.ts", "-f lavfi -i testsrc2=s=320x180:r=25:d=1 "
+    mf_make_clip("s2.ts", "-f lavfi -i testsrc2=s=320x180:r=25:d=1 "
                        "-f lavfi -i sine=d=1:sample_rate=48000 "
                        "-c:v libx264 -preset ultrafast -c:a aac -shortest -output_ts_offset 1");
-    if (sh("cd '%s' && cat s1.ts s2.ts > chg.ts", tmpdir) != 0)
+    if (mf_sh("cd '%s' && cat s1.ts s2.ts > chg.ts", mf_dir()) != 0)
         tap_bail("cannot make chg.ts");
-    make_clip("rot.mp4", "-i a.mkv -c copy -metadata:s:v:0 rotate=90");
-    make_clip("pcm.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=1 -f lavfi -i sine=d=1 "
+    mf_make_clip("rot.mp4", "-i a.mkv -c copy -metadata:s:v:0 rotate=90");
+    mf_make_clip("pcm.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=1 -f lavfi -i sine=d=1 "
                          "-c:v libx264 -preset ultrafast -c:a pcm_s16le");
-    make_clip("dmg.ts", "-f lavfi -i testsrc2=s=160x90:r=25:d=2 -f lavfi -i sine=d=2 "
+    mf_make_clip("dmg.ts", "-f lavfi -i testsrc2=s=160x90:r=25:d=2 -f lavfi -i sine=d=2 "
                         "-c:v libx264 -preset ultrafast -g 25 -c:a aac -shortest");
-    make_clip("cover.png", "-f lavfi -i color=c=red:s=64x64 -frames:v 1");
-    make_clip("cover.mp4", "-i cover.png -i a.mkv -map 0 -map 1 -c copy "
+    mf_make_clip("cover.png", "-f lavfi -i color=c=red:s=64x64 -frames:v 1");
+    mf_make_clip("cover.mp4", "-i cover.png -i a.mkv -map 0 -map 1 -c copy "
                            "-disposition:v:0 attached_pic");
-    make_clip("surround.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=1 -f lavfi -i sine=d=1 "
+    mf_make_clip("surround.mkv", "-f lavfi -i testsrc2=s=160x90:r=25:d=1 -f lavfi -i sine=d=1 "
                               "-ac 6 -c:v libx264 -preset ultrafast -c:a aac -shortest");
     /* Damage: 3000 random bytes at 40% of a TS (packets lost, the stream
      * resyncs), 2000 at 50% of an MKV (a cluster header: the rest is lost). */
-    if (sh("cd '%s' && cp a.mkv dmg.mkv && "
+    if (mf_sh("cd '%s' && cp a.mkv dmg.mkv && "
            "s=$(stat -c %%s dmg.ts) && head -c 3000 /dev/urandom | "
            "dd of=dmg.ts bs=1 seek=$((s * 4 / 10)) conv=notrunc status=none && "
            "s=$(stat -c %%s dmg.mkv) && head -c 2000 /dev/urandom | "
            "dd of=dmg.mkv bs=1 seek=$((s / 2)) conv=notrunc status=none",
-           tmpdir) != 0)
+           mf_dir()) != 0)
         tap_bail("cannot damage test clips");
-    f = fopen(tp("huge.y4m"), "w");
+    f = fopen(mf_path("huge.y4m"), "w");
     if (!f)
         tap_bail("cannot write huge.y4m");
     fputs("YUV4MPEG2 W16000 H16000 F25:1 Ip A1:1 C420jpeg\nFRAME\n", f);
@@ -1091,22 +1057,16 @@ static void make_inputs(void)
 int main(void)
 {
     const char *plugdir = getenv("DISTCONV_PLUGIN_DIR");
-    const char *tmp = getenv("TMPDIR");
     char err[1024];
     int n;
 
-    ffmpeg_bin = getenv("DCV_FFMPEG");
-    if (!ffmpeg_bin || !*ffmpeg_bin)
-        ffmpeg_bin = "ffmpeg";
     if (!plugdir || !*plugdir)
         tap_bail("DISTCONV_PLUGIN_DIR is not set (run through make check)");
     dcv_log_setup(getenv("DCV_TEST_VERBOSE") ? DCV_LOG_DEBUG : DCV_LOG_ERROR, DCV_LOG_TEXT,
                   DCV_LOG_STDERR, "test_transcode");
     dcv_log_hook_ffmpeg();
 
-    snprintf(tmpdir, sizeof(tmpdir), "%s/dcv-media-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(tmpdir))
-        tap_bail("mkdtemp: %s", strerror(errno));
+    mf_init("media");
 
     n = dcv_plugin_set_load_dir(&set, plugdir, err, sizeof(err));
     if (n < 0)
@@ -1144,9 +1104,6 @@ int main(void)
     test_disk_full();
 
     dcv_plugin_set_clear(&set);
-    if (!getenv("DCV_KEEP_TMP"))
-        sh("rm -rf '%s'", tmpdir);
-    else
-        tap_diag("kept %s", tmpdir);
+    mf_cleanup();
     return tap_done();
 }

@@ -18,42 +18,9 @@
 #include "log.h"
 #include "media/verify.h"
 #include "profile.h"
+#include "mediafix.h"
 #include "tap.h"
 
-static char tmpdir[PATH_MAX];
-static const char *ffmpeg_bin, *ffprobe_bin;
-
-static const char *tp(const char *name)
-{
-    static char paths[8][PATH_MAX + 64];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, sizeof(paths[0]), "%s/%s", tmpdir, name);
-    return p;
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    int r;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    r = system(cmd);
-    if (r != 0)
-        tap_diag("command failed (%d): %s", r, cmd);
-    return r;
-}
-
-static void make_clip(const char *out, const char *args)
-{
-    if (sh("cd '%s' && '%s' -nostdin -hide_banner -v error -y %s '%s'", tmpdir, ffmpeg_bin, args,
-           out) != 0)
-        tap_bail("cannot generate test clip %s", out);
-}
 
 static void write_file(const char *path, const void *data, size_t len)
 {
@@ -71,7 +38,7 @@ static int64_t file_size(const char *path)
 /* The first pct % of src into dst: an upload or a write cut short. */
 static void truncate_copy(const char *src, const char *dst, int pct)
 {
-    if (sh("head -c %lld '%s' > '%s'", (long long)(file_size(src) * pct / 100), src, dst) != 0)
+    if (mf_sh("head -c %lld '%s' > '%s'", (long long)(file_size(src) * pct / 100), src, dst) != 0)
         tap_bail("cannot truncate %s", src);
 }
 
@@ -86,29 +53,29 @@ static void make_inputs(void)
     static const char text[] = "This is a text file named like a video.\n";
     unsigned char ivf[32 + 12 + 16];
 
-    write_file(tp("subs.srt"), srt, sizeof srt - 1);
-    make_clip("good.mkv", "-f lavfi -i testsrc=s=160x120:r=25:d=4 -f lavfi -i sine=f=440:d=4 "
+    write_file(mf_path("subs.srt"), srt, sizeof srt - 1);
+    mf_make_clip("good.mkv", "-f lavfi -i testsrc=s=160x120:r=25:d=4 -f lavfi -i sine=f=440:d=4 "
                           "-i subs.srt -map 0 -map 1 -map 2 -c:v libx264 -preset ultrafast "
                           "-c:a aac -c:s srt");
-    make_clip("noaudio.mkv", "-f lavfi -i testsrc=s=160x120:r=25:d=4 -c:v libx264 "
+    mf_make_clip("noaudio.mkv", "-f lavfi -i testsrc=s=160x120:r=25:d=4 -c:v libx264 "
                              "-preset ultrafast");
-    make_clip("audio.m4a", "-f lavfi -i sine=f=440:d=2 -c:a aac");
-    make_clip("hevc.mkv", "-f lavfi -i testsrc=s=160x120:r=25:d=2 -c:v libx265 -preset "
+    mf_make_clip("audio.m4a", "-f lavfi -i sine=f=440:d=2 -c:a aac");
+    mf_make_clip("hevc.mkv", "-f lavfi -i testsrc=s=160x120:r=25:d=2 -c:v libx265 -preset "
                           "ultrafast -x265-params log-level=error");
-    make_clip("ten.mkv", "-f lavfi -i testsrc=s=160x120:r=25:d=2 -pix_fmt yuv420p10le "
+    mf_make_clip("ten.mkv", "-f lavfi -i testsrc=s=160x120:r=25:d=2 -pix_fmt yuv420p10le "
                          "-c:v libx264 -preset ultrafast");
-    truncate_copy(tp("good.mkv"), tp("cut.mkv"), 50);
+    truncate_copy(mf_path("good.mkv"), mf_path("cut.mkv"), 50);
     /* 32 zero bytes inside the largest video packet (its position from
      * ffprobe): the container still parses, that frame does not decode. */
-    if (sh("cd '%s' && cp good.mkv damaged.mkv && "
+    if (mf_sh("cd '%s' && cp good.mkv damaged.mkv && "
            "line=$('%s' -v error -select_streams v:0 -show_entries packet=size,pos -of csv=p=0 "
            "good.mkv | sort -t, -k1 -n | tail -n1) && size=${line%%%%,*} && pos=${line##*,} && "
            "dd if=/dev/zero of=damaged.mkv bs=1 seek=$((pos + size / 2)) count=32 "
            "conv=notrunc status=none",
-           tmpdir, ffprobe_bin) != 0)
+           mf_dir(), mf_ffprobe()) != 0)
         tap_bail("cannot damage a copy of good.mkv");
-    write_file(tp("text.mkv"), text, sizeof text - 1);
-    write_file(tp("empty.mkv"), "", 0);
+    write_file(mf_path("text.mkv"), text, sizeof text - 1);
+    write_file(mf_path("empty.mkv"), "", 0);
     /* A raw-video header declaring 16000x16000: below what libavutil
      * refuses by itself, so only our guard stands between the header and a
      * 384 MB frame buffer. */
@@ -117,7 +84,7 @@ static void make_inputs(void)
         int n = snprintf(y4m, sizeof y4m,
                          "YUV4MPEG2 W16000 H16000 F25:1 Ip A1:1 C420jpeg\nFRAME\n");
         memset(y4m + n, 0x80, sizeof y4m - (size_t)n);
-        write_file(tp("huge.y4m"), y4m, sizeof y4m);
+        write_file(mf_path("huge.y4m"), y4m, sizeof y4m);
     }
     /* An IVF (VP8) header declaring 65535x65535, then one tiny frame. */
     memset(ivf, 0, sizeof ivf);
@@ -130,7 +97,7 @@ static void make_inputs(void)
     ivf[24] = 1;                      /* one frame */
     ivf[32] = 16;                     /* frame size */
     memset(ivf + 44, 0x9d, 16);
-    write_file(tp("huge.ivf"), ivf, sizeof ivf);
+    write_file(mf_path("huge.ivf"), ivf, sizeof ivf);
 }
 
 /* ---- probe -------------------------------------------------------------------- */
@@ -141,7 +108,7 @@ static void test_probe(void)
     char err[1024] = "";
     int r;
 
-    r = dcv_media_probe(tp("good.mkv"), NULL, NULL, &in, err, sizeof err);
+    r = dcv_media_probe(mf_path("good.mkv"), NULL, NULL, &in, err, sizeof err);
     TAP_IS_INT(r, 0, "probe: a good clip opens");
     if (r < 0)
         tap_diag("  %s", err);
@@ -153,13 +120,13 @@ static void test_probe(void)
            in.n_subtitle);
     TAP_OK(in.duration_us > GOOD_US - 100000 && in.duration_us < GOOD_US + 100000,
            "probe: duration about 4 s (got %lld us)", (long long)in.duration_us);
-    TAP_IS_INT(in.size, file_size(tp("good.mkv")), "probe: size in bytes");
+    TAP_IS_INT(in.size, file_size(mf_path("good.mkv")), "probe: size in bytes");
     /* matroska from ffmpeg records no per-stream rate: the estimate is the
      * overall rate less the audio's, never zero. */
     TAP_OK(in.video_bitrate > 0, "probe: a video bitrate estimate (%lld bit/s)",
            (long long)in.video_bitrate);
 
-    r = dcv_media_probe(tp("ten.mkv"), NULL, NULL, &in, err, sizeof err);
+    r = dcv_media_probe(mf_path("ten.mkv"), NULL, NULL, &in, err, sizeof err);
     TAP_OK(r == 0 && in.depth == 10, "probe: a 10-bit source says 10 (r %d, %u)", r, in.depth);
 }
 
@@ -167,7 +134,7 @@ static void expect_refused(const char *file, int want_r, const char *needle, con
 {
     struct dcv_media_info in;
     char err[1024] = "";
-    int r = dcv_media_probe(tp(file), NULL, NULL, &in, err, sizeof err);
+    int r = dcv_media_probe(mf_path(file), NULL, NULL, &in, err, sizeof err);
 
     if (!tap_ok(r == want_r, "%s: refused with %d", name, want_r))
         tap_diag("  got %d: %s", r, err);
@@ -201,7 +168,7 @@ static int run_verify(const char *file, const struct dcv_verify_expect *e,
                       struct dcv_verify_stats *st, char *err, size_t errlen)
 {
     err[0] = '\0';
-    return dcv_verify_output(tp(file), e, st, NULL, err, errlen);
+    return dcv_verify_output(mf_path(file), e, st, NULL, err, errlen);
 }
 
 static void expect_fail(const char *file, const struct dcv_verify_expect *e, const char *needle,
@@ -335,9 +302,9 @@ static void test_rules(void)
     char err[1024], note[256];
     struct dcv_profile p;
 
-    if (dcv_media_probe(tp("good.mkv"), NULL, NULL, &h264, err, sizeof err) < 0 ||
-        dcv_media_probe(tp("hevc.mkv"), NULL, NULL, &hevc, err, sizeof err) < 0 ||
-        dcv_media_probe(tp("ten.mkv"), NULL, NULL, &ten, err, sizeof err) < 0)
+    if (dcv_media_probe(mf_path("good.mkv"), NULL, NULL, &h264, err, sizeof err) < 0 ||
+        dcv_media_probe(mf_path("hevc.mkv"), NULL, NULL, &hevc, err, sizeof err) < 0 ||
+        dcv_media_probe(mf_path("ten.mkv"), NULL, NULL, &ten, err, sizeof err) < 0)
         tap_bail("probe: %s", err);
 
     rule(&h264, "codec=hevc", 0, "source video is h264, the target hevc",
@@ -395,20 +362,10 @@ static void test_rules(void)
 
 int main(void)
 {
-    const char *tmp = getenv("TMPDIR");
-
-    ffmpeg_bin = getenv("DCV_FFMPEG");
-    if (!ffmpeg_bin || !*ffmpeg_bin)
-        ffmpeg_bin = "ffmpeg";
-    ffprobe_bin = getenv("DCV_FFPROBE");
-    if (!ffprobe_bin || !*ffprobe_bin)
-        ffprobe_bin = "ffprobe";
     dcv_log_setup(getenv("DCV_TEST_VERBOSE") ? DCV_LOG_DEBUG : DCV_LOG_ERROR, DCV_LOG_TEXT,
                   DCV_LOG_STDERR, "test_verify");
     dcv_log_hook_ffmpeg();
-    snprintf(tmpdir, sizeof(tmpdir), "%s/dcv-verify-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(tmpdir))
-        tap_bail("mkdtemp: %s", strerror(errno));
+    mf_init("verify");
 
     make_inputs();
     test_probe();
@@ -417,6 +374,6 @@ int main(void)
     test_verify_bad();
     test_rules();
 
-    sh("rm -rf '%s'", tmpdir);
+    mf_cleanup();
     return tap_done();
 }
