@@ -2126,6 +2126,11 @@ static void dispatch(struct dcv_coord *c)
             }
             if (hashing)
                 WJ[i].busy = true;
+            /* Copy or stream is chosen from the free disk the worker
+             * reports: until its first telemetry (one heartbeat after
+             * HELLO, which dispatches again) that is unknown. */
+            if (c->set->stream != DCV_STREAM_ALWAYS && !w->has_tel)
+                WJ[i].busy = true;
             if (c->set->stream == DCV_STREAM_NEVER && w->has_tel &&
                 w->tel.disk_free - c->set->disk_reserve < ci.size)
                 WJ[i].busy = true; /* no room for a copy, and streaming is off */
