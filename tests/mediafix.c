@@ -1,11 +1,8 @@
 /* Generated-media fixtures for the C tests (see mediafix.h). */
-#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "mediafix.h"
 #include "tap.h"
@@ -20,9 +17,7 @@ static const char *env_or(const char *name, const char *def)
 
 void mf_init(const char *tag)
 {
-    snprintf(dir, sizeof dir, "%s/dcv-%s-XXXXXX", env_or("TMPDIR", "/tmp"), tag);
-    if (!mkdtemp(dir))
-        tap_bail("mkdtemp %s: %s", dir, strerror(errno));
+    tap_mkdtemp(dir, sizeof dir, tag);
 }
 
 void mf_cleanup(void)

@@ -1,7 +1,9 @@
 #include "tap.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int tap_n, tap_failed;
 
@@ -55,4 +57,14 @@ int tap_done(void)
     printf("1..%d\n", tap_n);
     fflush(stdout);
     return tap_failed ? 1 : 0;
+}
+
+char *tap_mkdtemp(char *buf, size_t size, const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+
+    snprintf(buf, size, "%s/dcv-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    if (!mkdtemp(buf))
+        tap_bail("mkdtemp %s: %s", buf, strerror(errno));
+    return buf;
 }

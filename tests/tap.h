@@ -7,6 +7,7 @@
 #define DCV_TAP_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 int tap_ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -14,6 +15,10 @@ void tap_skip(const char *why, const char *name);
 int tap_done(void);
 /* Abort the whole test with "Bail out!" (setup failed). */
 void tap_bail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* A private directory $TMPDIR/dcv-<tag>-XXXXXX (TMPDIR unset or empty:
+ * /tmp) made with mkdtemp into buf; bails out on failure. Returns buf. */
+char *tap_mkdtemp(char *buf, size_t size, const char *tag);
 
 #define TAP_OK(cond, ...) tap_ok(!!(cond), __VA_ARGS__)
 #define TAP_IS_INT(got, want, name)                                                  \

@@ -329,21 +329,26 @@ void dcvenc_hw_try_codecs(struct dcvenc_ctx *ctx, struct dcv_device_caps *caps,
     char msg[256];
 
     out->found[0] = out->first_err[0] = '\0';
+    out->first_rc = 0;
     for (const struct dcvenc_codec_desc *c = codecs; c->codec; c++) {
         struct dcv_codec_caps *cc = &caps->codecs[caps->n_codecs];
         size_t used;
+        int rc;
 
         if (caps->n_codecs >= DCV_MAX_CODECS ||
             dcvenc_codec_caps(cc, fam, c->codec, c->encoder, c->max_width, c->max_height) < 0)
             continue;
         /* What libavcodec lists is not what the device does: only an open
          * and a few encoded frames tell. */
-        if (dcvenc_hw_try_encoder(dev, c->encoder, hw_pix_fmt, AV_PIX_FMT_NV12, NULL, NULL, msg,
-                                  sizeof msg) < 0) {
+        rc = dcvenc_hw_try_encoder(dev, c->encoder, hw_pix_fmt, AV_PIX_FMT_NV12, NULL, NULL, msg,
+                                   sizeof msg);
+        if (rc < 0) {
             if (where)
                 dcvenc_log(ctx, DCV_LOG_DEBUG, "%s on %s: %s", c->encoder, where, msg);
-            if (!out->first_err[0])
+            if (!out->first_rc) {
                 dcvenc_strlcpy(out->first_err, msg, sizeof out->first_err);
+                out->first_rc = rc;
+            }
             memset(cc, 0, sizeof *cc);
             continue;
         }

@@ -83,6 +83,7 @@ int dcvenc_hw_bare_open(struct AVBufferRef *dev, const char *encoder, int hw_pix
 struct dcvenc_hw_tried {
     char found[64];      /* the codecs that opened: "h264, hevc" ("" when none) */
     char first_err[256]; /* why the first one that did not open failed */
+    int first_rc;        /* its negative errno (0 when none failed) */
 };
 
 /*

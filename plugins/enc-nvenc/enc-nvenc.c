@@ -306,7 +306,7 @@ static int nvenc_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device
     } else if (gpu_lacks_nvenc(caps->device_name)) {
         dcvenc_caps_unavailable(caps, "this GPU has no NVENC (%s; A100/A30/H100/H200 have none)",
                                 caps->device_name);
-    } else if (strstr(tried.first_err, "Function not implemented")) {
+    } else if (tried.first_rc == -ENOSYS) {
         /* AVERROR(ENOSYS): FFmpeg's NVENC refuses a driver whose NVENC API
          * is older than the headers it was built with (it logs "Driver
          * does not support the required nvenc API version"); the same code
@@ -317,7 +317,7 @@ static int nvenc_probe(struct dcvenc_ctx *ctx, uint32_t index, struct dcv_device
                                 "the GPU has no NVENC (%s)",
                                 caps->device_name, st->api_major, st->api_minor,
                                 tried.first_err);
-    } else if (strstr(tried.first_err, "Cannot allocate memory")) {
+    } else if (tried.first_rc == -ENOMEM) {
         /* NV_ENC_ERR_OUT_OF_MEMORY (10) at session creation (hwopen.h). */
         dcvenc_caps_unavailable(caps,
                                 "NVENC on %s refused a session: the GPU's session limit is in "

@@ -363,9 +363,7 @@ static void test_write_keys(void)
 int main(void)
 {
     char cmd[300];
-    snprintf(tmpdir, sizeof tmpdir, "%s/dcv-auth-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(tmpdir))
-        tap_bail("mkdtemp");
+    tap_mkdtemp(tmpdir, sizeof tmpdir, "auth");
     dcv_log_setup(DCV_LOG_ERROR, DCV_LOG_TEXT, DCV_LOG_STDERR, "test_auth");
     test_key_files();
     test_allow_files();

@@ -195,12 +195,9 @@ static void test_migration(void)
 
 int main(void)
 {
-    const char *base = getenv("TMPDIR");
     char cmd[300];
 
-    snprintf(dir, sizeof dir, "%s/dcv-backoff-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(dir))
-        tap_bail("mkdtemp");
+    tap_mkdtemp(dir, sizeof dir, "backoff");
     test_function();
     test_store();
     test_migration();

@@ -174,10 +174,7 @@ int main(void)
 {
     char cmd[PATH_MAX + 32];
 
-    snprintf(tmpdir, sizeof tmpdir, "%s/dcv-encbench.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(tmpdir))
-        tap_bail("mkdtemp");
+    tap_mkdtemp(tmpdir, sizeof tmpdir, "encbench");
     test_fingerprint();
     test_figures();
     test_cache();

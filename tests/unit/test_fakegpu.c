@@ -190,10 +190,7 @@ int main(void)
     if (!top)
         tap_bail("DCV_TOP_BUILDDIR not set (run through make check)");
     snprintf(so, sizeof so, "%s/tests/plugins/.libs/fakegpu.so", top);
-    snprintf(tmpdir, sizeof tmpdir, "%s/dcv-fakegpu.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(tmpdir))
-        tap_bail("mkdtemp");
+    tap_mkdtemp(tmpdir, sizeof tmpdir, "fakegpu");
     snprintf(state, sizeof state, "%s/gpu", tmpdir);
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", state);
     if (system(cmd) != 0)
