@@ -457,6 +457,18 @@ static void set_default(const struct field *f, void *m)
     }
 }
 
+/* The length of the array v for the array field f: at most f->cap. */
+static int array_len(const struct field *f, struct json_object *v, const char *where, char *err,
+                     size_t errlen)
+{
+    if (!json_object_is_type(v, json_type_array))
+        return bad(err, errlen, where, f->name, "expected an array");
+    size_t n = json_object_array_length(v);
+    if (n > f->cap)
+        return bad(err, errlen, where, f->name, "more than %zu elements", f->cap);
+    return (int)n;
+}
+
 static int parse_field(const struct field *f, struct json_object *v, void *m, const char *where,
                        char *err, size_t errlen)
 {
@@ -554,11 +566,10 @@ static int parse_field(const struct field *f, struct json_object *v, void *m, co
             *AT(m, f->aux, int) = 1;
         return parse_obj(v, f->sub, AT(m, f->off, char), sub_where, err, errlen);
     case F_ARR: {
-        if (!json_object_is_type(v, json_type_array))
-            return bad(err, errlen, where, f->name, "expected an array");
-        size_t n = json_object_array_length(v);
-        if (n > f->cap)
-            return bad(err, errlen, where, f->name, "more than %zu elements", f->cap);
+        int rc = array_len(f, v, where, err, errlen);
+        if (rc < 0)
+            return rc;
+        size_t n = (size_t)rc;
         for (size_t i = 0; i < n; i++) {
             struct json_object *e = json_object_array_get_idx(v, i);
             snprintf(sub_where, sizeof(sub_where), "%s.%s[%zu]", where, f->name, i);
@@ -566,8 +577,7 @@ static int parse_field(const struct field *f, struct json_object *v, void *m, co
                 snprintf(err, errlen, "%s: expected an object", sub_where);
                 return -EINVAL;
             }
-            int rc = parse_obj(e, f->sub, AT(m, f->off + i * f->esize, char), sub_where, err,
-                               errlen);
+            rc = parse_obj(e, f->sub, AT(m, f->off + i * f->esize, char), sub_where, err, errlen);
             if (rc < 0)
                 return rc;
         }
@@ -575,11 +585,10 @@ static int parse_field(const struct field *f, struct json_object *v, void *m, co
         return 0;
     }
     case F_SARR: {
-        if (!json_object_is_type(v, json_type_array))
-            return bad(err, errlen, where, f->name, "expected an array");
-        size_t n = json_object_array_length(v);
-        if (n > f->cap)
-            return bad(err, errlen, where, f->name, "more than %zu elements", f->cap);
+        int rc = array_len(f, v, where, err, errlen);
+        if (rc < 0)
+            return rc;
+        size_t n = (size_t)rc;
         /* each element is checked like a string field of esize bytes */
         struct field ef = {.name = sub_where, .type = F_STR, .cap = f->esize, .min = f->min};
         for (size_t i = 0; i < n; i++) {
@@ -591,7 +600,7 @@ static int parse_field(const struct field *f, struct json_object *v, void *m, co
             size_t len = (size_t)json_object_get_string_len(e);
             if (memchr(s, '\0', len))
                 return bad(err, errlen, where, sub_where, "contains a NUL byte");
-            int rc = check_text(&ef, s, len, where, err, errlen);
+            rc = check_text(&ef, s, len, where, err, errlen);
             if (rc < 0)
                 return rc;
             char *dst = AT(m, f->off + i * f->esize, char);
@@ -602,21 +611,17 @@ static int parse_field(const struct field *f, struct json_object *v, void *m, co
         return 0;
     }
     case F_DARR: {
-        if (!json_object_is_type(v, json_type_array))
-            return bad(err, errlen, where, f->name, "expected an array");
-        size_t n = json_object_array_length(v);
-        if (n > f->cap)
-            return bad(err, errlen, where, f->name, "more than %zu elements", f->cap);
+        int rc = array_len(f, v, where, err, errlen);
+        if (rc < 0)
+            return rc;
+        size_t n = (size_t)rc;
+        /* each element is checked like a number field of its own */
+        struct field ef = {.name = sub_where, .type = F_DBL, .dmin = f->dmin, .dmax = f->dmax};
         for (size_t i = 0; i < n; i++) {
-            struct json_object *e = json_object_array_get_idx(v, i);
-            double x;
             snprintf(sub_where, sizeof(sub_where), "%s[%zu]", f->name, i);
-            if ((!json_object_is_type(e, json_type_int) &&
-                 !json_object_is_type(e, json_type_double)) ||
-                !isfinite(x = json_object_get_double(e)) || x < f->dmin || x > f->dmax)
-                return bad(err, errlen, where, sub_where, "expected a number %g..%g", f->dmin,
-                           f->dmax);
-            AT(m, f->off, double)[i] = x;
+            ef.off = f->off + i * sizeof(double);
+            if ((rc = parse_field(&ef, json_object_array_get_idx(v, i), m, where, err, errlen)) < 0)
+                return rc;
         }
         *AT(m, f->aux, size_t) = n;
         return 0;
