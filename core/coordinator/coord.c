@@ -987,6 +987,26 @@ static struct co_job *fenced(struct dcv_coord *c, struct co_worker *w, const str
     return NULL;
 }
 
+/* Count job j against device dev of worker view, as the session table,
+ * the GPU classes and the -EBUSY holds see it: its session key ("" for
+ * an unlimited device), whether it is a GPU job, and for a GPU job its
+ * physical device "host/device_id". */
+static void job_place(struct co_job *j, const struct dcv_sched_worker *view,
+                      const struct dcv_sched_device *dev)
+{
+    const struct dcv_device_caps *caps = dev->caps;
+    int n = (int)strnlen(caps->device_id, sizeof caps->device_id);
+
+    if (dcv_sched_session_key(view, dev, j->skey, sizeof j->skey) != 0)
+        j->skey[0] = '\0';
+    j->hw = (caps->flags & DCV_CAP_HARDWARE) != 0;
+    j->phys[0] = '\0';
+    if (j->hw)
+        snprintf(j->phys, sizeof j->phys, "%s/%.*s", view->host ? view->host : "", n,
+                 caps->device_id);
+    snprintf(j->place_dev, sizeof j->place_dev, "%.*s", n, caps->device_id);
+}
+
 /* A restarted coordinator learns where re-attached jobs encode from
  * HELLO.running (the JOB's placement): count them against that device's
  * session key again, as assign() did, or a GPU whose sessions are all in use
@@ -1013,12 +1033,7 @@ static void reattach_sessions(struct dcv_coord *c, const struct co_worker *w)
         view.host = w->host;
         dv.plugin = w->devices[k].plugin;
         dv.caps = cp;
-        if (dcv_sched_session_key(&view, &dv, j->skey, sizeof j->skey) != 0)
-            j->skey[0] = '\0';
-        j->hw = (cp->flags & DCV_CAP_HARDWARE) != 0;
-        if (j->hw)
-            snprintf(j->phys, sizeof j->phys, "%s/%.*s", w->host,
-                     (int)strnlen(cp->device_id, sizeof cp->device_id), cp->device_id);
+        job_place(j, &view, &dv);
         dcv_log(DCV_LOG_DEBUG, CO_LOG, "job %s re-attached on %s %s: session key \"%s\"", j->id,
                 dv.plugin, j->place_dev, j->skey);
     }
@@ -1628,10 +1643,8 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
     struct co_job *j;
     char note[DCV_SCHED_DETAIL_MAX + 300];
     int by_path = in->kind != DCV_SUBMIT_URL && worker_reads_path(w, in->path), r;
-    int hw = (caps->flags & DCV_CAP_HARDWARE) != 0;
 
-    if (dcv_sched_session_key(view, dev, skey, skeylen) != 0)
-        skey[0] = '\0';
+    skey[0] = '\0';
     if (pl->fallback)
         snprintf(note, sizeof note, "assigned to %s: fallback to %s (%.*s): no GPU session free (%s)",
                  w->id, dev->plugin, (int)strnlen(cc->encoder, sizeof cc->encoder), cc->encoder,
@@ -1660,13 +1673,8 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
     copy_str(j->session, sizeof j->session, w->session);
     j->attempt = q->attempt;
     j->assigned_at = co_now();
-    copy_str(j->skey, sizeof j->skey, skey);
-    j->hw = hw;
-    if (hw)
-        snprintf(j->phys, sizeof j->phys, "%s/%.*s", w->host,
-                 (int)strnlen(caps->device_id, sizeof caps->device_id), caps->device_id);
-    snprintf(j->place_dev, sizeof j->place_dev, "%.*s",
-             (int)strnlen(caps->device_id, sizeof caps->device_id), caps->device_id);
+    job_place(j, view, dev);
+    copy_str(skey, skeylen, j->skey);
 
     /* Where the session was counted is where the job must encode. */
     m->has_placement = 1;
@@ -1677,7 +1685,7 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
              (int)strnlen(cc->codec, sizeof cc->codec), cc->codec);
     snprintf(m->placement.encoder, sizeof m->placement.encoder, "%.*s",
              (int)strnlen(cc->encoder, sizeof cc->encoder), cc->encoder);
-    m->placement.hw = hw;
+    m->placement.hw = j->hw;
     m->placement.fallback = pl->fallback;
 
     copy_str(m->fence.job_id, sizeof m->fence.job_id, q->id);
