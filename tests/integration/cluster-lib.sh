@@ -11,7 +11,8 @@ CTL="$DCV_TOP_BUILDDIR/cli/distconvctl"
 #       start_worker w1
 FAKE_NVML="$DCV_TOP_BUILDDIR/tests/plugins/.libs/libfakenvml.so"
 PIDS=""
-_cluster_cleanup() {
+# stop_daemons: TERM every daemon started here, KILL what is left after 5 s.
+stop_daemons() {
     for p in $PIDS; do kill -CONT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null; done
     for p in $PIDS; do
         i=0
@@ -19,6 +20,9 @@ _cluster_cleanup() {
         kill -KILL "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
+}
+_cluster_cleanup() {
+    stop_daemons
     # Job processes die with their worker (PR_SET_PDEATHSIG); make sure.
     pkill -KILL -f -- "--job.*$TMP" 2>/dev/null
     rm -rf "$TMP"

@@ -17,13 +17,7 @@
 MNTS=""
 _df_cleanup() {
     # Stop the daemons first: a filesystem they hold open cannot be unmounted.
-    for p in $PIDS; do kill -CONT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null; done
-    for p in $PIDS; do
-        i=0
-        while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
+    stop_daemons
     for m in $MNTS; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
     MNTS=""
     _cluster_cleanup
