@@ -193,8 +193,11 @@ static int write_file(const char *path, mode_t mode, const char *text, char *err
 int dcv_auth_write_keys(const char *dir, const char *name, const char *pub, const char *sec,
                         char *err, size_t errlen)
 {
-    char kpath[4096], ppath[4096], text[256];
-    int r;
+    /* Sized for the longest valid name (DCV_AUTH_NAME_MAX) with the comment
+     * lines below; a cut key line would be an unloadable key file, so a text
+     * that does not fit is an error, never written. */
+    char kpath[4096], ppath[4096], text[512 + DCV_AUTH_NAME_MAX];
+    int r, n;
 
     if (!dcv_auth_valid_name(name))
         return dcv_err(err, errlen, -EINVAL,
@@ -208,15 +211,21 @@ int dcv_auth_write_keys(const char *dir, const char *name, const char *pub, cons
     if (access(ppath, F_OK) == 0)
         return dcv_err(err, errlen, -EEXIST, "%s: exists already (remove it first to replace "
                        "the key)", ppath);
-    snprintf(text, sizeof text,
-             "# distconv CURVE secret key of %s: keep it private (mode 0600)\n%s\n", name, sec);
+    n = snprintf(text, sizeof text,
+                 "# distconv CURVE secret key of %s: keep it private (mode 0600)\n%s\n", name, sec);
+    if (n < 0 || (size_t)n >= sizeof text)
+        return dcv_err(err, errlen, -ENAMETOOLONG, "name '%s': key file text too long", name);
     if ((r = write_file(kpath, 0600, text, err, errlen)) < 0)
         return r;
-    snprintf(text, sizeof text,
+    n = snprintf(text, sizeof text,
              "# distconv CURVE public key of %s: enroll it by copying this file into the\n"
              "# coordinator's workers.d/ (a worker) or admins.d/ (an operator; add\n"
              "# `role = submitter` for a submitter), then reload it (SIGHUP).\n%s\n",
              name, pub);
+    if (n < 0 || (size_t)n >= sizeof text) {
+        unlink(kpath);
+        return dcv_err(err, errlen, -ENAMETOOLONG, "name '%s': key file text too long", name);
+    }
     if ((r = write_file(ppath, 0644, text, err, errlen)) < 0) {
         unlink(kpath);
         return r;

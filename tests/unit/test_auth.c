@@ -360,6 +360,52 @@ static void test_write_keys(void)
     TAP_IS_INT(r, -EINVAL, "a bad name is refused");
 }
 
+/* Every valid name length, and every name the docs use, writes a pair that
+ * reads back whole (a 256-byte text buffer once cut the .pub key line of
+ * any name of 10 or more characters: "coordinator"). */
+static void test_write_keys_names(void)
+{
+    static const char *doc_names[] = {"coordinator", "worker", "op", "alice", "w1", "w2",
+                                      "gpu-box.lan", "nas_01"};
+    char name[DCV_AUTH_NAME_MAX], longname[DCV_AUTH_NAME_MAX + 1], sub[64], p[4096], key[DCV_TX_KEY_LEN + 1], err[1024];
+    int bad = 0, first_bad = 0;
+    size_t n, i;
+
+    mkdir_in("kgn");
+    for (n = 1; n < DCV_AUTH_NAME_MAX; n++) {
+        for (i = 0; i < n; i++)
+            name[i] = (char)('a' + i % 26);
+        name[n] = '\0';
+        snprintf(sub, sizeof sub, "kgn/%zu", n);
+        mkdir_in(sub);
+        snprintf(p, sizeof p, "%s/%s.pub", path_in(sub), name);
+        if (dcv_auth_write_keys(path_in(sub), name, KEY_W1, KEY_W2, err, sizeof err) != 0 ||
+            dcv_auth_read_key(p, 0, key, err, sizeof err) != 0 || strcmp(key, KEY_W1) != 0) {
+            if (!bad++)
+                first_bad = (int)n;
+            continue;
+        }
+        snprintf(p, sizeof p, "%s/%s.key", path_in(sub), name);
+        if (dcv_auth_read_key(p, 1, key, err, sizeof err) != 0 || strcmp(key, KEY_W2) != 0)
+            if (!bad++)
+                first_bad = (int)n;
+    }
+    TAP_OK(bad == 0, "names of 1 to %d characters write loadable keys (first bad: %d, %s)",
+           DCV_AUTH_NAME_MAX - 1, first_bad, bad ? err : "none");
+    mkdir_in("kgd");
+    for (i = 0; i < sizeof doc_names / sizeof *doc_names; i++) {
+        int r = dcv_auth_write_keys(path_in("kgd"), doc_names[i], KEY_W1, KEY_W2, err, sizeof err);
+        snprintf(p, sizeof p, "%s/%s.pub", path_in("kgd"), doc_names[i]);
+        TAP_OK(r == 0 && dcv_auth_read_key(p, 0, key, err, sizeof err) == 0 &&
+                   strcmp(key, KEY_W1) == 0,
+               "keygen --name %s writes a loadable public key", doc_names[i]);
+    }
+    memset(longname, 'x', DCV_AUTH_NAME_MAX);
+    longname[DCV_AUTH_NAME_MAX] = '\0';
+    TAP_IS_INT(dcv_auth_write_keys(path_in("kgd"), longname, KEY_W1, KEY_W2, err, sizeof err),
+               -EINVAL, "a name of DCV_AUTH_NAME_MAX characters is refused");
+}
+
 int main(void)
 {
     char cmd[300];
@@ -370,6 +416,7 @@ int main(void)
     test_allow_dirs();
     test_policy();
     test_write_keys();
+    test_write_keys_names();
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
         tap_diag("cannot remove %s", tmpdir);
