@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "build-config.h"
 #include "config.h"
 #include "log.h"
 #include "tap.h"
@@ -406,6 +407,24 @@ static void test_write_keys_names(void)
                -EINVAL, "a name of DCV_AUTH_NAME_MAX characters is refused");
 }
 
+/* A build configured with no --prefix/--sysconfdir reads /etc/distconv,
+ * as every doc says (it used to read /usr/local/etc/distconv). */
+static void test_default_paths(void)
+{
+    char p[4096];
+#ifdef DCV_ETC_DEFAULTED
+    TAP_OK(dcv_auth_default_path("keys/worker.key", p, sizeof p) == 0 &&
+               strcmp(p, "/etc/distconv/keys/worker.key") == 0,
+           "a default build's key paths are under /etc/distconv (%s)", p);
+    TAP_IS_STR(DCV_DEFAULT_CONFIG, "/etc/distconv/distconvd.conf", "default config file");
+    TAP_IS_STR(DCV_DEFAULT_STATE_DIR, "/var/lib/distconv", "default state dir");
+#else
+    (void)p;
+    tap_skip("configured with --prefix or --sysconfdir: the admin chose the paths",
+             "a default build's paths are /etc/distconv, /var/lib/distconv");
+#endif
+}
+
 int main(void)
 {
     char cmd[300];
@@ -417,6 +436,7 @@ int main(void)
     test_policy();
     test_write_keys();
     test_write_keys_names();
+    test_default_paths();
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
         tap_diag("cannot remove %s", tmpdir);
