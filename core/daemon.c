@@ -142,17 +142,24 @@ enum {
 };
 
 /* Profile options share one handler: dcv_profile_set() knows their names,
- * ranges and messages, so distconvctl submit validates them identically. */
-static const char *const profile_opts[] = {
-    "codec", "encoder", "crf", "qp", "bitrate", "preset", "max-height", "bit-depth", "gop",
-    "audio", "audio-bitrate", "subtitles", "container", "start", "duration", "threads",
-};
-#define N_PROFILE_OPTS (sizeof(profile_opts) / sizeof(profile_opts[0]))
+ * ranges and messages, so distconvctl submit validates them identically.
+ * The jobs-only ones (library rules, GPU sessions) are not taken here. */
+static size_t add_profile_opts(struct option *longopts)
+{
+    size_t n = 0;
+    unsigned flags;
+    const char *name;
+
+    for (size_t i = 0; (name = dcv_profile_option(i, &flags)); i++)
+        if (!(flags & DCV_PROFILE_OPT_JOB))
+            longopts[n++] = (struct option){name, required_argument, NULL, OPT_PROFILE + (int)i};
+    return n;
+}
 
 /* 0: run the action; 1: --help/--version already answered; <0: usage error. */
 static int parse_args(int argc, char **argv, struct options *o, char *err, size_t errlen)
 {
-    struct option longopts[16 + N_PROFILE_OPTS + 1];
+    struct option longopts[16 + DCV_PROFILE_OPTS_MAX + 1];
     static const struct option base[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
@@ -168,13 +175,10 @@ static int parse_args(int argc, char **argv, struct options *o, char *err, size_
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
     };
-    size_t nb = sizeof(base) / sizeof(base[0]), i;
+    size_t nb = sizeof(base) / sizeof(base[0]);
 
     memcpy(longopts, base, sizeof(base));
-    for (i = 0; i < N_PROFILE_OPTS; i++)
-        longopts[nb + i] = (struct option){profile_opts[i], required_argument, NULL,
-                                           OPT_PROFILE + (int)i};
-    longopts[nb + N_PROFILE_OPTS] = (struct option){0};
+    longopts[nb + add_profile_opts(longopts + nb)] = (struct option){0};
 
     o->config_path = DCV_DEFAULT_CONFIG;
     o->probe_timeout_ms = 10000;
@@ -185,9 +189,9 @@ static int parse_args(int argc, char **argv, struct options *o, char *err, size_
         int idx = 0, c = getopt_long(argc, argv, ":c:vqVh", longopts, &idx);
         if (c == -1)
             break;
-        if (c >= OPT_PROFILE && c < OPT_PROFILE + (int)N_PROFILE_OPTS) {
-            int r = dcv_profile_set(&o->profile, profile_opts[c - OPT_PROFILE], optarg, err,
-                                    errlen);
+        if (c >= OPT_PROFILE && c < OPT_PROFILE + DCV_PROFILE_OPTS_MAX) {
+            const char *name = dcv_profile_option((size_t)(c - OPT_PROFILE), NULL);
+            int r = dcv_profile_set(&o->profile, name, optarg, err, errlen);
             if (r < 0)
                 return r;
             continue;

@@ -523,18 +523,26 @@ static int tcp_host(const char *ep, const char **h, const char **e)
 
 int dcv_endpoint_for_peer(const char *announced, const char *via, char *out, size_t len)
 {
-    const char *ah, *ae, *vh, *ve;
+    const char *ah, *ae = NULL, *vh = NULL, *ve = NULL;
     int n;
 
-    if (tcp_host(announced, &ah, &ae) && tcp_host(via, &vh, &ve)) {
+    if (tcp_host(announced, &ah, &ae)) {
         size_t al = (size_t)(ae - ah);
-        int wild = (al == 1 && *ah == '*') || (al == 7 && strncmp(ah, "0.0.0.0", 7) == 0) ||
-                   (al == 4 && strncmp(ah, "[::]", 4) == 0);
-        if (wild) {
-            n = snprintf(out, len, "tcp://%.*s%s", (int)(ve - vh), vh, ae);
-            return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+        int any4 = (al == 1 && *ah == '*') || (al == 7 && strncmp(ah, "0.0.0.0", 7) == 0);
+        int wild = any4 || (al == 4 && strncmp(ah, "[::]", 4) == 0);
+        if (wild && !tcp_host(via, &vh, &ve)) {
+            vh = NULL;
+            /* Reached over ipc there is no host to substitute: the
+             * coordinator is on this machine. */
+            if (any4 && strncmp(via, "ipc://", 6) == 0) {
+                vh = "127.0.0.1";
+                ve = vh + 9;
+            }
         }
     }
-    n = snprintf(out, len, "%s", announced);
+    if (vh)
+        n = snprintf(out, len, "tcp://%.*s%s", (int)(ve - vh), vh, ae);
+    else
+        n = snprintf(out, len, "%s", announced);
     return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }

@@ -143,8 +143,9 @@ void dcv_peer_hex(const struct dcv_tx_peer *p, char *buf, size_t len);
  * An announced data endpoint with a wildcard host (tcp, port 7401), as seen
  * from a peer that reached the coordinator at tcp://coord.lan:7400, becomes
  * tcp://coord.lan:7401: a wildcard or
- * 0.0.0.0 / [::] host is replaced by the host of `via`. Other endpoints
- * are copied. -ENOSPC when out is too small.
+ * 0.0.0.0 / [::] host is replaced by the host of `via`. Reached over ipc
+ * (the coordinator is on this machine), a wildcard or 0.0.0.0 host becomes
+ * 127.0.0.1. Other endpoints are copied. -ENOSPC when out is too small.
  */
 int dcv_endpoint_for_peer(const char *announced, const char *via, char *out, size_t len);
 

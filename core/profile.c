@@ -541,6 +541,28 @@ int dcv_profile_opt_is_flag(const char *opt)
                    strcmp(opt, "keep-original-if-larger") == 0);
 }
 
+_Static_assert(sizeof opts / sizeof opts[0] <= DCV_PROFILE_OPTS_MAX,
+               "DCV_PROFILE_OPTS_MAX sizes the callers' getopt tables");
+
+/* Library rules and GPU sessions are what a job asks of the coordinator
+ * and its worker: `distconvd --transcode` encodes one file and has neither. */
+static const char *const job_only[] = {
+    "skip-if-target-met", "keep-original-if-larger", "verify-tolerance", "gpu-policy", "gpu-wait",
+};
+
+const char *dcv_profile_option(size_t i, unsigned *flags)
+{
+    if (i >= sizeof opts / sizeof opts[0])
+        return NULL;
+    if (flags) {
+        *flags = dcv_profile_opt_is_flag(opts[i].name) ? DCV_PROFILE_OPT_BOOL : 0;
+        for (size_t k = 0; k < sizeof job_only / sizeof job_only[0]; k++)
+            if (strcmp(opts[i].name, job_only[k]) == 0)
+                *flags |= DCV_PROFILE_OPT_JOB;
+    }
+    return opts[i].name;
+}
+
 int dcv_profile_set(struct dcv_profile *p, const char *opt, const char *value, char *err,
                     size_t errlen)
 {

@@ -79,6 +79,20 @@ int dcv_profile_hw_only(const char *encoder);
  * value (meaning true); 0 otherwise. */
 int dcv_profile_opt_is_flag(const char *opt);
 
+/* What dcv_profile_option() says of an option. */
+enum {
+    DCV_PROFILE_OPT_BOOL = 1u << 0, /* a boolean: a command line may give it without a value */
+    DCV_PROFILE_OPT_JOB = 1u << 1,  /* jobs only (library rules, GPU sessions): distconvctl
+                                       submit takes it, distconvd --transcode does not */
+};
+/* At least the number of options: sizes a caller's getopt table. */
+#define DCV_PROFILE_OPTS_MAX 64
+
+/* The i-th option dcv_profile_set() knows (i from 0; NULL past the last),
+ * with its DCV_PROFILE_OPT_* flags in *flags when flags is not NULL. Both
+ * programs build their getopt tables from this, so they cannot drift. */
+const char *dcv_profile_option(size_t i, unsigned *flags);
+
 /* Preset words accepted besides 1..7: ultrafast=1 veryfast=2 faster=3
  * fast=3 medium=4 slow=5 slower=6 veryslow=7. */
 int dcv_preset_parse(const char *s, uint32_t *out);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <strings.h>
 
 /* What a table cell does with the attempt counter. */
@@ -70,8 +71,13 @@ static const struct cell table[DCV_JOB_STATE_COUNT][DCV_EV_COUNT] = {
     },
 };
 
+/* The one state-name table, in its two spellings: stored (the store, its
+ * history, logs) and wire (the admin plane's JSON, the CLI). */
 static const char *const state_names[DCV_JOB_STATE_COUNT] = {
     "QUEUED", "ASSIGNED", "RUNNING", "VERIFYING", "DONE", "FAILED", "CANCELLED",
+};
+const char *const dcv_job_state_wire_names[DCV_JOB_STATE_COUNT] = {
+    "queued", "assigned", "running", "verifying", "done", "failed", "cancelled",
 };
 
 static const char *const event_names[DCV_EV_COUNT] = {
@@ -84,6 +90,11 @@ const char *dcv_job_state_name(enum dcv_job_state s)
     return (unsigned)s < DCV_JOB_STATE_COUNT ? state_names[s] : NULL;
 }
 
+const char *dcv_job_state_wire_name(enum dcv_job_state s)
+{
+    return (unsigned)s < DCV_JOB_STATE_COUNT ? dcv_job_state_wire_names[s] : NULL;
+}
+
 const char *dcv_job_event_name(enum dcv_job_event e)
 {
     return (unsigned)e < DCV_EV_COUNT ? event_names[e] : NULL;
@@ -93,6 +104,16 @@ int dcv_job_state_parse(const char *name, enum dcv_job_state *out)
 {
     for (int i = 0; name && i < DCV_JOB_STATE_COUNT; i++)
         if (strcasecmp(name, state_names[i]) == 0) {
+            *out = (enum dcv_job_state)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+int dcv_job_state_wire_parse(const char *name, enum dcv_job_state *out)
+{
+    for (int i = 0; name && i < DCV_JOB_STATE_COUNT; i++)
+        if (strcmp(name, dcv_job_state_wire_names[i]) == 0) {
             *out = (enum dcv_job_state)i;
             return 0;
         }

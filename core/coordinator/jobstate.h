@@ -42,11 +42,18 @@ enum dcv_job_event {
     DCV_EV_COUNT
 };
 
-/* Upper-case names ("QUEUED", "FAIL_RETRYABLE"); NULL for out-of-range values. */
+/* Upper-case names ("QUEUED", "FAIL_RETRYABLE"), the stored spelling; NULL for
+ * out-of-range values. */
 const char *dcv_job_state_name(enum dcv_job_state s);
 const char *dcv_job_event_name(enum dcv_job_event e);
 /* Case-insensitive parse; 0 or -EINVAL. */
 int dcv_job_state_parse(const char *name, enum dcv_job_state *out);
+
+/* The wire spelling of the admin plane ("queued", "cancelled"): the table,
+ * one name (NULL out of range), and an exact-spelling parse (0 or -EINVAL). */
+extern const char *const dcv_job_state_wire_names[DCV_JOB_STATE_COUNT];
+const char *dcv_job_state_wire_name(enum dcv_job_state s);
+int dcv_job_state_wire_parse(const char *name, enum dcv_job_state *out);
 int dcv_job_event_parse(const char *name, enum dcv_job_event *out);
 
 /* DONE, FAILED, CANCELLED. */

@@ -25,8 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "clock.h"
 #include "config.h"
 #include "errbuf.h"
@@ -34,6 +32,7 @@
 #include "net.h"
 #include "pluginhost.h"
 #include "profile.h"
+#include "profile_json.h"
 #include "media/encoder.h"
 #include "media/pipeline.h"
 #include "media/remote_io.h"
@@ -203,51 +202,15 @@ static int fail_xfer(struct job *j, int r, int abort_code, const char *what, con
 
 static int apply_profile(struct job *j)
 {
-    struct json_object *o = json_tokener_parse(j->spec.profile);
-    char err[512], val[64];
-    int r = 0;
+    char err[512] = "";
+    int r = dcv_profile_from_json(&j->prof, j->spec.profile, err, sizeof err);
 
-    dcv_profile_defaults(&j->prof);
-    if (!o || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        return fail(j, DCV_CODE_PROTOCOL, 1, "profile is not a JSON object");
-    }
-    json_object_object_foreach(o, key, v)
-    {
-        const char *s;
-        switch (json_object_get_type(v)) {
-        case json_type_string:
-            s = json_object_get_string(v);
-            break;
-        case json_type_int:
-            snprintf(val, sizeof val, "%" PRId64, json_object_get_int64(v));
-            s = val;
-            break;
-        case json_type_double:
-            snprintf(val, sizeof val, "%.17g", json_object_get_double(v));
-            s = val;
-            break;
-        case json_type_boolean:
-            s = json_object_get_boolean(v) ? "true" : "false";
-            break;
-        default:
-            s = NULL;
-        }
-        err[0] = '\0';
-        r = s ? dcv_profile_set(&j->prof, key, s, err, sizeof err) : -EINVAL;
-        if (r < 0) {
-            /* The coordinator validated it with the same code, so a refusal
-             * means versions differ: another worker may know the option. */
-            if (r == -ENOENT)
-                snprintf(err, sizeof err, "unknown profile option '%s'", key);
-            else if (!s)
-                snprintf(err, sizeof err, "profile option '%s': not a scalar", key);
-            json_object_put(o);
-            return fail(j, DCV_CODE_UNSUPPORTED, 1, "%s", err);
-        }
-    }
-    json_object_put(o);
-    dcv_profile_resolve(&j->prof);
+    if (r == -EBADMSG)
+        return fail(j, DCV_CODE_PROTOCOL, 1, "%s", err);
+    /* The coordinator validated it with the same code, so a refusal means
+     * versions differ: another worker may know the option. */
+    if (r < 0)
+        return fail(j, DCV_CODE_UNSUPPORTED, 1, "%s", err);
     return 0;
 }
 

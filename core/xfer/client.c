@@ -265,18 +265,33 @@ void dcv_xcli_close(struct dcv_xcli **cp)
 
 int dcv_xcli_sha256_fd(int fd, int64_t *size, char sha[65], char *err, size_t errlen)
 {
+    return dcv_xcli_sha256_fd_progress(fd, size, sha, NULL, NULL, NULL, err, errlen);
+}
+
+int dcv_xcli_sha256_fd_progress(int fd, int64_t *size, char sha[65],
+                                dcv_xcli_progress_fn progress, void *ud,
+                                volatile sig_atomic_t *cancel, char *err, size_t errlen)
+{
     struct dcv_sha256 *h = NULL;
     uint8_t digest[DCV_SHA256_LEN];
     const size_t blen = 1u << 20;
     uint8_t *buf = malloc(blen);
-    int64_t off = 0;
+    int64_t off = 0, total = -1;
+    struct stat sb;
 
     if (!buf || dcv_sha256_new(&h) < 0) {
         free(buf);
         return dcv_err(err, errlen, -ENOMEM, "sha256: out of memory");
     }
+    if (progress && fstat(fd, &sb) == 0)
+        total = (int64_t)sb.st_size;
     for (;;) {
         ssize_t n = pread(fd, buf, blen, (off_t)off);
+        if (cancel && *cancel) {
+            dcv_sha256_free(&h);
+            free(buf);
+            return dcv_err(err, errlen, -ECANCELED, "sha256: cancelled");
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -289,6 +304,8 @@ int dcv_xcli_sha256_fd(int fd, int64_t *size, char sha[65], char *err, size_t er
             break;
         dcv_sha256_update(h, buf, (size_t)n);
         off += n;
+        if (progress)
+            progress(off, total, ud);
     }
     dcv_sha256_final(h, digest);
     dcv_sha256_hex(digest, sha);
@@ -329,7 +346,8 @@ int dcv_xcli_send_file(struct dcv_xcli *c, int purpose, const struct dcv_proto_f
         return dcv_err(err, errlen, -EINVAL, "send: blob required");
     if (!blob->sha256[0]) {
         int64_t sz;
-        if ((r = dcv_xcli_sha256_fd(fd, &sz, blob->sha256, err, errlen)) < 0)
+        if ((r = dcv_xcli_sha256_fd_progress(fd, &sz, blob->sha256, NULL, NULL, c->p.cancel, err,
+                                             errlen)) < 0)
             return r;
         blob->size = sz;
     } else if (blob->size < 0) {

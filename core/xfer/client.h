@@ -47,8 +47,15 @@ int dcv_xcli_open(struct dcv_net *net, const char *data_endpoint, const struct d
                   struct dcv_xcli **out, char *err, size_t errlen);
 void dcv_xcli_close(struct dcv_xcli **c);
 
-/* SHA-256 of a whole file (reads it once): hex into sha (65 bytes). */
+/* SHA-256 of a whole file (reads it once): hex into sha (65 bytes), the
+ * bytes read into *size when size is not NULL. */
 int dcv_xcli_sha256_fd(int fd, int64_t *size, char sha[65], char *err, size_t errlen);
+/* The same with progress (optional: after each MiB read, of the file's
+ * size at the start) and cancellation (optional: -ECANCELED soon after
+ * *cancel becomes non-zero), for a large file that takes a while. */
+int dcv_xcli_sha256_fd_progress(int fd, int64_t *size, char sha[65],
+                                dcv_xcli_progress_fn progress, void *ud,
+                                volatile sig_atomic_t *cancel, char *err, size_t errlen);
 
 /*
  * Send the file open on fd (from offset 0): OFFER with `purpose`

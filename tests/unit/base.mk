@@ -26,3 +26,10 @@ tests_unit_test_urlpolicy_SOURCES = tests/unit/test_urlpolicy.c
 tests_unit_test_urlpolicy_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
 tests_unit_test_urlpolicy_CFLAGS = $(AM_CFLAGS)
 tests_unit_test_urlpolicy_LDADD = core/libdcvbase.la tests/libtap.la
+
+check_PROGRAMS += tests/unit/test_profile_json
+TESTS += tests/unit/test_profile_json
+tests_unit_test_profile_json_SOURCES = tests/unit/test_profile_json.c
+tests_unit_test_profile_json_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
+tests_unit_test_profile_json_CFLAGS = $(AM_CFLAGS)
+tests_unit_test_profile_json_LDADD = core/libdcvbase.la tests/libtap.la

@@ -1,0 +1,459 @@
+/*
+ * distconvctl's human output of jobs and workers: `status` and `worker` as
+ * "key value" lines, `jobs` and `workers` as tables (cli/ui.c draws them).
+ * --json bypasses all of this: the reply body is printed as it came.
+ */
+#include "ctl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ui.h"
+
+/* ---- job display ----------------------------------------------------------------------- */
+
+static void short_id(const char *id, char out[13])
+{
+    snprintf(out, 13, "%s", id);
+}
+
+/* "encode 42%" from a job's progress, "" when none. */
+void show_progress_text(json_object *job, char *buf, size_t len)
+{
+    json_object *p = jget(job, "progress", json_type_object);
+    const char *state = jstr(job, "state", "");
+    if (p) {
+        double fps = jdbl(p, "fps", -1);
+        int n = snprintf(buf, len, "%s %.0f%%", jstr(p, "phase", "?"), jdbl(p, "pct", 0));
+        if (fps > 0 && n > 0 && (size_t)n < len)
+            snprintf(buf + n, len - (size_t)n, " %.0f fps", fps);
+    } else if (!strcmp(state, "done"))
+        snprintf(buf, len, "100%%");
+    else
+        snprintf(buf, len, "-");
+}
+
+void show_kv(const char *k, const char *v)
+{
+    printf("%-10s %s\n", k, v);
+}
+
+void show_job(json_object *job)
+{
+    char buf[1024], t1[32], t2[32];
+    json_object *o, *arr;
+    int64_t now = dcv_now_unix_ms();
+
+    show_kv("job", jstr(job, "job_id", "?"));
+    snprintf(buf, sizeof buf, "%s (attempt %lld of %lld)", jstr(job, "state", "?"),
+             (long long)jint(job, "attempt", 0), (long long)jint(job, "max_attempts", 0));
+    show_kv("state", buf);
+    if (jstr(job, "name", NULL))
+        show_kv("name", jstr(job, "name", ""));
+    if (jint(job, "input_size", -1) >= 0) {
+        dcv_fmt_bytes(buf, sizeof buf, jint(job, "input_size", -1));
+        show_kv("input", buf);
+    }
+    snprintf(buf, sizeof buf, "%s %lld", jstr(job, "prio_class", "normal"),
+             (long long)jint(job, "priority", 0));
+    show_kv("priority", buf);
+    if ((o = jget(job, "profile", json_type_object))) {
+        size_t n = 0;
+        buf[0] = '\0';
+        json_object_object_foreach(o, k, v) {
+            int w = snprintf(buf + n, sizeof buf - n, "%s%s=%s", n ? " " : "", k,
+                             json_object_get_string(v));
+            if (w < 0 || (size_t)w >= sizeof buf - n)
+                break;
+            n += (size_t)w;
+        }
+        show_kv("profile", n ? buf : "(defaults)");
+    }
+    if (jget(job, "progress", json_type_object)) {
+        json_object *p = jget(job, "progress", json_type_object);
+        int n;
+        show_progress_text(job, buf, sizeof buf);
+        n = (int)strlen(buf);
+        if (jint(p, "frames", -1) >= 0)
+            snprintf(buf + n, sizeof buf - (size_t)n, ", frame %lld",
+                     (long long)jint(p, "frames", 0));
+        show_kv("progress", buf);
+    }
+    if (jstr(job, "worker", NULL))
+        show_kv("worker", jstr(job, "worker", ""));
+    if ((o = jget(job, "encoder", json_type_object))) {
+        snprintf(buf, sizeof buf, "%s %s on %s", jstr(o, "plugin", "?"), jstr(o, "encoder", "?"),
+                 jstr(o, "device_id", "?"));
+        show_kv("encoder", buf);
+    }
+    dcv_fmt_time(t1, sizeof t1, jint(job, "created_ms", 0));
+    dcv_fmt_age(t2, sizeof t2, now - jint(job, "created_ms", now));
+    snprintf(buf, sizeof buf, "%s (%s ago)", t1, t2);
+    show_kv("created", buf);
+    dcv_fmt_time(t1, sizeof t1, jint(job, "updated_ms", 0));
+    show_kv("updated", t1);
+    if (jstr(job, "error", NULL))
+        show_kv("error", jstr(job, "error", ""));
+    if (jstr(job, "outcome", NULL)) {
+        int none = strcmp(jstr(job, "outcome", ""), "encoded") != 0;
+        snprintf(buf, sizeof buf, "%s%s%s%s", jstr(job, "outcome", ""),
+                 jstr(job, "note", NULL) ? ": " : "", jstr(job, "note", ""),
+                 none ? " (no output: keep the original)" : "");
+        show_kv("outcome", buf);
+    }
+    if ((o = jget(job, "output", json_type_object))) {
+        char sz[32];
+        dcv_fmt_bytes(sz, sizeof sz, jint(o, "size", -1));
+        snprintf(buf, sizeof buf, "%s%s%s sha256 %s", jstr(o, "name", ""),
+                 jstr(o, "name", "")[0] ? ", " : "", sz, jstr(o, "sha256", "?"));
+        show_kv("output", buf);
+    }
+    if ((arr = jget(job, "attempts", json_type_array)) && json_object_array_length(arr)) {
+        struct dcv_table t;
+        static const char *const h[] = {"ATTEMPT", "WORKER", "STARTED", "ENDED", "OUTCOME",
+                                        "ERROR"};
+        printf("\nattempts:\n");
+        if (dcv_table_init(&t, 6, h, 1) == 0) {
+            for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                json_object *a = json_object_array_get_idx(arr, i);
+                char n[24];
+                const char *row[6];
+                snprintf(n, sizeof n, "%lld", (long long)jint(a, "attempt", 0));
+                dcv_fmt_time(t1, sizeof t1, jint(a, "started_ms", 0));
+                dcv_fmt_time(t2, sizeof t2, jint(a, "ended_ms", 0));
+                row[0] = n; row[1] = jstr(a, "worker", "-"); row[2] = t1; row[3] = t2;
+                row[4] = jstr(a, "outcome", "-"); row[5] = jstr(a, "error", "");
+                if (dcv_table_add(&t, row) < 0)
+                    break;
+            }
+            dcv_table_print(&t, stdout);
+            dcv_table_free(&t);
+        }
+    }
+    if ((arr = jget(job, "history", json_type_array)) && json_object_array_length(arr)) {
+        struct dcv_table t;
+        static const char *const h[] = {"TIME", "FROM", "TO", "EVENT", "ATTEMPT", "NOTE"};
+        printf("\nhistory:\n");
+        if (dcv_table_init(&t, 6, h, 1u << 4) == 0) {
+            for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                json_object *e = json_object_array_get_idx(arr, i);
+                char n[24];
+                const char *row[6];
+                snprintf(n, sizeof n, "%lld", (long long)jint(e, "attempt", 0));
+                dcv_fmt_time(t1, sizeof t1, jint(e, "time_ms", 0));
+                row[0] = t1; row[1] = jstr(e, "from", "-"); row[2] = jstr(e, "to", "-");
+                row[3] = jstr(e, "event", "-"); row[4] = n; row[5] = jstr(e, "note", "");
+                if (dcv_table_add(&t, row) < 0)
+                    break;
+            }
+            dcv_table_print(&t, stdout);
+            dcv_table_free(&t);
+        }
+    }
+}
+
+/* A done job whose attempt produced no output (library rules): its
+ * outcome ("skipped", "kept-original"), else NULL. */
+const char *show_no_output(json_object *job)
+{
+    const char *oc = jstr(job, "outcome", NULL);
+    return oc && strcmp(oc, "encoded") != 0 ? oc : NULL;
+}
+
+int show_jobs(json_object *body, int quiet)
+{
+    json_object *jobs;
+    int rc = EXIT_OK;
+    size_t n;
+
+    jobs = jget(body, "jobs", json_type_array);
+    n = jobs ? json_object_array_length(jobs) : 0;
+    if (n == 0) {
+        if (!quiet)
+            printf("no jobs\n");
+        return EXIT_OK;
+    }
+    {
+        static const char *const h[] = {"ID", "STATE", "PROGRESS", "WORKER", "NAME", "AGE"};
+        struct dcv_table t;
+        int64_t now = dcv_now_unix_ms();
+        if (dcv_table_init(&t, 6, h, 0) < 0)
+            return EXIT_FAILED;
+        for (size_t i = 0; i < n; i++) {
+            json_object *j = json_object_array_get_idx(jobs, i);
+            char id[13], prog[96], age[32];
+            const char *row[6];
+            short_id(jstr(j, "job_id", "?"), id);
+            show_progress_text(j, prog, sizeof prog);
+            dcv_fmt_age(age, sizeof age, now - jint(j, "created_ms", now));
+            char state[64];
+            snprintf(state, sizeof state, "%s%s%s%s", jstr(j, "state", "?"),
+                     show_no_output(j) ? " (" : "", show_no_output(j) ? show_no_output(j) : "",
+                     show_no_output(j) ? ")" : "");
+            row[0] = id; row[1] = state; row[2] = prog;
+            row[3] = jstr(j, "worker", "-"); row[4] = jstr(j, "name", "-"); row[5] = age;
+            if (dcv_table_add(&t, row) < 0) {
+                rc = EXIT_FAILED;
+                break;
+            }
+        }
+        dcv_table_print(&t, stdout);
+        dcv_table_free(&t);
+        if (jint(body, "total", (int64_t)n) > (int64_t)n && !quiet)
+            printf("(%zu of %lld jobs; --limit shows more)\n", n,
+                   (long long)jint(body, "total", 0));
+    }
+    return rc;
+}
+
+/* "x264, nvenc x2" from a worker's devices. */
+static void fmt_devices(json_object *w, char *buf, size_t len)
+{
+    json_object *devs = jget(w, "devices", json_type_array);
+    size_t n = devs ? json_object_array_length(devs) : 0, o = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *p = jstr(json_object_array_get_idx(devs, i), "plugin", "?");
+        size_t count = 0, seen = 0;
+        for (size_t j = 0; j < n; j++) {
+            const char *q = jstr(json_object_array_get_idx(devs, j), "plugin", "?");
+            if (!strcmp(p, q)) {
+                count++;
+                if (j < i)
+                    seen = 1;
+            }
+        }
+        if (seen)
+            continue;
+        {
+            int w2 = count > 1 ? snprintf(buf + o, len - o, "%s%s x%zu", o ? ", " : "", p, count)
+                               : snprintf(buf + o, len - o, "%s%s", o ? ", " : "", p);
+            if (w2 < 0 || (size_t)w2 >= len - o)
+                break;
+            o += (size_t)w2;
+        }
+    }
+    if (!buf[0])
+        snprintf(buf, len, "-");
+}
+
+static void fmt_worker_state(json_object *w, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s", jstr(w, "state", "?"), jbool(w, "draining") ? ",draining" : "",
+             jbool(w, "busy") ? ",busy" : "");
+}
+
+/* A figure or "-" when the worker did not report it (left out = unknown). */
+static void fmt_opt(char *buf, size_t len, json_object *o, const char *key, int decimals,
+                    const char *unit)
+{
+    if (jget(o, key, json_type_double) || jget(o, key, json_type_int))
+        snprintf(buf, len, "%.*f%s", decimals, jdbl(o, key, 0), unit);
+    else
+        snprintf(buf, len, "-");
+}
+
+/* "GPU-8f.. (NVIDIA GeForce RTX 4070, 0000:01:00.0): util 12%, enc 30%,
+ * dec 0%, mem 1.0 GiB of 8.0 GiB, 61 C, 75 W, 2 encoder sessions" */
+static void fmt_gpu(json_object *g, char *buf, size_t len)
+{
+    char u[16], e[16], d[16], t[16], p[16], n[16], mu[32], mt[32];
+    fmt_opt(u, sizeof u, g, "util_pct", 0, "%");
+    fmt_opt(e, sizeof e, g, "enc_pct", 0, "%");
+    fmt_opt(d, sizeof d, g, "dec_pct", 0, "%");
+    fmt_opt(t, sizeof t, g, "temp_c", 0, " C");
+    fmt_opt(p, sizeof p, g, "power_w", 0, " W");
+    fmt_opt(n, sizeof n, g, "enc_sessions", 0, "");
+    dcv_fmt_bytes(mu, sizeof mu, jint(g, "mem_used", -1));
+    dcv_fmt_bytes(mt, sizeof mt, jint(g, "mem_total", -1));
+    snprintf(buf, len,
+             "%s (%s%s%s): util %s, enc %s, dec %s, mem %s of %s, %s, %s, %s encoder sessions",
+             jstr(g, "id", "?"), jstr(g, "name", "?"), jget(g, "pci", json_type_string) ? ", " : "",
+             jstr(g, "pci", ""), u, e, d, mu, mt, t, p, n);
+}
+
+void show_worker(json_object *w)
+{
+    json_object *tel = jget(w, "telemetry", json_type_object), *arr;
+    char buf[512], a[32], b[32];
+    int64_t now = dcv_now_unix_ms();
+
+    show_kv("worker", jstr(w, "worker_id", "?"));
+    fmt_worker_state(w, buf, sizeof buf);
+    show_kv("state", buf);
+    snprintf(buf, sizeof buf, "%s%s%s%s", jstr(w, "hostname", ""),
+             jstr(w, "hostname", "")[0] ? " " : "", jstr(w, "host", "")[0] ? "host " : "",
+             jstr(w, "host", ""));
+    show_kv("host", buf);
+    show_kv("version", jstr(w, "version", "-"));
+    show_kv("session", jstr(w, "session", "-"));
+    snprintf(buf, sizeof buf, "%lld used of %lld", (long long)jint(w, "slots_used", 0),
+             (long long)jint(w, "slots", 0));
+    show_kv("slots", buf);
+    dcv_fmt_time(a, sizeof a, jint(w, "last_seen_ms", 0));
+    dcv_fmt_age(b, sizeof b, now - jint(w, "last_seen_ms", now));
+    snprintf(buf, sizeof buf, "%s (%s ago)", a, b);
+    show_kv("last seen", buf);
+    if (jbool(w, "busy"))
+        show_kv("busy", jstr(w, "busy_reason", "-"));
+    if (tel) {
+        json_object *o;
+        char c5[16], c15[16], tc[16];
+        fmt_opt(c5, sizeof c5, tel, "load5", 2, "");
+        fmt_opt(c15, sizeof c15, tel, "load15", 2, "");
+        fmt_opt(tc, sizeof tc, tel, "temp_c", 0, " C");
+        snprintf(buf, sizeof buf, "%.0f%% of %lld CPUs, load %.2f %s %s, %s",
+                 jdbl(tel, "cpu_pct", 0), (long long)jint(tel, "ncpu", 0), jdbl(tel, "load1", 0),
+                 c5, c15, tc);
+        show_kv("cpu", buf);
+        if ((o = jget(tel, "cores", json_type_array))) {
+            size_t k, off = 0;
+            buf[0] = '\0';
+            for (k = 0; k < json_object_array_length(o) && off + 8 < sizeof buf; k++) {
+                double v = json_object_get_double(json_object_array_get_idx(o, k));
+                int w2 = v < 0 ? snprintf(buf + off, sizeof buf - off, "%s-", k ? " " : "")
+                               : snprintf(buf + off, sizeof buf - off, "%s%.0f", k ? " " : "", v);
+                if (w2 < 0)
+                    break;
+                off += (size_t)w2;
+            }
+            show_kv("cores %", buf);
+        }
+        dcv_fmt_bytes(a, sizeof a, jint(tel, "mem_avail", -1));
+        dcv_fmt_bytes(b, sizeof b, jint(tel, "mem_total", -1));
+        snprintf(buf, sizeof buf, "%s available of %s", a, b);
+        show_kv("memory", buf);
+        if (jget(tel, "swap_total", json_type_int)) {
+            dcv_fmt_bytes(a, sizeof a, jint(tel, "swap_free", -1));
+            dcv_fmt_bytes(b, sizeof b, jint(tel, "swap_total", -1));
+            snprintf(buf, sizeof buf, "%s free of %s", a, b);
+            show_kv("swap", buf);
+        }
+        if ((o = jget(tel, "psi", json_type_object))) {
+            snprintf(buf, sizeof buf, "cpu %.1f%%, memory %.1f%% (full %.1f%%), io %.1f%% "
+                     "(full %.1f%%), avg10", jdbl(o, "cpu_some", 0), jdbl(o, "mem_some", 0),
+                     jdbl(o, "mem_full", 0), jdbl(o, "io_some", 0), jdbl(o, "io_full", 0));
+            show_kv("pressure", buf);
+        }
+        dcv_fmt_bytes(a, sizeof a, jint(tel, "disk_free", -1));
+        dcv_fmt_bytes(b, sizeof b, jint(tel, "disk_total", -1));
+        snprintf(buf, sizeof buf, "%s free of %s", a, b);
+        show_kv("disk", buf);
+        if (jget(tel, "net_rx_bps", json_type_double) || jget(tel, "net_rx_bps", json_type_int)) {
+            dcv_fmt_bytes(a, sizeof a, (int64_t)jdbl(tel, "net_rx_bps", 0));
+            dcv_fmt_bytes(b, sizeof b, (int64_t)jdbl(tel, "net_tx_bps", 0));
+            snprintf(buf, sizeof buf, "in %s/s, out %s/s", a, b);
+            show_kv("network", buf);
+        }
+        if ((o = jget(tel, "gpus", json_type_array)))
+            for (size_t k = 0; k < json_object_array_length(o); k++) {
+                fmt_gpu(json_object_array_get_idx(o, k), buf, sizeof buf);
+                show_kv(k ? "" : "gpus", buf);
+            }
+    }
+    if ((arr = jget(w, "jobs", json_type_array))) {
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+            json_object *j = json_object_array_get_idx(arr, i);
+            snprintf(buf, sizeof buf, "%s attempt %lld, %.0f%%", jstr(j, "job_id", "?"),
+                     (long long)jint(j, "attempt", 0), jdbl(j, "progress", 0));
+            show_kv(i ? "" : "jobs", buf);
+        }
+    }
+    if ((arr = jget(w, "devices", json_type_array))) {
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+            json_object *d = json_object_array_get_idx(arr, i), *codecs;
+            size_t o;
+            o = (size_t)snprintf(buf, sizeof buf, "%s: %s (%s%s)", jstr(d, "plugin", "?"),
+                                 jstr(d, "name", jstr(d, "device_id", "?")),
+                                 jbool(d, "hardware") ? "hardware" : "software",
+                                 jget(d, "available", json_type_boolean) && !jbool(d, "available")
+                                     ? ", unavailable" : "");
+            if (o >= sizeof buf)
+                o = sizeof buf - 1;
+            if ((codecs = jget(d, "codecs", json_type_array))) {
+                for (size_t k = 0; k < json_object_array_length(codecs) && o < sizeof buf; k++) {
+                    json_object *cd = json_object_array_get_idx(codecs, k);
+                    /* worker: whole capability objects; workers: names */
+                    const char *name = json_object_is_type(cd, json_type_string)
+                                           ? json_object_get_string(cd)
+                                           : jstr(cd, "codec", jstr(cd, "name", "?"));
+                    int w2 = snprintf(buf + o, sizeof buf - o, "%s%s", k ? ", " : " ", name);
+                    if (w2 < 0)
+                        break;
+                    o += (size_t)w2;
+                }
+            }
+            show_kv(i ? "" : "devices", buf);
+        }
+    }
+    if ((arr = jget(w, "plugins", json_type_array))) {
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+            json_object *p = json_object_array_get_idx(arr, i);
+            snprintf(buf, sizeof buf, "%s %s (ABI minor %lld)", jstr(p, "name", "?"),
+                     jstr(p, "version", "?"), (long long)jint(p, "abi_minor", 0));
+            show_kv(i ? "" : "plugins", buf);
+        }
+    }
+}
+
+int show_workers(json_object *body, int quiet)
+{
+    json_object *ws;
+    int rc = EXIT_OK;
+    size_t n;
+
+    ws = jget(body, "workers", json_type_array);
+    n = ws ? json_object_array_length(ws) : 0;
+    if (n == 0) {
+        if (!quiet)
+            printf("no workers\n");
+        return EXIT_OK;
+    }
+    {
+        static const char *const h[] = {"ID", "STATE", "SLOTS", "CPU", "DISK FREE", "JOBS",
+                                        "DEVICES"};
+        struct dcv_table t;
+        if (dcv_table_init(&t, 7, h, (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5)) < 0)
+            return EXIT_FAILED;
+        for (size_t i = 0; i < n; i++) {
+            json_object *w = json_object_array_get_idx(ws, i);
+            json_object *tel = jget(w, "telemetry", json_type_object);
+            json_object *jobs = jget(w, "jobs", json_type_array);
+            char st[64], slots[32], cpu[16], disk[32], nj[16], devs[256];
+            const char *row[7];
+            fmt_worker_state(w, st, sizeof st);
+            snprintf(slots, sizeof slots, "%lld/%lld", (long long)jint(w, "slots_used", 0),
+                     (long long)jint(w, "slots", 0));
+            if (tel)
+                snprintf(cpu, sizeof cpu, "%.0f%%", jdbl(tel, "cpu_pct", 0));
+            else
+                snprintf(cpu, sizeof cpu, "-");
+            dcv_fmt_bytes(disk, sizeof disk, tel ? jint(tel, "disk_free", -1) : -1);
+            snprintf(nj, sizeof nj, "%zu", jobs ? json_object_array_length(jobs) : 0);
+            fmt_devices(w, devs, sizeof devs);
+            row[0] = jstr(w, "worker_id", "?"); row[1] = st; row[2] = slots; row[3] = cpu;
+            row[4] = disk; row[5] = nj; row[6] = devs;
+            if (dcv_table_add(&t, row) < 0) {
+                rc = EXIT_FAILED;
+                break;
+            }
+        }
+        dcv_table_print(&t, stdout);
+        dcv_table_free(&t);
+        /* Below the table: why a worker is busy, and its GPUs (NVML). */
+        for (size_t i = 0; i < n; i++) {
+            json_object *w = json_object_array_get_idx(ws, i);
+            json_object *tel = jget(w, "telemetry", json_type_object);
+            json_object *gpus = tel ? jget(tel, "gpus", json_type_array) : NULL;
+            char line[1024];
+            if (jbool(w, "busy"))
+                printf("%s busy: %s\n", jstr(w, "worker_id", "?"), jstr(w, "busy_reason", "-"));
+            for (size_t k = 0; gpus && k < json_object_array_length(gpus); k++) {
+                fmt_gpu(json_object_array_get_idx(gpus, k), line, sizeof line);
+                printf("%s %s\n", jstr(w, "worker_id", "?"), line);
+            }
+        }
+    }
+    return rc;
+}
