@@ -4,7 +4,7 @@
  * and bounded: lists stop before the reply would exceed the protocol's
  * reply limit (and say so with "truncated": true).
  */
-#include "coordinator/coord_int.h"
+#include "coordinator/admin.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +21,11 @@
 #include "auth.h"
 #include "build-config.h"
 #include "caps_json.h"
+#include "coordinator/attempts.h"
+#include "coordinator/inputhash.h"
+#include "coordinator/jobrec.h"
+#include "coordinator/outbox.h"
+#include "coordinator/registry.h"
 #include "errbuf.h"
 #include "urlpolicy.h"
 #include "log.h"
@@ -31,11 +36,6 @@
 #define HISTORY_MAX 200
 
 static const char *const phase_names[] = { "fetch", "encode", "upload", "verify" };
-
-static void copy_str(char *dst, size_t len, const char *src)
-{
-    snprintf(dst, len, "%s", src ? src : "");
-}
 
 static json_object *jstr(const char *s)
 {
@@ -362,7 +362,7 @@ static json_object *worker_json(struct dcv_coord *c, struct co_worker *w, int fu
     json_object_object_add(o, "last_seen_ms", json_object_new_int64(w->last_seen_ms));
     json_object_object_add(o, "telemetry", w->has_tel ? telemetry_json(&w->tel, full) : json_object_new_object());
     if ((arr = json_object_new_array())) {
-        for (struct co_job *j = c->jobs; j; j = j->next) {
+        for (struct co_job *j = c->att.jobs; j; j = j->next) {
             json_object *e;
             if (strcmp(j->worker, w->id) != 0 || !(e = json_object_new_object()))
                 continue;
@@ -761,7 +761,7 @@ static void verb_cancel(struct req_ctx *x)
     }
     dcv_log(DCV_LOG_INFO, CO_LOG, "job %s cancelled", after.id);
     if (held) {
-        co_send_cancel(c, worker, after.id, attempt, session, "cancelled by an operator");
+        co_send_cancel(c, co_worker_find(c, worker), after.id, attempt, session, "cancelled by an operator");
         co_job_release(c, after.id, DCV_CODE_CANCELLED, "job cancelled");
         co_dispatch_soon(c);
     }
@@ -864,11 +864,11 @@ static void verb_get(struct req_ctx *x)
         }
     }
     /* Register (or refresh) the download; the oldest goes beyond the cap. */
-    for (pp = &c->downloads; *pp; pp = &(*pp)->next)
+    for (pp = &c->dp.downloads; *pp; pp = &(*pp)->next)
         n++;
-    if (n >= CO_DOWNLOAD_MAX && c->downloads) {
-        struct co_download **op = &c->downloads, *oldest;
-        for (pp = &c->downloads; *pp; pp = &(*pp)->next)
+    if (n >= CO_DOWNLOAD_MAX && c->dp.downloads) {
+        struct co_download **op = &c->dp.downloads, *oldest;
+        for (pp = &c->dp.downloads; *pp; pp = &(*pp)->next)
             if ((*pp)->expires < (*op)->expires)
                 op = pp;
         oldest = *op;
@@ -884,8 +884,8 @@ static void verb_get(struct req_ctx *x)
     copy_str(d->sha, sizeof d->sha, sha);
     copy_str(d->path, sizeof d->path, path);
     d->expires = co_now() + CO_DOWNLOAD_TTL_MS;
-    d->next = c->downloads;
-    c->downloads = d;
+    d->next = c->dp.downloads;
+    c->dp.downloads = d;
     if ((body = json_object_new_object())) {
         json_object_object_add(body, "xfer_id", json_object_new_int64(d->xfer_id));
         json_object_object_add(body, "size", json_object_new_int64(size));
@@ -923,7 +923,7 @@ static void verb_workers(struct req_ctx *x)
         FAILR(x, 500, "coordinator out of memory");
         return;
     }
-    for (struct co_worker *w = x->c->workers; w; w = w->next) {
+    for (struct co_worker *w = x->c->reg.workers; w; w = w->next) {
         json_object *o = worker_json(x->c, w, 0);
         if (!o)
             continue;
