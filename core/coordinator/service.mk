@@ -22,6 +22,7 @@ core_coordinator_libdcvcoord_la_SOURCES = core/coordinator/coord.c core/coordina
 	core/coordinator/registry.h core/coordinator/control.c core/coordinator/control.h \
 	core/coordinator/dispatch.c core/coordinator/dispatch.h core/coordinator/dataplane.c \
 	core/coordinator/dataplane.h core/coordinator/admin.c core/coordinator/admin.h \
+	core/coordinator/admin_int.h core/coordinator/admin_workers.c \
 	core/coordinator/blobs.c core/coordinator/blobs.h
 core_coordinator_libdcvcoord_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS) $(SQLITE_CFLAGS)
 core_coordinator_libdcvcoord_la_LIBADD = core/coordinator/libdcvstore.la \
