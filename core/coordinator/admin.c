@@ -570,7 +570,8 @@ static void verb_cancel(struct req_ctx *x)
     }
     dcv_log(DCV_LOG_INFO, CO_LOG, "job %s cancelled", after.id);
     if (held) {
-        co_send_cancel(c, co_worker_find(c, worker), after.id, attempt, session, "cancelled by an operator");
+        co_send_cancel(c, co_worker_find(c, worker), after.id, attempt, session,
+                       "cancelled by an operator");
         co_job_release(c, after.id, DCV_CODE_CANCELLED, "job cancelled");
         co_dispatch_soon(c);
     }
