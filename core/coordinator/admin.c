@@ -1,10 +1,12 @@
 /*
  * Admin verbs of the coordinator (docs/protocol.md §8, §8.1): one REQUEST
- * in, one FINAL out, from the loop thread. Replies are built with json-c
- * and bounded: lists stop before the reply would exceed the protocol's
- * reply limit (and say so with "truncated": true).
+ * in, one FINAL out, from the loop thread. One table row per verb says who
+ * may call it and which handler answers; the jobs' verbs are here, the
+ * workers' in admin_workers.c. Replies are built with json-c and bounded:
+ * lists stop before the reply would exceed the protocol's reply limit (and
+ * say so with "truncated": true).
  */
-#include "coordinator/coord_int.h"
+#include "coordinator/admin_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,26 +23,20 @@
 #include "auth.h"
 #include "build-config.h"
 #include "caps_json.h"
+#include "coordinator/attempts.h"
+#include "coordinator/inputhash.h"
+#include "coordinator/jobrec.h"
+#include "coordinator/outbox.h"
+#include "coordinator/registry.h"
 #include "errbuf.h"
 #include "urlpolicy.h"
 #include "log.h"
 #include "profile.h"
 
 #define JOBS_DEFAULT_LIMIT 100
-#define REPLY_BUDGET (DCV_PROTO_MAX_REPLY_BODY - 64 * 1024) /* room for the envelope */
 #define HISTORY_MAX 200
 
 static const char *const phase_names[] = { "fetch", "encode", "upload", "verify" };
-
-static void copy_str(char *dst, size_t len, const char *src)
-{
-    snprintf(dst, len, "%s", src ? src : "");
-}
-
-static json_object *jstr(const char *s)
-{
-    return json_object_new_string(s ? s : "");
-}
 
 static const char *lower(const char *s, char *buf, size_t len)
 {
@@ -53,7 +49,7 @@ static const char *lower(const char *s, char *buf, size_t len)
 
 /* ---- replies ------------------------------------------------------------------ */
 
-static void reply(struct dcv_coord *c, const struct dcv_tx_peer *to, const char *req_id,
+void admin_reply(struct dcv_coord *c, const struct dcv_tx_peer *to, const char *req_id,
                   int status, const char *error, json_object *body)
 {
     struct dcv_proto_reply r;
@@ -96,9 +92,7 @@ static void reply(struct dcv_coord *c, const struct dcv_tx_peer *to, const char 
     dcv_proto_reply_clear(&r);
 }
 
-static void reply_err(struct dcv_coord *c, const struct dcv_tx_peer *to, const char *req_id,
-                      int status, const char *fmt, ...) DCV_PRINTF(5, 6);
-static void reply_err(struct dcv_coord *c, const struct dcv_tx_peer *to, const char *req_id,
+void admin_reply_err(struct dcv_coord *c, const struct dcv_tx_peer *to, const char *req_id,
                       int status, const char *fmt, ...)
 {
     char msg[DCV_PROTO_TEXT];
@@ -106,7 +100,7 @@ static void reply_err(struct dcv_coord *c, const struct dcv_tx_peer *to, const c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    reply(c, to, req_id, status, msg, NULL);
+    admin_reply(c, to, req_id, status, msg, NULL);
 }
 
 /* Store errors: unknown job 404, bad input 400, the rest 500. */
@@ -253,190 +247,7 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
     return o;
 }
 
-static void opt_dbl(json_object *o, const char *key, double v)
-{
-    if (v >= 0)
-        json_object_object_add(o, key, json_object_new_double(v));
-}
-
-static void opt_int(json_object *o, const char *key, int64_t v)
-{
-    if (v >= 0)
-        json_object_object_add(o, key, json_object_new_int64(v));
-}
-
-/* full: also the per-core figures (up to 512 numbers a worker: kept out
- * of the `workers` list, which must fit in one reply for many workers). */
-static json_object *telemetry_json(const struct dcv_proto_telemetry *t, int full)
-{
-    json_object *o = json_object_new_object();
-    if (!o)
-        return NULL;
-    json_object_object_add(o, "cpu_pct", json_object_new_double(t->cpu_pct));
-    json_object_object_add(o, "load1", json_object_new_double(t->load1));
-    json_object_object_add(o, "ncpu", json_object_new_int64(t->ncpu));
-    json_object_object_add(o, "mem_total", json_object_new_int64(t->mem_total));
-    json_object_object_add(o, "mem_avail", json_object_new_int64(t->mem_avail));
-    json_object_object_add(o, "disk_total", json_object_new_int64(t->disk_total));
-    json_object_object_add(o, "disk_free", json_object_new_int64(t->disk_free));
-    json_object_object_add(o, "slots_used", json_object_new_int64(t->slots_used));
-    json_object_object_add(o, "busy", json_object_new_boolean(t->busy));
-    json_object_object_add(o, "draining", json_object_new_boolean(t->draining));
-    /* The optional figures (issue 5) as the worker sent them: an unknown
-     * one (-1) is left out, as on the wire. */
-    if (t->busy_reason[0])
-        json_object_object_add(o, "busy_reason", jstr(t->busy_reason));
-    opt_dbl(o, "load5", t->load5);
-    opt_dbl(o, "load15", t->load15);
-    opt_int(o, "swap_total", t->swap_total);
-    opt_int(o, "swap_free", t->swap_free);
-    opt_dbl(o, "net_rx_bps", t->net_rx_bps);
-    opt_dbl(o, "net_tx_bps", t->net_tx_bps);
-    opt_dbl(o, "temp_c", t->temp_c);
-    if (full && t->n_cores) {
-        json_object *a = json_object_new_array();
-        for (size_t i = 0; a && i < t->n_cores && i < DCV_PROTO_MAX_CORES; i++)
-            json_object_array_add(a, json_object_new_double(t->cores[i]));
-        if (a)
-            json_object_object_add(o, "cores", a);
-    }
-    if (t->has_psi) {
-        json_object *p = json_object_new_object();
-        if (p) {
-            json_object_object_add(p, "cpu_some", json_object_new_double(t->psi.cpu_some));
-            json_object_object_add(p, "mem_some", json_object_new_double(t->psi.mem_some));
-            json_object_object_add(p, "mem_full", json_object_new_double(t->psi.mem_full));
-            json_object_object_add(p, "io_some", json_object_new_double(t->psi.io_some));
-            json_object_object_add(p, "io_full", json_object_new_double(t->psi.io_full));
-            json_object_object_add(o, "psi", p);
-        }
-    }
-    if (t->n_gpus) {
-        json_object *a = json_object_new_array();
-        for (size_t i = 0; a && i < t->n_gpus && i < DCV_PROTO_MAX_GPUS; i++) {
-            const struct dcv_proto_gpu *g = &t->gpus[i];
-            json_object *e = json_object_new_object();
-            if (!e)
-                continue;
-            json_object_object_add(e, "id", jstr(g->id));
-            if (g->name[0])
-                json_object_object_add(e, "name", jstr(g->name));
-            if (g->pci[0])
-                json_object_object_add(e, "pci", jstr(g->pci));
-            opt_dbl(e, "util_pct", g->util_pct);
-            opt_dbl(e, "enc_pct", g->enc_pct);
-            opt_dbl(e, "dec_pct", g->dec_pct);
-            opt_int(e, "mem_total", g->mem_total);
-            opt_int(e, "mem_used", g->mem_used);
-            opt_dbl(e, "temp_c", g->temp_c);
-            opt_dbl(e, "power_w", g->power_w);
-            opt_int(e, "enc_sessions", g->enc_sessions);
-            json_object_array_add(a, e);
-        }
-        if (a)
-            json_object_object_add(o, "gpus", a);
-    }
-    return o;
-}
-
-static json_object *worker_json(struct dcv_coord *c, struct co_worker *w, int full)
-{
-    json_object *o = json_object_new_object(), *arr;
-    char err[256];
-
-    if (!o)
-        return NULL;
-    json_object_object_add(o, "worker_id", jstr(w->id));
-    json_object_object_add(o, "state", jstr(w->online ? "online" : "offline"));
-    json_object_object_add(o, "draining",
-                           json_object_new_boolean(w->admin_drain || (w->has_tel && w->tel.draining)));
-    json_object_object_add(o, "busy", json_object_new_boolean(w->has_tel && w->tel.busy));
-    if (w->has_tel && w->tel.busy && w->tel.busy_reason[0])
-        json_object_object_add(o, "busy_reason", jstr(w->tel.busy_reason));
-    json_object_object_add(o, "slots", json_object_new_int64(w->slots));
-    json_object_object_add(o, "slots_used", json_object_new_int64(co_held_by(c, w)));
-    json_object_object_add(o, "host", jstr(w->host));
-    json_object_object_add(o, "hostname", jstr(w->hostname));
-    json_object_object_add(o, "version", jstr(w->version));
-    json_object_object_add(o, "session", jstr(w->session));
-    json_object_object_add(o, "last_seen_ms", json_object_new_int64(w->last_seen_ms));
-    json_object_object_add(o, "telemetry", w->has_tel ? telemetry_json(&w->tel, full) : json_object_new_object());
-    if ((arr = json_object_new_array())) {
-        for (struct co_job *j = c->jobs; j; j = j->next) {
-            json_object *e;
-            if (strcmp(j->worker, w->id) != 0 || !(e = json_object_new_object()))
-                continue;
-            json_object_object_add(e, "job_id", jstr(j->id));
-            json_object_object_add(e, "attempt", json_object_new_int(j->attempt));
-            json_object_object_add(e, "progress", json_object_new_double(j->has_progress ? j->pct : 0));
-            json_object_array_add(arr, e);
-        }
-        json_object_object_add(o, "jobs", arr);
-    }
-    if ((arr = json_object_new_array())) {
-        for (size_t i = 0; i < w->n_devices; i++) {
-            const struct dcv_device_caps *cp = &w->devices[i].caps;
-            json_object *e = NULL;
-            if (full) {
-                if (dcv_caps_to_json(cp, &e, err, sizeof err) < 0)
-                    continue;
-            } else {
-                json_object *codecs = json_object_new_array();
-                if (!(e = json_object_new_object())) {
-                    json_object_put(codecs);
-                    continue;
-                }
-                json_object_object_add(e, "device_id", json_object_new_string_len(cp->device_id, (int)strnlen(cp->device_id, sizeof cp->device_id)));
-                json_object_object_add(e, "name", json_object_new_string_len(cp->device_name, (int)strnlen(cp->device_name, sizeof cp->device_name)));
-                json_object_object_add(e, "available", json_object_new_boolean(!!(cp->flags & DCV_CAP_AVAILABLE)));
-                json_object_object_add(e, "hardware", json_object_new_boolean(!!(cp->flags & DCV_CAP_HARDWARE)));
-                for (uint32_t k = 0; codecs && k < cp->n_codecs && k < DCV_MAX_CODECS; k++)
-                    json_object_array_add(codecs, json_object_new_string_len(cp->codecs[k].codec, (int)strnlen(cp->codecs[k].codec, sizeof cp->codecs[k].codec)));
-                json_object_object_add(e, "codecs", codecs);
-            }
-            json_object_object_add(e, "plugin", jstr(w->devices[i].plugin));
-            /* The startup benchmark's figures (-1 / none: not measured). */
-            json_object_object_add(e, "bench_fps", json_object_new_double(w->devices[i].bench_fps));
-            {
-                json_object *b = json_object_new_array();
-                for (size_t k = 0; b && k < w->devices[i].n_bench && k < DCV_MAX_CODECS; k++) {
-                    json_object *f = json_object_new_object();
-                    if (!f)
-                        continue;
-                    json_object_object_add(f, "codec", jstr(w->devices[i].bench[k].codec));
-                    json_object_object_add(f, "fps", json_object_new_double(w->devices[i].bench[k].fps));
-                    json_object_array_add(b, f);
-                }
-                json_object_object_add(e, "bench", b);
-            }
-            json_object_array_add(arr, e);
-        }
-        json_object_object_add(o, "devices", arr);
-    }
-    if (full && (arr = json_object_new_array())) {
-        for (size_t i = 0; i < w->n_plugins; i++) {
-            json_object *e = json_object_new_object();
-            if (!e)
-                continue;
-            json_object_object_add(e, "name", jstr(w->plugins[i].name));
-            json_object_object_add(e, "version", jstr(w->plugins[i].version));
-            json_object_object_add(e, "abi_minor", json_object_new_int64(w->plugins[i].abi_minor));
-            json_object_array_add(arr, e);
-        }
-        json_object_object_add(o, "plugins", arr);
-    }
-    return o;
-}
-
 /* ---- verbs --------------------------------------------------------------------- */
-
-struct req_ctx {
-    struct dcv_coord *c;
-    const struct dcv_tx_peer *peer;
-    const struct dcv_proto_request *rq;
-    const char *user; /* authenticated identity, "" when the socket has none */
-    int roles;        /* DCV_AUTH_* of user now */
-};
 
 /* A submitter (not an operator) sees only the jobs it submitted. */
 static int own_jobs_only(const struct req_ctx *x)
@@ -454,8 +265,6 @@ static void job_owner(const struct dcv_job *j, char *out, size_t len)
         snprintf(out, len, "%s", json_object_get_string(v));
     json_object_put(o);
 }
-
-#define FAILR(x, status, ...) reply_err((x)->c, (x)->peer, (x)->rq->req_id, (status), __VA_ARGS__)
 
 static int shared_root_of(struct dcv_coord *c, const char *real, char *roots, size_t rlen)
 {
@@ -594,7 +403,7 @@ static void verb_submit(struct req_ctx *x)
         json_object_object_add(body, "created", json_object_new_boolean(created));
     }
     dcv_job_clear(&job);
-    reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
+    admin_reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
 out:
     json_object_put(in);
 }
@@ -625,7 +434,7 @@ static int load(struct req_ctx *x, struct dcv_job *job)
 static void reply_job(struct req_ctx *x, const struct dcv_job *job, int full)
 {
     json_object *o = job_json(x->c, job, full);
-    reply(x->c, x->peer, x->rq->req_id, o ? 200 : 500, "coordinator out of memory", o);
+    admin_reply(x->c, x->peer, x->rq->req_id, o ? 200 : 500, "coordinator out of memory", o);
 }
 
 static void verb_status(struct req_ctx *x)
@@ -721,7 +530,7 @@ static void verb_jobs(struct req_ctx *x)
     json_object_object_add(body, "total", json_object_new_int64(total));
     if (u.truncated)
         json_object_object_add(body, "truncated", json_object_new_boolean(1));
-    reply(x->c, x->peer, x->rq->req_id, 200, NULL, body);
+    admin_reply(x->c, x->peer, x->rq->req_id, 200, NULL, body);
 }
 
 static void verb_cancel(struct req_ctx *x)
@@ -761,7 +570,8 @@ static void verb_cancel(struct req_ctx *x)
     }
     dcv_log(DCV_LOG_INFO, CO_LOG, "job %s cancelled", after.id);
     if (held) {
-        co_send_cancel(c, worker, after.id, attempt, session, "cancelled by an operator");
+        co_send_cancel(c, co_worker_find(c, worker), after.id, attempt, session,
+                       "cancelled by an operator");
         co_job_release(c, after.id, DCV_CODE_CANCELLED, "job cancelled");
         co_dispatch_soon(c);
     }
@@ -855,7 +665,7 @@ static void verb_get(struct req_ctx *x)
             }
         } else if ((r = co_hash_get(c, path, size, sha)) <= 0) {
             if (r == 0)
-                reply_err(c, x->peer, x->rq->req_id, 202,
+                admin_reply_err(c, x->peer, x->rq->req_id, 202,
                           "computing the input's sha256: ask again shortly");
             else
                 FAILR(x, 404, "job %s: input %s: %s", job.id, path,
@@ -864,11 +674,11 @@ static void verb_get(struct req_ctx *x)
         }
     }
     /* Register (or refresh) the download; the oldest goes beyond the cap. */
-    for (pp = &c->downloads; *pp; pp = &(*pp)->next)
+    for (pp = &c->dp.downloads; *pp; pp = &(*pp)->next)
         n++;
-    if (n >= CO_DOWNLOAD_MAX && c->downloads) {
-        struct co_download **op = &c->downloads, *oldest;
-        for (pp = &c->downloads; *pp; pp = &(*pp)->next)
+    if (n >= CO_DOWNLOAD_MAX && c->dp.downloads) {
+        struct co_download **op = &c->dp.downloads, *oldest;
+        for (pp = &c->dp.downloads; *pp; pp = &(*pp)->next)
             if ((*pp)->expires < (*op)->expires)
                 op = pp;
         oldest = *op;
@@ -884,74 +694,18 @@ static void verb_get(struct req_ctx *x)
     copy_str(d->sha, sizeof d->sha, sha);
     copy_str(d->path, sizeof d->path, path);
     d->expires = co_now() + CO_DOWNLOAD_TTL_MS;
-    d->next = c->downloads;
-    c->downloads = d;
+    d->next = c->dp.downloads;
+    c->dp.downloads = d;
     if ((body = json_object_new_object())) {
         json_object_object_add(body, "xfer_id", json_object_new_int64(d->xfer_id));
         json_object_object_add(body, "size", json_object_new_int64(size));
         json_object_object_add(body, "sha256", jstr(sha));
         json_object_object_add(body, "name", jstr(name));
     }
-    reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
+    admin_reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
 out:
     json_object_put(o);
     dcv_job_clear(&job);
-}
-
-static struct co_worker *find_worker(struct req_ctx *x)
-{
-    struct co_worker *w = co_worker_find(x->c, x->rq->args.worker_id);
-    if (!w)
-        FAILR(x, 404, "no worker %s", x->rq->args.worker_id);
-    return w;
-}
-
-static void reply_worker(struct req_ctx *x, struct co_worker *w, int full)
-{
-    json_object *o = worker_json(x->c, w, full);
-    reply(x->c, x->peer, x->rq->req_id, o ? 200 : 500, "coordinator out of memory", o);
-}
-
-static void verb_workers(struct req_ctx *x)
-{
-    json_object *body = json_object_new_object(), *arr = json_object_new_array();
-    size_t bytes = 0;
-
-    if (!body || !arr) {
-        json_object_put(body);
-        json_object_put(arr);
-        FAILR(x, 500, "coordinator out of memory");
-        return;
-    }
-    for (struct co_worker *w = x->c->workers; w; w = w->next) {
-        json_object *o = worker_json(x->c, w, 0);
-        if (!o)
-            continue;
-        bytes += strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) + 1;
-        if (bytes > REPLY_BUDGET) {
-            json_object_put(o);
-            json_object_object_add(body, "truncated", json_object_new_boolean(1));
-            break;
-        }
-        json_object_array_add(arr, o);
-    }
-    json_object_object_add(body, "workers", arr);
-    reply(x->c, x->peer, x->rq->req_id, 200, NULL, body);
-}
-
-static void verb_drain(struct req_ctx *x, int drain)
-{
-    struct co_worker *w = find_worker(x);
-    if (!w)
-        return;
-    if (w->admin_drain != drain)
-        dcv_log(DCV_LOG_INFO, CO_LOG, "worker %s %s by an operator", w->id,
-                drain ? "draining" : "undrained");
-    w->admin_drain = drain;
-    co_send_drain(x->c, w);
-    if (!drain)
-        co_dispatch_soon(x->c);
-    reply_worker(x, w, 0);
 }
 
 static void verb_info(struct req_ctx *x)
@@ -968,8 +722,29 @@ static void verb_info(struct req_ctx *x)
         json_object_object_add(body, "version", jstr(PACKAGE_VERSION));
         json_object_object_add(body, "coordinator_epoch", jstr(c->epoch));
     }
-    reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
+    admin_reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
 }
+
+/* Every verb: who may call it and its handler (Redis's command table). */
+#define ANYONE (DCV_AUTH_SUBMITTER | DCV_AUTH_OPERATOR)
+struct admin_verb {
+    int verb;
+    int roles; /* DCV_AUTH_* of whom it serves */
+    void (*fn)(struct req_ctx *x);
+};
+static const struct admin_verb verbs[] = {
+    {DCV_VERB_SUBMIT, ANYONE, verb_submit},
+    {DCV_VERB_STATUS, ANYONE, verb_status},
+    {DCV_VERB_JOBS, ANYONE, verb_jobs},
+    {DCV_VERB_CANCEL, ANYONE, verb_cancel},
+    {DCV_VERB_RETRY, ANYONE, verb_retry},
+    {DCV_VERB_GET, ANYONE, verb_get},
+    {DCV_VERB_INFO, ANYONE, verb_info},
+    {DCV_VERB_WORKERS, DCV_AUTH_OPERATOR, admin_workers},
+    {DCV_VERB_WORKER, DCV_AUTH_OPERATOR, admin_worker},
+    {DCV_VERB_DRAIN, DCV_AUTH_OPERATOR, admin_drain},
+    {DCV_VERB_UNDRAIN, DCV_AUTH_OPERATOR, admin_undrain},
+};
 
 /* The req_id of a REQUEST we could not decode, so the error still reaches
  * the client (it is waiting for that id); NULL when there is none. */
@@ -1002,6 +777,7 @@ static int salvage_req_id(const void *body, size_t len, char *out, size_t outlen
 void co_admin_input(struct dcv_coord *c, const struct dcv_tx_peer *from, const struct dcv_proto_msg *m)
 {
     struct dcv_proto_request *rq;
+    const struct admin_verb *row = NULL;
     struct req_ctx x;
     char err[DCV_PROTO_TEXT], id[DCV_PROTO_ID];
 
@@ -1009,31 +785,27 @@ void co_admin_input(struct dcv_coord *c, const struct dcv_tx_peer *from, const s
         return; /* PARTIAL/FINAL go the other way: nothing to answer */
     if (!(rq = calloc(1, sizeof *rq)))
         return;
-    if (dcv_proto_request_from_json(m->body, m->body_len, rq, err, sizeof err) < 0) {
+    if (dcv_proto_decode(DCV_PLANE_ADMIN, DCV_CMD_REQUEST, m->body, m->body_len, rq, err,
+                         sizeof err) < 0) {
         dcv_log(DCV_LOG_INFO, CO_LOG, "bad admin request: %s", err);
         if (salvage_req_id(m->body, m->body_len, id, sizeof id))
-            reply(c, from, id, 400, err, NULL);
+            admin_reply(c, from, id, 400, err, NULL);
         free(rq);
         return;
     }
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0] && !row; i++)
+        if (verbs[i].verb == (int)rq->verb)
+            row = &verbs[i];
     x.c = c;
     x.peer = from;
     x.rq = rq;
     {
-        /* Roles per verb: submitters submit and read (their own jobs),
-         * operators do everything; workers have no business here. */
+        /* Roles per verb (the table): submitters submit and read (their own
+         * jobs), operators do everything; workers have no business here. */
         int64_t uid;
-        int need = DCV_AUTH_OPERATOR;
+        int need = row ? row->roles : DCV_AUTH_OPERATOR;
         x.user = dcv_sock_user(c->adm, &uid);
         x.roles = dcv_auth_role(dcv_net_auth(c->net), x.user, uid);
-        switch (rq->verb) {
-        case DCV_VERB_SUBMIT: case DCV_VERB_STATUS: case DCV_VERB_JOBS: case DCV_VERB_CANCEL:
-        case DCV_VERB_RETRY: case DCV_VERB_GET: case DCV_VERB_INFO:
-            need = DCV_AUTH_SUBMITTER | DCV_AUTH_OPERATOR;
-            break;
-        default:
-            break;
-        }
         if (!(x.roles & need)) {
             const char *verb = dcv_proto_verb_name(rq->verb) ? dcv_proto_verb_name(rq->verb) : "?";
             dcv_log(DCV_LOG_WARN, CO_LOG, "admin %s refused: %s %s is not allowed to", verb,
@@ -1045,24 +817,9 @@ void co_admin_input(struct dcv_coord *c, const struct dcv_tx_peer *from, const s
         }
     }
     dcv_log(DCV_LOG_DEBUG, CO_LOG, "admin %s (req %s)", dcv_proto_verb_name(rq->verb), rq->req_id);
-    switch (rq->verb) {
-    case DCV_VERB_SUBMIT: verb_submit(&x); break;
-    case DCV_VERB_STATUS: verb_status(&x); break;
-    case DCV_VERB_JOBS: verb_jobs(&x); break;
-    case DCV_VERB_CANCEL: verb_cancel(&x); break;
-    case DCV_VERB_RETRY: verb_retry(&x); break;
-    case DCV_VERB_GET: verb_get(&x); break;
-    case DCV_VERB_WORKERS: verb_workers(&x); break;
-    case DCV_VERB_WORKER: {
-        struct co_worker *w = find_worker(&x);
-        if (w)
-            reply_worker(&x, w, 1);
-        break;
-    }
-    case DCV_VERB_DRAIN: verb_drain(&x, 1); break;
-    case DCV_VERB_UNDRAIN: verb_drain(&x, 0); break;
-    case DCV_VERB_INFO: verb_info(&x); break;
-    default: FAILR(&x, 400, "unknown verb"); break;
-    }
+    if (row)
+        row->fn(&x);
+    else
+        FAILR(&x, 400, "unknown verb");
     free(rq);
 }

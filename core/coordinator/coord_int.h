@@ -1,13 +1,20 @@
 /*
- * Internal state of the coordinator service, shared by coord.c (sockets,
- * registry, dispatch, control and data planes) and admin.c (admin verbs).
+ * Internal state of the coordinator service, shared by its modules (see
+ * docs/architecture.md; each module's own header says who may call it).
  * Not installed, not part of any interface: see coord.h.
+ *
+ * Layers, each calling only those below it: attempts.c (the base) <
+ * outbox.c < sessions.c, jobrec.c, inputhash.c < registry.c < control.c,
+ * dispatch.c, dataplane.c, admin*.c < coord.c (lifetime, sockets, tick).
+ * The two calls upward go through function pointers set by dcv_coord_new:
+ * the dispatch kick (c->att.dispatch) and a vanished peer (c->out.on_gone).
  */
 #ifndef DCV_COORD_INT_H
 #define DCV_COORD_INT_H
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "coordinator/blobs.h"
@@ -137,6 +144,46 @@ struct co_rx {
     int attempt;
 };
 
+/* struct dcv_coord's fields grouped by owner: a sub-struct is written only
+ * by the file named on it (others read it); the loose fields are the
+ * lifetime's (coord.c), set once by dcv_coord_new. */
+struct co_registry {          /* registry.c */
+    struct co_worker *workers;
+};
+struct co_attempts {          /* attempts.c */
+    struct co_job *jobs;
+    uint64_t pump_timer, pump_at;
+    uint64_t kick_timer;
+    void (*dispatch)(struct dcv_coord *c); /* set by dcv_coord_new: dispatch.c's pass */
+};
+struct co_holds {             /* attempts.c: GPU session limits lowered after -EBUSY */
+    struct co_hold *v;
+    size_t n, cap;
+};
+struct co_outbox {            /* outbox.c */
+    struct co_out *head, *tail;
+    size_t n;
+    uint64_t timer;
+    /* A send found the peer gone; set by dcv_coord_new (registry.c). */
+    void (*on_gone)(struct dcv_coord *c, struct dcv_sock *s, const struct dcv_tx_peer *p);
+};
+struct co_hashes {            /* inputhash.c */
+    struct co_hash *list;
+    uint64_t timer;
+};
+struct co_dispatcher {        /* dispatch.c */
+    struct dcv_sched_cursor cursor;
+    struct co_hint *hints;
+    size_t n_hints;
+    int64_t backoff_at;  /* wall ms the earliest backed-off queued job is due; 0 none */
+    int64_t gpu_wait_at; /* wall ms the first job waiting for a GPU times out; 0 none */
+};
+struct co_dataplane {         /* dataplane.c (admin.c's `get` adds downloads) */
+    struct co_download *downloads;
+    struct co_rx *rxs;
+    uint64_t gc_last;    /* monotonic ms of the last sweep of abandoned parts */
+};
+
 struct dcv_coord {
     struct dcv_loop *loop;
     struct dcv_net *net;
@@ -150,72 +197,29 @@ struct dcv_coord {
     char state_dir[PATH_MAX]; /* realpath */
     char epoch[DCV_PROTO_ID];
     uint64_t hb_ms, dead_ms;  /* heartbeat interval, liveness window */
-
-    struct co_worker *workers;
-    struct co_job *jobs;
-    struct co_download *downloads;
-    struct co_hash *hashes;
-    struct co_out *out_head, *out_tail;
-    size_t n_out;
-    struct co_rx *rxs;
-
-    uint64_t tick_timer, pump_timer, pump_at, dispatch_timer, flush_timer, hash_timer;
+    uint64_t tick_timer;
     uint64_t started_at;
     int grace_done;
-    int64_t backoff_at;  /* wall ms the earliest backed-off queued job is due; 0 none */
-    uint64_t gc_last;    /* monotonic ms of the last sweep of abandoned parts */
-    struct dcv_sched_cursor cursor;
-    struct co_hold *holds; /* GPU session limits lowered after -EBUSY */
-    size_t n_holds, cap_holds;
-    struct co_hint *hints;
-    size_t n_hints;
-    int64_t gpu_wait_at;   /* wall ms the first job waiting for a GPU times out; 0 none */
-    char *enc_buf; /* scratch of SEND_MSG */
-    size_t enc_len;
-    char enc_err[256];
+
+    struct co_registry reg;
+    struct co_attempts att;
+    struct co_holds holds;
+    struct co_outbox out;
+    struct co_hashes hash;
+    struct co_dispatcher disp;
+    struct co_dataplane dp;
 };
 
 #define CO_LOG "coord"
 #define CO_DOWNLOAD_TTL_MS (3600u * 1000u) /* a `get` xfer_id stays fetchable this long */
 #define CO_DOWNLOAD_MAX 1024
 
-/* coord.c, for admin.c */
-uint64_t co_now(void);
-int64_t co_wall_ms(void);
-struct co_worker *co_worker_find(struct dcv_coord *c, const char *id);
-struct co_job *co_job_find(struct dcv_coord *c, const char *id);
-unsigned co_held_by(struct dcv_coord *c, const struct co_worker *w);
-int co_path_under(const char *file, const char *prefix);
-/* Send on a socket to a peer, queueing on -EAGAIN; -EHOSTUNREACH when gone. */
-int co_send(struct dcv_coord *c, struct dcv_sock *s, const struct dcv_tx_peer *to, int cmd,
-            const char *body, size_t len);
-void co_dispatch_soon(struct dcv_coord *c);
-/* The attempt is over for this coordinator: forget it, abort its transfers. */
-void co_job_release(struct dcv_coord *c, const char *job_id, int code, const char *reason);
-/* Tell the worker holding j to stop (CANCEL with its fence), best effort. */
-void co_send_cancel(struct dcv_coord *c, const char *worker, const char *job_id, int attempt,
-                    const char *session, const char *reason);
-void co_send_drain(struct dcv_coord *c, struct co_worker *w);
-/* 1 sha ready (copied), 0 being computed (started now if needed), -errno failed. */
-int co_hash_get(struct dcv_coord *c, const char *path, int64_t size, char sha[DCV_PROTO_SHA]);
+static inline void copy_str(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src ? src : "");
+}
+
+/* coord.c */
 int64_t co_random_id(void);
-
-/* admin.c */
-void co_admin_input(struct dcv_coord *c, const struct dcv_tx_peer *from,
-                    const struct dcv_proto_msg *m);
-
-/* The job's stored input description (input_json), parsed. */
-struct co_input {
-    int kind;  /* DCV_SUBMIT_UPLOAD, DCV_SUBMIT_PATH or DCV_SUBMIT_URL (path = the URL) */
-    int64_t xfer_id, size;
-    char sha[DCV_PROTO_SHA]; /* "" when not known yet (path) */
-    char path[PATH_MAX];     /* the file on the coordinator */
-    char name[DCV_PROTO_HOST * 2];
-};
-struct dcv_profile;
-/* Apply every key of a flat profile JSON object with dcv_profile_set(). */
-int co_profile_parse(const char *profile_json, struct dcv_profile *p, char *err, size_t errlen);
-int co_input_parse(struct dcv_coord *c, const char *input_json, struct co_input *in, char *err,
-                   size_t errlen);
 
 #endif

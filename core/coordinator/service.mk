@@ -1,8 +1,10 @@
 # coordinator service (core/coordinator/coord.h): control/data/admin ROUTERs,
 # worker registry and liveness, dispatch through the pure scheduler, blob
 # storage, the data-plane server callbacks and the admin verbs.
-#   core/coordinator/libdcvcoord.la   coord.c (sockets, registry, dispatch,
-#                                     control and data planes), admin.c
+#   core/coordinator/libdcvcoord.la   coord.c (lifetime, sockets, tick) over
+#                                     attempts, outbox, sessions, jobrec,
+#                                     inputhash, registry, control, dispatch,
+#                                     dataplane (coord_int.h), admin.c
 #                                     (admin verbs), blobs.c (blob files)
 # Link it with what it sits on, e.g.
 #   core/coordinator/libdcvcoord.la core/coordinator/libdcvstore.la
@@ -13,7 +15,14 @@
 
 noinst_LTLIBRARIES += core/coordinator/libdcvcoord.la
 core_coordinator_libdcvcoord_la_SOURCES = core/coordinator/coord.c core/coordinator/coord.h \
-	core/coordinator/coord_int.h core/coordinator/admin.c \
+	core/coordinator/coord_int.h core/coordinator/attempts.c core/coordinator/attempts.h \
+	core/coordinator/outbox.c core/coordinator/outbox.h core/coordinator/sessions.c \
+	core/coordinator/sessions.h core/coordinator/jobrec.c core/coordinator/jobrec.h \
+	core/coordinator/inputhash.c core/coordinator/inputhash.h core/coordinator/registry.c \
+	core/coordinator/registry.h core/coordinator/control.c core/coordinator/control.h \
+	core/coordinator/dispatch.c core/coordinator/dispatch.h core/coordinator/dataplane.c \
+	core/coordinator/dataplane.h core/coordinator/admin.c core/coordinator/admin.h \
+	core/coordinator/admin_int.h core/coordinator/admin_workers.c \
 	core/coordinator/blobs.c core/coordinator/blobs.h
 core_coordinator_libdcvcoord_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS) $(SQLITE_CFLAGS)
 core_coordinator_libdcvcoord_la_LIBADD = core/coordinator/libdcvstore.la \

@@ -1,0 +1,128 @@
+/*
+ * The stored job records as the coordinator reads them (jobrec.h).
+ */
+#include "coordinator/jobrec.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "errbuf.h"
+#include "profile.h"
+
+/* Stored form (written by admin.c's submit):
+ *   {"kind":"upload","xfer_id":N,"size":N,"sha256":"..","name":".."}
+ *   {"kind":"path","path":"/real/path","size":N,"name":".."}
+ *   {"kind":"url","url":"https://...","name":".."} */
+int co_input_parse(struct dcv_coord *c, const char *input_json, struct co_input *in, char *err,
+                   size_t errlen)
+{
+    json_object *o = input_json ? json_tokener_parse(input_json) : NULL, *v;
+    const char *kind;
+    int r = 0;
+
+    memset(in, 0, sizeof *in);
+    in->size = -1;
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        r = dcv_err(err, errlen, -EINVAL, "stored input description is not a JSON object");
+        goto out;
+    }
+    kind = json_object_object_get_ex(o, "kind", &v) ? json_object_get_string(v) : "";
+    if (json_object_object_get_ex(o, "size", &v))
+        in->size = json_object_get_int64(v);
+    if (json_object_object_get_ex(o, "name", &v))
+        copy_str(in->name, sizeof in->name, json_object_get_string(v));
+    if (json_object_object_get_ex(o, "sha256", &v))
+        copy_str(in->sha, sizeof in->sha, json_object_get_string(v));
+    if (strcmp(kind, "upload") == 0) {
+        in->kind = DCV_SUBMIT_UPLOAD;
+        in->xfer_id = json_object_object_get_ex(o, "xfer_id", &v) ? json_object_get_int64(v) : 0;
+        if (in->xfer_id <= 0 || dcv_blobs_upload_path(c->blobs, in->xfer_id, in->path, sizeof in->path) < 0)
+            r = dcv_err(err, errlen, -EINVAL, "stored upload input has no valid xfer_id");
+    } else if (strcmp(kind, "path") == 0) {
+        in->kind = DCV_SUBMIT_PATH;
+        if (!json_object_object_get_ex(o, "path", &v) || json_object_get_string(v)[0] != '/')
+            r = dcv_err(err, errlen, -EINVAL, "stored path input has no path");
+        else
+            copy_str(in->path, sizeof in->path, json_object_get_string(v));
+    } else if (strcmp(kind, "url") == 0) {
+        in->kind = DCV_SUBMIT_URL;
+        if (!json_object_object_get_ex(o, "url", &v) || !strstr(json_object_get_string(v), "://"))
+            r = dcv_err(err, errlen, -EINVAL, "stored url input has no URL");
+        else
+            copy_str(in->path, sizeof in->path, json_object_get_string(v));
+    } else {
+        r = dcv_err(err, errlen, -EINVAL, "stored input has unknown kind \"%s\"", kind);
+    }
+out:
+    json_object_put(o);
+    return r;
+}
+
+/* Apply every key of a flat profile object with dcv_profile_set(). */
+int co_profile_parse(const char *profile_json, struct dcv_profile *p, char *err, size_t errlen)
+{
+    json_object *o = profile_json ? json_tokener_parse(profile_json) : NULL;
+    int r = 0;
+
+    dcv_profile_defaults(p);
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return dcv_err(err, errlen, -EINVAL, "profile: expected a JSON object");
+    }
+    json_object_object_foreach(o, key, val)
+    {
+        char buf[320];
+        switch (json_object_get_type(val)) {
+        case json_type_string: copy_str(buf, sizeof buf, json_object_get_string(val)); break;
+        case json_type_int: snprintf(buf, sizeof buf, "%" PRId64, json_object_get_int64(val)); break;
+        case json_type_double: snprintf(buf, sizeof buf, "%.17g", json_object_get_double(val)); break;
+        case json_type_boolean: copy_str(buf, sizeof buf, json_object_get_boolean(val) ? "true" : "false"); break;
+        default:
+            r = dcv_err(err, errlen, -EINVAL, "profile.%s: expected a string, number or boolean", key);
+            goto out;
+        }
+        if ((r = dcv_profile_set(p, key, buf, err, errlen)) < 0) {
+            if (r == -ENOENT)
+                dcv_errf(err, errlen, "profile.%s: not a profile option", key);
+            r = -EINVAL;
+            goto out;
+        }
+    }
+    dcv_profile_resolve(p);
+    r = dcv_profile_check(p, err, errlen);
+out:
+    json_object_put(o);
+    return r;
+}
+
+/* The output name the user gets: the input's base name with the container's extension. */
+void co_output_name(const char *in_name, const char *container, char *out, size_t len)
+{
+    char base[DCV_PROTO_HOST * 2];
+    const char *ext = container && *container ? container : NULL;
+    char *dot;
+
+    copy_str(base, sizeof base, in_name && *in_name ? in_name : "output");
+    if ((dot = strrchr(base, '.')) && dot != base) {
+        if (!ext)
+            ext = in_name + (dot - base) + 1;
+        *dot = '\0';
+    }
+    if (!ext || !*ext)
+        ext = "mkv";
+    snprintf(out, len, "%s.%s", base, ext);
+}
+
+/* The profile's container, if it names one. */
+void co_profile_container(const char *profile_json, char *out, size_t len)
+{
+    json_object *o = profile_json ? json_tokener_parse(profile_json) : NULL, *v;
+    out[0] = '\0';
+    if (o && json_object_object_get_ex(o, "container", &v) && json_object_is_type(v, json_type_string))
+        copy_str(out, len, json_object_get_string(v));
+    json_object_put(o);
+}

@@ -1,0 +1,42 @@
+/*
+ * registry.c: the workers (c->reg): HELLO (admit, reconcile the store with
+ * what the worker runs, update), heartbeats, liveness, and losing a worker.
+ * Only registry.c adds, removes or changes a worker record, except the
+ * operator's drain flag (admin). Called by control.c, dispatch.c,
+ * dataplane.c, admin.c and coord.c.
+ */
+#ifndef DCV_CO_REGISTRY_H
+#define DCV_CO_REGISTRY_H
+
+#include "coordinator/coord_int.h"
+
+struct co_worker *co_worker_find(struct dcv_coord *c, const char *id);
+struct co_worker *co_worker_by_peer(struct dcv_coord *c, const struct dcv_tx_peer *p);
+int co_path_under(const char *file, const char *prefix);
+int co_worker_reads_path(const struct co_worker *w, const char *file);
+int co_worker_eligible(const struct co_worker *w);
+
+/* The store's active jobs (of one worker), copied by co_collect_active. */
+struct co_active {
+    size_t n, cap;
+    struct act {
+        char id[DCV_PROTO_JOB_ID];
+        int attempt;
+        enum dcv_job_state state;
+        char session[DCV_PROTO_ID];
+        char worker[DCV_PROTO_ID];
+    } *v;
+    int err;
+};
+int co_collect_active(const struct dcv_job *j, void *ud);
+
+/* A worker is gone (silent, DISCONNECT, unenrolled): its attempts are lost. */
+void co_worker_lost(struct dcv_coord *c, struct co_worker *w, const char *why);
+void co_peer_gone(struct dcv_coord *c, struct dcv_sock *s, const struct dcv_tx_peer *p);
+void co_on_hello(struct dcv_coord *c, const struct dcv_tx_peer *from, const void *body, size_t len);
+void co_on_heartbeat(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_heartbeat *m);
+/* The tick's turn: liveness, the end of busy pauses, heartbeats to send. */
+void registry_cron(struct dcv_coord *c, uint64_t now);
+void co_registry_free(struct dcv_coord *c);
+
+#endif
