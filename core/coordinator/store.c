@@ -1,6 +1,7 @@
 /* Durable job store on SQLite. */
 #include "coordinator/store.h"
 #include "errbuf.h"
+#include "rand.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -226,26 +227,6 @@ static int check_opt(const char *what, const char *v, size_t max, char *err, siz
 {
     size_t n;
     return check_text(what, v, 0, max, 0, &n, err, errlen);
-}
-
-static int new_job_id(char out[DCV_JOB_ID_LEN + 1], char *err, size_t errlen)
-{
-    unsigned char raw[DCV_JOB_ID_LEN / 2];
-    size_t got = 0;
-    while (got < sizeof raw) {
-        ssize_t r = getrandom(raw + got, sizeof raw - got, 0);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            dcv_errf(err, errlen, "getrandom: %s", strerror(e));
-            return -e;
-        }
-        got += (size_t)r;
-    }
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
-    return 0;
 }
 
 /* ---- names ---- */
@@ -714,7 +695,7 @@ int dcv_store_submit(struct dcv_store *s, const struct dcv_job_new *req, struct 
         dcv_errf(err, errlen, "submit: max_attempts must be 1..%d", MAX_ATTEMPTS_LIMIT);
         return -EINVAL;
     }
-    if ((r = new_job_id(id, err, errlen)) < 0)
+    if ((r = dcv_random_hex(id, DCV_JOB_ID_LEN / 2, err, errlen)) < 0)
         return r;
 
     if ((r = begin(s, err, errlen)) < 0)

@@ -26,3 +26,11 @@ tests_unit_test_urlpolicy_SOURCES = tests/unit/test_urlpolicy.c
 tests_unit_test_urlpolicy_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
 tests_unit_test_urlpolicy_CFLAGS = $(AM_CFLAGS)
 tests_unit_test_urlpolicy_LDADD = core/libdcvbase.la tests/libtap.la
+
+# rand: random ids, and failing (never clock bits) when the kernel gives none
+check_PROGRAMS += tests/unit/test_rand
+TESTS += tests/unit/test_rand
+tests_unit_test_rand_SOURCES = tests/unit/test_rand.c
+tests_unit_test_rand_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
+tests_unit_test_rand_CFLAGS = $(AM_CFLAGS)
+tests_unit_test_rand_LDADD = core/libdcvbase.la tests/libtap.la
