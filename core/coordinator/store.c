@@ -238,16 +238,6 @@ const char *dcv_prio_class_name(enum dcv_prio_class c)
     return (unsigned)c < 3 ? prio_names[c] : NULL;
 }
 
-int dcv_prio_class_parse(const char *name, enum dcv_prio_class *out)
-{
-    for (int i = 0; name && i < 3; i++)
-        if (strcasecmp(name, prio_names[i]) == 0) {
-            *out = (enum dcv_prio_class)i;
-            return 0;
-        }
-    return -EINVAL;
-}
-
 /* ---- row decoding ---- */
 
 void dcv_job_clear(struct dcv_job *job)
