@@ -1562,6 +1562,67 @@ static int reply_from(const struct desc *d, const void *body, size_t len,
         return decode(&d, body, len, out, err, errlen);                                  \
     }
 
+/* ---- one entry by command ------------------------------------------------ */
+
+/* The JSON body of each command; CREDIT and CHUNK carry binary records. */
+static const struct {
+    enum dcv_proto_plane plane;
+    int cmd;
+    const struct desc *d;
+} codecs[] = {
+    {DCV_PLANE_CONTROL, DCV_CMD_HELLO, &hello_d},
+    {DCV_PLANE_CONTROL, DCV_CMD_WELCOME, &welcome_d},
+    {DCV_PLANE_CONTROL, DCV_CMD_HEARTBEAT, &heartbeat_d},
+    {DCV_PLANE_CONTROL, DCV_CMD_JOB, &job_d},
+    {DCV_PLANE_CONTROL, DCV_CMD_ACCEPT, &accept_d},
+    {DCV_PLANE_CONTROL, DCV_CMD_REJECT, &reject_d},
+    {DCV_PLANE_CONTROL, DCV_CMD_PROGRESS, &progress_d},
+    {DCV_PLANE_CONTROL, DCV_CMD_DONE, &done_d},
+    {DCV_PLANE_CONTROL, DCV_CMD_FAIL, &fail_d},
+    {DCV_PLANE_CONTROL, DCV_CMD_CANCEL, &cancel_d},
+    {DCV_PLANE_CONTROL, DCV_CMD_DRAIN, &drain_d},
+    {DCV_PLANE_CONTROL, DCV_CMD_DISCONNECT, &disconnect_d},
+    {DCV_PLANE_DATA, DCV_CMD_OFFER, &offer_d},
+    {DCV_PLANE_DATA, DCV_CMD_FETCH, &fetch_d},
+    {DCV_PLANE_DATA, DCV_CMD_COMMIT, &commit_d},
+    {DCV_PLANE_DATA, DCV_CMD_ABORT, &abort_d},
+    {DCV_PLANE_ADMIN, DCV_CMD_REQUEST, &request_d},
+    {DCV_PLANE_ADMIN, DCV_CMD_PARTIAL, &partial_d},
+    {DCV_PLANE_ADMIN, DCV_CMD_FINAL, &final_d},
+};
+
+static const struct desc *codec_of(enum dcv_proto_plane plane, int cmd, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < ARRAY_N(codecs); i++)
+        if (codecs[i].plane == plane && codecs[i].cmd == cmd)
+            return codecs[i].d;
+    if (err && errlen)
+        snprintf(err, errlen, "command 0x%02x has no JSON body on this plane", (unsigned)cmd & 0xffu);
+    return NULL;
+}
+
+int dcv_proto_encode(enum dcv_proto_plane plane, int cmd, const void *msg, char **out, size_t *len,
+                     char *err, size_t errlen)
+{
+    const struct desc *d = codec_of(plane, cmd, err, errlen);
+    if (!d)
+        return -EINVAL;
+    if (d == &partial_d || d == &final_d)
+        return reply_to(d, msg, out, len, err, errlen);
+    return encode(d, msg, out, len, err, errlen);
+}
+
+int dcv_proto_decode(enum dcv_proto_plane plane, int cmd, const void *body, size_t len, void *out,
+                     char *err, size_t errlen)
+{
+    const struct desc *d = codec_of(plane, cmd, err, errlen);
+    if (!d)
+        return -EINVAL;
+    if (d == &partial_d || d == &final_d)
+        return reply_from(d, body, len, out, err, errlen);
+    return decode(d, body, len, out, err, errlen);
+}
+
 DCV_PROTO_DEF(hello, dcv_proto_hello, hello_d)
 DCV_PROTO_DEF(welcome, dcv_proto_welcome, welcome_d)
 DCV_PROTO_DEF(heartbeat, dcv_proto_heartbeat, heartbeat_d)

@@ -447,6 +447,16 @@ void dcv_proto_reply_clear(struct dcv_proto_reply *r);
 /* ---- the codec functions ------------------------------------------------- */
 /* to_json: *out is a malloc'd NUL-terminated JSON text (free()), *len its
  * length. from_json: untrusted bytes (not NUL-terminated) into *out. */
+/* One entry by command: msg/out is the command's struct (struct
+ * dcv_proto_reply for PARTIAL and FINAL, struct dcv_proto_failure for
+ * REJECT and FAIL, struct dcv_proto_xfer_open for OFFER and FETCH), the
+ * same as the typed functions below. -EINVAL for a command without a JSON
+ * body on the plane (CREDIT, CHUNK, foreign commands). */
+int dcv_proto_encode(enum dcv_proto_plane plane, int cmd, const void *msg, char **out, size_t *len,
+                     char *err, size_t errlen);
+int dcv_proto_decode(enum dcv_proto_plane plane, int cmd, const void *body, size_t len, void *out,
+                     char *err, size_t errlen);
+
 #define DCV_PROTO_DECL(x, type)                                                          \
     int dcv_proto_##x##_to_json(const struct type *m, char **out, size_t *len, char *err, \
                                 size_t errlen);                                          \
