@@ -1,6 +1,7 @@
 /* Job state machine: one table, one lookup. */
 #include "coordinator/jobstate.h"
 #include "errbuf.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -69,6 +70,10 @@ static const struct cell table[DCV_JOB_STATE_COUNT][DCV_EV_COUNT] = {
         [DCV_EV_RETRY] = NA(QUEUED),
     },
 };
+
+/* The wire codec has its own copy of the count (proto must not include the
+ * coordinator's headers); the two must agree. */
+_Static_assert(DCV_JOB_STATE_COUNT == DCV_PROTO_STATE_COUNT, "wire state names follow enum dcv_job_state");
 
 static const char *const state_names[DCV_JOB_STATE_COUNT] = {
     "QUEUED", "ASSIGNED", "RUNNING", "VERIFYING", "DONE", "FAILED", "CANCELLED",
