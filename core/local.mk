@@ -3,7 +3,8 @@
 
 # config, logging, encode profile
 noinst_LTLIBRARIES += core/libdcvbase.la
-core_libdcvbase_la_SOURCES = core/clock.c core/clock.h core/errbuf.c core/errbuf.h core/log.c core/log.h core/config.c core/config.h \
+core_libdcvbase_la_SOURCES = core/clock.c core/clock.h core/errbuf.c core/errbuf.h core/rand.c core/rand.h core/log.c core/log.h core/config.c core/config.h \
+	core/config_keys.c core/config_int.h \
 	core/profile.c core/profile.h core/urlpolicy.c core/urlpolicy.h
 core_libdcvbase_la_SOURCES += core/profile_json.c core/profile_json.h
 core_libdcvbase_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)

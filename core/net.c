@@ -444,11 +444,6 @@ int dcv_sock_attach(struct dcv_sock *s, struct dcv_loop *loop, dcv_sock_cb cb, v
     return r;
 }
 
-int dcv_sock_pause(struct dcv_sock *s, int paused)
-{
-    return s->loop ? dcv_loop_pause_transport(s->loop, s->tx, paused) : -ENOENT;
-}
-
 int dcv_sock_wait(struct dcv_sock *s, int timeout_ms)
 {
     int readable = 0, writable = 0, fd = -1, r;

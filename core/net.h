@@ -85,7 +85,6 @@ int dcv_sock_recv(struct dcv_sock *s, struct dcv_tx_peer *from, struct dcv_proto
 typedef void (*dcv_sock_cb)(struct dcv_sock *s, void *arg);
 int dcv_sock_attach(struct dcv_sock *s, struct dcv_loop *loop, dcv_sock_cb cb, void *arg,
                     char *err, size_t errlen);
-int dcv_sock_pause(struct dcv_sock *s, int paused);
 
 /* For blocking clients (CLI, job process): wait until a message may be
  * received or timeout_ms passes (-1 = forever). 1 readable, 0 timeout,

@@ -50,6 +50,18 @@
 #define DCV_PROTO_MAX_GPUS 16             /* telemetry.gpus entries */
 #define DCV_PROTO_MAX_SIZE ((int64_t)1 << 53) /* sizes and xfer ids stay exact in any JSON reader */
 
+/* The data plane's binary records (docs/protocol.md §7), fixed by the wire
+ * format; xfer/chunk.h encodes and decodes them. */
+#define DCV_XFER_CHUNK_HDR_LEN 32
+#define DCV_XFER_CREDIT_LEN 24
+/* Upper bound for any chunk_max: chunks stay far below the message sizes
+ * where transports misbehave, and a peer cannot make us expect huge ones. */
+#define DCV_XFER_CHUNK_MAX_LIMIT (64u * 1024u * 1024u)
+
+/* Job states as the admin plane spells them ("queued" .. "cancelled"), in
+ * the order of the store's enum dcv_job_state (jobstate.c checks it). */
+#define DCV_PROTO_STATE_COUNT 7
+
 enum dcv_proto_plane { DCV_PLANE_CONTROL = 0, DCV_PLANE_DATA = 1, DCV_PLANE_ADMIN = 2 };
 
 enum dcv_proto_cmd {

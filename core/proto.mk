@@ -1,9 +1,10 @@
 # proto: the wire protocol codec (docs/protocol.md): frame sets and the
 # validated JSON bodies of every control, data and admin message. I/O-free.
-# Uses caps_json (libdcvplug) for HELLO's devices and xfer/chunk.h constants.
+# Uses caps_json (libdcvplug) for HELLO's devices.
 
 noinst_LTLIBRARIES += core/libdcvproto.la
-core_libdcvproto_la_SOURCES = core/proto.c core/proto.h
+core_libdcvproto_la_SOURCES = core/proto.c core/proto.h core/proto_int.h \
+	core/proto_fields.c core/proto_msgs.c
 core_libdcvproto_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
 core_libdcvproto_la_LIBADD = $(JSONC_LIBS) -lm
 

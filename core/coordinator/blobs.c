@@ -66,11 +66,6 @@ void dcv_blobs_free(struct dcv_blobs **b)
     }
 }
 
-const char *dcv_blobs_root(const struct dcv_blobs *b)
-{
-    return b->root;
-}
-
 int dcv_blobs_upload_path(const struct dcv_blobs *b, int64_t xfer_id, char *buf, size_t len)
 {
     int n = snprintf(buf, len, "%s/uploads/%" PRId64, b->root, xfer_id);

@@ -27,7 +27,6 @@ struct dcv_blobs;
 /* Create (0700) state_dir/blobs, blobs/uploads and blobs/jobs. */
 int dcv_blobs_open(const char *state_dir, struct dcv_blobs **out, char *err, size_t errlen);
 void dcv_blobs_free(struct dcv_blobs **b);
-const char *dcv_blobs_root(const struct dcv_blobs *b); /* ".../blobs" */
 
 /* blobs/uploads/<xfer_id>. -ENAMETOOLONG when it does not fit. */
 int dcv_blobs_upload_path(const struct dcv_blobs *b, int64_t xfer_id, char *buf, size_t len);

@@ -1,6 +1,7 @@
 /* Job state machine: one table, one lookup. */
 #include "coordinator/jobstate.h"
 #include "errbuf.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -73,6 +74,10 @@ static const struct cell table[DCV_JOB_STATE_COUNT][DCV_EV_COUNT] = {
 
 /* The one state-name table, in its two spellings: stored (the store, its
  * history, logs) and wire (the admin plane's JSON, the CLI). */
+/* The wire codec has its own copy of the count (proto must not include the
+ * coordinator's headers); the two must agree. */
+_Static_assert(DCV_JOB_STATE_COUNT == DCV_PROTO_STATE_COUNT, "wire state names follow enum dcv_job_state");
+
 static const char *const state_names[DCV_JOB_STATE_COUNT] = {
     "QUEUED", "ASSIGNED", "RUNNING", "VERIFYING", "DONE", "FAILED", "CANCELLED",
 };

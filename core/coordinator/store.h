@@ -28,7 +28,6 @@
 enum dcv_prio_class { DCV_PRIO_LOW = 0, DCV_PRIO_NORMAL = 1, DCV_PRIO_HIGH = 2 };
 
 const char *dcv_prio_class_name(enum dcv_prio_class c); /* "low" | "normal" | "high" */
-int dcv_prio_class_parse(const char *name, enum dcv_prio_class *out);
 
 struct dcv_store;
 

@@ -23,22 +23,6 @@ const char *dcv_phase_name(int phase)
     return phase_names[phase];
 }
 
-int dcv_phase_parse(const char *name)
-{
-    for (int i = 0; name && i < (int)(sizeof phase_names / sizeof phase_names[0]); i++)
-        if (strcmp(name, phase_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-int dcv_code_parse(const char *name)
-{
-    for (int i = 0; name && i < DCV_CODE_COUNT; i++)
-        if (strcmp(name, dcv_proto_code_name(i)) == 0)
-            return i;
-    return -1;
-}
-
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {

@@ -101,10 +101,7 @@ int dcv_jobline_parse(const char *line, size_t len, struct dcv_jobline *out, cha
  * and an empty result becomes "-" (texts are 1..1023 bytes). cap >= 2. */
 void dcv_text_sanitize(char *dst, size_t cap, const char *src);
 
-/* "busy" -> DCV_CODE_BUSY ...; -1 when unknown. */
-int dcv_code_parse(const char *name);
-/* "fetch" -> DCV_PHASE_FETCH ...; NULL/-1 when unknown. */
+/* DCV_PHASE_FETCH -> "fetch" ...; NULL when unknown. */
 const char *dcv_phase_name(int phase);
-int dcv_phase_parse(const char *name);
 
 #endif

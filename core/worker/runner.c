@@ -623,8 +623,3 @@ const char *dcv_child_prefix(const struct dcv_child *c)
 {
     return c && c->prefix ? c->prefix : "";
 }
-
-void *dcv_child_user(const struct dcv_child *c)
-{
-    return c ? c->user : NULL;
-}

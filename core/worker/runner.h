@@ -102,6 +102,5 @@ unsigned dcv_runner_count(const struct dcv_runner *r);
 
 pid_t dcv_child_pid(const struct dcv_child *c);
 const char *dcv_child_prefix(const struct dcv_child *c);
-void *dcv_child_user(const struct dcv_child *c);
 
 #endif

@@ -18,12 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DCV_XFER_CHUNK_HDR_LEN 32
-#define DCV_XFER_CREDIT_LEN 24
+#include "proto.h" /* DCV_XFER_CHUNK_HDR_LEN, DCV_XFER_CREDIT_LEN, DCV_XFER_CHUNK_MAX_LIMIT */
+
 #define DCV_XFER_FLAG_LAST 0x1u
-/* Upper bound for any chunk_max: chunks stay far below the message sizes
- * where transports misbehave, and a peer cannot make us expect huge ones. */
-#define DCV_XFER_CHUNK_MAX_LIMIT (64u * 1024u * 1024u)
 
 struct dcv_xfer_chunk {
     uint64_t xfer_id;

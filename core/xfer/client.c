@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +30,7 @@
 #include "clock.h"
 #include "errbuf.h"
 #include "log.h"
+#include "rand.h"
 #include "xfer/chunk.h"
 #include "xfer/window.h"
 
@@ -191,15 +191,6 @@ static uint64_t msg_id(const struct dcv_proto_msg *m, struct dcv_proto_abort *a,
     }
 }
 
-static uint64_t random_id(void)
-{
-    uint64_t v = 0;
-    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
-        v = dcv_mono_ns() ^ ((uint64_t)getpid() << 32);
-    v &= ((uint64_t)1 << 53) - 1;
-    return v ? v : 1;
-}
-
 static int io_code(int e)
 {
     return e == ENOSPC || e == EDQUOT ? DCV_CODE_NOSPACE : DCV_CODE_IO;
@@ -356,8 +347,8 @@ int dcv_xcli_send_file(struct dcv_xcli *c, int purpose, const struct dcv_proto_f
             return dcv_err(err, errlen, -errno, "send: fstat: %s", strerror(errno));
         blob->size = sb.st_size;
     }
-    if (blob->xfer_id <= 0)
-        blob->xfer_id = (int64_t)random_id();
+    if (blob->xfer_id <= 0 && (r = dcv_random_id53(&blob->xfer_id, err, errlen)) < 0)
+        return r;
     uint64_t id = (uint64_t)blob->xfer_id;
     fill_open(&o, purpose, fence, blob, cm);
     if ((r = dcv_proto_offer_to_json(&o, &offer, NULL, err, errlen)) < 0)

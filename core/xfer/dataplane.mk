@@ -12,7 +12,8 @@
 #   core/libdcvplug.la core/libdcvbase.la $(JSONC_LIBS) $(AV_LIBS)
 
 noinst_LTLIBRARIES += core/xfer/libdcvdata.la
-core_xfer_libdcvdata_la_SOURCES = core/xfer/server.c core/xfer/server.h \
+core_xfer_libdcvdata_la_SOURCES = core/xfer/server.c core/xfer/server.h core/xfer/server_int.h \
+	core/xfer/server_rx.c core/xfer/server_tx.c \
 	core/xfer/client.c core/xfer/client.h
 core_xfer_libdcvdata_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
 core_xfer_libdcvdata_la_LIBADD = core/libdcvnet.la core/xfer/libdcvxfer.la core/libdcvproto.la \

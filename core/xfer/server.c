@@ -22,7 +22,7 @@
  * that end are marked dead and freed only when no server function is on
  * the stack, so iteration never walks freed memory.
  */
-#include "xfer/server.h"
+#include "xfer/server_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -35,78 +35,8 @@
 
 #include "errbuf.h"
 #include "log.h"
-#include "xfer/chunk.h"
-#include "xfer/window.h"
 
-#define COMP "xfer"
-#define DIR_RX 1
-#define DIR_TX 2
-/* Retry interval for sends the transport refused with EAGAIN: the loop
- * only polls for input, so pump must come back on its own. */
-#define RETRY_MS 2
-/* Resume prefix bytes hashed per transfer per pump call, so one resume of
- * a large file does not stall the loop for seconds. */
-#define PREFIX_BUDGET (16u << 20)
-#define SCRATCH_LEN (1u << 20)
-/* Control messages (ABORT, COMMIT) waiting for a full pipe to drain. */
-#define CTL_MAX 4096
-#define DEFAULT_SYNC_BYTES (64ull << 20)
-
-struct xfer {
-    struct xfer *next;
-    int dir;
-    int dead;
-    struct dcv_tx_peer peer;
-    uint64_t id;
-    struct dcv_proto_xfer_open open;
-    struct dcv_xsrv_file f;
-    uint32_t cm;
-    char tag[48]; /* "upload 12" for logs */
-
-    /* receive */
-    struct dcv_xfer_rx *rx;
-    uint64_t written;  /* [0, written) pwritten */
-    uint64_t synced;   /* [0, synced) fdatasync()ed */
-    uint64_t resume;   /* prefix to re-hash */
-    uint64_t hashed;   /* prefix hashed so far */
-    int have_credit;   /* a CREDIT the transport refused, to retry */
-    struct dcv_xfer_credit credit;
-
-    /* send */
-    struct dcv_xfer_tx *tx;
-    int range;
-    uint64_t range_end;    /* range: end (bytes) of the previous grant, UINT64_MAX none */
-    uint64_t last_credit;  /* ms */
-    uint8_t *buf;          /* one chunk */
-    int have_chunk;        /* buf holds this chunk, not sent yet */
-    struct dcv_xfer_chunk chunk;
-    int64_t sent;
-};
-
-struct ctl {
-    struct ctl *next;
-    struct dcv_tx_peer peer;
-    int cmd;
-    char *json;
-};
-
-struct dcv_xsrv {
-    struct dcv_sock *sock;
-    struct dcv_xsrv_params p;
-    struct dcv_xsrv_cbs cb;
-    void *ud;
-    struct xfer *xfers;
-    struct ctl *ctl_head, *ctl_tail;
-    unsigned n_ctl;
-    uint8_t *scratch;
-    uint64_t now;
-    int blocked; /* a send met EAGAIN: come back soon */
-    int depth;   /* server functions on the stack (reaping waits for 0) */
-    uint64_t bytes_in, bytes_out;
-    uint64_t buffered, buffered_max;
-};
-
-static void buffered_add(struct dcv_xsrv *s, uint64_t n)
+void xsrv_buffered_add(struct dcv_xsrv *s, uint64_t n)
 {
     s->buffered += n;
     if (s->buffered > s->buffered_max)
@@ -114,8 +44,6 @@ static void buffered_add(struct dcv_xsrv *s, uint64_t n)
 }
 
 /* ---- sending ------------------------------------------------------------- */
-
-static void peer_gone(struct dcv_xsrv *s, const struct dcv_tx_peer *peer);
 
 static int ctl_push(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, int cmd, const char *json)
 {
@@ -153,7 +81,7 @@ static void ctl_pop(struct dcv_xsrv *s)
 
 /* Send a JSON message now, or queue it behind a full pipe. A gone peer
  * ends its transfers. */
-static void send_json(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, int cmd, const char *json)
+void xsrv_send_json(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, int cmd, const char *json)
 {
     char err[256];
     int r;
@@ -167,7 +95,7 @@ static void send_json(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, int cm
         s->blocked = 1;
         ctl_push(s, peer, cmd, json);
     } else if (r == -EHOSTUNREACH) {
-        peer_gone(s, peer);
+        xsrv_peer_gone(s, peer);
     } else if (r < 0) {
         dcv_log(DCV_LOG_WARN, COMP, "%s", err);
     }
@@ -186,7 +114,7 @@ static void ctl_flush(struct dcv_xsrv *s)
         struct dcv_tx_peer peer = c->peer;
         ctl_pop(s);
         if (r == -EHOSTUNREACH)
-            peer_gone(s, &peer);
+            xsrv_peer_gone(s, &peer);
         else if (r < 0)
             dcv_log(DCV_LOG_WARN, COMP, "%s", err);
     }
@@ -217,10 +145,8 @@ static void clean_text(char *dst, size_t cap, const char *src)
         snprintf(dst, cap, "aborted");
 }
 
-static void send_abort(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, uint64_t id, int code,
-                       const char *fmt, ...) DCV_PRINTF(5, 6);
-static void send_abort(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, uint64_t id, int code,
-                       const char *fmt, ...)
+void xsrv_send_abort(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, uint64_t id, int code,
+                     const char *fmt, ...)
 {
     struct dcv_proto_abort a;
     char raw[DCV_PROTO_TEXT], err[256], *json = NULL;
@@ -242,7 +168,7 @@ static void send_abort(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, uint6
             return;
         }
     }
-    send_json(s, peer, DCV_CMD_ABORT, json);
+    xsrv_send_json(s, peer, DCV_CMD_ABORT, json);
     free(json);
 }
 
@@ -289,7 +215,7 @@ static void rx_keep_prefix(struct xfer *x)
 }
 
 /* End a transfer: exactly one callback, fd closed first. */
-static void finish(struct dcv_xsrv *s, struct xfer *x, int ok, const char *reason)
+void xsrv_finish(struct dcv_xsrv *s, struct xfer *x, int ok, const char *reason)
 {
     if (x->dead)
         return;
@@ -315,21 +241,21 @@ static void finish(struct dcv_xsrv *s, struct xfer *x, int ok, const char *reaso
 }
 
 /* Tell the peer and end it. */
-static void abort_xfer(struct dcv_xsrv *s, struct xfer *x, int code, const char *reason)
+void xsrv_abort_xfer(struct dcv_xsrv *s, struct xfer *x, int code, const char *reason)
 {
     if (x->dead)
         return;
-    send_abort(s, &x->peer, x->id, code, "%s", reason);
-    finish(s, x, 0, reason);
+    xsrv_send_abort(s, &x->peer, x->id, code, "%s", reason);
+    xsrv_finish(s, x, 0, reason);
 }
 
-static void peer_gone(struct dcv_xsrv *s, const struct dcv_tx_peer *peer)
+void xsrv_peer_gone(struct dcv_xsrv *s, const struct dcv_tx_peer *peer)
 {
     char hex[32];
     dcv_peer_hex(peer, hex, sizeof(hex));
     for (struct xfer *x = s->xfers; x; x = x->next)
         if (!x->dead && dcv_peer_equal(&x->peer, peer))
-            finish(s, x, 0, "peer gone");
+            xsrv_finish(s, x, 0, "peer gone");
     /* queued messages for it can never be delivered */
     struct ctl **pp = &s->ctl_head;
     s->ctl_tail = NULL;
@@ -348,7 +274,7 @@ static void peer_gone(struct dcv_xsrv *s, const struct dcv_tx_peer *peer)
     dcv_log(DCV_LOG_DEBUG, COMP, "peer %s gone", hex);
 }
 
-static struct xfer *find(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, uint64_t id, int dir)
+struct xfer *xsrv_find(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, uint64_t id, int dir)
 {
     for (struct xfer *x = s->xfers; x; x = x->next)
         if (!x->dead && x->id == id && x->dir == dir && (!peer || dcv_peer_equal(&x->peer, peer)))
@@ -386,12 +312,12 @@ static void xfer_link(struct dcv_xsrv *s, struct xfer *x)
  * over its file). NULL when refused or out of memory: the peer has been
  * sent ABORT with the application's code and reason. cm: chunk size of a
  * receive, 0 for a send. */
-static struct xfer *xfer_open_app(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, int dir,
-                                  const struct dcv_proto_xfer_open *o, uint32_t cm,
-                                  int (*ask)(void *ud, const struct dcv_tx_peer *peer,
-                                             const struct dcv_proto_xfer_open *o,
-                                             struct dcv_xsrv_file *f, int *code, char *msg,
-                                             size_t msglen))
+struct xfer *xsrv_open_app(struct dcv_xsrv *s, const struct dcv_tx_peer *peer, int dir,
+                           const struct dcv_proto_xfer_open *o, uint32_t cm,
+                           int (*ask)(void *ud, const struct dcv_tx_peer *peer,
+                                      const struct dcv_proto_xfer_open *o,
+                                      struct dcv_xsrv_file *f, int *code, char *msg,
+                                      size_t msglen))
 {
     uint64_t id = (uint64_t)o->blob.xfer_id;
     char msg[DCV_PROTO_TEXT] = "";
@@ -399,7 +325,7 @@ static struct xfer *xfer_open_app(struct dcv_xsrv *s, const struct dcv_tx_peer *
     struct xfer *x = xfer_new(s, peer, dir, o);
 
     if (!x) {
-        send_abort(s, peer, id, DCV_CODE_INTERNAL, "out of memory");
+        xsrv_send_abort(s, peer, id, DCV_CODE_INTERNAL, "out of memory");
         return NULL;
     }
     x->cm = cm;
@@ -408,483 +334,11 @@ static struct xfer *xfer_open_app(struct dcv_xsrv *s, const struct dcv_tx_peer *
         if (x->f.fd >= 0)
             close(x->f.fd);
         free(x);
-        send_abort(s, peer, id, code, "%s", msg[0] ? msg : strerror(-r));
+        xsrv_send_abort(s, peer, id, code, "%s", msg[0] ? msg : strerror(-r));
         return NULL;
     }
     xfer_link(s, x);
     return x;
-}
-
-/* ---- receiving (OFFER) --------------------------------------------------- */
-
-static void rx_flush_credit(struct dcv_xsrv *s, struct xfer *x)
-{
-    struct dcv_xfer_credit c;
-    uint8_t buf[DCV_XFER_CREDIT_LEN];
-    char err[256];
-
-    while (dcv_xfer_rx_next_credit(x->rx, s->now, &c)) {
-        if (x->have_credit && c.offset == x->credit.offset + (uint64_t)x->credit.chunks * x->cm &&
-            x->credit.chunks + (uint64_t)c.chunks <= DCV_XFER_WINDOW_LIMIT) {
-            x->credit.chunks += c.chunks; /* an extension of the grant still waiting */
-        } else {
-            x->credit = c; /* a reset supersedes whatever waited */
-            x->have_credit = 1;
-        }
-    }
-    if (!x->have_credit)
-        return;
-    if (dcv_xfer_credit_encode(&x->credit, buf, sizeof(buf), err, sizeof(err)) < 0) {
-        abort_xfer(s, x, DCV_CODE_INTERNAL, err);
-        return;
-    }
-    int r = dcv_sock_send(s->sock, &x->peer, DCV_CMD_CREDIT, buf, sizeof(buf), NULL, 0, err,
-                          sizeof(err));
-    if (r == 0) {
-        x->have_credit = 0;
-    } else if (r == -EAGAIN) {
-        s->blocked = 1;
-    } else if (r == -EHOSTUNREACH) {
-        peer_gone(s, &x->peer);
-    } else {
-        abort_xfer(s, x, DCV_CODE_INTERNAL, err);
-    }
-}
-
-/* The receiver reached a verdict (COMMITTED or MISMATCH): COMMIT, callback. */
-static void rx_conclude(struct dcv_xsrv *s, struct xfer *x)
-{
-    enum dcv_xfer_state st = dcv_xfer_rx_state(x->rx);
-    struct dcv_xfer_rx_info info;
-    struct dcv_proto_commit c;
-    char err[256], *json = NULL;
-    struct stat sb;
-
-    if (st == DCV_XFER_RUNNING || st == DCV_XFER_WAIT_SHA)
-        return;
-    if (st == DCV_XFER_ABORTED) {
-        abort_xfer(s, x, DCV_CODE_TRANSFER, dcv_xfer_rx_reason(x->rx));
-        return;
-    }
-    dcv_xfer_rx_info(x->rx, &info);
-    /* COMMIT promises durability: sync what is not yet, and drop bytes a
-     * longer earlier attempt may have left past the end */
-    if (fstat(x->f.fd, &sb) == 0 && (uint64_t)sb.st_size > info.size &&
-        ftruncate(x->f.fd, (off_t)info.size) < 0) {
-        snprintf(err, sizeof(err), "truncate to %" PRIu64 ": %s", info.size, strerror(errno));
-        abort_xfer(s, x, DCV_CODE_IO, err);
-        return;
-    }
-    if (x->synced < info.size || x->synced == 0) {
-        if (fdatasync(x->f.fd) < 0) {
-            snprintf(err, sizeof(err), "fdatasync: %s", strerror(errno));
-            abort_xfer(s, x, errno == ENOSPC ? DCV_CODE_NOSPACE : DCV_CODE_IO, err);
-            return;
-        }
-        x->synced = info.size;
-    }
-    memset(&c, 0, sizeof(c));
-    c.xfer_id = (int64_t)x->id;
-    c.ok = st == DCV_XFER_COMMITTED;
-    c.size = (int64_t)info.size;
-    dcv_sha256_hex(info.digest, c.sha256);
-    if (dcv_proto_commit_to_json(&c, &json, NULL, err, sizeof(err)) < 0) {
-        abort_xfer(s, x, DCV_CODE_INTERNAL, err);
-        return;
-    }
-    send_json(s, &x->peer, DCV_CMD_COMMIT, json);
-    free(json);
-    finish(s, x, c.ok, c.ok ? "" : dcv_xfer_rx_reason(x->rx));
-}
-
-/* Re-hash the resume prefix a little at a time. */
-static void rx_prefix(struct dcv_xsrv *s, struct xfer *x)
-{
-    char err[256];
-    uint64_t budget = PREFIX_BUDGET;
-    while (x->hashed < x->resume && budget > 0) {
-        size_t n = SCRATCH_LEN;
-        if (n > x->resume - x->hashed)
-            n = (size_t)(x->resume - x->hashed);
-        ssize_t got = pread(x->f.fd, s->scratch, n, (off_t)x->hashed);
-        if (got <= 0) {
-            snprintf(err, sizeof(err), "re-reading the first %" PRIu64 " bytes for a resume: %s "
-                     "(the fd must be open for reading and writing)", x->resume,
-                     got == 0 ? "file shorter than reported" : strerror(errno));
-            abort_xfer(s, x, DCV_CODE_IO, err);
-            return;
-        }
-        if (dcv_xfer_rx_prefix(x->rx, s->scratch, (size_t)got, err, sizeof(err)) < 0) {
-            abort_xfer(s, x, DCV_CODE_INTERNAL, err);
-            return;
-        }
-        x->hashed += (uint64_t)got;
-        budget = budget > (uint64_t)got ? budget - (uint64_t)got : 0;
-    }
-    if (x->hashed == x->resume) {
-        rx_conclude(s, x);
-        if (!x->dead)
-            rx_flush_credit(s, x);
-    }
-}
-
-/* OFFER's chunk size may differ from ours: keep the bytes in flight (the
- * transport's queue holds up to a window of chunks) within our budget. */
-static uint32_t window_for(const struct dcv_xsrv *s, uint32_t cm)
-{
-    uint64_t budget = (uint64_t)s->p.chunk_max * s->p.credit_chunks;
-    uint64_t w = budget / cm;
-    if (w < 1)
-        w = 1;
-    if (w > DCV_XFER_WINDOW_LIMIT)
-        w = DCV_XFER_WINDOW_LIMIT;
-    return (uint32_t)w;
-}
-
-static void on_offer(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
-                     const struct dcv_proto_xfer_open *o)
-{
-    uint64_t id = (uint64_t)o->blob.xfer_id;
-    char err[256];
-    uint8_t sha[DCV_SHA256_LEN];
-
-    if (o->purpose != DCV_PURPOSE_UPLOAD && o->purpose != DCV_PURPOSE_OUTPUT) {
-        send_abort(s, peer, id, DCV_CODE_PROTOCOL, "OFFER with purpose %s: only upload and output "
-                   "are offered to the coordinator", o->purpose == DCV_PURPOSE_INPUT ? "input"
-                                                                                     : "download");
-        return;
-    }
-    struct xfer *old = find(s, NULL, id, DIR_RX);
-    if (old) {
-        if (old->open.purpose != o->purpose || old->open.blob.size != o->blob.size ||
-            strcmp(old->open.blob.sha256, o->blob.sha256) != 0) {
-            send_abort(s, peer, id, DCV_CODE_PROTOCOL, "xfer_id %" PRIu64 " already in use", id);
-            return;
-        }
-        /* the same file again: the sender retried or reconnected. The old
-         * state goes (its prefix is kept), the new one resumes from it. */
-        finish(s, old, 0, "superseded by a new OFFER of the same file");
-    }
-    if (dcv_sha256_parse_hex(o->blob.sha256, sha, err, sizeof(err)) < 0) {
-        send_abort(s, peer, id, DCV_CODE_PROTOCOL, "OFFER sha256: %s", err);
-        return;
-    }
-
-    struct xfer *x = xfer_open_app(s, peer, DIR_RX, o, (uint32_t)o->chunk_max, s->cb.on_offer);
-    if (!x)
-        return;
-    if (x->f.fd < 0 || x->f.durable < 0 || x->f.durable > o->blob.size) {
-        abort_xfer(s, x, DCV_CODE_INTERNAL, "receiver: bad file from the application");
-        return;
-    }
-    struct dcv_xfer_rx_params rp = {
-        .xfer_id = id,
-        .size = (uint64_t)o->blob.size,
-        .chunk_max = x->cm,
-        .window = window_for(s, x->cm),
-        .durable_offset = (uint64_t)x->f.durable,
-        .sha256 = sha,
-        .stall_ms = s->p.stall_ms ? s->p.stall_ms : 6000,
-        .max_retries = s->p.max_retries ? s->p.max_retries : 3,
-    };
-    if (dcv_xfer_rx_new(&rp, s->now, &x->rx, err, sizeof(err)) < 0) {
-        abort_xfer(s, x, DCV_CODE_INTERNAL, err);
-        return;
-    }
-    struct dcv_xfer_rx_info info;
-    dcv_xfer_rx_info(x->rx, &info);
-    x->resume = x->written = x->synced = info.resume_offset;
-    dcv_log(DCV_LOG_DEBUG, COMP, "%s: receiving %" PRId64 " bytes, resuming at %" PRIu64, x->tag,
-            o->blob.size, x->resume);
-    rx_prefix(s, x); /* also the first CREDIT, or the COMMIT of what is all there */
-}
-
-static uint64_t read_id(const void *body, size_t len)
-{
-    uint64_t id = 0;
-    if (len < 8)
-        return 0;
-    for (int i = 7; i >= 0; i--)
-        id = (id << 8) | ((const uint8_t *)body)[i];
-    return id;
-}
-
-static void on_chunk(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
-                     const struct dcv_proto_msg *m)
-{
-    struct dcv_xfer_chunk c;
-    struct dcv_xfer_write w;
-    char err[256];
-
-    if (dcv_xfer_chunk_decode(m->body, m->body_len, DCV_XFER_CHUNK_MAX_LIMIT, &c, err,
-                              sizeof(err)) < 0) {
-        send_abort(s, peer, read_id(m->body, m->body_len), DCV_CODE_PROTOCOL, "%s", err);
-        return;
-    }
-    struct xfer *x = find(s, peer, c.xfer_id, DIR_RX);
-    if (!x) {
-        /* ended, or we restarted: "busy" makes the peer open it again */
-        send_abort(s, peer, c.xfer_id, DCV_CODE_BUSY, "CHUNK for unknown transfer %" PRIu64
-                   ": open it again", c.xfer_id);
-        return;
-    }
-    int r = dcv_xfer_rx_chunk(x->rx, &c, m->payload, m->payload_len, s->now, &w, err, sizeof(err));
-    if (r == -EPROTO) {
-        abort_xfer(s, x, DCV_CODE_PROTOCOL, err);
-        return;
-    }
-    if (r < 0) { /* duplicate, gap, crc: the stall timer recovers */
-        dcv_log(DCV_LOG_DEBUG, COMP, "%s: chunk dropped: %s", x->tag, err);
-        return;
-    }
-    buffered_add(s, w.len);
-    size_t done = 0;
-    while (done < w.len) {
-        ssize_t n = pwrite(x->f.fd, w.data + done, w.len - done, (off_t)(w.offset + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : EIO;
-            s->buffered -= w.len;
-            snprintf(err, sizeof(err), "write at %" PRIu64 ": %s", w.offset + done, strerror(e));
-            abort_xfer(s, x, e == ENOSPC || e == EDQUOT ? DCV_CODE_NOSPACE : DCV_CODE_IO, err);
-            return;
-        }
-        done += (size_t)n;
-    }
-    s->buffered -= w.len;
-    x->written = w.offset + w.len;
-    s->bytes_in += w.len;
-    uint64_t sync_bytes = s->p.sync_bytes ? s->p.sync_bytes : DEFAULT_SYNC_BYTES;
-    if (x->written - x->synced >= sync_bytes) {
-        if (fdatasync(x->f.fd) < 0) {
-            int e = errno;
-            snprintf(err, sizeof(err), "fdatasync: %s", strerror(e));
-            abort_xfer(s, x, e == ENOSPC ? DCV_CODE_NOSPACE : DCV_CODE_IO, err);
-            return;
-        }
-        x->synced = x->written;
-    }
-    if (dcv_xfer_rx_durable(x->rx, x->written, err, sizeof(err)) < 0) {
-        abort_xfer(s, x, DCV_CODE_INTERNAL, err);
-        return;
-    }
-    if (s->cb.on_progress) {
-        s->depth++;
-        s->cb.on_progress(s->ud, &x->open, x->f.user, (int64_t)x->written);
-        s->depth--;
-        if (x->dead)
-            return;
-    }
-    rx_conclude(s, x);
-    if (!x->dead)
-        rx_flush_credit(s, x);
-}
-
-/* ---- sending (FETCH) ----------------------------------------------------- */
-
-static void tx_send(struct dcv_xsrv *s, struct xfer *x)
-{
-    uint8_t hdr[DCV_XFER_CHUNK_HDR_LEN];
-    char err[256];
-
-    for (;;) {
-        if (!x->have_chunk) {
-            struct dcv_xfer_chunk c;
-            if (!dcv_xfer_tx_next(x->tx, &c))
-                return;
-            if (!x->buf && !(x->buf = malloc(x->cm ? x->cm : 1))) {
-                abort_xfer(s, x, DCV_CODE_INTERNAL, "out of memory");
-                return;
-            }
-            size_t done = 0;
-            while (done < c.len) {
-                ssize_t n = pread(x->f.fd, x->buf + done, c.len - done, (off_t)(c.offset + done));
-                if (n < 0 && errno == EINTR)
-                    continue;
-                if (n <= 0) {
-                    snprintf(err, sizeof(err), "read at %" PRIu64 ": %s", c.offset + done,
-                             n < 0 ? strerror(errno) : "file shorter than its size");
-                    abort_xfer(s, x, DCV_CODE_IO, err);
-                    return;
-                }
-                done += (size_t)n;
-            }
-            c.crc32c = dcv_crc32c(0, x->buf, c.len);
-            x->chunk = c;
-            x->have_chunk = 1;
-            buffered_add(s, c.len);
-        }
-        if (dcv_xfer_chunk_encode(&x->chunk, hdr, sizeof(hdr), err, sizeof(err)) < 0) {
-            abort_xfer(s, x, DCV_CODE_INTERNAL, err);
-            return;
-        }
-        int r = dcv_sock_send(s->sock, &x->peer, DCV_CMD_CHUNK, hdr, sizeof(hdr), x->buf,
-                              x->chunk.len, err, sizeof(err));
-        if (r == -EAGAIN) {
-            s->blocked = 1;
-            return;
-        }
-        if (r == -EHOSTUNREACH) {
-            peer_gone(s, &x->peer);
-            return;
-        }
-        if (r < 0) {
-            abort_xfer(s, x, DCV_CODE_INTERNAL, err);
-            return;
-        }
-        x->have_chunk = 0;
-        s->buffered -= x->chunk.len;
-        s->bytes_out += x->chunk.len;
-        x->sent += x->chunk.len;
-        if (s->cb.on_progress) {
-            s->depth++;
-            s->cb.on_progress(s->ud, &x->open, x->f.user, x->sent);
-            s->depth--;
-            if (x->dead)
-                return;
-        }
-    }
-}
-
-static void on_fetch(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
-                     const struct dcv_proto_xfer_open *o)
-{
-    uint64_t id = (uint64_t)o->blob.xfer_id;
-    char err[256];
-
-    if (o->purpose != DCV_PURPOSE_INPUT && o->purpose != DCV_PURPOSE_DOWNLOAD) {
-        send_abort(s, peer, id, DCV_CODE_PROTOCOL, "FETCH with purpose %s: only input and "
-                   "download are fetched from the coordinator",
-                   o->purpose == DCV_PURPOSE_UPLOAD ? "upload" : "output");
-        return;
-    }
-    /* the same peer asking again (a retry after a stall, or a range reader
-     * coming back after a pause) replaces its old state */
-    struct xfer *old = find(s, peer, id, DIR_TX);
-    if (old)
-        finish(s, old, 0, "superseded by a new FETCH");
-
-    struct xfer *x = xfer_open_app(s, peer, DIR_TX, o, 0, s->cb.on_fetch);
-    if (!x)
-        return;
-    if (x->f.fd < 0 || x->f.size < 0 || x->f.size > DCV_PROTO_MAX_SIZE) {
-        abort_xfer(s, x, DCV_CODE_INTERNAL, "sender: bad file from the application");
-        return;
-    }
-    if (o->blob.size >= 0 && o->blob.size != x->f.size) {
-        snprintf(err, sizeof(err), "size %" PRId64 " asked, the file has %" PRId64, o->blob.size,
-                 x->f.size);
-        abort_xfer(s, x, DCV_CODE_STALE, err);
-        return;
-    }
-    if (o->blob.sha256[0] && x->f.sha256[0] && strcmp(o->blob.sha256, x->f.sha256) != 0) {
-        abort_xfer(s, x, DCV_CODE_STALE, "sha256 asked differs from the file's");
-        return;
-    }
-    /* The receiver's chunk size when it names one (it has to: its credit
-     * offsets count in it); ours otherwise. */
-    x->cm = o->chunk_max > 0 ? (uint32_t)o->chunk_max : s->p.chunk_max;
-    x->range = o->range;
-    if (dcv_xfer_tx_new(id, (uint64_t)x->f.size, x->cm, &x->tx, err, sizeof(err)) < 0) {
-        abort_xfer(s, x, DCV_CODE_INTERNAL, err);
-        return;
-    }
-    dcv_log(DCV_LOG_DEBUG, COMP, "%s: sending %" PRId64 " bytes in chunks of %" PRIu32, x->tag,
-            x->f.size, x->cm);
-}
-
-static void on_credit(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
-                      const struct dcv_proto_msg *m)
-{
-    struct dcv_xfer_credit c;
-    char err[256];
-
-    if (dcv_xfer_credit_decode(m->body, m->body_len, &c, err, sizeof(err)) < 0) {
-        uint64_t id = read_id(m->body, m->body_len);
-        struct xfer *x = find(s, peer, id, DIR_TX);
-        if (x)
-            abort_xfer(s, x, DCV_CODE_PROTOCOL, err);
-        else
-            send_abort(s, peer, id, DCV_CODE_PROTOCOL, "%s", err);
-        return;
-    }
-    struct xfer *x = find(s, peer, c.xfer_id, DIR_TX);
-    if (!x) {
-        /* ended, or we restarted: "busy" makes the peer open it again */
-        send_abort(s, peer, c.xfer_id, DCV_CODE_BUSY, "CREDIT for unknown transfer %" PRIu64
-                   ": open it again", c.xfer_id);
-        return;
-    }
-    x->last_credit = s->now;
-    if (x->range && x->range_end != UINT64_MAX && c.offset != x->range_end &&
-        dcv_xfer_tx_state(x->tx) == DCV_XFER_RUNNING) {
-        /* a random-access reader jumped: start over there (a fresh sender
-         * takes its first grant as the start, wherever it is) */
-        dcv_xfer_tx_free(&x->tx);
-        if (dcv_xfer_tx_new(x->id, (uint64_t)x->f.size, x->cm, &x->tx, err, sizeof(err)) < 0) {
-            abort_xfer(s, x, DCV_CODE_INTERNAL, err);
-            return;
-        }
-        if (x->have_chunk) {
-            x->have_chunk = 0;
-            s->buffered -= x->chunk.len;
-        }
-    }
-    if (x->open.blob.size < 0 && !x->range && c.offset % x->cm == 0 &&
-        c.offset >= (uint64_t)x->f.size && c.offset > 0) {
-        /* a FETCH without a size cannot know where the file ends: grants
-         * past the LAST chunk are harmless, not a violation */
-        return;
-    }
-    int r = dcv_xfer_tx_credit(x->tx, &c, err, sizeof(err));
-    if (r == -EPROTO) {
-        abort_xfer(s, x, DCV_CODE_PROTOCOL, err);
-        return;
-    }
-    if (r < 0)
-        return; /* finished already: a late grant */
-    if (x->range)
-        x->range_end = c.offset + (uint64_t)c.chunks * x->cm;
-    if (x->have_chunk) {
-        struct dcv_xfer_tx_info ti;
-        dcv_xfer_tx_info(x->tx, &ti);
-        if (ti.next_offset <= x->chunk.offset) { /* a reset: it will be read again */
-            x->have_chunk = 0;
-            s->buffered -= x->chunk.len;
-        }
-    }
-    tx_send(s, x);
-}
-
-static void on_commit(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
-                      const struct dcv_proto_msg *m)
-{
-    struct dcv_proto_commit c;
-    char err[256], why[256];
-
-    if (dcv_proto_commit_from_json(m->body, m->body_len, &c, err, sizeof(err)) < 0) {
-        dcv_log(DCV_LOG_INFO, COMP, "bad COMMIT dropped: %s", err);
-        return;
-    }
-    struct xfer *x = find(s, peer, (uint64_t)c.xfer_id, DIR_TX);
-    if (!x)
-        return; /* answering a late COMMIT would only add noise */
-    int ok = c.ok;
-    why[0] = '\0';
-    if (!ok)
-        snprintf(why, sizeof(why), "receiver reported a sha256 mismatch (it has %s)", c.sha256);
-    else if (x->f.sha256[0] && strcmp(x->f.sha256, c.sha256) != 0) {
-        ok = 0;
-        snprintf(why, sizeof(why), "receiver committed sha256 %s, the file has %s", c.sha256,
-                 x->f.sha256);
-    } else if (c.size != x->f.size) {
-        ok = 0;
-        snprintf(why, sizeof(why), "receiver committed %" PRId64 " bytes, the file has %" PRId64,
-                 c.size, x->f.size);
-    }
-    dcv_xfer_tx_commit(x->tx, ok, err, sizeof(err));
-    finish(s, x, ok, why);
 }
 
 static void on_abort(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
@@ -897,17 +351,27 @@ static void on_abort(struct dcv_xsrv *s, const struct dcv_tx_peer *peer,
         dcv_log(DCV_LOG_INFO, COMP, "bad ABORT dropped: %s", err);
         return;
     }
-    struct xfer *x = find(s, peer, (uint64_t)a.xfer_id, DIR_RX);
+    struct xfer *x = xsrv_find(s, peer, (uint64_t)a.xfer_id, DIR_RX);
     if (!x)
-        x = find(s, peer, (uint64_t)a.xfer_id, DIR_TX);
+        x = xsrv_find(s, peer, (uint64_t)a.xfer_id, DIR_TX);
     if (!x)
         return; /* never answer an ABORT with an ABORT */
     if (x->dir == DIR_TX && x->range && a.code == DCV_CODE_CANCELLED) {
-        finish(s, x, 1, "range read ended by the reader");
+        xsrv_finish(s, x, 1, "range read ended by the reader");
         return;
     }
     snprintf(why, sizeof(why), "peer aborted: %s: %s", dcv_proto_code_name(a.code), a.message);
-    finish(s, x, 0, why);
+    xsrv_finish(s, x, 0, why);
+}
+
+uint64_t xsrv_read_id(const void *body, size_t len)
+{
+    uint64_t id = 0;
+    if (len < 8)
+        return 0;
+    for (int i = 7; i >= 0; i--)
+        id = (id << 8) | ((const uint8_t *)body)[i];
+    return id;
 }
 
 /* A JSON body we could not parse: answer its xfer_id if we can find one. */
@@ -994,24 +458,24 @@ void dcv_xsrv_input(struct dcv_xsrv *s, const struct dcv_tx_peer *from,
     switch (m->cmd) {
     case DCV_CMD_OFFER:
         if (dcv_proto_offer_from_json(m->body, m->body_len, &o, err, sizeof(err)) < 0)
-            send_abort(s, from, guess_id(m->body, m->body_len), DCV_CODE_PROTOCOL, "%s", err);
+            xsrv_send_abort(s, from, guess_id(m->body, m->body_len), DCV_CODE_PROTOCOL, "%s", err);
         else
-            on_offer(s, from, &o);
+            xsrv_on_offer(s, from, &o);
         break;
     case DCV_CMD_FETCH:
         if (dcv_proto_fetch_from_json(m->body, m->body_len, &o, err, sizeof(err)) < 0)
-            send_abort(s, from, guess_id(m->body, m->body_len), DCV_CODE_PROTOCOL, "%s", err);
+            xsrv_send_abort(s, from, guess_id(m->body, m->body_len), DCV_CODE_PROTOCOL, "%s", err);
         else
-            on_fetch(s, from, &o);
+            xsrv_on_fetch(s, from, &o);
         break;
     case DCV_CMD_CHUNK:
-        on_chunk(s, from, m);
+        xsrv_on_chunk(s, from, m);
         break;
     case DCV_CMD_CREDIT:
-        on_credit(s, from, m);
+        xsrv_on_credit(s, from, m);
         break;
     case DCV_CMD_COMMIT:
-        on_commit(s, from, m);
+        xsrv_on_commit(s, from, m);
         break;
     case DCV_CMD_ABORT:
         on_abort(s, from, m);
@@ -1037,26 +501,26 @@ void dcv_xsrv_pump(struct dcv_xsrv *s, uint64_t now_ms)
             continue;
         if (x->dir == DIR_RX) {
             if (x->hashed < x->resume) {
-                rx_prefix(s, x);
+                xsrv_rx_prefix(s, x);
                 continue;
             }
             if (dcv_xfer_rx_tick(x->rx, now_ms, err, sizeof(err)) == -ETIMEDOUT) {
-                abort_xfer(s, x, DCV_CODE_TIMEOUT, dcv_xfer_rx_reason(x->rx));
+                xsrv_abort_xfer(s, x, DCV_CODE_TIMEOUT, dcv_xfer_rx_reason(x->rx));
                 continue;
             }
-            rx_flush_credit(s, x);
+            xsrv_rx_flush_credit(s, x);
         } else {
             if (now_ms >= x->last_credit + s->p.idle_ms) {
                 snprintf(err, sizeof(err), "no CREDIT for %" PRIu32 " ms", s->p.idle_ms);
                 /* a range reader that paused may come back with a new FETCH;
                  * it must not find a stale ABORT waiting then */
                 if (x->range)
-                    finish(s, x, 0, err);
+                    xsrv_finish(s, x, 0, err);
                 else
-                    abort_xfer(s, x, DCV_CODE_TIMEOUT, err);
+                    xsrv_abort_xfer(s, x, DCV_CODE_TIMEOUT, err);
                 continue;
             }
-            tx_send(s, x);
+            xsrv_tx_send(s, x);
         }
     }
     s->depth--;
@@ -1096,7 +560,7 @@ void dcv_xsrv_abort_job(struct dcv_xsrv *s, const char *job_id, int code, const 
     s->depth++;
     for (struct xfer *x = s->xfers; x; x = x->next)
         if (!x->dead && strcmp(x->open.fence.job_id, job_id) == 0)
-            abort_xfer(s, x, code, reason && reason[0] ? reason : "job cancelled");
+            xsrv_abort_xfer(s, x, code, reason && reason[0] ? reason : "job cancelled");
     s->depth--;
     reap(s);
 }

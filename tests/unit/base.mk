@@ -33,3 +33,10 @@ tests_unit_test_profile_json_SOURCES = tests/unit/test_profile_json.c
 tests_unit_test_profile_json_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
 tests_unit_test_profile_json_CFLAGS = $(AM_CFLAGS)
 tests_unit_test_profile_json_LDADD = core/libdcvbase.la tests/libtap.la
+# rand: random ids, and failing (never clock bits) when the kernel gives none
+check_PROGRAMS += tests/unit/test_rand
+TESTS += tests/unit/test_rand
+tests_unit_test_rand_SOURCES = tests/unit/test_rand.c
+tests_unit_test_rand_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
+tests_unit_test_rand_CFLAGS = $(AM_CFLAGS)
+tests_unit_test_rand_LDADD = core/libdcvbase.la tests/libtap.la
