@@ -91,7 +91,7 @@ enum conn_state { CONN_IDLE = 0, CONN_HELLO, CONN_READY };
 struct wjob;
 
 /* Invariant: a job has at most one final message, and is not freed while
- * it sits in the outbox (gc_jobs waits for final_sent, set when popped). */
+ * it sits in the outbox (gc_jobs waits for its outcome SENT, set when popped). */
 struct outmsg {
     struct outmsg *next;
     int cmd;
@@ -99,19 +99,67 @@ struct outmsg {
     struct wjob *final_of; /* non-NULL: this is that job's final message */
 };
 
+/*
+ * A job's life here is two states and a reason, moved only by wjob_step():
+ *
+ *   child    NONE -SPAWN-> STARTING -ACCEPT-> RUNNING
+ *            STARTING|RUNNING -CANCEL|SUPERSEDE-> CANCELLING   TERM, then KILL
+ *            STARTING|RUNNING -LINGER-> LINGERING   alive LINGER_MS after its
+ *                                                   result: TERM, then KILL
+ *            STARTING|RUNNING|CANCELLING|LINGERING -EXIT-> REAPED
+ *   outcome  NONE -REPORT-> REPORTED -QUEUE-> QUEUED -SENT-> SENT
+ *            REPORTED -SENT-> SENT   cannot be encoded, or superseded: nothing
+ *                                    more will ever go out about the attempt
+ *   stop     why it went CANCELLING: the coordinator's CANCEL, or SUPERSEDED
+ *            by a newer attempt (which also settles its outcome at once)
+ *
+ * REPORTED: its final line arrived (or we made one up); QUEUED: the final
+ * message is in the outbox; SENT: popped from it.
+ *
+ * Two deliberate differences from the five child states one would expect.
+ * NONE: a JOB refused at once gets an entry only to carry its REJECT out;
+ * it never had a process, so it is never listed as running in HELLO and
+ * its REJECT is never turned into a FAIL on reconnect, both of which a
+ * REAPED entry would get. And `stop` outlives CANCELLING: a cancelled
+ * attempt whose FAIL is still queued after its process is reaped is not
+ * held any more, so the reason must survive the move to REAPED.
+ */
+enum wjob_child {
+    WJ_CHILD_NONE = 0, /* no process (yet, or ever: a refusal) */
+    WJ_CHILD_STARTING, /* spawned, no accept line yet: a failure is a REJECT */
+    WJ_CHILD_RUNNING,  /* printed accept (ACCEPT queued) */
+    WJ_CHILD_CANCELLING,
+    WJ_CHILD_LINGERING,
+    WJ_CHILD_REAPED,
+    WJ_CHILD_COUNT
+};
+
+enum wjob_outcome { WJ_OUT_NONE = 0, WJ_OUT_REPORTED, WJ_OUT_QUEUED, WJ_OUT_SENT, WJ_OUT_COUNT };
+
+enum wjob_stop { WJ_STOP_NONE = 0, WJ_STOP_CANCELLED, WJ_STOP_SUPERSEDED };
+
+enum wjob_event {
+    WJ_EV_SPAWN = 0,  /* the job process started */
+    WJ_EV_ACCEPT,     /* it printed accept */
+    WJ_EV_REPORT,     /* its result is known: its final line, or one we make up */
+    WJ_EV_CANCEL,     /* CANCEL from the coordinator: TERM sent */
+    WJ_EV_SUPERSEDE,  /* a newer attempt of the job came: TERM sent, nothing to say */
+    WJ_EV_LINGER,     /* alive too long after its result: TERM sent */
+    WJ_EV_EXIT,       /* its process is gone */
+    WJ_EV_QUEUE,      /* its final message entered the outbox */
+    WJ_EV_SENT,       /* its final message left the outbox, or never will */
+    WJ_EV_COUNT
+};
+
 struct wjob {
     struct wjob *next;
     struct dcv_worker *w;
     struct dcv_proto_fence fence;
-    struct dcv_child *child; /* NULL once reaped */
+    struct dcv_child *proc; /* the runner's handle; NULL unless child is alive */
     pid_t pid;
-    int accepted;      /* the job printed accept (ACCEPT queued) */
-    int reported;      /* its final line arrived (or we made one up) */
-    int final_queued;  /* the final message is in the outbox */
-    int final_sent;
-    int cancelling;    /* CANCEL received: FAIL cancelled once reaped */
-    int reaping;       /* lingered after its final line: TERM/KILL sent */
-    int superseded;    /* a newer attempt came: stopped, nothing more to say */
+    enum wjob_child child;
+    enum wjob_outcome outcome;
+    enum wjob_stop stop;
     int gpu;           /* placed on a hardware encoder: counts as a GPU job */
     char place_plugin[DCV_PROTO_ID];  /* JOB.placement, "" without one: reported */
     char place_dev[DCV_PROTO_HOST];   /* in HELLO.running for re-attach */
@@ -440,6 +488,124 @@ static int map_path(const struct dcv_worker *w, const char *cpath, char *out, si
     return found ? 0 : -ENOENT;
 }
 
+/* ---- a job's state ------------------------------------------------------------------ */
+
+#define C(s) (1u << WJ_CHILD_##s)
+#define O(s) (1u << WJ_OUT_##s)
+#define KEEP (-1)
+
+/* One row per event, because an event moves one or both of two states
+ * (jobstate.c has one state, so it keeps a state x event matrix): the
+ * states it is legal in, where it takes each, and the stop reason it
+ * records. An event outside its row's states is a bug, refused and logged. */
+static const struct wjob_rule {
+    unsigned child_from, outcome_from;
+    signed char child_to, outcome_to; /* KEEP: unchanged */
+    enum wjob_stop stop;              /* NONE: unchanged */
+} wjob_rules[WJ_EV_COUNT] = {
+    [WJ_EV_SPAWN] = {C(NONE), O(NONE), WJ_CHILD_STARTING, KEEP, WJ_STOP_NONE},
+    [WJ_EV_ACCEPT] = {C(STARTING), O(NONE), WJ_CHILD_RUNNING, KEEP, WJ_STOP_NONE},
+    [WJ_EV_REPORT] = {C(NONE) | C(STARTING) | C(RUNNING) | C(REAPED), O(NONE), KEEP,
+                      WJ_OUT_REPORTED, WJ_STOP_NONE},
+    [WJ_EV_CANCEL] = {C(STARTING) | C(RUNNING), O(NONE), WJ_CHILD_CANCELLING, KEEP,
+                      WJ_STOP_CANCELLED},
+    [WJ_EV_SUPERSEDE] = {C(STARTING) | C(RUNNING), O(NONE), WJ_CHILD_CANCELLING,
+                         WJ_OUT_REPORTED, WJ_STOP_SUPERSEDED},
+    [WJ_EV_LINGER] = {C(STARTING) | C(RUNNING), O(REPORTED) | O(QUEUED) | O(SENT),
+                      WJ_CHILD_LINGERING, KEEP, WJ_STOP_NONE},
+    [WJ_EV_EXIT] = {C(STARTING) | C(RUNNING) | C(CANCELLING) | C(LINGERING),
+                    (1u << WJ_OUT_COUNT) - 1, WJ_CHILD_REAPED, KEEP, WJ_STOP_NONE},
+    [WJ_EV_QUEUE] = {C(NONE) | C(STARTING) | C(RUNNING) | C(REAPED), O(REPORTED), KEEP,
+                     WJ_OUT_QUEUED, WJ_STOP_NONE},
+    [WJ_EV_SENT] = {(1u << WJ_CHILD_COUNT) - 1, O(REPORTED) | O(QUEUED), KEEP, WJ_OUT_SENT,
+                    WJ_STOP_NONE},
+};
+
+#undef C
+#undef O
+
+static const char *const wjob_child_names[WJ_CHILD_COUNT] = {
+    "NONE", "STARTING", "RUNNING", "CANCELLING", "LINGERING", "REAPED",
+};
+static const char *const wjob_outcome_names[WJ_OUT_COUNT] = {
+    "NONE", "REPORTED", "QUEUED", "SENT",
+};
+static const char *const wjob_event_names[WJ_EV_COUNT] = {
+    "SPAWN", "ACCEPT", "REPORT", "CANCEL", "SUPERSEDE", "LINGER", "EXIT", "QUEUE", "SENT",
+};
+
+static int wjob_step(struct wjob *j, enum wjob_event ev)
+{
+    const struct wjob_rule *r = (unsigned)ev < WJ_EV_COUNT ? &wjob_rules[ev] : NULL;
+
+    if (!r || !(r->child_from & (1u << j->child)) || !(r->outcome_from & (1u << j->outcome))) {
+        dcv_log(DCV_LOG_ERROR, COMP, "job %s: job state %s/%s cannot take %s (a bug); ignored",
+                j->tag, wjob_child_names[j->child], wjob_outcome_names[j->outcome],
+                r ? wjob_event_names[ev] : "an unknown event");
+        return -EINVAL;
+    }
+    if (r->child_to != KEEP)
+        j->child = (enum wjob_child)r->child_to;
+    if (r->outcome_to != KEEP)
+        j->outcome = (enum wjob_outcome)r->outcome_to;
+    if (r->stop != WJ_STOP_NONE)
+        j->stop = r->stop;
+    return 0;
+}
+
+#undef KEEP
+
+/* It has (or had) a process: a refusal never did. */
+static int wjob_spawned(const struct wjob *j)
+{
+    return j->child != WJ_CHILD_NONE;
+}
+
+static int wjob_alive(const struct wjob *j)
+{
+    return j->child != WJ_CHILD_NONE && j->child != WJ_CHILD_REAPED;
+}
+
+/* A job that printed its final line only cleans up before it exits: its
+ * slot is free, as the coordinator sees it after DONE/FAIL. A cancelled one
+ * holds its slot until it is gone; a superseded one frees it at once. */
+static int wjob_holds_slot(const struct wjob *j)
+{
+    return wjob_alive(j) && j->outcome == WJ_OUT_NONE;
+}
+
+/* Running with nothing decided: its lines count, it renews its lease, and a
+ * CANCEL or a newer attempt can stop it. */
+static int wjob_open(const struct wjob *j)
+{
+    return (j->child == WJ_CHILD_STARTING || j->child == WJ_CHILD_RUNNING) &&
+           j->outcome == WJ_OUT_NONE;
+}
+
+/* An attempt this process holds (HELLO.running, heartbeat jobs): running,
+ * or finished with the outcome not yet delivered. Cancelled ones are the
+ * coordinator's business no more; a refusal on its way out never started. */
+static int wjob_is_held(const struct wjob *j)
+{
+    return wjob_spawned(j) && j->stop == WJ_STOP_NONE && j->outcome != WJ_OUT_SENT;
+}
+
+/* Its process is gone and its outcome went out (when the worker closes, an
+ * outcome not in the outbox will never go: done with too). */
+static int wjob_collectable(const struct wjob *j, int closing)
+{
+    return !wjob_alive(j) &&
+           (j->outcome == WJ_OUT_SENT ||
+            (closing && (j->outcome == WJ_OUT_NONE || j->outcome == WJ_OUT_REPORTED)));
+}
+
+/* Still alive LINGER_MS after its result, and not yet told to stop. */
+static int wjob_lingers(const struct wjob *j, uint64_t now)
+{
+    return (j->child == WJ_CHILD_STARTING || j->child == WJ_CHILD_RUNNING) &&
+           j->outcome != WJ_OUT_NONE && j->reported_ms && now - j->reported_ms > LINGER_MS;
+}
+
 /* ---- outbox ------------------------------------------------------------------------ */
 
 static int queue_msg(struct dcv_worker *w, int cmd, char *json, struct wjob *final_of)
@@ -455,7 +621,7 @@ static int queue_msg(struct dcv_worker *w, int cmd, char *json, struct wjob *fin
     m->json = json;
     m->final_of = final_of;
     if (final_of)
-        final_of->final_queued = 1;
+        wjob_step(final_of, WJ_EV_QUEUE);
     if (w->out_tail)
         w->out_tail->next = m;
     else
@@ -478,7 +644,7 @@ static void flush(struct dcv_worker *w)
             dcv_log(DCV_LOG_ERROR, COMP, "%s dropped: %s",
                     dcv_proto_cmd_name(DCV_PLANE_CONTROL, m->cmd), err);
         if (m->final_of)
-            m->final_of->final_sent = 1;
+            wjob_step(m->final_of, WJ_EV_SENT);
         w->out_head = m->next;
         if (!w->out_head)
             w->out_tail = NULL;
@@ -502,7 +668,7 @@ static void drop_transient(struct dcv_worker *w)
             /* The next HELLO lists the attempt as running, so the
              * coordinator re-attaches it: from RUNNING a REJECT is not a
              * legal event, a FAIL is, and the bodies are identical. */
-            if (m->cmd == DCV_CMD_REJECT && m->final_of->pid)
+            if (m->cmd == DCV_CMD_REJECT && wjob_spawned(m->final_of))
                 m->cmd = DCV_CMD_FAIL;
             w->out_tail = m;
             pp = &m->next;
@@ -524,7 +690,7 @@ static void send_body(struct dcv_worker *w, int cmd, const void *body, to_json_f
         dcv_log(DCV_LOG_ERROR, COMP, "cannot encode %s: %s",
                 dcv_proto_cmd_name(DCV_PLANE_CONTROL, cmd), err);
         if (final_of)
-            final_of->final_sent = 1; /* nothing better will come */
+            wjob_step(final_of, WJ_EV_SENT); /* nothing better will come */
         return;
     }
     if (queue_msg(w, cmd, json, final_of) == 0)
@@ -559,15 +725,28 @@ static void send_failure(struct dcv_worker *w, struct wjob *j, int reject, int c
         SEND(w, DCV_CMD_FAIL, &f, dcv_proto_fail_to_json, j);
 }
 
+/* A JOB refused before any process: its entry only carries the REJECT out. */
+static void refuse(struct dcv_worker *w, struct wjob *j, int code, const char *fmt, ...)
+    DCV_PRINTF(4, 5);
+static void refuse(struct dcv_worker *w, struct wjob *j, int code, const char *fmt, ...)
+{
+    char msg[DCV_PROTO_TEXT * 2];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    wjob_step(j, WJ_EV_REPORT);
+    send_failure(w, j, 1, code, 1, "%s", msg);
+}
+
 /* ---- jobs ---------------------------------------------------------------------------- */
 
-/* A job that printed its final line only cleans up before it exits: its
- * slot is free, as the coordinator sees it after DONE/FAIL. */
 static unsigned slots_used(const struct dcv_worker *w)
 {
     unsigned n = 0;
     for (const struct wjob *j = w->jobs; j; j = j->next)
-        if (j->child && !j->reported)
+        if (wjob_holds_slot(j))
             n++;
     return n;
 }
@@ -577,7 +756,7 @@ static unsigned class_used(const struct dcv_worker *w, int gpu)
 {
     unsigned n = 0;
     for (const struct wjob *j = w->jobs; j; j = j->next)
-        if (j->child && !j->reported && j->gpu == gpu)
+        if (wjob_holds_slot(j) && j->gpu == gpu)
             n++;
     return n;
 }
@@ -590,7 +769,7 @@ static unsigned class_limit(const struct dcv_worker *w, int gpu)
 
 static double job_progress(const struct wjob *j)
 {
-    if (j->reported)
+    if (j->outcome != WJ_OUT_NONE)
         return 100;
     if (j->phase == DCV_PHASE_ENCODE)
         return j->pct < 0 ? 0 : j->pct > 100 ? 100 : j->pct;
@@ -599,14 +778,11 @@ static double job_progress(const struct wjob *j)
     return 0;
 }
 
-/* Attempts this process holds: running, or finished with the outcome not
- * yet delivered. Cancelled ones are the coordinator's business no more. */
 static size_t held_jobs(const struct dcv_worker *w, struct dcv_proto_jobref *out, size_t cap)
 {
     size_t n = 0;
     for (const struct wjob *j = w->jobs; j; j = j->next) {
-        /* Never spawned (a refusal on its way out): not held. */
-        if (j->cancelling || j->final_sent || !j->pid)
+        if (!wjob_is_held(j))
             continue;
         if (n >= cap)
             break;
@@ -625,13 +801,12 @@ static void free_job(struct wjob *j)
     free(j);
 }
 
-/* Jobs whose process is gone and whose outcome went out are done with. */
 static void gc_jobs(struct dcv_worker *w)
 {
     struct wjob **pp = &w->jobs;
     while (*pp) {
         struct wjob *j = *pp;
-        if (!j->child && (j->final_sent || (!j->final_queued && w->closing))) {
+        if (wjob_collectable(j, w->closing)) {
             *pp = j->next;
             free_job(j);
         } else {
@@ -719,13 +894,13 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
         return;
     }
     /* After a cancel or a final line nothing the job says changes the outcome. */
-    if (j->cancelling || j->reported || w->closing)
+    if (!wjob_open(j) || w->closing)
         return;
     switch (l.kind) {
     case DCV_JOBLINE_ACCEPT:
-        if (j->accepted)
+        if (j->child == WJ_CHILD_RUNNING)
             return;
-        j->accepted = 1;
+        wjob_step(j, WJ_EV_ACCEPT);
         dcv_log(DCV_LOG_INFO, COMP, "job %s: encoding with %s (%s, device %s)", j->tag,
                 l.accept.encoder, l.accept.plugin, l.accept.device_id);
         SEND(w, DCV_CMD_ACCEPT, &l.accept, dcv_proto_accept_to_json, NULL);
@@ -739,13 +914,13 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
         j->fps = l.progress.fps;
         j->progress_new = 1;
         if (w->state == CONN_READY &&
-            (now - j->progress_sent_ms >= PROGRESS_MIN_MS || (phase_changed && j->accepted &&
-                                                             now - j->progress_sent_ms >= 250)))
+            (now - j->progress_sent_ms >= PROGRESS_MIN_MS ||
+             (phase_changed && j->child == WJ_CHILD_RUNNING && now - j->progress_sent_ms >= 250)))
             send_progress(w, j, now);
         break;
     }
     case DCV_JOBLINE_DONE:
-        j->reported = 1;
+        wjob_step(j, WJ_EV_REPORT);
         j->reported_ms = dcv_loop_now_ms();
         dcv_log(DCV_LOG_INFO, COMP,
                 "job %s: done, output %" PRId64 " bytes (xfer %" PRId64 "), %" PRId64
@@ -755,45 +930,54 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
         SEND(w, DCV_CMD_DONE, &l.done, dcv_proto_done_to_json, j);
         break;
     case DCV_JOBLINE_FAIL:
-        j->reported = 1;
+        wjob_step(j, WJ_EV_REPORT);
         j->reported_ms = dcv_loop_now_ms();
         /* Before its accept the attempt never started (protocol §3.5). */
-        send_failure(w, j, !j->accepted, l.fail.code, l.fail.retryable, "%s", l.fail.message);
+        send_failure(w, j, j->child == WJ_CHILD_STARTING, l.fail.code, l.fail.retryable, "%s",
+                     l.fail.message);
         break;
     }
+}
+
+/* Its process is gone: so is its work dir. */
+static void job_gone(struct wjob *j)
+{
+    wjob_step(j, WJ_EV_EXIT);
+    j->proc = NULL;
+    dcv_workdir_remove(j->work_dir, COMP);
 }
 
 static void on_job_exit(struct dcv_child *c, const struct dcv_child_status *st, void *user)
 {
     struct wjob *j = user;
     struct dcv_worker *w = j->w;
+    /* Before its accept the attempt never started (protocol §3.5). */
+    int reject = j->child == WJ_CHILD_STARTING;
 
     (void)c;
-    j->child = NULL;
-    dcv_workdir_remove(j->work_dir, COMP);
+    job_gone(j);
     if (w->closing)
         return;
-    if (j->superseded) {
+    if (j->stop == WJ_STOP_SUPERSEDED) {
         /* Whatever it would say is stale (protocol §6): say nothing. */
-        j->reported = 1;
-        j->final_sent = 1;
+        wjob_step(j, WJ_EV_SENT);
         return;
     }
-    if (j->cancelling) {
+    if (j->stop == WJ_STOP_CANCELLED) {
         dcv_log(DCV_LOG_INFO, COMP, "job %s: cancelled (pid %ld ended after %lld ms%s)", j->tag,
                 (long)j->pid, st->runtime_ms, st->killed ? ", killed" : "");
-        j->reported = 1;
+        wjob_step(j, WJ_EV_REPORT);
         send_failure(w, j, 0, DCV_CODE_CANCELLED, 0, "cancelled by the coordinator");
         return;
     }
-    if (j->reported)
+    if (j->outcome != WJ_OUT_NONE)
         return;
-    j->reported = 1;
+    wjob_step(j, WJ_EV_REPORT);
     if (st->exited)
-        send_failure(w, j, !j->accepted, DCV_CODE_INTERNAL, 1,
+        send_failure(w, j, reject, DCV_CODE_INTERNAL, 1,
                      "job process exited with status %d without a result", st->exit_code);
     else
-        send_failure(w, j, !j->accepted, DCV_CODE_INTERNAL, 1,
+        send_failure(w, j, reject, DCV_CODE_INTERNAL, 1,
                      "job process killed by signal %d (%s)%s", st->term_signal,
                      strsignal(st->term_signal), st->core_dumped ? ", core dumped" : "");
 }
@@ -914,13 +1098,14 @@ static int spawn_job(struct dcv_worker *w, struct wjob *j, const struct dcv_prot
     so.on_line = on_job_line;
     so.on_exit = on_job_exit;
     so.user = j;
-    r = dcv_runner_spawn(w->runner, (char *const *)argv, NULL, &so, &j->child, err, errlen);
+    r = dcv_runner_spawn(w->runner, (char *const *)argv, NULL, &so, &j->proc, err, errlen);
     free(spec_json);
     if (r < 0) {
         dcv_workdir_remove(j->work_dir, COMP);
         return r;
     }
-    j->pid = dcv_child_pid(j->child);
+    j->pid = dcv_child_pid(j->proc);
+    wjob_step(j, WJ_EV_SPAWN);
     sync_fds(w);
     return 0;
 }
@@ -958,14 +1143,12 @@ static void on_job(struct dcv_worker *w, const struct dcv_proto_msg *m)
      * an older attempt of the same job still running here is superseded,
      * and its slot is better used by the new one. */
     for (struct wjob *o = w->jobs; o; o = o->next)
-        if (o->child && !o->cancelling && !o->reported && o->fence.attempt < job->fence.attempt &&
+        if (wjob_open(o) && o->fence.attempt < job->fence.attempt &&
             strcmp(o->fence.job_id, job->fence.job_id) == 0) {
             dcv_log(DCV_LOG_INFO, COMP, "job %s: superseded by attempt %" PRId64 "; stopping it",
                     o->tag, job->fence.attempt);
-            o->cancelling = 1;
-            o->superseded = 1;
-            o->reported = 1; /* frees its slot now */
-            dcv_runner_cancel(w->runner, o->child, CANCEL_GRACE_MS);
+            wjob_step(o, WJ_EV_SUPERSEDE); /* frees its slot now */
+            dcv_runner_cancel(w->runner, o->proc, CANCEL_GRACE_MS);
         }
     j = calloc(1, sizeof *j);
     if (!j) {
@@ -992,30 +1175,27 @@ static void on_job(struct dcv_worker *w, const struct dcv_proto_msg *m)
              job->fence.attempt);
     j->next = w->jobs;
     w->jobs = j;
-    /* Refusals need no child: the entry only carries the REJECT out. */
-    j->reported = 1;
 
     if (w->draining) {
-        send_failure(w, j, 1, DCV_CODE_BUSY, 1, "worker is draining");
+        refuse(w, j, DCV_CODE_BUSY, "worker is draining");
     } else if (slots_used(w) >= (unsigned)w->s->max_jobs) {
-        send_failure(w, j, 1, DCV_CODE_BUSY, 1, "no free slot (%u of %d in use)", slots_used(w),
-                     w->s->max_jobs);
+        refuse(w, j, DCV_CODE_BUSY, "no free slot (%u of %d in use)", slots_used(w),
+               w->s->max_jobs);
     } else if (class_used(w, j->gpu) >= class_limit(w, j->gpu)) {
-        send_failure(w, j, 1, DCV_CODE_BUSY, 1, "no free %s slot (%u of %u in use)",
-                     j->gpu ? "GPU" : "CPU", class_used(w, j->gpu), class_limit(w, j->gpu));
+        refuse(w, j, DCV_CODE_BUSY, "no free %s slot (%u of %u in use)", j->gpu ? "GPU" : "CPU",
+               class_used(w, j->gpu), class_limit(w, j->gpu));
     } else if (busy_now(w)) {
-        send_failure(w, j, 1, DCV_CODE_BUSY, 1, "worker busy: %s", w->busy_reason);
+        refuse(w, j, DCV_CODE_BUSY, "worker busy: %s", w->busy_reason);
     } else {
         r = spawn_job(w, j, job, err, sizeof err);
         if (r == -ENOENT && job->input.kind == DCV_INPUT_PATH) {
-            send_failure(w, j, 1, DCV_CODE_UNSUPPORTED, 1, "%s", err);
+            refuse(w, j, DCV_CODE_UNSUPPORTED, "%s", err);
         } else if (r == -EBUSY) {
-            send_failure(w, j, 1, DCV_CODE_BUSY, 1, "%s", err);
+            refuse(w, j, DCV_CODE_BUSY, "%s", err);
         } else if (r < 0) {
-            send_failure(w, j, 1, r == -ENOSPC ? DCV_CODE_NOSPACE : DCV_CODE_INTERNAL, 1,
-                         "cannot start the job process: %s", err);
+            refuse(w, j, r == -ENOSPC ? DCV_CODE_NOSPACE : DCV_CODE_INTERNAL,
+                   "cannot start the job process: %s", err);
         } else {
-            j->reported = 0;
             dcv_log(DCV_LOG_INFO, COMP, "job %s: started (pid %ld, input %s%s%s)", j->tag,
                     (long)j->pid,
                     job->input.kind == DCV_INPUT_PATH  ? "path "
@@ -1049,14 +1229,14 @@ static void on_cancel(struct dcv_worker *w, const struct dcv_proto_msg *m)
     j = find_job(w, c.fence.job_id, c.fence.attempt);
     /* Already reported: its outcome is on its way, and a job carries one
      * final message only (the outbox entry points at it). */
-    if (!j || !j->child || j->cancelling || j->reported) {
+    if (!j || !wjob_open(j)) {
         dcv_log(DCV_LOG_DEBUG, COMP, "CANCEL %s/%" PRId64 ": no such running attempt",
                 c.fence.job_id, c.fence.attempt);
         return;
     }
     dcv_log(DCV_LOG_INFO, COMP, "job %s: cancel%s%s", j->tag, c.reason[0] ? ": " : "", c.reason);
-    j->cancelling = 1;
-    dcv_runner_cancel(w->runner, j->child, CANCEL_GRACE_MS);
+    wjob_step(j, WJ_EV_CANCEL);
+    dcv_runner_cancel(w->runner, j->proc, CANCEL_GRACE_MS);
 }
 
 /* ---- connection ---------------------------------------------------------------------- */
@@ -1232,7 +1412,7 @@ static void on_welcome(struct dcv_worker *w, const struct dcv_proto_msg *m, uint
     flush(w);
     /* Running attempts renew their leases at once. */
     for (struct wjob *j = w->jobs; j; j = j->next)
-        if (j->child && !j->reported && !j->cancelling)
+        if (wjob_open(j))
             send_progress(w, j, now);
 }
 
@@ -1442,7 +1622,7 @@ static void on_tick(struct dcv_loop *loop, uint64_t id, void *arg)
             w->next_hb_ms = now + (uint64_t)w->hb_ivl_ms;
         }
         for (struct wjob *j = w->jobs; j; j = j->next) {
-            if (!j->child || j->reported || j->cancelling)
+            if (!wjob_open(j))
                 continue;
             /* New progress at most once a second; the latest again at
              * least once per heartbeat interval, to renew the lease. */
@@ -1456,13 +1636,12 @@ static void on_tick(struct dcv_loop *loop, uint64_t id, void *arg)
     /* Its slot was freed at the final line; a process that does not go
      * away after it (hung in cleanup) must not hold the runner's room. */
     for (struct wjob *j = w->jobs; j; j = j->next)
-        if (j->child && j->reported && !j->cancelling && !j->reaping && j->reported_ms &&
-            now - j->reported_ms > LINGER_MS) {
+        if (wjob_lingers(j, now)) {
             dcv_log(DCV_LOG_WARN, COMP, "job %s: process %ld still running %d s after its "
                                         "result; stopping it", j->tag, (long)j->pid,
                     LINGER_MS / 1000);
-            j->reaping = 1;
-            dcv_runner_cancel(w->runner, j->child, CANCEL_GRACE_MS);
+            wjob_step(j, WJ_EV_LINGER);
+            dcv_runner_cancel(w->runner, j->proc, CANCEL_GRACE_MS);
         }
     gc_jobs(w);
 }
@@ -1648,8 +1827,8 @@ void dcv_worker_free(struct dcv_worker **wp)
         /* TERM every job, give them the grace to clean up, then KILL. */
         uint64_t deadline = dcv_loop_now_ms() + SHUTDOWN_GRACE_MS + 1000;
         for (struct wjob *j = w->jobs; j; j = j->next)
-            if (j->child)
-                dcv_runner_cancel(w->runner, j->child, SHUTDOWN_GRACE_MS);
+            if (wjob_alive(j))
+                dcv_runner_cancel(w->runner, j->proc, SHUTDOWN_GRACE_MS);
         while (dcv_runner_count(w->runner) > 0 && dcv_loop_now_ms() < deadline) {
             size_t n = dcv_runner_pollfds(w->runner, w->pfds, w->cap_pfds);
             if (n > w->cap_pfds) {
@@ -1670,10 +1849,8 @@ void dcv_worker_free(struct dcv_worker **wp)
         dcv_runner_destroy(w->runner);
         w->runner = NULL;
         for (struct wjob *j = w->jobs; j; j = j->next)
-            if (j->child) {
-                j->child = NULL;
-                dcv_workdir_remove(j->work_dir, COMP);
-            }
+            if (wjob_alive(j))
+                job_gone(j);
     }
     for (size_t i = 0; i < w->n_watched; i++)
         dcv_loop_remove_fd(w->loop, w->watched[i]);
