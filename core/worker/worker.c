@@ -97,6 +97,16 @@ static void admit(struct dcv_worker *w, const struct dcv_telem_sample *s)
     w->have_sample = 1;
 }
 
+/* The admission step of each heartbeat (the tick's, or DRAIN's at once):
+ * a fresh sample decides, and the heartbeat then carries that sample. */
+static int refresh_admission(struct dcv_worker *w, struct dcv_telem_sample *s)
+{
+    int r = dcv_telem_sample(w->telem, s);
+    if (r == 0)
+        admit(w, s);
+    return r;
+}
+
 int wk_busy_now(struct dcv_worker *w)
 {
     if (!w->have_sample) {
@@ -194,34 +204,23 @@ static void lose_coordinator(struct dcv_worker *w, uint64_t now, const char *why
     w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
 }
 
-static void send_heartbeat(struct dcv_worker *w)
+/* s: the sample of the admission step just before; NULL: none. */
+static void send_heartbeat(struct dcv_worker *w, const struct dcv_telem_sample *s)
 {
     struct dcv_proto_heartbeat *hb = calloc(1, sizeof *hb);
-    struct dcv_telem_sample s;
     char *json = NULL, err[512];
     size_t len;
 
     if (!hb)
         return;
     hb->has_telemetry = 1;
-    if (dcv_telem_sample(w->telem, &s) == 0) {
-        dcv_telem_to_proto(&s, &hb->telemetry);
-        admit(w, &s);
-    } else {
+    if (s)
+        dcv_telem_to_proto(s, &hb->telemetry);
+    else
         hb->telemetry.ncpu = 1;
-    }
-    if (w->s->disk_quota > 0) {
-        /* The quota is what this worker may use: report it as the disk, so
-         * the coordinator's copy-or-stream choice respects it. */
-        int64_t used = dcv_workdir_usage(w->s->work_dir), left = w->s->disk_quota - used;
-        if (left < 0)
-            left = 0;
-        if (hb->telemetry.disk_free > left || hb->telemetry.disk_total == 0)
-            hb->telemetry.disk_free = left;
-        hb->telemetry.disk_total = w->s->disk_quota;
-        if (hb->telemetry.disk_free > hb->telemetry.disk_total)
-            hb->telemetry.disk_free = hb->telemetry.disk_total;
-    }
+    if (w->s->disk_quota > 0)
+        dcv_telem_apply_quota(&hb->telemetry, w->s->disk_quota,
+                              dcv_workdir_usage(w->s->work_dir));
     hb->telemetry.slots_used = wk_slots_used(w);
     hb->telemetry.busy = w->busy;
     snprintf(hb->telemetry.busy_reason, sizeof hb->telemetry.busy_reason, "%s",
@@ -284,6 +283,7 @@ static void on_welcome(struct dcv_worker *w, const struct dcv_proto_msg *m, uint
 static void on_drain(struct dcv_worker *w, const struct dcv_proto_msg *m)
 {
     struct dcv_proto_drain d;
+    struct dcv_telem_sample s;
     char err[512];
 
     if (dcv_proto_drain_from_json(m->body, m->body_len, &d, err, sizeof err) < 0) {
@@ -294,7 +294,8 @@ static void on_drain(struct dcv_worker *w, const struct dcv_proto_msg *m)
         dcv_log(DCV_LOG_INFO, COMP, "%s", d.draining ? "draining: no new jobs"
                                                      : "undrained: taking jobs again");
     w->draining = !!d.draining;
-    send_heartbeat(w); /* the coordinator sees the new state without waiting */
+    /* The coordinator sees the new state without waiting. */
+    send_heartbeat(w, refresh_admission(w, &s) == 0 ? &s : NULL);
 }
 
 static void handle(struct dcv_worker *w, const struct dcv_proto_msg *m, uint64_t now)
@@ -483,7 +484,8 @@ static void on_tick(struct dcv_loop *loop, uint64_t id, void *arg)
             break;
         }
         if (now >= w->next_hb_ms) {
-            send_heartbeat(w);
+            struct dcv_telem_sample s;
+            send_heartbeat(w, refresh_admission(w, &s) == 0 ? &s : NULL);
             w->next_hb_ms = now + (uint64_t)w->hb_ivl_ms;
         }
         wk_jobs_progress(w, now);
