@@ -48,7 +48,8 @@
  * REPORTED: its final line arrived (or we made one up); QUEUED: the final
  * message is in the outbox; SENT: popped from it.
  *
- * Two deliberate differences from the five child states one would expect.
+ * Two departures from the sketch of issue 11 (child STARTING..REAPED, with
+ * superseded a reason on CANCELLING), both because the code asks for them.
  * NONE: a JOB refused at once gets an entry only to carry its REJECT out;
  * it never had a process, so it is never listed as running in HELLO and
  * its REJECT is never turned into a FAIL on reconnect, both of which a
@@ -308,6 +309,7 @@ static void refuse(struct dcv_worker *w, struct wjob *j, int code, const char *f
 
 /* ---- jobs ------------------------------------------------------------------- */
 
+/* Slots in use, as the coordinator counts them (wjob_holds_slot). */
 unsigned wk_slots_used(const struct dcv_worker *w)
 {
     unsigned n = 0;

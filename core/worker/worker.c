@@ -15,6 +15,9 @@
  * Every reconnect uses a fresh socket: a DEALER's queue may still hold
  * messages for the old connection, and the coordinator identifies us by
  * worker_id + session, never by the connection.
+ *
+ * The jobs are jobs.c's, what HELLO says is hello.c's, and every message
+ * but HELLO and HEARTBEAT goes through outbox.c (worker_int.h).
  */
 #include "worker/worker_int.h"
 #include "worker/workdir.h"
@@ -453,6 +456,10 @@ static void on_sigchld(struct dcv_loop *loop, const struct signalfd_siginfo *si,
 
 /* ---- the tick --------------------------------------------------------------------------- */
 
+/* Every TICK_MS (hb_ivl / 2 when shorter), one step per owner: reap; the
+ * connection's (connect, HELLO again, liveness); when a heartbeat is due,
+ * admission then the heartbeat; the jobs' progress; the outbox; the jobs
+ * that outlive their result; and the jobs that are done with. */
 static void on_tick(struct dcv_loop *loop, uint64_t id, void *arg)
 {
     struct dcv_worker *w = arg;
