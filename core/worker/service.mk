@@ -1,10 +1,13 @@
-# worker: the worker service (worker.c: register, heartbeat, admission, job
-# control over the runner) and the job process it re-executes
-# (`distconvd --job SPEC`: jobproc.c, with the SPEC and job-line codec in
-# jobspec.c). One library; a program pulls only the objects it uses.
+# worker: the worker service (worker.c: lifetime, connection, admission, the
+# tick; jobs.c: JOB/CANCEL and the job processes over the runner; hello.c:
+# what HELLO says; outbox.c: messages to the coordinator, in order) and the
+# job process it re-executes (`distconvd --job SPEC`: jobproc.c, with the
+# SPEC and job-line codec in jobspec.c). One library; a program pulls only
+# the objects it uses.
 
 noinst_LTLIBRARIES += core/worker/libdcvworker.la
 core_worker_libdcvworker_la_SOURCES = core/worker/worker.c core/worker/worker.h \
+	core/worker/worker_int.h core/worker/jobs.c core/worker/hello.c core/worker/outbox.c \
 	core/worker/jobspec.c core/worker/jobspec.h \
 	core/worker/jobproc.c core/worker/jobproc.h \
 	core/worker/workdir.c core/worker/workdir.h

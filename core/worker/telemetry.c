@@ -904,3 +904,15 @@ void dcv_telem_to_proto(const struct dcv_telem_sample *s, struct dcv_proto_telem
         out->n_gpus++;
     }
 }
+
+void dcv_telem_apply_quota(struct dcv_proto_telemetry *t, int64_t quota, int64_t used)
+{
+    int64_t left = quota - used;
+    if (left < 0)
+        left = 0;
+    if (t->disk_free > left || t->disk_total == 0)
+        t->disk_free = left;
+    t->disk_total = quota;
+    if (t->disk_free > t->disk_total)
+        t->disk_free = t->disk_total;
+}

@@ -103,4 +103,10 @@ int dcv_telem_admit(const struct dcv_telem_limits *lim, const struct dcv_telem_s
  * busy_reason, draining and jobs are the caller's and are left untouched. */
 void dcv_telem_to_proto(const struct dcv_telem_sample *s, struct dcv_proto_telemetry *out);
 
+/* worker.disk_quota: the quota is what this worker may use, `used` bytes of
+ * it taken (its work_dir). Reported as the disk (total = quota, free = what
+ * is left, or the disk's own free space when that is less), so the
+ * coordinator's copy-or-stream choice respects it. */
+void dcv_telem_apply_quota(struct dcv_proto_telemetry *t, int64_t quota, int64_t used);
+
 #endif

@@ -16,19 +16,13 @@
  * messages for the old connection, and the coordinator identifies us by
  * worker_id + session, never by the connection.
  *
- * Messages to the coordinator go through one FIFO outbox so they keep their
- * order when a send would block. A job's final message (DONE, FAIL, or
- * REJECT for an attempt that never started) survives reconnects: the job
- * stays listed in HELLO.running until that message is sent, so the
- * coordinator does not requeue an attempt whose outcome is on its way.
- * Everything else (ACCEPT, PROGRESS, busy REJECTs) is dropped on reconnect:
- * HELLO.running re-attaches the attempt instead.
+ * The jobs are jobs.c's, what HELLO says is hello.c's, and every message
+ * but HELLO and HEARTBEAT goes through outbox.c (worker_int.h).
  */
-#include "worker/worker.h"
+#include "worker/worker_int.h"
 #include "worker/workdir.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -37,35 +31,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <sys/types.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
-#include "build-config.h"
-#include "caps_json.h"
 #include "config.h"
 #include "errbuf.h"
 #include "log.h"
 #include "loop.h"
 #include "net.h"
-#include "proto.h"
-#include "worker/encbench.h"
-#include "worker/jobspec.h"
 #include "worker/runner.h"
-#include "worker/telemetry.h"
 
-#define COMP "worker"
 #define TICK_MS 200             /* timers' resolution; at most hb_ivl / 2 */
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 32000
-#define CANCEL_GRACE_MS 5000    /* TERM -> KILL for a cancelled job */
-#define SHUTDOWN_GRACE_MS 3000  /* the same when the worker stops */
-#define PROGRESS_MIN_MS 1000    /* protocol: at most one PROGRESS per second */
-#define JOB_MAX_LINE 16384
-#define LINGER_MS 30000         /* a job alive this long after its final line is killed */
+#define SHUTDOWN_GRACE_MS 3000  /* TERM -> KILL for the jobs when the worker stops */
 #define SOCK_LINGER_MS 200      /* a DISCONNECT on shutdown gets a chance to leave */
 
 /* Admission control (DESIGN §9): refuse new jobs while the machine is in
@@ -86,91 +64,6 @@ static struct dcv_telem_limits admit_limits_of(const struct dcv_settings *s)
     };
 }
 
-enum conn_state { CONN_IDLE = 0, CONN_HELLO, CONN_READY };
-
-struct wjob;
-
-/* Invariant: a job has at most one final message, and is not freed while
- * it sits in the outbox (gc_jobs waits for final_sent, set when popped). */
-struct outmsg {
-    struct outmsg *next;
-    int cmd;
-    char *json;
-    struct wjob *final_of; /* non-NULL: this is that job's final message */
-};
-
-struct wjob {
-    struct wjob *next;
-    struct dcv_worker *w;
-    struct dcv_proto_fence fence;
-    struct dcv_child *child; /* NULL once reaped */
-    pid_t pid;
-    int accepted;      /* the job printed accept (ACCEPT queued) */
-    int reported;      /* its final line arrived (or we made one up) */
-    int final_queued;  /* the final message is in the outbox */
-    int final_sent;
-    int cancelling;    /* CANCEL received: FAIL cancelled once reaped */
-    int reaping;       /* lingered after its final line: TERM/KILL sent */
-    int superseded;    /* a newer attempt came: stopped, nothing more to say */
-    int gpu;           /* placed on a hardware encoder: counts as a GPU job */
-    char place_plugin[DCV_PROTO_ID];  /* JOB.placement, "" without one: reported */
-    char place_dev[DCV_PROTO_HOST];   /* in HELLO.running for re-attach */
-    uint64_t reported_ms;
-    int phase;         /* latest progress */
-    double pct;
-    int64_t frames;
-    double fps;
-    int progress_new;  /* newer than what was last forwarded */
-    uint64_t progress_sent_ms;
-    char work_dir[PATH_MAX];
-    char tag[48];      /* "0123abcd/1" for logs */
-};
-
-struct dcv_worker {
-    struct dcv_loop *loop;
-    struct dcv_net *net;
-    struct dcv_conf *conf;
-    const struct dcv_settings *s;
-    char coordinator[DCV_ENDPOINT_MAX];
-    char self_exe[PATH_MAX];
-    char conf_path[PATH_MAX];       /* "" = defaults and environment only */
-    struct dcv_proto_hello *hello;  /* identity and capabilities; running filled per send */
-    size_t n_local;
-    char (*local)[DCV_PROTO_PATH];  /* opts->local_prefixes, copied */
-
-    struct dcv_sock *sock;
-    enum conn_state state;
-    uint64_t next_try_ms;           /* IDLE: connect then; HELLO: give up on WELCOME then */
-    uint32_t backoff_ms;
-    int hello_pending;              /* HELLO not accepted by the socket yet */
-    uint64_t last_rx_ms;
-    uint64_t next_hb_ms;
-    int64_t hb_ivl_ms, liveness, chunk_max, credit_chunks;
-    char data_endpoint[DCV_PROTO_HOST * 2];
-    char epoch[DCV_PROTO_ID];
-    uint64_t tick_id;
-    uint64_t tick_ms;
-    uint64_t rng;
-
-    struct dcv_runner *runner;
-    int *watched;                   /* runner fds on the loop */
-    size_t n_watched, cap_watched;
-    struct pollfd *pfds;
-    size_t cap_pfds;
-
-    struct dcv_telem *telem;
-    struct dcv_telem_limits limits;
-    int busy;
-    char busy_reason[256];
-    int have_sample;
-    int draining;
-    int closing;
-    int sigchld;
-
-    struct wjob *jobs;
-    struct outmsg *out_head, *out_tail;
-};
-
 /* ---- small helpers ------------------------------------------------------------ */
 
 static uint64_t rng_next(struct dcv_worker *w)
@@ -190,621 +83,7 @@ static uint64_t jittered(struct dcv_worker *w, uint32_t delay_ms)
     return (uint64_t)(delay_ms * f);
 }
 
-static int is_token_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == ':' || c == '-';
-}
-
-/* Keep the token characters of src (at most cap-1 and 63). */
-static void tokenize(char *dst, size_t cap, const char *src)
-{
-    size_t o = 0;
-    for (; *src && o + 1 < cap && o < 63; src++)
-        if (is_token_char(*src))
-            dst[o++] = *src;
-    dst[o] = '\0';
-}
-
-static int read_line(const char *path, char *buf, size_t len)
-{
-    FILE *f = fopen(path, "re");
-    int ok;
-    if (!f)
-        return -errno;
-    ok = fgets(buf, (int)len, f) != NULL;
-    fclose(f);
-    return ok ? 0 : -EIO;
-}
-
-/* The machine's identity for per-host GPU session limits: the kernel boot id
- * (machine-id when /proc lacks it), as a token. */
-static void host_identity(char *out, size_t len)
-{
-    char buf[128];
-    out[0] = '\0';
-    if (read_line("/proc/sys/kernel/random/boot_id", buf, sizeof buf) == 0)
-        tokenize(out, len, buf);
-    if (!out[0] && read_line("/etc/machine-id", buf, sizeof buf) == 0)
-        tokenize(out, len, buf);
-    if (!out[0] && gethostname(buf, sizeof buf) == 0) {
-        buf[sizeof buf - 1] = '\0';
-        tokenize(out, len, buf);
-    }
-    if (!out[0])
-        snprintf(out, len, "unknown-host");
-}
-
-static int new_session(char *out, size_t len)
-{
-    unsigned char r[16];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t n = getrandom(r + got, sizeof r - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        got += (size_t)n;
-    }
-    for (size_t i = 0; i < sizeof r && 2 * i + 2 < len; i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
-    return 0;
-}
-
-
-/* ---- the probe report -> HELLO -------------------------------------------------- */
-
-static const char *jstr(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return "";
-    return json_object_get_string(v);
-}
-
-static int add_devices(struct dcv_proto_hello *h, struct json_object *plugins, int available)
-{
-    size_t np = json_object_array_length(plugins);
-    for (size_t i = 0; i < np; i++) {
-        struct json_object *p = json_object_array_get_idx(plugins, i), *devs;
-        const char *name = jstr(p, "name");
-        if (strcmp(jstr(p, "kind"), "encoder") != 0 || strcmp(jstr(p, "status"), "ok") != 0 ||
-            !json_object_object_get_ex(p, "devices", &devs) ||
-            !json_object_is_type(devs, json_type_array))
-            continue;
-        for (size_t k = 0; k < json_object_array_length(devs); k++) {
-            struct dcv_proto_device d;
-            char err[256];
-            memset(&d, 0, sizeof d);
-            if (dcv_caps_from_json(json_object_array_get_idx(devs, k), &d.caps, err,
-                                   sizeof err) < 0) {
-                dcv_log(DCV_LOG_WARN, COMP, "plugin %s device %zu: %s (not announced)", name, k,
-                        err);
-                continue;
-            }
-            if (!!(d.caps.flags & DCV_CAP_AVAILABLE) != available)
-                continue;
-            if (h->n_devices >= DCV_PROTO_MAX_DEVICES) {
-                dcv_log(DCV_LOG_WARN, COMP,
-                        "more than %d encoder devices: plugin %s device %s not announced",
-                        DCV_PROTO_MAX_DEVICES, name, d.caps.device_id);
-                continue;
-            }
-            tokenize(d.plugin, sizeof d.plugin, name);
-            d.bench_fps = -1;
-            h->devices[h->n_devices++] = d;
-        }
-    }
-    return 0;
-}
-
-static int hello_from_probe(struct dcv_proto_hello *h, const char *probe_json, char *err,
-                            size_t errlen)
-{
-    struct json_object *root = json_tokener_parse(probe_json ? probe_json : ""), *plugins;
-    size_t np;
-
-    if (!root || !json_object_object_get_ex(root, "plugins", &plugins) ||
-        !json_object_is_type(plugins, json_type_array)) {
-        json_object_put(root);
-        return dcv_err(err, errlen, -EINVAL, "capability probe: not a probe report");
-    }
-    np = json_object_array_length(plugins);
-    for (size_t i = 0; i < np; i++) {
-        struct json_object *p = json_object_array_get_idx(plugins, i), *v;
-        struct dcv_proto_plugin *pl;
-        if (strcmp(jstr(p, "kind"), "encoder") != 0 || strcmp(jstr(p, "status"), "ok") != 0)
-            continue;
-        if (h->n_plugins >= DCV_PROTO_MAX_PLUGINS)
-            break;
-        pl = &h->plugins[h->n_plugins];
-        tokenize(pl->name, sizeof pl->name, jstr(p, "name"));
-        if (!pl->name[0])
-            continue;
-        dcv_text_sanitize(pl->version, sizeof pl->version, jstr(p, "version"));
-        /* The report carries the plugin's ABI minor when probe.c provides
-         * it; 0 (the v1.0 baseline every accepted plugin meets) otherwise. */
-        pl->abi_minor = 0;
-        if (json_object_object_get_ex(p, "abi_minor", &v) && json_object_is_type(v, json_type_int))
-            pl->abi_minor = json_object_get_int64(v) & 0xffff;
-        h->n_plugins++;
-    }
-    /* Usable devices first, so a host with many absent GPUs still announces
-     * everything it can actually use within the 16-device limit. */
-    add_devices(h, plugins, 1);
-    add_devices(h, plugins, 0);
-    json_object_put(root);
-    return 0;
-}
-
-/* The startup benchmark's figures for each announced device (HELLO
- * devices[].bench[] and bench_fps, the best of them). */
-static void hello_bench(struct dcv_proto_hello *h, const char *bench_json)
-{
-    for (size_t i = 0; i < h->n_devices; i++) {
-        struct dcv_proto_device *d = &h->devices[i];
-        if (dcv_bench_figures(bench_json, d->plugin, d->caps.device_id, d->bench, DCV_MAX_CODECS,
-                              &d->n_bench, &d->bench_fps) < 0) {
-            dcv_log(DCV_LOG_WARN, COMP, "startup benchmark: not a report, no figures announced");
-            return;
-        }
-    }
-}
-
-/* A prefix the protocol accepts in HELLO.paths: absolute, no ".." component. */
-static int path_ok(const char *p)
-{
-    size_t n = strlen(p);
-    if (p[0] != '/' || n >= DCV_PROTO_PATH)
-        return 0;
-    for (const char *q = p; (q = strstr(q, "..")) != NULL; q += 2)
-        if ((q == p || q[-1] == '/') && (q[2] == '\0' || q[2] == '/'))
-            return 0;
-    return 1;
-}
-
-static void add_path(struct dcv_proto_hello *h, const char *p, size_t n)
-{
-    char buf[DCV_PROTO_PATH];
-    if (n >= sizeof buf)
-        return;
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    while (n > 1 && buf[n - 1] == '/')
-        buf[--n] = '\0';
-    if (!path_ok(buf)) {
-        dcv_log(DCV_LOG_WARN, COMP, "path prefix '%s' not announced (must be absolute, no ..)",
-                buf);
-        return;
-    }
-    for (size_t i = 0; i < h->n_paths; i++)
-        if (strcmp(h->paths[i], buf) == 0)
-            return;
-    if (h->n_paths >= DCV_PROTO_MAX_PATHS) {
-        dcv_log(DCV_LOG_WARN, COMP, "more than %d path prefixes: '%s' not announced",
-                DCV_PROTO_MAX_PATHS, buf);
-        return;
-    }
-    memcpy(h->paths[h->n_paths++], buf, n + 1);
-}
-
-/* Longest prefix match of a coordinator path; 1 if `prefix` covers `path`. */
-static size_t prefix_len(const char *path, const char *prefix, size_t plen)
-{
-    while (plen > 1 && prefix[plen - 1] == '/')
-        plen--;
-    if (strncmp(path, prefix, plen) != 0)
-        return 0;
-    if (plen == 1 && prefix[0] == '/')
-        return 1;
-    return path[plen] == '/' || path[plen] == '\0' ? plen : 0;
-}
-
-/* JOB.input.path (the coordinator's view) -> our local path. */
-static int map_path(const struct dcv_worker *w, const char *cpath, char *out, size_t len)
-{
-    const struct dcv_strlist *pm = &w->s->path_map;
-    size_t best = 0;
-    int found = 0;
-
-    for (unsigned i = 0; i < pm->n; i++) {
-        const char *eq = strchr(pm->v[i], '=');
-        size_t l;
-        if (!eq)
-            continue;
-        l = prefix_len(cpath, pm->v[i], (size_t)(eq - pm->v[i]));
-        if (l > best) {
-            const char *local = eq + 1, *rest = cpath + (l == 1 ? 0 : l);
-            size_t ll = strlen(local);
-            while (ll > 1 && local[ll - 1] == '/')
-                ll--;
-            if (ll == 1 && local[0] == '/')
-                ll = 0; /* "/" + "/rest" */
-            if ((size_t)snprintf(out, len, "%.*s%s", (int)ll, local, rest) >= len)
-                return -ENAMETOOLONG;
-            best = l;
-            found = 1;
-        }
-    }
-    for (size_t i = 0; i < w->n_local; i++) {
-        size_t l = prefix_len(cpath, w->local[i], strlen(w->local[i]));
-        if (l > best) {
-            if ((size_t)snprintf(out, len, "%s", cpath) >= len)
-                return -ENAMETOOLONG;
-            best = l;
-            found = 1;
-        }
-    }
-    return found ? 0 : -ENOENT;
-}
-
-/* ---- outbox ------------------------------------------------------------------------ */
-
-static int queue_msg(struct dcv_worker *w, int cmd, char *json, struct wjob *final_of)
-{
-    struct outmsg *m = calloc(1, sizeof *m);
-    if (!m) {
-        free(json);
-        dcv_log(DCV_LOG_ERROR, COMP, "out of memory: %s dropped",
-                dcv_proto_cmd_name(DCV_PLANE_CONTROL, cmd));
-        return -ENOMEM;
-    }
-    m->cmd = cmd;
-    m->json = json;
-    m->final_of = final_of;
-    if (final_of)
-        final_of->final_queued = 1;
-    if (w->out_tail)
-        w->out_tail->next = m;
-    else
-        w->out_head = m;
-    w->out_tail = m;
-    return 0;
-}
-
-/* Send queued messages in order while the socket takes them. */
-static void flush(struct dcv_worker *w)
-{
-    char err[256];
-
-    while (w->state == CONN_READY && w->out_head) {
-        struct outmsg *m = w->out_head;
-        int r = dcv_sock_send_json(w->sock, NULL, m->cmd, m->json, err, sizeof err);
-        if (r == -EAGAIN)
-            return; /* next tick */
-        if (r < 0)
-            dcv_log(DCV_LOG_ERROR, COMP, "%s dropped: %s",
-                    dcv_proto_cmd_name(DCV_PLANE_CONTROL, m->cmd), err);
-        if (m->final_of)
-            m->final_of->final_sent = 1;
-        w->out_head = m->next;
-        if (!w->out_head)
-            w->out_tail = NULL;
-        free(m->json);
-        free(m);
-    }
-}
-
-/* A new connection: what only made sense on the old one goes. */
-static void drop_transient(struct dcv_worker *w)
-{
-    struct outmsg **pp = &w->out_head;
-    w->out_tail = NULL;
-    while (*pp) {
-        struct outmsg *m = *pp;
-        if (!m->final_of) {
-            *pp = m->next;
-            free(m->json);
-            free(m);
-        } else {
-            /* The next HELLO lists the attempt as running, so the
-             * coordinator re-attaches it: from RUNNING a REJECT is not a
-             * legal event, a FAIL is, and the bodies are identical. */
-            if (m->cmd == DCV_CMD_REJECT && m->final_of->pid)
-                m->cmd = DCV_CMD_FAIL;
-            w->out_tail = m;
-            pp = &m->next;
-        }
-    }
-}
-
-typedef int (*to_json_fn)(const void *m, char **out, size_t *len, char *err, size_t errlen);
-
-static void send_body(struct dcv_worker *w, int cmd, const void *body, to_json_fn fn,
-                      struct wjob *final_of)
-{
-    char *json = NULL, err[512];
-    size_t len;
-    /* Only a final message outlives the connection it was meant for. */
-    if (w->state != CONN_READY && !final_of)
-        return;
-    if (fn(body, &json, &len, err, sizeof err) < 0) {
-        dcv_log(DCV_LOG_ERROR, COMP, "cannot encode %s: %s",
-                dcv_proto_cmd_name(DCV_PLANE_CONTROL, cmd), err);
-        if (final_of)
-            final_of->final_sent = 1; /* nothing better will come */
-        return;
-    }
-    if (queue_msg(w, cmd, json, final_of) == 0)
-        flush(w);
-}
-
-#define SEND(w, cmd, body, fn, fin) send_body((w), (cmd), (body), (to_json_fn)(fn), (fin))
-
-static void send_failure(struct dcv_worker *w, struct wjob *j, int reject, int code,
-                         int retryable, const char *fmt, ...) DCV_PRINTF(6, 7);
-static void send_failure(struct dcv_worker *w, struct wjob *j, int reject, int code,
-                         int retryable, const char *fmt, ...)
-{
-    struct dcv_proto_failure f;
-    char msg[DCV_PROTO_TEXT * 2];
-    va_list ap;
-
-    memset(&f, 0, sizeof f);
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    f.fence = j->fence;
-    f.code = code;
-    f.retryable = retryable;
-    dcv_text_sanitize(f.message, sizeof f.message, msg);
-    dcv_log(code == DCV_CODE_BUSY || code == DCV_CODE_CANCELLED ? DCV_LOG_INFO : DCV_LOG_WARN,
-            COMP, "job %s: %s %s (%s): %s", j->tag, reject ? "REJECT" : "FAIL",
-            dcv_proto_code_name(code), retryable ? "retryable" : "final", f.message);
-    if (reject)
-        SEND(w, DCV_CMD_REJECT, &f, dcv_proto_reject_to_json, j);
-    else
-        SEND(w, DCV_CMD_FAIL, &f, dcv_proto_fail_to_json, j);
-}
-
-/* ---- jobs ---------------------------------------------------------------------------- */
-
-/* A job that printed its final line only cleans up before it exits: its
- * slot is free, as the coordinator sees it after DONE/FAIL. */
-static unsigned slots_used(const struct dcv_worker *w)
-{
-    unsigned n = 0;
-    for (const struct wjob *j = w->jobs; j; j = j->next)
-        if (j->child && !j->reported)
-            n++;
-    return n;
-}
-
-/* The same count for one job class (worker.max_cpu_jobs / max_gpu_jobs). */
-static unsigned class_used(const struct dcv_worker *w, int gpu)
-{
-    unsigned n = 0;
-    for (const struct wjob *j = w->jobs; j; j = j->next)
-        if (j->child && !j->reported && j->gpu == gpu)
-            n++;
-    return n;
-}
-
-static unsigned class_limit(const struct dcv_worker *w, int gpu)
-{
-    int32_t lim = gpu ? w->s->max_gpu_jobs : w->s->max_cpu_jobs;
-    return (unsigned)(lim > 0 ? lim : w->s->max_jobs);
-}
-
-static double job_progress(const struct wjob *j)
-{
-    if (j->reported)
-        return 100;
-    if (j->phase == DCV_PHASE_ENCODE)
-        return j->pct < 0 ? 0 : j->pct > 100 ? 100 : j->pct;
-    if (j->phase == DCV_PHASE_VERIFY || j->phase == DCV_PHASE_UPLOAD)
-        return 100;
-    return 0;
-}
-
-/* Attempts this process holds: running, or finished with the outcome not
- * yet delivered. Cancelled ones are the coordinator's business no more. */
-static size_t held_jobs(const struct dcv_worker *w, struct dcv_proto_jobref *out, size_t cap)
-{
-    size_t n = 0;
-    for (const struct wjob *j = w->jobs; j; j = j->next) {
-        /* Never spawned (a refusal on its way out): not held. */
-        if (j->cancelling || j->final_sent || !j->pid)
-            continue;
-        if (n >= cap)
-            break;
-        memcpy(out[n].job_id, j->fence.job_id, sizeof out[n].job_id);
-        out[n].attempt = j->fence.attempt;
-        out[n].progress = job_progress(j);
-        memcpy(out[n].plugin, j->place_plugin, sizeof out[n].plugin);
-        memcpy(out[n].device_id, j->place_dev, sizeof out[n].device_id);
-        n++;
-    }
-    return n;
-}
-
-static void free_job(struct wjob *j)
-{
-    free(j);
-}
-
-/* Jobs whose process is gone and whose outcome went out are done with. */
-static void gc_jobs(struct dcv_worker *w)
-{
-    struct wjob **pp = &w->jobs;
-    while (*pp) {
-        struct wjob *j = *pp;
-        if (!j->child && (j->final_sent || (!j->final_queued && w->closing))) {
-            *pp = j->next;
-            free_job(j);
-        } else {
-            pp = &j->next;
-        }
-    }
-}
-
-static void send_progress(struct dcv_worker *w, struct wjob *j, uint64_t now)
-{
-    struct dcv_proto_progress p;
-
-    memset(&p, 0, sizeof p);
-    p.fence = j->fence;
-    p.phase = j->phase >= 0 ? j->phase : DCV_PHASE_FETCH;
-    p.pct = j->pct < 0 ? 0 : j->pct > 100 ? 100 : j->pct;
-    p.frames = j->frames;
-    p.fps = j->fps;
-    j->progress_new = 0;
-    j->progress_sent_ms = now;
-    SEND(w, DCV_CMD_PROGRESS, &p, dcv_proto_progress_to_json, NULL);
-}
-
-static void sync_fds(struct dcv_worker *w);
-
-/* A job's stderr: JSON log lines from the job process, re-logged under the
- * job's name at their own level; anything else as it came. */
-static void relay_log(struct wjob *j, const char *line, size_t len)
-{
-    struct json_object *o = NULL, *v;
-    int level = DCV_LOG_INFO;
-
-    if (len > 0 && line[0] == '{')
-        o = json_tokener_parse(line);
-    if (o && json_object_is_type(o, json_type_object) &&
-        json_object_object_get_ex(o, "msg", &v) && json_object_is_type(v, json_type_string)) {
-        const char *lv = jstr(o, "level");
-        if (dcv_log_level_parse(lv, &level) < 0)
-            level = DCV_LOG_INFO;
-        if (dcv_log_enabled(level))
-            dcv_log(level, "job", "%s %s: %s", j->tag, jstr(o, "component"),
-                    json_object_get_string(v));
-    } else if (dcv_log_enabled(DCV_LOG_INFO)) {
-        dcv_log(DCV_LOG_INFO, "job", "%s: %.*s", j->tag, (int)len, line);
-    }
-    json_object_put(o);
-}
-
-static int same_fence(const struct dcv_proto_fence *a, const struct dcv_proto_fence *b)
-{
-    return strcmp(a->job_id, b->job_id) == 0 && a->attempt == b->attempt &&
-           strcmp(a->session, b->session) == 0;
-}
-
-static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const char *line,
-                        size_t len, unsigned flags, void *user)
-{
-    struct wjob *j = user;
-    struct dcv_worker *w = j->w;
-    struct dcv_jobline l;
-    const struct dcv_proto_fence *f = NULL;
-    char err[512];
-
-    (void)c;
-    if (stream == DCV_CHILD_STDERR) {
-        relay_log(j, line, len);
-        return;
-    }
-    if (flags & DCV_LINE_TRUNCATED) {
-        dcv_log(DCV_LOG_WARN, COMP, "job %s: overlong output line ignored", j->tag);
-        return;
-    }
-    if (dcv_jobline_parse(line, len, &l, err, sizeof err) < 0) {
-        dcv_log(DCV_LOG_WARN, COMP, "job %s: unexpected output ignored: %s", j->tag, err);
-        return;
-    }
-    switch (l.kind) {
-    case DCV_JOBLINE_ACCEPT: f = &l.accept.fence; break;
-    case DCV_JOBLINE_PROGRESS: f = &l.progress.fence; break;
-    case DCV_JOBLINE_DONE: f = &l.done.fence; break;
-    default: f = &l.fail.fence; break;
-    }
-    if (!same_fence(f, &j->fence)) {
-        dcv_log(DCV_LOG_WARN, COMP, "job %s: line for another attempt ignored", j->tag);
-        return;
-    }
-    /* After a cancel or a final line nothing the job says changes the outcome. */
-    if (j->cancelling || j->reported || w->closing)
-        return;
-    switch (l.kind) {
-    case DCV_JOBLINE_ACCEPT:
-        if (j->accepted)
-            return;
-        j->accepted = 1;
-        dcv_log(DCV_LOG_INFO, COMP, "job %s: encoding with %s (%s, device %s)", j->tag,
-                l.accept.encoder, l.accept.plugin, l.accept.device_id);
-        SEND(w, DCV_CMD_ACCEPT, &l.accept, dcv_proto_accept_to_json, NULL);
-        break;
-    case DCV_JOBLINE_PROGRESS: {
-        uint64_t now = dcv_loop_now_ms();
-        int phase_changed = l.progress.phase != j->phase;
-        j->phase = l.progress.phase;
-        j->pct = l.progress.pct;
-        j->frames = l.progress.frames;
-        j->fps = l.progress.fps;
-        j->progress_new = 1;
-        if (w->state == CONN_READY &&
-            (now - j->progress_sent_ms >= PROGRESS_MIN_MS || (phase_changed && j->accepted &&
-                                                             now - j->progress_sent_ms >= 250)))
-            send_progress(w, j, now);
-        break;
-    }
-    case DCV_JOBLINE_DONE:
-        j->reported = 1;
-        j->reported_ms = dcv_loop_now_ms();
-        dcv_log(DCV_LOG_INFO, COMP,
-                "job %s: done, output %" PRId64 " bytes (xfer %" PRId64 "), %" PRId64
-                " frames in %" PRId64 " ms",
-                j->tag, l.done.output.size, l.done.output.xfer_id, l.done.frames,
-                l.done.elapsed_ms);
-        SEND(w, DCV_CMD_DONE, &l.done, dcv_proto_done_to_json, j);
-        break;
-    case DCV_JOBLINE_FAIL:
-        j->reported = 1;
-        j->reported_ms = dcv_loop_now_ms();
-        /* Before its accept the attempt never started (protocol §3.5). */
-        send_failure(w, j, !j->accepted, l.fail.code, l.fail.retryable, "%s", l.fail.message);
-        break;
-    }
-}
-
-static void on_job_exit(struct dcv_child *c, const struct dcv_child_status *st, void *user)
-{
-    struct wjob *j = user;
-    struct dcv_worker *w = j->w;
-
-    (void)c;
-    j->child = NULL;
-    dcv_workdir_remove(j->work_dir, COMP);
-    if (w->closing)
-        return;
-    if (j->superseded) {
-        /* Whatever it would say is stale (protocol §6): say nothing. */
-        j->reported = 1;
-        j->final_sent = 1;
-        return;
-    }
-    if (j->cancelling) {
-        dcv_log(DCV_LOG_INFO, COMP, "job %s: cancelled (pid %ld ended after %lld ms%s)", j->tag,
-                (long)j->pid, st->runtime_ms, st->killed ? ", killed" : "");
-        j->reported = 1;
-        send_failure(w, j, 0, DCV_CODE_CANCELLED, 0, "cancelled by the coordinator");
-        return;
-    }
-    if (j->reported)
-        return;
-    j->reported = 1;
-    if (st->exited)
-        send_failure(w, j, !j->accepted, DCV_CODE_INTERNAL, 1,
-                     "job process exited with status %d without a result", st->exit_code);
-    else
-        send_failure(w, j, !j->accepted, DCV_CODE_INTERNAL, 1,
-                     "job process killed by signal %d (%s)%s", st->term_signal,
-                     strsignal(st->term_signal), st->core_dumped ? ", core dumped" : "");
-}
-
-static struct wjob *find_job(struct dcv_worker *w, const char *job_id, int64_t attempt)
-{
-    for (struct wjob *j = w->jobs; j; j = j->next)
-        if (strcmp(j->fence.job_id, job_id) == 0 && j->fence.attempt == attempt)
-            return j;
-    return NULL;
-}
+/* ---- admission --------------------------------------------------------------- */
 
 /* Admission verdict of sample s. Only the transitions are logged: the
  * reason's figures change at every sample. */
@@ -821,7 +100,17 @@ static void admit(struct dcv_worker *w, const struct dcv_telem_sample *s)
     w->have_sample = 1;
 }
 
-static int busy_now(struct dcv_worker *w)
+/* The admission step of each heartbeat (the tick's, or DRAIN's at once):
+ * a fresh sample decides, and the heartbeat then carries that sample. */
+static int refresh_admission(struct dcv_worker *w, struct dcv_telem_sample *s)
+{
+    int r = dcv_telem_sample(w->telem, s);
+    if (r == 0)
+        admit(w, s);
+    return r;
+}
+
+int wk_busy_now(struct dcv_worker *w)
 {
     if (!w->have_sample) {
         struct dcv_telem_sample s;
@@ -829,234 +118,6 @@ static int busy_now(struct dcv_worker *w)
             admit(w, &s);
     }
     return w->busy;
-}
-
-static int spawn_job(struct dcv_worker *w, struct wjob *j, const struct dcv_proto_job *job,
-                     char *err, size_t errlen)
-{
-    struct dcv_jobspec *spec = calloc(1, sizeof *spec);
-    struct dcv_spawn_opts so;
-    char *spec_json = NULL;
-    const char *argv[12];
-    int argc = 0, r;
-
-    if (!spec)
-        return dcv_err(err, errlen, -ENOMEM, "out of memory");
-    spec->fence = job->fence;
-    spec->has_placement = job->has_placement;
-    spec->placement = job->placement;
-    if (job->input.kind == DCV_INPUT_PATH) {
-        spec->input_kind = DCV_INPUT_PATH;
-        r = map_path(w, job->input.path, spec->path, sizeof spec->path);
-        if (r < 0) {
-            free(spec);
-            return dcv_err(err, errlen, r == -ENOENT ? -ENOENT : r,
-                           "input %s is under none of this worker's paths", job->input.path);
-        }
-    } else if (job->input.kind == DCV_INPUT_URL) {
-        spec->input_kind = DCV_INPUT_URL;
-        snprintf(spec->path, sizeof spec->path, "%s", job->input.url);
-        snprintf(spec->protocols, sizeof spec->protocols, "%s", job->input.protocols);
-    } else {
-        spec->input_kind = DCV_INPUT_XFER;
-        spec->blob = job->input.blob;
-        spec->mode = job->input.mode;
-    }
-    snprintf(spec->name, sizeof spec->name, "%s", job->input.name);
-    snprintf(spec->data_endpoint, sizeof spec->data_endpoint, "%s", w->data_endpoint);
-    spec->chunk_max = w->chunk_max;
-    spec->credit_chunks = w->credit_chunks;
-    spec->stall_ms = w->hb_ivl_ms * w->liveness;
-    if (spec->stall_ms < 100)
-        spec->stall_ms = 100;
-    snprintf(spec->profile, sizeof spec->profile, "%s", job->profile[0] ? job->profile : "{}");
-    snprintf(spec->work_dir, sizeof spec->work_dir, "%s", j->work_dir);
-    spec->deadline_ms = job->deadline_ms;
-    r = dcv_jobspec_to_json(spec, &spec_json, err, errlen);
-    free(spec);
-    if (r < 0)
-        return r;
-
-    /* A leftover of an earlier run of this very attempt is not ours to trust. */
-    dcv_workdir_remove(j->work_dir, COMP);
-    if (mkdir(j->work_dir, 0750) != 0) {
-        r = -errno;
-        free(spec_json);
-        return dcv_err(err, errlen, r, "create %s: %s", j->work_dir, strerror(-r));
-    }
-
-    argv[argc++] = w->self_exe;
-    if (w->conf_path[0]) {
-        argv[argc++] = "-c";
-        argv[argc++] = w->conf_path;
-    }
-    if (dcv_log_enabled(DCV_LOG_TRACE))
-        argv[argc++] = "-vv";
-    else if (dcv_log_enabled(DCV_LOG_DEBUG))
-        argv[argc++] = "-v";
-    else if (!dcv_log_enabled(DCV_LOG_INFO))
-        argv[argc++] = "-q";
-    argv[argc++] = "--job";
-    argv[argc++] = spec_json;
-    argv[argc] = NULL;
-
-    memset(&so, 0, sizeof so);
-    so.nice = w->s->job_nice;
-    /* Hostile media is refused before decoding (media/verify.c); this
-     * bounds whatever gets past that. AddressSanitizer reserves terabytes
-     * of shadow address space, so such builds cannot run under a limit. */
-#if !defined(__SANITIZE_ADDRESS__)
-    so.rlimit_as = w->s->job_memory_limit > 0 ? (unsigned long long)w->s->job_memory_limit : 0;
-#endif
-    so.cwd = j->work_dir;
-    so.log_prefix = j->tag;
-    so.max_line = JOB_MAX_LINE;
-    so.on_line = on_job_line;
-    so.on_exit = on_job_exit;
-    so.user = j;
-    r = dcv_runner_spawn(w->runner, (char *const *)argv, NULL, &so, &j->child, err, errlen);
-    free(spec_json);
-    if (r < 0) {
-        dcv_workdir_remove(j->work_dir, COMP);
-        return r;
-    }
-    j->pid = dcv_child_pid(j->child);
-    sync_fds(w);
-    return 0;
-}
-
-static void on_job(struct dcv_worker *w, const struct dcv_proto_msg *m)
-{
-    struct dcv_proto_job *job = malloc(sizeof *job);
-    struct wjob *j;
-    char err[1024];
-    int r;
-
-    if (!job) {
-        dcv_log(DCV_LOG_ERROR, COMP, "out of memory: JOB dropped");
-        return;
-    }
-    r = dcv_proto_job_from_json(m->body, m->body_len, job, err, sizeof err);
-    if (r < 0) {
-        dcv_log(DCV_LOG_WARN, COMP, "invalid JOB ignored: %s", err);
-        free(job);
-        return;
-    }
-    if (strcmp(job->fence.session, w->hello->session) != 0) {
-        dcv_log(DCV_LOG_DEBUG, COMP, "JOB %s/%" PRId64 " for session %s ignored (ours: %s)",
-                job->fence.job_id, job->fence.attempt, job->fence.session, w->hello->session);
-        free(job);
-        return;
-    }
-    if (find_job(w, job->fence.job_id, job->fence.attempt)) {
-        dcv_log(DCV_LOG_DEBUG, COMP, "JOB %s/%" PRId64 " already held: repeat ignored",
-                job->fence.job_id, job->fence.attempt);
-        free(job);
-        return;
-    }
-    /* The coordinator moved on (it declared us lost while we were away):
-     * an older attempt of the same job still running here is superseded,
-     * and its slot is better used by the new one. */
-    for (struct wjob *o = w->jobs; o; o = o->next)
-        if (o->child && !o->cancelling && !o->reported && o->fence.attempt < job->fence.attempt &&
-            strcmp(o->fence.job_id, job->fence.job_id) == 0) {
-            dcv_log(DCV_LOG_INFO, COMP, "job %s: superseded by attempt %" PRId64 "; stopping it",
-                    o->tag, job->fence.attempt);
-            o->cancelling = 1;
-            o->superseded = 1;
-            o->reported = 1; /* frees its slot now */
-            dcv_runner_cancel(w->runner, o->child, CANCEL_GRACE_MS);
-        }
-    j = calloc(1, sizeof *j);
-    if (!j) {
-        dcv_log(DCV_LOG_ERROR, COMP, "out of memory: JOB dropped");
-        free(job);
-        return;
-    }
-    j->w = w;
-    j->fence = job->fence;
-    j->phase = -1;
-    j->frames = -1;
-    j->fps = -1;
-    /* A job without a placement chooses its own encoder: counted as CPU. */
-    j->gpu = job->has_placement && job->placement.hw;
-    if (job->has_placement) {
-        memcpy(j->place_plugin, job->placement.plugin, sizeof j->place_plugin);
-        memcpy(j->place_dev, job->placement.device_id, sizeof j->place_dev);
-    }
-    snprintf(j->tag, sizeof j->tag, "%.8s/%" PRId64, job->fence.job_id, job->fence.attempt);
-    /* work_dir is PATH_MAX at most and checked absolute by the config;
-     * the 45 bytes of "/<job>-<attempt>" must fit besides. */
-    snprintf(j->work_dir, sizeof j->work_dir, "%.*s/%s-%" PRId64,
-             (int)(sizeof j->work_dir - 48), w->s->work_dir, job->fence.job_id,
-             job->fence.attempt);
-    j->next = w->jobs;
-    w->jobs = j;
-    /* Refusals need no child: the entry only carries the REJECT out. */
-    j->reported = 1;
-
-    if (w->draining) {
-        send_failure(w, j, 1, DCV_CODE_BUSY, 1, "worker is draining");
-    } else if (slots_used(w) >= (unsigned)w->s->max_jobs) {
-        send_failure(w, j, 1, DCV_CODE_BUSY, 1, "no free slot (%u of %d in use)", slots_used(w),
-                     w->s->max_jobs);
-    } else if (class_used(w, j->gpu) >= class_limit(w, j->gpu)) {
-        send_failure(w, j, 1, DCV_CODE_BUSY, 1, "no free %s slot (%u of %u in use)",
-                     j->gpu ? "GPU" : "CPU", class_used(w, j->gpu), class_limit(w, j->gpu));
-    } else if (busy_now(w)) {
-        send_failure(w, j, 1, DCV_CODE_BUSY, 1, "worker busy: %s", w->busy_reason);
-    } else {
-        r = spawn_job(w, j, job, err, sizeof err);
-        if (r == -ENOENT && job->input.kind == DCV_INPUT_PATH) {
-            send_failure(w, j, 1, DCV_CODE_UNSUPPORTED, 1, "%s", err);
-        } else if (r == -EBUSY) {
-            send_failure(w, j, 1, DCV_CODE_BUSY, 1, "%s", err);
-        } else if (r < 0) {
-            send_failure(w, j, 1, r == -ENOSPC ? DCV_CODE_NOSPACE : DCV_CODE_INTERNAL, 1,
-                         "cannot start the job process: %s", err);
-        } else {
-            j->reported = 0;
-            dcv_log(DCV_LOG_INFO, COMP, "job %s: started (pid %ld, input %s%s%s)", j->tag,
-                    (long)j->pid,
-                    job->input.kind == DCV_INPUT_PATH  ? "path "
-                    : job->input.kind == DCV_INPUT_URL ? "url "
-                                                       : "xfer ",
-                    job->input.kind == DCV_INPUT_PATH  ? job->input.path
-                    : job->input.kind == DCV_INPUT_URL ? job->input.url
-                    : job->input.mode == DCV_FETCH_STREAM ? "stream" : "copy",
-                    "");
-        }
-    }
-    free(job);
-    gc_jobs(w);
-}
-
-static void on_cancel(struct dcv_worker *w, const struct dcv_proto_msg *m)
-{
-    struct dcv_proto_cancel c;
-    struct wjob *j;
-    char err[512];
-
-    if (dcv_proto_cancel_from_json(m->body, m->body_len, &c, err, sizeof err) < 0) {
-        dcv_log(DCV_LOG_WARN, COMP, "invalid CANCEL ignored: %s", err);
-        return;
-    }
-    if (strcmp(c.fence.session, w->hello->session) != 0) {
-        dcv_log(DCV_LOG_DEBUG, COMP, "CANCEL %s for session %s ignored", c.fence.job_id,
-                c.fence.session);
-        return;
-    }
-    j = find_job(w, c.fence.job_id, c.fence.attempt);
-    /* Already reported: its outcome is on its way, and a job carries one
-     * final message only (the outbox entry points at it). */
-    if (!j || !j->child || j->cancelling || j->reported) {
-        dcv_log(DCV_LOG_DEBUG, COMP, "CANCEL %s/%" PRId64 ": no such running attempt",
-                c.fence.job_id, c.fence.attempt);
-        return;
-    }
-    dcv_log(DCV_LOG_INFO, COMP, "job %s: cancel%s%s", j->tag, c.reason[0] ? ": " : "", c.reason);
-    j->cancelling = 1;
-    dcv_runner_cancel(w->runner, j->child, CANCEL_GRACE_MS);
 }
 
 /* ---- connection ---------------------------------------------------------------------- */
@@ -1076,7 +137,7 @@ static int send_hello(struct dcv_worker *w)
     size_t len;
     int r;
 
-    h->n_running = held_jobs(w, h->running, DCV_PROTO_MAX_JOBS);
+    h->n_running = wk_held_jobs(w, h->running, DCV_PROTO_MAX_JOBS);
     r = dcv_proto_hello_to_json(h, &json, &len, err, sizeof err);
     if (r < 0) {
         dcv_log(DCV_LOG_ERROR, COMP, "cannot encode HELLO: %s", err);
@@ -1136,7 +197,7 @@ static void lose_coordinator(struct dcv_worker *w, uint64_t now, const char *why
 {
     dcv_log(DCV_LOG_WARN, COMP, "coordinator %s: %s; reconnecting", w->coordinator, why);
     close_sock(w);
-    drop_transient(w);
+    wk_drop_transient(w);
     w->state = CONN_IDLE;
     if (at_once) {
         connect_now(w, now);
@@ -1146,40 +207,29 @@ static void lose_coordinator(struct dcv_worker *w, uint64_t now, const char *why
     w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
 }
 
-static void send_heartbeat(struct dcv_worker *w)
+/* s: the sample of the admission step just before; NULL: none. */
+static void send_heartbeat(struct dcv_worker *w, const struct dcv_telem_sample *s)
 {
     struct dcv_proto_heartbeat *hb = calloc(1, sizeof *hb);
-    struct dcv_telem_sample s;
     char *json = NULL, err[512];
     size_t len;
 
     if (!hb)
         return;
     hb->has_telemetry = 1;
-    if (dcv_telem_sample(w->telem, &s) == 0) {
-        dcv_telem_to_proto(&s, &hb->telemetry);
-        admit(w, &s);
-    } else {
+    if (s)
+        dcv_telem_to_proto(s, &hb->telemetry);
+    else
         hb->telemetry.ncpu = 1;
-    }
-    if (w->s->disk_quota > 0) {
-        /* The quota is what this worker may use: report it as the disk, so
-         * the coordinator's copy-or-stream choice respects it. */
-        int64_t used = dcv_workdir_usage(w->s->work_dir), left = w->s->disk_quota - used;
-        if (left < 0)
-            left = 0;
-        if (hb->telemetry.disk_free > left || hb->telemetry.disk_total == 0)
-            hb->telemetry.disk_free = left;
-        hb->telemetry.disk_total = w->s->disk_quota;
-        if (hb->telemetry.disk_free > hb->telemetry.disk_total)
-            hb->telemetry.disk_free = hb->telemetry.disk_total;
-    }
-    hb->telemetry.slots_used = slots_used(w);
+    if (w->s->disk_quota > 0)
+        dcv_telem_apply_quota(&hb->telemetry, w->s->disk_quota,
+                              dcv_workdir_usage(w->s->work_dir));
+    hb->telemetry.slots_used = wk_slots_used(w);
     hb->telemetry.busy = w->busy;
     snprintf(hb->telemetry.busy_reason, sizeof hb->telemetry.busy_reason, "%s",
              w->busy ? w->busy_reason : "");
     hb->telemetry.draining = w->draining;
-    hb->telemetry.n_jobs = held_jobs(w, hb->telemetry.jobs, DCV_PROTO_MAX_JOBS);
+    hb->telemetry.n_jobs = wk_held_jobs(w, hb->telemetry.jobs, DCV_PROTO_MAX_JOBS);
     if (dcv_proto_heartbeat_to_json(hb, &json, &len, err, sizeof err) < 0) {
         dcv_log(DCV_LOG_ERROR, COMP, "cannot encode HEARTBEAT: %s", err);
     } else if (dcv_sock_send_json(w->sock, NULL, DCV_CMD_HEARTBEAT, json, err, sizeof err) < 0) {
@@ -1229,16 +279,14 @@ static void on_welcome(struct dcv_worker *w, const struct dcv_proto_msg *m, uint
     w->hello_pending = 0;
     w->next_hb_ms = now;
     set_tick(w, (uint64_t)(w->hb_ivl_ms / 2 < TICK_MS ? w->hb_ivl_ms / 2 : TICK_MS));
-    flush(w);
-    /* Running attempts renew their leases at once. */
-    for (struct wjob *j = w->jobs; j; j = j->next)
-        if (j->child && !j->reported && !j->cancelling)
-            send_progress(w, j, now);
+    wk_flush(w);
+    wk_jobs_renew(w, now);
 }
 
 static void on_drain(struct dcv_worker *w, const struct dcv_proto_msg *m)
 {
     struct dcv_proto_drain d;
+    struct dcv_telem_sample s;
     char err[512];
 
     if (dcv_proto_drain_from_json(m->body, m->body_len, &d, err, sizeof err) < 0) {
@@ -1249,7 +297,8 @@ static void on_drain(struct dcv_worker *w, const struct dcv_proto_msg *m)
         dcv_log(DCV_LOG_INFO, COMP, "%s", d.draining ? "draining: no new jobs"
                                                      : "undrained: taking jobs again");
     w->draining = !!d.draining;
-    send_heartbeat(w); /* the coordinator sees the new state without waiting */
+    /* The coordinator sees the new state without waiting. */
+    send_heartbeat(w, refresh_admission(w, &s) == 0 ? &s : NULL);
 }
 
 static void handle(struct dcv_worker *w, const struct dcv_proto_msg *m, uint64_t now)
@@ -1279,10 +328,10 @@ static void handle(struct dcv_worker *w, const struct dcv_proto_msg *m, uint64_t
     case DCV_CMD_HEARTBEAT:
         break; /* liveness only: last_rx_ms is updated for any message */
     case DCV_CMD_JOB:
-        on_job(w, m);
+        wk_on_job(w, m);
         break;
     case DCV_CMD_CANCEL:
-        on_cancel(w, m);
+        wk_on_cancel(w, m);
         break;
     case DCV_CMD_DRAIN:
         on_drain(w, m);
@@ -1316,7 +365,7 @@ static void on_sock(struct dcv_sock *s, void *arg)
         w->last_rx_ms = now;
         handle(w, &m, now);
     }
-    gc_jobs(w);
+    wk_gc_jobs(w);
 }
 
 /* ---- runner plumbing ------------------------------------------------------------------ */
@@ -1328,14 +377,14 @@ static void on_child_fd(struct dcv_loop *loop, int fd, short revents, void *arg)
 
     (void)loop;
     dcv_runner_dispatch(w->runner, &p, 1);
-    sync_fds(w);
-    gc_jobs(w);
+    wk_sync_fds(w);
+    wk_gc_jobs(w);
 }
 
 /* Keep the loop's fd watchers equal to the runner's fd set. Called after
  * every runner call that can open or close fds, before anything else can
  * reuse a closed fd's number. */
-static void sync_fds(struct dcv_worker *w)
+void wk_sync_fds(struct dcv_worker *w)
 {
     size_t n = dcv_runner_pollfds(w->runner, w->pfds, w->cap_pfds);
     char err[256];
@@ -1392,7 +441,7 @@ static void reap(struct dcv_worker *w)
     int n = dcv_runner_reap(w->runner);
     n += dcv_runner_tick(w->runner);
     if (n > 0)
-        sync_fds(w);
+        wk_sync_fds(w);
 }
 
 static void on_sigchld(struct dcv_loop *loop, const struct signalfd_siginfo *si, void *arg)
@@ -1401,12 +450,16 @@ static void on_sigchld(struct dcv_loop *loop, const struct signalfd_siginfo *si,
     (void)loop;
     (void)si;
     reap(w);
-    sync_fds(w);
-    gc_jobs(w);
+    wk_sync_fds(w);
+    wk_gc_jobs(w);
 }
 
 /* ---- the tick --------------------------------------------------------------------------- */
 
+/* Every TICK_MS (hb_ivl / 2 when shorter), one step per owner: reap; the
+ * connection's (connect, HELLO again, liveness); when a heartbeat is due,
+ * admission then the heartbeat; the jobs' progress; the outbox; the jobs
+ * that outlive their result; and the jobs that are done with. */
 static void on_tick(struct dcv_loop *loop, uint64_t id, void *arg)
 {
     struct dcv_worker *w = arg;
@@ -1438,33 +491,16 @@ static void on_tick(struct dcv_loop *loop, uint64_t id, void *arg)
             break;
         }
         if (now >= w->next_hb_ms) {
-            send_heartbeat(w);
+            struct dcv_telem_sample s;
+            send_heartbeat(w, refresh_admission(w, &s) == 0 ? &s : NULL);
             w->next_hb_ms = now + (uint64_t)w->hb_ivl_ms;
         }
-        for (struct wjob *j = w->jobs; j; j = j->next) {
-            if (!j->child || j->reported || j->cancelling)
-                continue;
-            /* New progress at most once a second; the latest again at
-             * least once per heartbeat interval, to renew the lease. */
-            if ((j->progress_new && now - j->progress_sent_ms >= PROGRESS_MIN_MS) ||
-                now - j->progress_sent_ms >= (uint64_t)w->hb_ivl_ms)
-                send_progress(w, j, now);
-        }
-        flush(w);
+        wk_jobs_progress(w, now);
+        wk_flush(w);
         break;
     }
-    /* Its slot was freed at the final line; a process that does not go
-     * away after it (hung in cleanup) must not hold the runner's room. */
-    for (struct wjob *j = w->jobs; j; j = j->next)
-        if (j->child && j->reported && !j->cancelling && !j->reaping && j->reported_ms &&
-            now - j->reported_ms > LINGER_MS) {
-            dcv_log(DCV_LOG_WARN, COMP, "job %s: process %ld still running %d s after its "
-                                        "result; stopping it", j->tag, (long)j->pid,
-                    LINGER_MS / 1000);
-            j->reaping = 1;
-            dcv_runner_cancel(w->runner, j->child, CANCEL_GRACE_MS);
-        }
-    gc_jobs(w);
+    wk_jobs_linger(w, now);
+    wk_gc_jobs(w);
 }
 
 static void set_tick(struct dcv_worker *w, uint64_t ms)
@@ -1491,7 +527,6 @@ int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *
 {
     struct dcv_worker *w;
     struct dcv_proto_hello *h;
-    char hn[256];
     int r;
 
     *out = NULL;
@@ -1523,57 +558,8 @@ int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *
         goto fail;
     }
 
-    /* Identity. */
-    tokenize(h->worker_id, sizeof h->worker_id, w->s->name);
-    if (!h->worker_id[0] || strcmp(h->worker_id, w->s->name) != 0) {
-        r = dcv_err(err, errlen, -EINVAL,
-                    "worker name '%s' is not a token (1..63 of A-Z a-z 0-9 . _ : -); set name "
-                    "or DISTCONV_NAME",
-                    w->s->name);
+    if ((r = wk_hello_init(w, opts, err, errlen)) < 0)
         goto fail;
-    }
-    if ((r = new_session(h->session, sizeof h->session)) < 0) {
-        dcv_errf(err, errlen, "random session id: %s", strerror(-r));
-        goto fail;
-    }
-    h->proto_min = 1;
-    h->proto_max = 1;
-    host_identity(h->host, sizeof h->host);
-    if (gethostname(hn, sizeof hn) == 0) {
-        hn[sizeof hn - 1] = '\0';
-        dcv_text_sanitize(h->hostname, sizeof h->hostname, hn);
-    }
-    snprintf(h->version, sizeof h->version, "%s", PACKAGE_VERSION);
-    h->slots = w->s->max_jobs;
-    h->max_cpu_jobs = w->s->max_cpu_jobs;
-    h->max_gpu_jobs = w->s->max_gpu_jobs;
-    if ((r = hello_from_probe(h, opts->probe_json, err, errlen)) < 0)
-        goto fail;
-    if (opts->bench_json)
-        hello_bench(h, opts->bench_json);
-    if (h->n_devices == 0)
-        dcv_log(DCV_LOG_WARN, COMP, "no encoder device found: this worker can take no job "
-                                    "(see distconvd --probe)");
-
-    /* Paths it reads directly. */
-    for (unsigned i = 0; i < w->s->path_map.n; i++) {
-        const char *e = strchr(w->s->path_map.v[i], '=');
-        if (e)
-            add_path(h, w->s->path_map.v[i], (size_t)(e - w->s->path_map.v[i]));
-    }
-    for (size_t i = 0; opts->local_prefixes && opts->local_prefixes[i]; i++)
-        w->n_local++;
-    if (w->n_local) {
-        w->local = calloc(w->n_local, sizeof *w->local);
-        if (!w->local) {
-            r = dcv_err(err, errlen, -ENOMEM, "out of memory");
-            goto fail;
-        }
-        for (size_t i = 0; i < w->n_local; i++) {
-            snprintf(w->local[i], sizeof w->local[i], "%s", opts->local_prefixes[i]);
-            add_path(h, w->local[i], strlen(w->local[i]));
-        }
-    }
 
     r = dcv_telem_new(&w->telem, NULL, w->s->work_dir, err, errlen);
     if (r < 0)
@@ -1647,9 +633,7 @@ void dcv_worker_free(struct dcv_worker **wp)
     if (w->runner) {
         /* TERM every job, give them the grace to clean up, then KILL. */
         uint64_t deadline = dcv_loop_now_ms() + SHUTDOWN_GRACE_MS + 1000;
-        for (struct wjob *j = w->jobs; j; j = j->next)
-            if (j->child)
-                dcv_runner_cancel(w->runner, j->child, SHUTDOWN_GRACE_MS);
+        wk_jobs_stop(w, SHUTDOWN_GRACE_MS);
         while (dcv_runner_count(w->runner) > 0 && dcv_loop_now_ms() < deadline) {
             size_t n = dcv_runner_pollfds(w->runner, w->pfds, w->cap_pfds);
             if (n > w->cap_pfds) {
@@ -1669,11 +653,7 @@ void dcv_worker_free(struct dcv_worker **wp)
         }
         dcv_runner_destroy(w->runner);
         w->runner = NULL;
-        for (struct wjob *j = w->jobs; j; j = j->next)
-            if (j->child) {
-                j->child = NULL;
-                dcv_workdir_remove(j->work_dir, COMP);
-            }
+        wk_jobs_orphan(w);
     }
     for (size_t i = 0; i < w->n_watched; i++)
         dcv_loop_remove_fd(w->loop, w->watched[i]);
@@ -1683,17 +663,8 @@ void dcv_worker_free(struct dcv_worker **wp)
         dcv_loop_cancel_timer(w->loop, w->tick_id);
     close_sock(w);
     dcv_telem_free(w->telem);
-    while (w->jobs) {
-        struct wjob *j = w->jobs;
-        w->jobs = j->next;
-        free_job(j);
-    }
-    while (w->out_head) {
-        struct outmsg *m = w->out_head;
-        w->out_head = m->next;
-        free(m->json);
-        free(m);
-    }
+    wk_jobs_free(w);
+    wk_outbox_free(w);
     free(w->watched);
     free(w->pfds);
     free(w->local);
@@ -1701,3 +672,4 @@ void dcv_worker_free(struct dcv_worker **wp)
     free(w);
     *wp = NULL;
 }
+
