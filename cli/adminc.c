@@ -6,36 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "adminc.h"
+#include "rand.h"
 #include "clock.h"
 #include "errbuf.h"
 #include "log.h"
 
 int dcv_adminc_random_hex(char *out, size_t nbytes)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char buf[64];
-    size_t got = 0;
-
-    if (nbytes > sizeof(buf))
+    if (nbytes > 64)
         return -EINVAL;
-    while (got < nbytes) {
-        ssize_t n = getrandom(buf + got, nbytes - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        got += (size_t)n;
-    }
-    for (size_t i = 0; i < nbytes; i++) {
-        out[2 * i] = hex[buf[i] >> 4];
-        out[2 * i + 1] = hex[buf[i] & 15];
-    }
-    out[2 * nbytes] = '\0';
-    return 0;
+    return dcv_random_hex(out, nbytes, NULL, 0);
 }
 
 /* One try: 1 = *reply filled, 0 = nothing before the deadline, <0 error. */

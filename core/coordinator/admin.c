@@ -31,6 +31,7 @@
 #include "errbuf.h"
 #include "urlpolicy.h"
 #include "log.h"
+#include "rand.h"
 #include "profile.h"
 
 #define JOBS_DEFAULT_LIMIT 100
@@ -125,12 +126,11 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
 {
     json_object *o = json_object_new_object(), *p, *in, *out = NULL, *v;
     struct co_job *cj = co_job_find(c, j->id);
-    char buf[32];
 
     if (!o)
         return NULL;
     json_object_object_add(o, "job_id", jstr(j->id));
-    json_object_object_add(o, "state", jstr(lower(dcv_job_state_name(j->state), buf, sizeof buf)));
+    json_object_object_add(o, "state", jstr(dcv_job_state_wire_name(j->state)));
     json_object_object_add(o, "attempt", json_object_new_int(j->attempt));
     json_object_object_add(o, "max_attempts", json_object_new_int(j->max_attempts));
     json_object_object_add(o, "prio_class", jstr(dcv_prio_class_name(j->prio_class)));
@@ -232,8 +232,8 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
                 json_object *e = json_object_new_object();
                 if (!e)
                     break;
-                json_object_object_add(e, "from", jstr(lower(dcv_job_state_name(h[i].from), buf, sizeof buf)));
-                json_object_object_add(e, "to", jstr(lower(dcv_job_state_name(h[i].to), buf, sizeof buf)));
+                json_object_object_add(e, "from", jstr(dcv_job_state_wire_name(h[i].from)));
+                json_object_object_add(e, "to", jstr(dcv_job_state_wire_name(h[i].to)));
                 json_object_object_add(e, "event", jstr(lower(dcv_job_event_name(h[i].event), b2, sizeof b2)));
                 json_object_object_add(e, "attempt", json_object_new_int(h[i].attempt));
                 json_object_object_add(e, "time_ms", json_object_new_int64(h[i].time_ms));
@@ -617,7 +617,7 @@ static void verb_get(struct req_ctx *x)
     struct dcv_job job;
     struct co_input in;
     json_object *o = NULL, *v, *body;
-    char err[512], path[PATH_MAX], sha[DCV_PROTO_SHA], name[DCV_PROTO_HOST * 2], buf[32];
+    char err[512], path[PATH_MAX], sha[DCV_PROTO_SHA], name[DCV_PROTO_HOST * 2];
     int64_t size;
     size_t n = 0;
     int r;
@@ -627,7 +627,7 @@ static void verb_get(struct req_ctx *x)
     if (x->rq->args.what == 0) {
         if (job.state != DCV_JOB_DONE) {
             FAILR(x, 404, "job %s is %s, not done: no output yet", job.id,
-                  lower(dcv_job_state_name(job.state), buf, sizeof buf));
+                  dcv_job_state_wire_name(job.state));
             goto out;
         }
         if ((o = parse_obj(job.output_json)) && !json_object_object_get_ex(o, "file", &v) &&
@@ -689,7 +689,11 @@ static void verb_get(struct req_ctx *x)
         FAILR(x, 500, "coordinator out of memory");
         goto out;
     }
-    d->xfer_id = co_random_id();
+    if (dcv_random_id53(&d->xfer_id, err, sizeof err) < 0) {
+        free(d);
+        FAILR(x, 500, "download id: %s", err);
+        goto out;
+    }
     d->size = size;
     copy_str(d->sha, sizeof d->sha, sha);
     copy_str(d->path, sizeof d->path, path);

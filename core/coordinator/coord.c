@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -34,31 +33,8 @@
 #include "coordinator/registry.h"
 #include "errbuf.h"
 #include "log.h"
+#include "rand.h"
 #include "loop.h"
-
-/* Transfer ids: random, 1..2^53 (exact in any JSON reader). */
-int64_t co_random_id(void)
-{
-    uint64_t v = 0;
-    while (v == 0) {
-        if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
-            v = (uint64_t)dcv_mono_ns() ^ ((uint64_t)getpid() << 32);
-        v &= ((uint64_t)1 << 53) - 1;
-    }
-    return (int64_t)v;
-}
-
-static void hex_random(char *out, size_t nbytes)
-{
-    unsigned char b[32];
-    if (nbytes > sizeof b)
-        nbytes = sizeof b;
-    if (getrandom(b, nbytes, 0) != (ssize_t)nbytes)
-        for (size_t i = 0; i < nbytes; i++)
-            b[i] = (unsigned char)(dcv_mono_ns() >> (i % 8));
-    for (size_t i = 0; i < nbytes; i++)
-        sprintf(out + 2 * i, "%02x", b[i]);
-}
 
 /* ---- sockets ----------------------------------------------------------------------- */
 
@@ -227,7 +203,8 @@ int dcv_coord_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *c
     /* The two calls upward (coord_int.h): the dispatch kick, a peer gone. */
     c->att.dispatch = co_dispatch;
     c->out.on_gone = co_peer_gone;
-    hex_random(c->epoch, 16);
+    if ((r = dcv_random_hex(c->epoch, 16, err, errlen)) < 0)
+        goto fail;
 
     if (mkdir(c->set->state_dir, 0700) < 0 && errno != EEXIST) {
         r = dcv_err(err, errlen, -errno, "state_dir %s: %s", c->set->state_dir, strerror(errno));

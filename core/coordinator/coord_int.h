@@ -220,6 +220,5 @@ static inline void copy_str(char *dst, size_t len, const char *src)
 }
 
 /* coord.c */
-int64_t co_random_id(void);
 
 #endif

@@ -20,6 +20,7 @@
 #include "coordinator/registry.h"
 #include "coordinator/sessions.h"
 #include "log.h"
+#include "rand.h"
 #include "profile.h"
 #include "urlpolicy.h"
 
@@ -86,7 +87,16 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
     char note[DCV_SCHED_DETAIL_MAX + 300], eerr[256] = "";
     int by_path = in->kind != DCV_SUBMIT_URL && co_worker_reads_path(w, in->path), r;
 
+    int64_t xfer_id = 0;
+
     skey[0] = '\0';
+    /* Drawn before anything is stored: no id, no assignment (never a
+     * guessable one). */
+    if (in->kind != DCV_SUBMIT_URL && !by_path &&
+        dcv_random_id53(&xfer_id, eerr, sizeof eerr) < 0) {
+        dcv_log(DCV_LOG_ERROR, CO_LOG, "job %s: input transfer id: %s", q->id, eerr);
+        return -EAGAIN;
+    }
     if (pl->fallback)
         snprintf(note, sizeof note, "assigned to %s: fallback to %s (%.*s): no GPU session free (%s)",
                  w->id, dev->plugin, (int)strnlen(cc->encoder, sizeof cc->encoder), cc->encoder,
@@ -150,7 +160,7 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
     } else {
         int64_t room = w->has_tel ? w->tel.disk_free - c->set->disk_reserve : INT64_MAX;
         m->input.kind = DCV_INPUT_XFER;
-        m->input.blob.xfer_id = co_random_id();
+        m->input.blob.xfer_id = xfer_id;
         m->input.blob.size = in->size;
         copy_str(m->input.blob.sha256, sizeof m->input.blob.sha256, in->sha);
         m->input.mode = c->set->stream == DCV_STREAM_ALWAYS ||

@@ -12,6 +12,7 @@
 
 #include "errbuf.h"
 #include "profile.h"
+#include "profile_json.h"
 
 /* Stored form (written by admin.c's submit):
  *   {"kind":"upload","xfer_id":N,"size":N,"sha256":"..","name":".."}
@@ -65,38 +66,11 @@ out:
 /* Apply every key of a flat profile object with dcv_profile_set(). */
 int co_profile_parse(const char *profile_json, struct dcv_profile *p, char *err, size_t errlen)
 {
-    json_object *o = profile_json ? json_tokener_parse(profile_json) : NULL;
-    int r = 0;
-
-    dcv_profile_defaults(p);
-    if (!o || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        return dcv_err(err, errlen, -EINVAL, "profile: expected a JSON object");
-    }
-    json_object_object_foreach(o, key, val)
-    {
-        char buf[320];
-        switch (json_object_get_type(val)) {
-        case json_type_string: copy_str(buf, sizeof buf, json_object_get_string(val)); break;
-        case json_type_int: snprintf(buf, sizeof buf, "%" PRId64, json_object_get_int64(val)); break;
-        case json_type_double: snprintf(buf, sizeof buf, "%.17g", json_object_get_double(val)); break;
-        case json_type_boolean: copy_str(buf, sizeof buf, json_object_get_boolean(val) ? "true" : "false"); break;
-        default:
-            r = dcv_err(err, errlen, -EINVAL, "profile.%s: expected a string, number or boolean", key);
-            goto out;
-        }
-        if ((r = dcv_profile_set(p, key, buf, err, errlen)) < 0) {
-            if (r == -ENOENT)
-                dcv_errf(err, errlen, "profile.%s: not a profile option", key);
-            r = -EINVAL;
-            goto out;
-        }
-    }
-    dcv_profile_resolve(p);
-    r = dcv_profile_check(p, err, errlen);
-out:
-    json_object_put(o);
-    return r;
+    /* The same reader as the job process (core/profile_json.c), plus the
+     * cross-option checks a submit must pass; every refusal is a 400. */
+    if (dcv_profile_from_json(p, profile_json ? profile_json : "", err, errlen) < 0)
+        return -EINVAL;
+    return dcv_profile_check(p, err, errlen);
 }
 
 /* The output name the user gets: the input's base name with the container's extension. */

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -21,6 +20,7 @@
 #include "config.h"
 #include "errbuf.h"
 #include "log.h"
+#include "rand.h"
 #include "worker/encbench.h"
 #include "worker/jobspec.h"
 
@@ -67,24 +67,6 @@ static void host_identity(char *out, size_t len)
     }
     if (!out[0])
         snprintf(out, len, "unknown-host");
-}
-
-static int new_session(char *out, size_t len)
-{
-    unsigned char r[16];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t n = getrandom(r + got, sizeof r - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        got += (size_t)n;
-    }
-    for (size_t i = 0; i < sizeof r && 2 * i + 2 < len; i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
-    return 0;
 }
 
 const char *wk_jstr(struct json_object *o, const char *key)
@@ -226,7 +208,7 @@ int wk_hello_init(struct dcv_worker *w, const struct dcv_worker_opts *opts, char
                   size_t errlen)
 {
     struct dcv_proto_hello *h = w->hello;
-    char hn[256];
+    char hn[256], rerr[128];
     int r;
 
     /* Identity. */
@@ -237,8 +219,8 @@ int wk_hello_init(struct dcv_worker *w, const struct dcv_worker_opts *opts, char
                        "name or DISTCONV_NAME",
                        w->s->name);
     }
-    if ((r = new_session(h->session, sizeof h->session)) < 0) {
-        dcv_errf(err, errlen, "random session id: %s", strerror(-r));
+    if ((r = dcv_random_hex(h->session, 16, rerr, sizeof rerr)) < 0) {
+        dcv_errf(err, errlen, "random session id: %s", rerr);
         return r;
     }
     h->proto_min = 1;

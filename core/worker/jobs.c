@@ -287,9 +287,9 @@ static void send_failure(struct dcv_worker *w, struct wjob *j, int reject, int c
             COMP, "job %s: %s %s (%s): %s", j->tag, reject ? "REJECT" : "FAIL",
             dcv_proto_code_name(code), retryable ? "retryable" : "final", f.message);
     if (reject)
-        SEND(w, DCV_CMD_REJECT, &f, dcv_proto_reject_to_json, j);
+        wk_send(w, DCV_CMD_REJECT, &f, j);
     else
-        SEND(w, DCV_CMD_FAIL, &f, dcv_proto_fail_to_json, j);
+        wk_send(w, DCV_CMD_FAIL, &f, j);
 }
 
 /* A JOB refused before any process: its entry only carries the REJECT out. */
@@ -395,7 +395,7 @@ static void send_progress(struct dcv_worker *w, struct wjob *j, uint64_t now)
     p.fps = j->fps;
     j->progress_new = 0;
     j->progress_sent_ms = now;
-    SEND(w, DCV_CMD_PROGRESS, &p, dcv_proto_progress_to_json, NULL);
+    wk_send(w, DCV_CMD_PROGRESS, &p, NULL);
 }
 
 /* A job's stderr: JSON log lines from the job process, re-logged under the
@@ -469,7 +469,7 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
         wjob_step(j, WJ_EV_ACCEPT);
         dcv_log(DCV_LOG_INFO, COMP, "job %s: encoding with %s (%s, device %s)", j->tag,
                 l.accept.encoder, l.accept.plugin, l.accept.device_id);
-        SEND(w, DCV_CMD_ACCEPT, &l.accept, dcv_proto_accept_to_json, NULL);
+        wk_send(w, DCV_CMD_ACCEPT, &l.accept, NULL);
         break;
     case DCV_JOBLINE_PROGRESS: {
         uint64_t now = dcv_loop_now_ms();
@@ -493,7 +493,7 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
                 " frames in %" PRId64 " ms",
                 j->tag, l.done.output.size, l.done.output.xfer_id, l.done.frames,
                 l.done.elapsed_ms);
-        SEND(w, DCV_CMD_DONE, &l.done, dcv_proto_done_to_json, j);
+        wk_send(w, DCV_CMD_DONE, &l.done, j);
         break;
     case DCV_JOBLINE_FAIL:
         wjob_step(j, WJ_EV_REPORT);

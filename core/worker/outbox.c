@@ -93,15 +93,14 @@ void wk_drop_transient(struct dcv_worker *w)
     }
 }
 
-void wk_send_body(struct dcv_worker *w, int cmd, const void *body, to_json_fn fn,
-                  struct wjob *final_of)
+void wk_send(struct dcv_worker *w, int cmd, const void *body, struct wjob *final_of)
 {
     char *json = NULL, err[512];
     size_t len;
     /* Only a final message outlives the connection it was meant for. */
     if (w->state != CONN_READY && !final_of)
         return;
-    if (fn(body, &json, &len, err, sizeof err) < 0) {
+    if (dcv_proto_encode(DCV_PLANE_CONTROL, cmd, body, &json, &len, err, sizeof err) < 0) {
         dcv_log(DCV_LOG_ERROR, COMP, "cannot encode %s: %s",
                 dcv_proto_cmd_name(DCV_PLANE_CONTROL, cmd), err);
         if (final_of)

@@ -113,10 +113,9 @@ void wk_jobs_orphan(struct dcv_worker *w);
 void wk_jobs_free(struct dcv_worker *w);
 
 /* outbox.c */
-typedef int (*to_json_fn)(const void *m, char **out, size_t *len, char *err, size_t errlen);
-void wk_send_body(struct dcv_worker *w, int cmd, const void *body, to_json_fn fn,
-                  struct wjob *final_of);
-#define SEND(w, cmd, body, fn, fin) wk_send_body((w), (cmd), (body), (to_json_fn)(fn), (fin))
+/* Encode a control message by its command (dcv_proto_encode) and queue it;
+ * final_of: the job whose final message this is (it outlives the connection). */
+void wk_send(struct dcv_worker *w, int cmd, const void *body, struct wjob *final_of);
 void wk_flush(struct dcv_worker *w);
 void wk_drop_transient(struct dcv_worker *w);
 void wk_outbox_free(struct dcv_worker *w);
