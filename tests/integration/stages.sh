@@ -8,7 +8,9 @@
 #    failure, and never starts `make check`;
 #  - where valgrind runs it (a fake that runs the program), the stage goes
 #    on to `make check`;
-#  - where distconvd itself fails, that is a failure, not a skip.
+#  - where distconvd itself fails, that is a failure, not a skip;
+#  - the ASan stage is skipped only when the sanitizer runtime cannot start
+#    (gcc 12 on a kernel with vm.mmap_rnd_bits above 28), not on a report.
 # The real valgrind's pre-flight verdict on this host is printed as a note.
 . "$DCV_TOP_SRCDIR/tests/lib.sh"
 
@@ -71,6 +73,19 @@ printf '#!/bin/sh\nexit 1\n' >"$B/core/distconvd" && chmod +x "$B/core/distconvd
 PATH="$TMP/bin:$PATH" stage
 [ "$(cat "$TMP/counts")" = "0 1 0" ] && [ ! -e "$TMP/make-check-ran" ]
 ok $? "distconvd --version failing without valgrind: a failure, not a skip ($(cat "$TMP/counts"))"
+
+# The ASan stage's pre-flight: the runtime that cannot start is a skip, a
+# sanitizer report is not.
+printf '#!/bin/sh\necho AddressSanitizer:DEADLYSIGNAL >&2\necho "==1==ERROR: AddressSanitizer: SEGV on unknown address" >&2\nexit 1\n' >"$TMP/asan-noshadow"
+printf '#!/bin/sh\necho "==1==ERROR: AddressSanitizer: heap-buffer-overflow on address 0x1" >&2\nexit 1\n' >"$TMP/asan-bug"
+chmod +x "$TMP/asan-noshadow" "$TMP/asan-bug"
+why=$(sanitizer_preflight "$TMP/asan-noshadow")
+[ $? -eq 1 ] && case $why in *"AddressSanitizer:DEADLYSIGNAL"*mmap_rnd_bits*) true ;; *) false ;; esac
+ok $? "ASan runtime dying before main: skipped with the reason ($why)"
+sanitizer_preflight "$TMP/asan-bug" >/dev/null
+ok $? "an ASan report at start-up is not a reason to skip (the suite fails on it)"
+sanitizer_preflight "$DCV_TOP_BUILDDIR/core/distconvd" >/dev/null
+ok $? "this build's distconvd passes the pre-flight"
 
 if [ -n "$real_valgrind" ]; then
     if why=$(PATH="$(dirname "$real_valgrind"):$PATH" valgrind_preflight "$DCV_TOP_BUILDDIR/core/distconvd"); then
