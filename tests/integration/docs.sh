@@ -22,10 +22,10 @@
 #    directory; docs.sh puts the inputs the blocks name there (movie.mkv)
 #    and in SHARED (a.mkv);
 #  - PATH starts with shims: `distconvd` and `distconvctl` are the build's,
-#    with the built-in defaults the rule maps (state dir, key files,
-#    workers.d, admins.d under HOSTS/<host>; a daemon's name is its host's
-#    name; a coordinator's default tcp endpoints are the loopback ports of
-#    rule 3) unless the block sets them; `hostname` prints <host>; `ssh HOST
+#    with the built-in defaults the rule maps (the configuration file,
+#    state dir, key files, workers.d, admins.d under HOSTS/<host>; a
+#    daemon's name is its host's name; a coordinator's default tcp
+#    endpoints are the loopback ports of rule 3) unless the block sets them; `hostname` prints <host>; `ssh HOST
 #    CMD` runs CMD in HOST's environment; `scp` copies (paths are local
 #    after rule 1);
 #  - DISTCONV_BENCHMARK=0, as in every test (the startup benchmark costs
@@ -107,11 +107,19 @@ EOF
 }
 
 # --- the shims (PATH) ----------------------------------------------------------
+# The default configuration file, /etc/distconv/distconvd.conf, is the host's
+# (rule 1): given with -c unless the command names one; a missing default
+# file means an empty one.
+CONF_DEFAULT='case " $* " in *" -c "* | *" --config "* | *" --config="*) ;;
+*) mkdir -p "$H/etc/distconv" && touch "$H/etc/distconv/distconvd.conf" &&
+   set -- -c "$H/etc/distconv/distconvd.conf" "$@" ;;
+esac'
 cat >"$SHIM/distconvd" <<EOF
 #!/bin/sh
 # distconvd of the build; a service gets the mapped defaults and a log
 H="\$DOCS_C/hosts/\$DOCS_HOST"
 export DISTCONV_PLUGIN_DIR="\${DISTCONV_PLUGIN_DIR:-$DCV_TOP_BUILDDIR/stage/plugins}"
+$CONF_DEFAULT
 for a; do
     case \$a in --probe | --check-config | --transcode | --benchmark | --version | --help | -h | --job)
         exec "$DISTCONVD" "\$@" ;;
@@ -136,6 +144,7 @@ cat >"$SHIM/distconvctl" <<EOF
 #!/bin/sh
 H="\$DOCS_C/hosts/\$DOCS_HOST"
 export DISTCONV_PLUGIN_DIR="\${DISTCONV_PLUGIN_DIR:-$DCV_TOP_BUILDDIR/stage/plugins}"
+$CONF_DEFAULT
 export DISTCONV_STATE_DIR="\${DISTCONV_STATE_DIR:-\$H/var/lib/distconv}"
 export DISTCONV_SECURITY_COORDINATOR_KEY="\${DISTCONV_SECURITY_COORDINATOR_KEY:-\$H/etc/distconv/keys/coordinator.pub}"
 exec "$CTL" "\$@"
@@ -233,5 +242,8 @@ for cluster in $(ls "$DOCS_T/blocks" | cut -d- -f2 | sort -u); do
         diag "== $l"; tail -n 20 "$l" | sed 's/^/#   /'; done
     stop_daemons
     PIDS=""
+    left=$(cut -d' ' -f3 "$C/daemons" 2>/dev/null | while read -r sd; do
+        [ -e "$sd/distconvd.pid" ] && echo "$sd"; done)
+    [ -z "$left" ]; ok $? "cluster $cluster: each daemon removed its pid file when it stopped${left:+ (left: $left)}"
 done
 done_testing
