@@ -192,6 +192,17 @@ ctl_on() {
         "$SHIM/distconvctl" "$@")
 }
 
+# The harness itself: a command that fails in the middle of a block fails
+# the block (sh -e), so a doc change that breaks one fails this test.
+S="$DOCS_T/selftest"
+mkdir -p "$S/hosts/h/home"
+printf '1\n2\n' >"$S/ports"
+echo h >"$S/hostnames"
+printf 'h\nmkdir -p /etc/distconv/keys\ndistconvctl keygen --nmae x --dir /etc/distconv/keys\ntrue\n' >"$S/block"
+run_block "$S/block" "$S" h
+[ $? -ne 0 ] && grep -q "$S/hosts/h/etc/distconv/keys" "$S/run.sh"
+ok $? "self-check: a broken command in the middle of a block fails it"
+
 # --- each cluster ----------------------------------------------------------------
 gen_clip "$DOCS_T/movie.mkv" -f lavfi -i testsrc2=size=320x240:rate=25:duration=2 \
     -f lavfi -i sine=frequency=440:duration=2 -c:v libx264 -preset ultrafast -c:a aac -shortest
