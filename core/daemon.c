@@ -639,6 +639,34 @@ static int setup_security(struct dcv_conf *conf, struct dcv_net *net, int want_c
     return 0;
 }
 
+/* STATE_DIR/distconvd.pid: this daemon's pid, written once SIGHUP reloads
+ * and SIGTERM stops it (the loop owns both), so `kill -HUP $(cat
+ * STATE_DIR/distconvd.pid)` reaches this daemon and no other one on the
+ * host (docs/operations.md). Written to a temporary name and renamed: a
+ * reader never sees half a number. Not a lock: the state dir's store is. */
+static int write_pid_file(const char *state_dir, char *path, size_t pathlen)
+{
+    char tmp[PATH_MAX];
+    FILE *f;
+
+    if ((size_t)snprintf(path, pathlen, "%s/distconvd.pid", state_dir) >= pathlen ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    if (!(f = fopen(tmp, "w")))
+        return -errno;
+    if (fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+        int e = errno ? errno : EIO;
+        unlink(tmp);
+        return -e;
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return -e;
+    }
+    return 0;
+}
+
 static int do_service(struct dcv_conf *conf, const struct options *o)
 {
     const struct dcv_settings *s = dcv_conf_settings(conf);
@@ -649,7 +677,7 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
     struct dcv_worker *worker = NULL;
     struct dcv_auth *auth = NULL;
     char *probe_json = NULL, *bench_json = NULL;
-    char err[2048] = "";
+    char err[2048] = "", pid_path[PATH_MAX] = "";
     int r, rc = 1, stop_sig = 0;
     sigset_t block;
 
@@ -743,6 +771,10 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
     free(bench_json);
     bench_json = NULL;
 
+    if ((r = write_pid_file(s->state_dir, pid_path, sizeof(pid_path))) < 0) {
+        dcv_log(DCV_LOG_WARN, "daemon", "pid file %s: %s", pid_path, strerror(-r));
+        pid_path[0] = '\0';
+    }
     dcv_log(DCV_LOG_INFO, "daemon", "distconvd %s running as %s (%s)", PACKAGE_VERSION,
             dcv_role_name(s->role), s->name);
     r = dcv_loop_run(loop, err, sizeof(err));
@@ -753,6 +785,8 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
     dcv_log(DCV_LOG_INFO, "daemon", "%s: stopping", stop_sig ? strsignal(stop_sig) : "loop idle");
     rc = 0;
 out:
+    if (pid_path[0])
+        unlink(pid_path);
     /* Worker first: its DISCONNECT and job cleanup may still need the
      * coordinator's sockets in standalone mode. */
     dcv_worker_free(&worker);

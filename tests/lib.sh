@@ -24,12 +24,12 @@ trap _cleanup EXIT
 if [ "${DCV_VALGRIND:-0}" = 1 ]; then
     _vg_dir=${DCV_VALGRIND_DIR:-$DCV_TOP_BUILDDIR/valgrind}
     mkdir -p "$_vg_dir"
+    . "$DCV_TOP_SRCDIR/tests/valgrind-flags.sh"
     # valgrind cannot exec /proc/self/exe (it is valgrind): name the binary.
     cat >"$TMP/distconvd-valgrind" <<EOF
 #!/bin/sh
 case " \$* " in *" --transcode "*) exec "$DISTCONVD" "\$@" ;; esac
-DISTCONV_SELF_EXE="$DISTCONVD" exec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \\
-    --show-leak-kinds=definite --num-callers=30 \\
+DISTCONV_SELF_EXE="$DISTCONVD" exec valgrind $(echo $DCV_VALGRIND_FLAGS) \\
     --suppressions="$DCV_TOP_SRCDIR/tests/valgrind.supp" \\
     --log-file="$_vg_dir/$(basename "$0" .sh).%p.log" "$DISTCONVD" "\$@"
 EOF

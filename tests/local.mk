@@ -28,4 +28,4 @@ AM_TESTS_ENVIRONMENT = \
 
 check_SCRIPTS += stage-plugins
 
-EXTRA_DIST += tests/lib.sh tests/lsan.supp build-aux/tap-driver.sh
+EXTRA_DIST += tests/lib.sh tests/valgrind-flags.sh tests/lsan.supp build-aux/tap-driver.sh

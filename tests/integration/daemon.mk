@@ -6,3 +6,9 @@ TESTS += tests/integration/faults.sh
 EXTRA_DIST += tests/integration/faults.sh tests/integration/cluster-lib.sh
 TESTS += tests/integration/url-input.sh
 EXTRA_DIST += tests/integration/url-input.sh
+# scripts/test's stage logic (valgrind pre-flight) on a stub build dir.
+TESTS += tests/integration/stages.sh
+EXTRA_DIST += tests/integration/stages.sh
+# The marked cluster blocks of README.md and docs/ run as written.
+TESTS += tests/integration/docs.sh
+EXTRA_DIST += tests/integration/docs.sh

@@ -6,8 +6,8 @@
 # Each time the job completes on the other worker, the attempt history says
 # the first worker was lost, the output verifies (duration), and the
 # coordinator keeps no part of the dead attempt's output (item 5). The
-# requeued attempt waits out its retry back-off, and status says until when
-# (item 3).
+# requeued attempt waits out its retry back-off, and the job records until
+# when (item 3; the `next_attempt_ms` status shows while it waits).
 . "$DCV_TOP_SRCDIR/tests/lib.sh"
 . "$DCV_TOP_SRCDIR/tests/integration/cluster-lib.sh"
 
@@ -64,11 +64,28 @@ kill_worker() {
     kill -KILL "$p"
     wait "$p" 2>/dev/null
 }
-now_ms() { python3 -c 'import time; print(int(time.time() * 1000))'; }
-waiting_for_backoff() { # JOB: queued, with a next attempt time in the future
-    ctl status "$1" --json >"$TMP/b.json" 2>/dev/null || return 1
-    jget "$TMP/b.json" "1 if d['state']=='queued' and d.get('next_attempt_ms',0) > $(now_ms) else ''" |
-        grep -q 1
+# waited_backoff JOB MIN MAX: from the coordinator's store (read-only),
+# after the fact: attempt 1 went back to the queue at REQUEUED, the job
+# stored its next attempt time NOT_BEFORE (what status shows as
+# next_attempt_ms while it waits), MIN <= NOT_BEFORE - REQUEUED <= MAX, and
+# attempt 2 started at or after NOT_BEFORE. Recorded times, so a slow host
+# cannot miss a window. Prints what it found.
+waited_backoff() {
+    python3 - "$TMP/coord/jobs.db" "$@" <<'EOF'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=10)
+j, lo, hi = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+req = db.execute("SELECT max(time_ms) FROM history WHERE job_id=? AND attempt=1 AND "
+                 "to_state='QUEUED' AND from_state<>'QUEUED'", (j,)).fetchone()[0]
+nb = db.execute("SELECT not_before_ms FROM jobs WHERE id=?", (j,)).fetchone()[0]
+st = db.execute("SELECT min(started_ms) FROM attempts WHERE job_id=? AND attempt=2", (j,)).fetchone()[0]
+if None in (req, nb, st):
+    print("not recorded: requeued %s, next attempt %s, attempt 2 started %s" % (req, nb, st))
+    sys.exit(1)
+print("next attempt stored %d ms after the requeue (%d..%d), attempt 2 started %d ms after it"
+      % (nb - req, lo, hi, st - nb))
+sys.exit(0 if lo <= nb - req <= hi and st >= nb else 1)
+EOF
 }
 no_file() { [ ! -e "$1" ]; }
 
@@ -84,10 +101,11 @@ fi
 [ -n "$victim" ]; ok $? "a worker killed in the middle of the input copy (${out:-no partial input seen})"
 [ "$(job_field "$id" "d.get('worker')")" = "$victim" ]; ok $? "it was the job's worker"
 
-wait_until 20 waiting_for_backoff "$id"
-ok $? "the requeued job waits out its back-off; status shows next_attempt_ms"
 wait_until 120 job_state_is "$id" done
 ok $? "the job completes"
+# retry_backoff_ms 1500: the first retry waits a random time in [750, 1500] ms.
+why=$(waited_backoff "$id" 750 1500)
+ok $? "the requeued job waited out its back-off: $why"
 ctl status "$id" --json >"$TMP/s1.json" 2>/dev/null
 other=$(other_of "$victim")
 [ "$(jget "$TMP/s1.json" "d['attempt']")" = 2 ] && [ "$(jget "$TMP/s1.json" "d.get('worker')")" = "$other" ]
