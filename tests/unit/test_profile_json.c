@@ -4,6 +4,8 @@
  * profile object (dcv_profile_from_json).
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "profile.h"
@@ -86,9 +88,60 @@ static void test_from_json(void)
     TAP_HAS_STR(err, "--crf: expected", "... with its message");
 }
 
+/* docs/protocol.md section 3.8 is the profile object's whole list (a worker
+ * is written from it): every option the table knows is a row there, and
+ * every row is an option. The first cell of a row names one key or several
+ * separated by ", ". */
+static void test_protocol_doc(void)
+{
+    const char *top = getenv("DCV_TOP_SRCDIR");
+    char path[4096], line[2048], doc_keys[4096] = ",";
+    int in = 0, missing = 0, extra = 0;
+    unsigned flags;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/docs/protocol.md", top ? top : "..");
+    if (!(f = fopen(path, "r"))) {
+        tap_ok(0, "cannot read %s", path);
+        return;
+    }
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "### ", 4) == 0 || strncmp(line, "## ", 3) == 0)
+            in = strstr(line, "The profile object") != NULL;
+        if (!in || strncmp(line, "| ", 2) != 0 || strncmp(line, "| key |", 7) == 0)
+            continue;
+        char *end = strstr(line + 2, " |");
+        if (!end)
+            continue;
+        *end = '\0';
+        for (char *k = strtok(line + 2, ", "); k; k = strtok(NULL, ", ")) {
+            if (strspn(k, "-") == strlen(k))
+                continue;
+            int known = 0;
+            for (size_t i = 0; dcv_profile_option(i, NULL); i++)
+                known |= strcmp(dcv_profile_option(i, NULL), k) == 0;
+            if (!known && !extra++)
+                tap_diag("protocol.md 3.8 names '%s', which is no profile option", k);
+            strncat(doc_keys, k, sizeof doc_keys - strlen(doc_keys) - 2);
+            strcat(doc_keys, ",");
+        }
+    }
+    fclose(f);
+    for (size_t i = 0; dcv_profile_option(i, &flags); i++) {
+        char want[64];
+        snprintf(want, sizeof want, ",%s,", dcv_profile_option(i, NULL));
+        if (!strstr(doc_keys, want) && !missing++)
+            tap_diag("option '%s' is not in protocol.md 3.8", dcv_profile_option(i, NULL));
+    }
+    TAP_OK(doc_keys[1] != '\0', "protocol.md has the profile object table");
+    TAP_IS_INT(missing, 0, "every profile option is documented in protocol.md 3.8");
+    TAP_IS_INT(extra, 0, "protocol.md 3.8 documents no option that does not exist");
+}
+
 int main(void)
 {
     test_options();
     test_from_json();
+    test_protocol_doc();
     return tap_done();
 }
