@@ -356,8 +356,8 @@ static void on_heartbeat(struct dcv_coord *c, struct co_worker *w, const void *m
 
 static void on_disconnect(struct dcv_coord *c, struct co_worker *w, const void *m)
 {
-    (void)m;
-    co_worker_lost(c, w, "worker sent DISCONNECT");
+    const struct dcv_proto_disconnect *d = m;
+    co_worker_left(c, w, d ? d->reason : "");
 }
 
 /* What a worker may send after HELLO: the body is decoded into a heap
@@ -374,7 +374,7 @@ static const struct {
     {DCV_CMD_FAIL, sizeof(struct dcv_proto_failure), on_fail},
     {DCV_CMD_PROGRESS, sizeof(struct dcv_proto_progress), on_progress},
     {DCV_CMD_DONE, sizeof(struct dcv_proto_done), on_done},
-    {DCV_CMD_DISCONNECT, 0, on_disconnect},
+    {DCV_CMD_DISCONNECT, sizeof(struct dcv_proto_disconnect), on_disconnect},
 };
 
 void co_on_control(struct dcv_coord *c, const struct dcv_tx_peer *from, const struct dcv_proto_msg *m)
@@ -422,6 +422,15 @@ void co_on_control(struct dcv_coord *c, const struct dcv_tx_peer *from, const st
             continue;
         if (!handlers[i].size) {
             handlers[i].fn(c, w, NULL);
+            return;
+        }
+        if (m->cmd == DCV_CMD_DISCONNECT) {
+            /* Never answered, whatever its body: the peer is leaving. */
+            struct dcv_proto_disconnect d = {{0}};
+            if (dcv_proto_decode(DCV_PLANE_CONTROL, m->cmd, m->body, m->body_len, &d, err,
+                                 sizeof err) < 0)
+                d.reason[0] = '\0';
+            handlers[i].fn(c, w, &d);
             return;
         }
         if (!(x = calloc(1, handlers[i].size)))

@@ -78,14 +78,13 @@ int co_collect_active(const struct dcv_job *j, void *ud)
     return 0;
 }
 
-/* A worker is gone (silent, DISCONNECT): every attempt it held is lost. */
-void co_worker_lost(struct dcv_coord *c, struct co_worker *w, const char *why)
+/* The worker is gone: every attempt it held goes back to the queue. */
+static void worker_forget(struct dcv_coord *c, struct co_worker *w, const char *why)
 {
     struct co_active a = { 0 };
     char err[512];
     int r;
 
-    dcv_log(DCV_LOG_WARN, CO_LOG, "worker %s (session %s) lost: %s", w->id, w->session, why);
     if (w->peer.len)
         co_drop_backlog(c, c->ctl, &w->peer);
     w->online = 0;
@@ -107,6 +106,25 @@ void co_worker_lost(struct dcv_coord *c, struct co_worker *w, const char *why)
     }
     free(a.v);
     co_dispatch_soon(c);
+}
+
+/* Silent past its liveness window, or no longer enrolled: an admin should
+ * look, so a warning. */
+void co_worker_lost(struct dcv_coord *c, struct co_worker *w, const char *why)
+{
+    dcv_log(DCV_LOG_WARN, CO_LOG, "worker %s (session %s) lost: %s", w->id, w->session, why);
+    worker_forget(c, w, why);
+}
+
+/* It said DISCONNECT (a clean stop, a restart): nothing is wrong, so an
+ * info line; its jobs are requeued all the same. */
+void co_worker_left(struct dcv_coord *c, struct co_worker *w, const char *reason)
+{
+    char why[DCV_PROTO_TEXT + 32];
+    snprintf(why, sizeof why, "worker left: %s", reason && reason[0] ? reason : "DISCONNECT");
+    dcv_log(DCV_LOG_INFO, CO_LOG, "worker %s (session %s) disconnected: %s", w->id, w->session,
+            reason && reason[0] ? reason : "no reason given");
+    worker_forget(c, w, why);
 }
 
 /* A send found the peer gone: forget the connection; its liveness window

@@ -32,6 +32,8 @@ int co_collect_active(const struct dcv_job *j, void *ud);
 
 /* A worker is gone (silent, DISCONNECT, unenrolled): its attempts are lost. */
 void co_worker_lost(struct dcv_coord *c, struct co_worker *w, const char *why);
+/* The worker said DISCONNECT: the same, logged as a departure, not a loss. */
+void co_worker_left(struct dcv_coord *c, struct co_worker *w, const char *reason);
 void co_peer_gone(struct dcv_coord *c, struct dcv_sock *s, const struct dcv_tx_peer *p);
 void co_on_hello(struct dcv_coord *c, const struct dcv_tx_peer *from, const void *body, size_t len);
 void co_on_heartbeat(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_heartbeat *m);

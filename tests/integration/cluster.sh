@@ -93,6 +93,11 @@ d=$(probe_duration "$TMP/streamed.mkv")
 python3 -c "import sys; sys.exit(0 if abs(float('$d') - 3.0) < 0.3 else 1)"
 ok $? "streamed job's output is a 3 s video ($d s)"
 kill -TERM "$PID_w3"; wait "$PID_w3" 2>/dev/null
+# A clean stop is a departure (info), not a loss (warn): issue 11 A10.
+wait_until 10 grep -q "worker w3 (session [0-9a-f]*) disconnected: worker shutting down" "$TMP/coord.log"
+ok $? "a worker's clean stop is logged as a disconnect with its reason"
+! grep -q "worker w3 (session [0-9a-f]*) lost" "$TMP/coord.log"
+ok $? "... and not as a loss"
 
 # --- drain: w1 drained, so work goes to w2 ----------------------------------------------
 ctl undrain w2 >/dev/null 2>&1
