@@ -58,6 +58,7 @@ struct opts {
     /* jobs */
     int state; /* -1 = all */
     int64_t limit;
+    int64_t offset; /* jobs --offset */
     /* get */
     int input;
     /* keygen */
@@ -121,7 +122,7 @@ void show_kv(const char *k, const char *v);
  * body. The tables return EXIT_OK or EXIT_FAILED (out of memory). */
 void show_job(json_object *job);
 void show_worker(json_object *w);
-int show_jobs(json_object *body, int quiet);
+int show_jobs(json_object *body, int64_t offset, int quiet);
 int show_workers(json_object *body, int quiet);
 
 /* ---- JSON helpers: a member of the type asked for, else the default ------- */

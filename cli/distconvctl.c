@@ -58,7 +58,7 @@ static const struct {
 /* Options and the commands they apply to (a mask of 1 << enum cmd). */
 enum {
     OPT_JSON = 1000, OPT_PRIORITY, OPT_MAX_ATTEMPTS, OPT_IDEM, OPT_SHARED, OPT_WAIT,
-    OPT_FOLLOW, OPT_STATE, OPT_LIMIT, OPT_INPUT, OPT_NAME, OPT_DIR,
+    OPT_FOLLOW, OPT_STATE, OPT_LIMIT, OPT_OFFSET, OPT_INPUT, OPT_NAME, OPT_DIR,
     OPT_PROFILE, /* every profile option maps here, name looked up by index */
 };
 
@@ -87,7 +87,7 @@ static void usage(FILE *f)
 "    distconvctl [GLOBAL OPTIONS] submit FILE|URL [ENCODE OPTIONS] [--priority P]\n"
 "                [--max-attempts N] [--idempotency-key KEY] [--shared] [--wait] [-o OUT]\n"
 "    distconvctl [GLOBAL OPTIONS] status JOB [--follow]\n"
-"    distconvctl [GLOBAL OPTIONS] jobs [--state STATE] [--limit N]\n"
+"    distconvctl [GLOBAL OPTIONS] jobs [--state STATE] [--limit N] [--offset N]\n"
 "    distconvctl [GLOBAL OPTIONS] cancel JOB | retry JOB\n"
 "    distconvctl [GLOBAL OPTIONS] get JOB -o OUT [--input]\n"
 "    distconvctl [GLOBAL OPTIONS] workers | worker ID | drain ID | undrain ID\n"
@@ -136,6 +136,7 @@ static void usage(FILE *f)
 "    jobs                 table of jobs, newest first\n"
 "        --state STATE    queued, assigned, running, verifying, done, failed, cancelled\n"
 "        --limit N        at most N jobs (1..10000, default 100)\n"
+"        --offset N       skip the N newest first: the next page (default 0)\n"
 "    cancel JOB           cancel a queued or running job\n"
 "    retry JOB            queue a failed or cancelled job again\n"
 "    get JOB -o OUT       download the job's output (written to OUT.part, renamed to\n"
@@ -228,6 +229,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"follow", no_argument, NULL, OPT_FOLLOW},
         {"state", required_argument, NULL, OPT_STATE},
         {"limit", required_argument, NULL, OPT_LIMIT},
+        {"offset", required_argument, NULL, OPT_OFFSET},
         {"input", no_argument, NULL, OPT_INPUT},
         {"name", required_argument, NULL, OPT_NAME},
         {"dir", required_argument, NULL, OPT_DIR},
@@ -330,6 +332,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 if (ctl_parse_int(optarg, 1, 10000, &o->limit) < 0)
                     return ctl_usage_error("--limit: expected an integer 1..10000, got '%s'",
                                            optarg);
+                break;
+            case OPT_OFFSET:
+                mask = M(CMD_JOBS);
+                if (ctl_parse_int(optarg, 0, INT32_MAX, &o->offset) < 0)
+                    return ctl_usage_error("--offset: expected an integer 0..%d, got '%s'",
+                                           INT32_MAX, optarg);
                 break;
             case OPT_INPUT: mask = M(CMD_GET); o->input = 1; break;
             case OPT_NAME:
@@ -655,12 +663,13 @@ static int cmd_jobs(struct ctl *c)
     ctl_args_init(&a);
     a.state = c->o->state;
     a.limit = c->o->limit;
+    a.offset = c->o->offset;
     if ((rc = ctl_call(c, DCV_VERB_JOBS, &a, NULL, &body, &raw)) != EXIT_OK)
         return rc;
     if (c->o->json)
         ctl_print_raw(raw);
     else
-        rc = show_jobs(body, c->o->quiet);
+        rc = show_jobs(body, c->o->offset, c->o->quiet);
     json_object_put(body);
     free(raw);
     return rc;

@@ -160,7 +160,7 @@ const char *show_no_output(json_object *job)
     return oc && strcmp(oc, "encoded") != 0 ? oc : NULL;
 }
 
-int show_jobs(json_object *body, int quiet)
+int show_jobs(json_object *body, int64_t offset, int quiet)
 {
     json_object *jobs;
     int rc = EXIT_OK;
@@ -169,7 +169,10 @@ int show_jobs(json_object *body, int quiet)
     jobs = jget(body, "jobs", json_type_array);
     n = jobs ? json_object_array_length(jobs) : 0;
     if (n == 0) {
-        if (!quiet)
+        if (!quiet && offset > 0 && jint(body, "total", 0) > 0)
+            printf("no jobs past the %lld newest (%lld in all)\n", (long long)offset,
+                   (long long)jint(body, "total", 0));
+        else if (!quiet)
             printf("no jobs\n");
         return EXIT_OK;
     }
@@ -199,9 +202,10 @@ int show_jobs(json_object *body, int quiet)
         }
         dcv_table_print(&t, stdout);
         dcv_table_free(&t);
-        if (jint(body, "total", (int64_t)n) > (int64_t)n && !quiet)
-            printf("(%zu of %lld jobs; --limit shows more)\n", n,
-                   (long long)jint(body, "total", 0));
+        if (jint(body, "total", (int64_t)n) > offset + (int64_t)n && !quiet)
+            printf("(jobs %lld-%lld of %lld, newest first; --offset %lld shows the next %zu)\n",
+                   (long long)offset + 1, (long long)offset + (long long)n,
+                   (long long)jint(body, "total", 0), (long long)offset + (long long)n, n);
     }
     return rc;
 }

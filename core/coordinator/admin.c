@@ -513,12 +513,13 @@ static void verb_jobs(struct req_ctx *x)
         u.owner = x->user;
         u.skip = a->offset;
         u.left = a->limit > 0 ? a->limit : JOBS_DEFAULT_LIMIT;
-        r = dcv_store_list(x->c->store, a->state, INT_MAX, 0, list_one, &u, err, sizeof err);
+        r = dcv_store_list_order(x->c->store, a->state, 1, INT_MAX, 0, list_one, &u, err,
+                                 sizeof err);
         total = u.seen;
     } else {
-        r = dcv_store_list(x->c->store, a->state,
-                           a->limit > 0 ? (int)a->limit : JOBS_DEFAULT_LIMIT, (int)a->offset,
-                           list_one, &u, err, sizeof err);
+        r = dcv_store_list_order(x->c->store, a->state, 1,
+                                 a->limit > 0 ? (int)a->limit : JOBS_DEFAULT_LIMIT,
+                                 (int)a->offset, list_one, &u, err, sizeof err);
     }
     if (r < 0) {
         json_object_put(u.arr);

@@ -108,6 +108,10 @@ typedef int (*dcv_store_job_cb)(const struct dcv_job *job, void *ud);
  * limit. Returns 0, the callback's non-zero value, or a negative errno. */
 int dcv_store_list(struct dcv_store *s, int state, int limit, int offset, dcv_store_job_cb cb,
                    void *ud, char *err, size_t errlen);
+/* The same, newest first when newest_first (what a person listing jobs
+ * wants to see, and pages back from). */
+int dcv_store_list_order(struct dcv_store *s, int state, int newest_first, int limit, int offset,
+                         dcv_store_job_cb cb, void *ud, char *err, size_t errlen);
 
 /* Queued jobs in scheduling order (class, then priority, then oldest first). */
 int dcv_store_list_queued(struct dcv_store *s, int limit, int offset, dcv_store_job_cb cb,

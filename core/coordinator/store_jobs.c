@@ -70,6 +70,12 @@ static int each_job(struct dcv_store *s, sqlite3_stmt *st, dcv_store_job_cb cb, 
 int dcv_store_list(struct dcv_store *s, int state, int limit, int offset, dcv_store_job_cb cb,
                    void *ud, char *err, size_t errlen)
 {
+    return dcv_store_list_order(s, state, 0, limit, offset, cb, ud, err, errlen);
+}
+
+int dcv_store_list_order(struct dcv_store *s, int state, int newest_first, int limit, int offset,
+                         dcv_store_job_cb cb, void *ud, char *err, size_t errlen)
+{
     sqlite3_stmt *st;
     int r, rc;
 
@@ -78,8 +84,11 @@ int dcv_store_list(struct dcv_store *s, int state, int limit, int offset, dcv_st
         return -EINVAL;
     }
     if ((r = sto_prep(s,
-                  "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR state = ?1)"
-                  " ORDER BY created_ms, rowid LIMIT ?2 OFFSET ?3",
+                  newest_first
+                      ? "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR state = ?1)"
+                        " ORDER BY created_ms DESC, rowid DESC LIMIT ?2 OFFSET ?3"
+                      : "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR state = ?1)"
+                        " ORDER BY created_ms, rowid LIMIT ?2 OFFSET ?3",
                   &st, err, errlen)) < 0)
         return r;
     if ((rc = sto_bind_text(st, 1, state >= 0 ? dcv_job_state_name((enum dcv_job_state)state) : NULL)) != SQLITE_OK ||

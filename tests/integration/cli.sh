@@ -178,6 +178,17 @@ ctl jobs --json >"$TMP/j.json" 2>/dev/null
 n1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"])' "$TMP/j.json")
 [ "$n1" -eq $((n0 + 1)) ]; ok $? "one job was created ($n0 -> $n1)"
 J2=$(cat "$TMP/id1")
+# jobs lists newest first and pages with --offset (issue 11 A10: it listed
+# the oldest first, so new jobs vanished past the 100th)
+ctl jobs --limit 1 --json >"$TMP/j.json" 2>/dev/null
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["jobs"][0]["job_id"] == sys.argv[2]' "$TMP/j.json" "$J2"
+ok $? "jobs --limit 1 shows the newest job"
+ctl jobs --limit 1 >"$TMP/o" 2>&1
+grep -q "^(jobs 1-1 of $n1, newest first; --offset 1 shows the next 1)" "$TMP/o"
+ok $? "the table says how to see the next page"
+ctl jobs --limit 1 --offset 1 --json >"$TMP/j.json" 2>/dev/null
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["jobs"]) == 1 and d["jobs"][0]["job_id"] != sys.argv[2]' "$TMP/j.json" "$J2"
+ok $? "jobs --offset 1 shows the one before it"
 ctl status "$J2" --json >"$TMP/o" 2>&1 && pyjson "$TMP/o" 'd["state"] == "queued"'
 ok $? "with the only worker draining the job stays queued"
 # Waiting on it (the same key: no new job) and interrupted: exit 130, nothing written.
