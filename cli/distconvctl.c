@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -129,7 +130,9 @@ static void usage(FILE *f)
 "                         (default: a random key, reused across this run's retries)\n"
 "        --wait           follow the job until it ends: exit 0 done, 1 failed or\n"
 "                         cancelled\n"
-"        -o OUT           wait, then download the output to OUT (implies --wait)\n"
+"        -o OUT           wait, then download the output to OUT (implies --wait); its\n"
+"                         name gives the container (.mkv, .mp4/.m4v, .ts) unless\n"
+"                         --container does (they must agree); checked before upload\n"
 "    status JOB           the job, its attempts and history\n"
 "        --follow         poll about once a second, print each state or progress\n"
 "                         change until the job ends (exit 0 done, 1 failed/cancelled)\n"
@@ -207,6 +210,69 @@ static int is_terminal(const char *state)
 {
     int s = state_index(state);
     return s >= 0 && dcv_job_state_is_terminal((enum dcv_job_state)s);
+}
+
+/* The container a file name says (".mp4" -> "mp4"), or NULL. */
+static const char *container_of_name(const char *path)
+{
+    static const struct { const char *ext, *container; } map[] = {
+        {"mkv", "mkv"}, {"mp4", "mp4"}, {"m4v", "mp4"}, {"ts", "ts"}, {"m2ts", "ts"}, {"mts", "ts"},
+    };
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    const char *dot = strrchr(base, '.');
+    for (size_t i = 0; dot && i < sizeof map / sizeof map[0]; i++)
+        if (strcasecmp(dot + 1, map[i].ext) == 0)
+            return map[i].container;
+    return NULL;
+}
+
+/*
+ * submit -o OUT, checked before anything is uploaded or encoded: the
+ * container comes from OUT's name unless --container says it (a mismatch is
+ * refused: `-o x.mp4` must not write Matroska), and OUT's directory must be
+ * there and writable (else the error came only after the whole encode).
+ */
+static int check_submit_out(struct opts *o)
+{
+    const char *named = container_of_name(o->out), *given = NULL;
+    char dir[PATH_MAX], perr[256];
+    json_object *v;
+    struct stat sb;
+
+    if (json_object_object_get_ex(o->profile_json, "container", &v))
+        given = json_object_get_string(v);
+    if (given && named && strcmp(given, named) != 0)
+        return ctl_usage_error("-o %s: the name says %s but --container %s writes %s: rename "
+                               "the output or drop --container", o->out, named, given, given);
+    if (!given && !named)
+        return ctl_usage_error("-o %s: cannot tell the container from the name: name it .mkv, "
+                               ".mp4 or .ts, or give --container mkv|mp4|ts", o->out);
+    if (!given) {
+        if (dcv_profile_set(&o->profile, "container", named, perr, sizeof perr) < 0 ||
+            json_object_object_add(o->profile_json, "container", json_object_new_string(named)) < 0)
+            return ctl_usage_error("-o %s: %s", o->out, perr);
+    }
+    if (strlen(o->out) >= sizeof dir)
+        return ctl_usage_error("-o: name too long");
+    snprintf(dir, sizeof dir, "%s", o->out);
+    {
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            snprintf(dir, sizeof dir, ".");
+        else if (slash == dir)
+            dir[1] = '\0';
+        else
+            *slash = '\0';
+    }
+    if (stat(dir, &sb) < 0)
+        return ctl_usage_error("-o %s: directory %s: %s", o->out, dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return ctl_usage_error("-o %s: %s is not a directory", o->out, dir);
+    if (access(dir, W_OK) < 0)
+        return ctl_usage_error("-o %s: cannot write in %s: %s", o->out, dir, strerror(errno));
+    if (stat(o->out, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return ctl_usage_error("-o %s: is a directory", o->out);
+    return 0;
 }
 
 /* 0 run, 1 answered (--help/--version), EXIT_USAGE after a message. */
@@ -403,8 +469,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
         char perr[256];
         if (dcv_profile_check(&o->profile, perr, sizeof perr) < 0)
             return ctl_usage_error("%s", perr);
-        if (o->out)
+        if (o->out) {
+            int r;
             o->wait = 1;
+            if ((r = check_submit_out(o)) != 0)
+                return r;
+        }
         if (is_url(o->arg)) {
             if (o->shared)
                 return ctl_usage_error("submit: --shared is for files, not URLs");

@@ -126,6 +126,24 @@ python3 -c 'import sys; assert 0.5 < float(sys.argv[1]) < 2' "$d"; ok $? "the ou
 [ ! -e "$TMP/out.mkv.part" ]; ok $? "no .part file left"
 grep -q "^upload: 100%" "$TMP/e" && grep -q "^download: 100%" "$TMP/e" && grep -q "done" "$TMP/e"
 ok $? "progress on stderr as plain lines when it is not a terminal"
+# -o names the container (issue 11 A10: -o x.mp4 wrote Matroska), and a
+# mismatch or an unwritable -o is refused before anything is uploaded
+ctl submit "$TMP/clip.mkv" --codec h264 --preset 1 -o "$TMP/out.mp4" >/dev/null 2>"$TMP/e"
+rc=$?
+fmt=$("$FFPROBE" -v error -show_entries format=format_name -of default=nw=1:nk=1 "$TMP/out.mp4" 2>/dev/null)
+[ $rc -eq 0 ] && case "$fmt" in *mp4*) true ;; *) false ;; esac
+ok $? "submit -o x.mp4 writes MP4 (exit $rc, format '$fmt')"
+ctl jobs --json >"$TMP/j.json" 2>/dev/null
+nj=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"])' "$TMP/j.json")
+usage "-o x.mp4 with --container mkv is refused" "the name says mp4 but --container mkv" \
+    submit "$TMP/clip.mkv" --container mkv -o "$TMP/x.mp4"
+usage "-o with a name that says no container is refused" "cannot tell the container" \
+    submit "$TMP/clip.mkv" -o "$TMP/x.avi"
+usage "-o in a directory that does not exist is refused at once" "directory $TMP/no-such-dir" \
+    submit "$TMP/clip.mkv" -o "$TMP/no-such-dir/x.mkv"
+ctl jobs --json >"$TMP/j.json" 2>/dev/null
+[ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"])' "$TMP/j.json")" = "$nj" ]
+ok $? "the refused submits made no job"
 ctl -q get "$JOB" -o "$TMP/quiet.mkv" >"$TMP/o" 2>"$TMP/e"
 [ $? -eq 0 ] && [ ! -s "$TMP/o" ] && [ ! -s "$TMP/e" ]; ok $? "-q: nothing on stdout or stderr"
 
