@@ -200,6 +200,29 @@ static struct co_worker *hello_admit(struct dcv_coord *c, const struct dcv_tx_pe
         w->next = c->reg.workers;
         c->reg.workers = w;
         *fresh = 1;
+    } else if (w->online && w->peer.len && !dcv_peer_equal(&w->peer, from) &&
+               strcmp(w->session, h->session) != 0) {
+        /* A second process with this name (and key) while the first is
+         * still heartbeating: letting it in would retire the first, whose
+         * next message takes the name back, and so on every heartbeat. The
+         * newcomer is refused; a restarted worker (the old process died)
+         * gets in once the old session's liveness window has passed. */
+        uint64_t now = co_now();
+        char hex[80], why[DCV_PROTO_TEXT];
+        snprintf(why, sizeof why,
+                 "worker name '%s' is in use by another running worker (session %.12s, heard "
+                 "%.1f s ago): give each worker its own name (name / DISTCONV_NAME) and key; "
+                 "a restarted worker is admitted once the old session is %.1f s silent",
+                 w->id, w->session, (double)(now - w->last_rx) / 1000.0,
+                 (double)c->dead_ms / 1000.0);
+        if (!w->dup_logged || now - w->dup_logged >= 60000) {
+            dcv_peer_hex(from, hex, sizeof hex);
+            dcv_log(DCV_LOG_WARN, CO_LOG, "HELLO of session %.12s (connection %s) refused: %s",
+                    h->session, hex, why);
+            w->dup_logged = now;
+        }
+        co_send_disconnect(c, from, why);
+        return NULL;
     } else if (w->peer.len && !dcv_peer_equal(&w->peer, from)) {
         co_drop_backlog(c, c->ctl, &w->peer);
     }

@@ -12,3 +12,6 @@ EXTRA_DIST += tests/integration/stages.sh
 # The marked cluster blocks of README.md and docs/ run as written.
 TESTS += tests/integration/docs.sh
 EXTRA_DIST += tests/integration/docs.sh
+# Misconfigured workers: one clear line on the side that can act (issue 11 A9).
+TESTS += tests/integration/misconfig.sh
+EXTRA_DIST += tests/integration/misconfig.sh
