@@ -298,7 +298,8 @@ static void verb_submit(struct req_ctx *x)
     int64_t size;
     int created = 0, r;
 
-    if (co_profile_parse(a->profile, &prof, err, sizeof err) < 0) {
+    if (co_profile_parse(a->profile, &prof, err, sizeof err) < 0 ||
+        co_profile_known(c, &prof, err, sizeof err) < 0) {
         FAILR(x, 400, "%s", err);
         return;
     }

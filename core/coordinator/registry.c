@@ -4,6 +4,9 @@
  */
 #include "coordinator/registry.h"
 
+#include <libavcodec/avcodec.h>
+#include "errbuf.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -431,6 +434,43 @@ void co_on_heartbeat(struct dcv_coord *c, struct co_worker *w, const struct dcv_
             (void)co_send_msg(c, c->ctl, &w->peer, DCV_CMD_CANCEL, &cm, NULL, 0);
         }
     }
+}
+
+int co_profile_known(struct dcv_coord *c, const struct dcv_profile *p, char *err, size_t errlen)
+{
+    /* The portable codecs and the plugin families this project ships or
+     * documents: a job for them may wait for a worker that has them. */
+    static const char *const codecs[] = {"h264", "hevc", "av1", "vp9"};
+    static const char *const families[] = {"auto", "hw", "sw", "x264", "x265", "nvenc",
+                                           "vaapi", "qsv", "vtb", "amf", "svtav1"};
+    int codec_ok = 0, enc_ok = 0;
+
+    for (size_t i = 0; i < sizeof codecs / sizeof *codecs; i++)
+        codec_ok |= strcmp(p->codec, codecs[i]) == 0;
+    for (size_t i = 0; i < sizeof families / sizeof *families; i++)
+        enc_ok |= strcmp(p->encoder, families[i]) == 0;
+    if (!enc_ok)
+        enc_ok = avcodec_find_encoder_by_name(p->encoder) != NULL;
+    for (const struct co_worker *w = c->reg.workers; w && !(codec_ok && enc_ok); w = w->next) {
+        for (size_t i = 0; i < w->n_plugins; i++)
+            enc_ok |= strcmp(w->plugins[i].name, p->encoder) == 0;
+        for (size_t d = 0; d < w->n_devices; d++) {
+            const struct dcv_device_caps *caps = &w->devices[d].caps;
+            for (uint32_t k = 0; k < caps->n_codecs && k < DCV_MAX_CODECS; k++) {
+                codec_ok |= strncmp(caps->codecs[k].codec, p->codec, sizeof caps->codecs[k].codec) == 0;
+                enc_ok |= strncmp(caps->codecs[k].encoder, p->encoder,
+                                  sizeof caps->codecs[k].encoder) == 0;
+            }
+        }
+    }
+    if (!codec_ok)
+        return dcv_err(err, errlen, -EINVAL, "codec '%s': no plugin offers it (known: h264, hevc, "
+                       "av1, vp9, and what registered workers offer)", p->codec);
+    if (!enc_ok)
+        return dcv_err(err, errlen, -EINVAL, "encoder '%s': not auto, hw, sw, a plugin (x264, x265, "
+                       "nvenc, vaapi, qsv, vtb, or one a worker registered) or an encoder of this "
+                       "FFmpeg", p->encoder);
+    return 0;
 }
 
 void registry_cron(struct dcv_coord *c, uint64_t now)

@@ -141,6 +141,16 @@ usage "-o with a name that says no container is refused" "cannot tell the contai
     submit "$TMP/clip.mkv" -o "$TMP/x.avi"
 usage "-o in a directory that does not exist is refused at once" "directory $TMP/no-such-dir" \
     submit "$TMP/clip.mkv" -o "$TMP/no-such-dir/x.mkv"
+# A codec or encoder no plugin anywhere offers is refused at submit (issue
+# 11 A7: it was queued forever)
+ctl submit "$TMP/clip.mkv" --codec h266 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+[ $rc -ne 0 ] && grep -q "codec 'h266': no plugin offers it" "$TMP/e"
+ok $? "submit --codec h266 is refused with the reason (exit $rc)"
+ctl submit "$TMP/clip.mkv" --encoder fancyenc >"$TMP/o" 2>"$TMP/e"
+rc=$?
+[ $rc -ne 0 ] && grep -q "encoder 'fancyenc': not auto, hw, sw, a plugin" "$TMP/e"
+ok $? "submit --encoder fancyenc is refused with the reason (exit $rc)"
 ctl jobs --json >"$TMP/j.json" 2>/dev/null
 [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"])' "$TMP/j.json")" = "$nj" ]
 ok $? "the refused submits made no job"
