@@ -91,7 +91,7 @@ static const char *const profile_opts[] = {
     "codec", "encoder", "crf", "qp", "bitrate", "preset", "max-height", "bit-depth", "gop",
     "audio", "audio-bitrate", "subtitles", "container", "start", "duration", "threads",
     "skip-if-target-met", "keep-original-if-larger", "verify-tolerance", "gpu-policy",
-    "gpu-wait",
+    "gpu-wait", "deinterlace", "interlaced",
 };
 #define N_PROFILE_OPTS (sizeof(profile_opts) / sizeof(profile_opts[0]))
 

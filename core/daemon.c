@@ -146,6 +146,7 @@ enum {
 static const char *const profile_opts[] = {
     "codec", "encoder", "crf", "qp", "bitrate", "preset", "max-height", "bit-depth", "gop",
     "audio", "audio-bitrate", "subtitles", "container", "start", "duration", "threads",
+    "deinterlace", "interlaced",
 };
 #define N_PROFILE_OPTS (sizeof(profile_opts) / sizeof(profile_opts[0]))
 
