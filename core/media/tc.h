@@ -13,6 +13,7 @@
  *   video.c     the video stream: encoder choice, decoder, filter graph,
  *               the plugin encoder
  *   interlace.c interlaced sources: deinterlace or encode the fields
+ *   look.c      a short second reading of the start: cadence, field order
  *   audio.c     audio re-encode: decoder, filter graph, libavcodec encoder
  *   output.c    the muxer: container choice, OUTPUT.part and its commit, the
  *               packet queue before the header, metadata and chapters
@@ -227,9 +228,21 @@ int dcv_tc_open_video_decoder(struct tc *t);
 int dcv_tc_video_decode(struct tc *t, const AVPacket *pkt);
 int dcv_tc_video_flush(struct tc *t);
 
+/* look.c: a second short reading of the input's start (only for an input
+ * that can be opened again): the video's cadence from its timestamps
+ * ({0,1} unknown) and, with want_idet, idet's order ('T', 'B', 'P', or
+ * '?'). 0, or -1 when it could not look. */
+struct tc_look {
+    AVRational cadence;
+    int order;
+};
+int dcv_tc_look(struct tc *t, int want_idet, struct tc_look *lk);
+
 /* interlace.c: after the encoder choice, before the decoder opens (zero
- * copy is off when frames are deinterlaced) */
-int dcv_tc_interlace_decide(struct tc *t);
+ * copy is off when frames are deinterlaced). The stream's own field order
+ * ('?' unknown), and the decision given what look.c found (or '?'). */
+int dcv_tc_interlace_order(const struct tc *t);
+int dcv_tc_interlace_decide(struct tc *t, int looked);
 /* order 'T', 'B' (interlaced), 'P' or '?': what follows for this job */
 int dcv_tc_interlace_apply(struct tc *t, int order);
 const char *dcv_tc_interlace_chain(const struct tc *t);
