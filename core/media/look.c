@@ -129,6 +129,11 @@ int dcv_tc_look(struct tc *t, int want_idet, struct tc_look *lk)
     lk->order = '?';
     if (!pkt || !f || (want_idet && dcv_idet_new(&d) < 0))
         goto out;
+    /* The transcode's interrupt callback: a cancel stops the look too. */
+    if (!(fc = avformat_alloc_context()))
+        goto out;
+    fc->interrupt_callback.callback = dcv_tc_interrupt_cb;
+    fc->interrupt_callback.opaque = t;
     if (dcv_media_open_input(&fc, t->in_name, NULL, t->req->protocol_whitelist) < 0)
         goto out;
     nopts = fc->nb_streams;
