@@ -10,18 +10,10 @@
 # off) still passes verification, which is what off means; the verify side
 # of combing is tests/unit/test_verify.
 . "$DCV_TOP_SRCDIR/tests/lib.sh"
-CTL="$DCV_TOP_BUILDDIR/cli/distconvctl"
+# stop_daemons (on exit), wait_until, jget
+. "$DCV_TOP_SRCDIR/tests/integration/cluster-lib.sh"
 : >"$TMP/empty.conf"
 T="timeout 120"
-DPID=""
-
-stop_daemon() {
-    [ -n "$DPID" ] || return 0
-    kill "$DPID" 2>/dev/null
-    wait "$DPID" 2>/dev/null
-    DPID=""
-}
-trap 'stop_daemon; _cleanup' EXIT
 
 # idet FILE: "TFF BFF PROGRESSIVE", idet's multi-frame counts over the video
 idet() {
@@ -148,24 +140,21 @@ transcode "$TMP/576i-tff.ts" "$TMP/on.mkv" --deinterlace on
 ok $? "--deinterlace on: every frame deinterlaced"
 
 # --- the same through a standalone daemon's job ----------------------------------------
-if [ ! -e "${DISTCONV_PLUGIN_DIR:-}/transport-zmq.so" ] || [ ! -x "$CTL" ]; then
-    skip "transport-zmq or distconvctl not built" "interlaced jobs"
+if [ ! -e "${DISTCONV_PLUGIN_DIR:-}/transport-zmq.so" ]; then
+    skip "transport-zmq not built" "interlaced jobs"
     done_testing
     exit $?
 fi
 mkdir -p "$TMP/state"
 DISTCONV_STATE_DIR="$TMP/state" DISTCONV_ROLE=standalone DISTCONV_NAME=ilworker \
     "$DISTCONVD" -c "$TMP/empty.conf" >>"$TMP/daemon.log" 2>&1 &
-DPID=$!
+PIDS="$PIDS $!"
 export DISTCONV_STATE_DIR="$TMP/state"
 ctl() { $T "$CTL" -c "$TMP/empty.conf" "$@"; }
-i=0
-until ctl workers --json 2>/dev/null | grep -q '"state": *"online"'; do
-    i=$((i + 1))
-    [ $i -lt 300 ] && kill -0 "$DPID" 2>/dev/null || break
-    sleep 0.1
-done
-ctl workers --json 2>/dev/null | grep -q '"state": *"online"'
+standalone_online() {
+    ctl workers --json >"$TMP/w.json" && jget "$TMP/w.json" "'online' in [w['state'] for w in d['workers']] or exit(1)"
+}
+wait_until 60 standalone_online
 ok $? "standalone distconvd starts with its local worker online"
 
 ctl submit "$TMP/576i-bff.ts" --preset 1 --container mkv --wait -o "$TMP/job.mkv" \
@@ -196,5 +185,4 @@ rc=$?
 ok $? "job, --interlaced keep --codec hevc: refused at submit with the reason (rc $rc)"
 [ $? -eq 0 ] || sed 's/^/# /' "$TMP/e"
 
-stop_daemon
 done_testing
