@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include <libavcodec/avcodec.h>
@@ -188,4 +189,33 @@ out:
     av_packet_free(&pkt);
     av_frame_free(&f);
     return r;
+}
+
+/*
+ * The frame rate the output advertises, and the field decision. The
+ * cadence measured from the input's first timestamps (above) wins over
+ * what the stream says when the two differ: a container's rate can be the
+ * average of a variable-rate clip. A URL is opened again only when its
+ * field order is unknown; there and with a stream from the data plane the
+ * stream's rate stands.
+ */
+int dcv_tc_setup_cadence(struct tc *t)
+{
+    struct vstate *v = &t->v;
+    struct tc_look lk = { { 0, 1 }, '?' };
+    int unknown = dcv_tc_interlace_order(t) == '?';
+
+    v->fr = av_guess_frame_rate(t->ic, v->ist, NULL);
+    if (!t->live && !t->req->input_io && (!t->req->protocol_whitelist || unknown) &&
+        dcv_tc_look(t, unknown && t->prof->deinterlace != DCV_DEINT_ON, &lk) == 0 &&
+        lk.cadence.num > 0 &&
+        (v->fr.num <= 0 || fabs(av_q2d(lk.cadence) / av_q2d(v->fr) - 1.0) > 0.01)) {
+        dcv_log(DCV_LOG_INFO, LOG_COMP,
+                "'%s': the video's timestamps step at %.3f fps, the stream says %.3f: "
+                "using %.3f",
+                t->in_name, av_q2d(lk.cadence), v->fr.num > 0 ? av_q2d(v->fr) : 0.0,
+                av_q2d(lk.cadence));
+        v->fr = lk.cadence;
+    }
+    return dcv_tc_interlace_decide(t, lk.order);
 }

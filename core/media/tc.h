@@ -237,6 +237,8 @@ struct tc_look {
     int order;
 };
 int dcv_tc_look(struct tc *t, int want_idet, struct tc_look *lk);
+/* v->fr (the cadence) and the field decision, before the decoder opens */
+int dcv_tc_setup_cadence(struct tc *t);
 
 /* interlace.c: after the encoder choice, before the decoder opens (zero
  * copy is off when frames are deinterlaced). The stream's own field order
