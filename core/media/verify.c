@@ -365,6 +365,9 @@ int dcv_media_probe(const char *path, AVIOContext *io, const char *protocol_whit
     info->width = par->width;
     info->height = par->height;
     info->depth = pix_fmt_depth(par->format);
+    info->interlaced = par->field_order == AV_FIELD_PROGRESSIVE ? 0
+                       : par->field_order == AV_FIELD_UNKNOWN   ? -1
+                                                                : 1;
     info->duration_us = fmt_duration_us(fc);
     info->duration_estimated = fc->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE;
     if (fc->pb) {

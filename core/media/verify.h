@@ -45,6 +45,7 @@ struct dcv_media_info {
     int64_t video_bitrate;  /* bit/s, -1 unknown; see dcv_media_probe() */
     unsigned n_video;       /* video streams, cover art excluded */
     unsigned n_audio, n_subtitle;
+    int interlaced;         /* the video stream says: 1 interlaced, 0 progressive, -1 unknown */
 };
 
 /*
@@ -94,8 +95,10 @@ struct dcv_verify_expect {
     int audio_streams;    /* -1: not checked */
     int subtitle_streams; /* -1: not checked */
     int64_t video_frames; /* packets the encoder wrote; -1: not checked */
-    /* 1: a video flagged progressive may look interlaced (the profile's
-     * --deinterlace off); 0: that is combing, and fails. */
+    /* 1: a video flagged progressive may look interlaced: the profile said
+     * --deinterlace off, or the source is progressive (only fields can
+     * leave combing, and idet takes fast motion in small progressive
+     * pictures for fields); 0: that is combing, and fails. */
     int allow_combing;
 };
 

@@ -134,6 +134,11 @@ static void test_probe(void)
     TAP_OK(in.video_bitrate > 0, "probe: a video bitrate estimate (%lld bit/s)",
            (long long)in.video_bitrate);
 
+    TAP_IS_INT(in.interlaced, 0, "probe: progressive");
+    r = dcv_media_probe(mf_path("fields.mkv"), NULL, NULL, &in, err, sizeof err);
+    TAP_OK(r == 0 && in.interlaced == 1, "probe: an interlaced clip says so (r %d, %d)", r,
+           in.interlaced);
+
     r = dcv_media_probe(mf_path("ten.mkv"), NULL, NULL, &in, err, sizeof err);
     TAP_OK(r == 0 && in.depth == 10, "probe: a 10-bit source says 10 (r %d, %u)", r, in.depth);
 }
