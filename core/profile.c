@@ -472,6 +472,30 @@ static int set_gpu_wait(struct dcv_profile *p, const struct opt_def *o, const ch
     return 0;
 }
 
+static int set_deinterlace(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    static const char *const names[] = {"auto", "on", "off", "double"};
+    (void)o;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(v, names[i]) == 0) {
+            p->deinterlace = i; /* the order of DCV_DEINT_* */
+            return 0;
+        }
+    return -EINVAL;
+}
+
+static int set_interlaced(struct dcv_profile *p, const struct opt_def *o, const char *v)
+{
+    (void)o;
+    if (strcmp(v, "progressive") == 0)
+        p->interlaced_keep = 0;
+    else if (strcmp(v, "keep") == 0)
+        p->interlaced_keep = 1;
+    else
+        return -EINVAL;
+    return 0;
+}
+
 int dcv_profile_hw_only(const char *e)
 {
     static const char *const plugins[] = {"hw", "nvenc", "vaapi", "qsv", "vtb", "amf"};
@@ -501,6 +525,24 @@ int dcv_profile_check(const struct dcv_profile *p, char *err, size_t errlen)
                      "--gpu-policy fallback needs a job that may run in software: use "
                      "--encoder auto (--encoder %s runs on hardware only)",
                      p->encoder);
+        return -EINVAL;
+    }
+    if (p->interlaced_keep &&
+        (p->deinterlace == DCV_DEINT_ON || p->deinterlace == DCV_DEINT_DOUBLE)) {
+        if (err && errlen)
+            snprintf(err, errlen, "--interlaced keep encodes the fields as they are: it cannot "
+                                  "go with --deinterlace %s",
+                     p->deinterlace == DCV_DEINT_ON ? "on" : "double");
+        return -EINVAL;
+    }
+    /* Only x264 codes fields here: libx265 in FFmpeg has no interlaced
+     * mode, and interlaced HEVC (fields as pictures) plays badly anyway. */
+    if (p->interlaced_keep && strcmp(p->codec, "h264") != 0) {
+        if (err && errlen)
+            snprintf(err, errlen,
+                     "--interlaced keep: only h264 (x264) can be encoded interlaced, not %s; "
+                     "leave it out to deinterlace",
+                     p->codec);
         return -EINVAL;
     }
     return 0;
@@ -533,6 +575,8 @@ static const struct opt_def opts[] = {
     { "gpu-policy", set_gpu_policy, "queue, fallback or reject", 0, 0 },
     { "gpu-wait", set_gpu_wait, "seconds from 0 (forever) to 2592000 (30 days)", 0,
       30LL * 86400 },
+    { "deinterlace", set_deinterlace, "auto, on, off or double", 0, 0 },
+    { "interlaced", set_interlaced, "progressive or keep", 0, 0 },
 };
 
 int dcv_profile_opt_is_flag(const char *opt)
@@ -612,6 +656,13 @@ const char *dcv_profile_usage(void)
            "  --start TIME          start at 90, 90.5, 1:30 or 01:02:03.250 (default: beginning)\n"
            "  --duration TIME       encode only this long (default: to the end)\n"
            "  --threads N           encoder threads 0-256, 0 = auto (default: 0)\n"
+           "  --deinterlace MODE    auto (interlaced sources, by their field order or a\n"
+           "                        look with idet), on (every frame), off, or double\n"
+           "                        (as auto, one frame per field: 50i -> 50p); bwdif\n"
+           "                        (default: auto)\n"
+           "  --interlaced MODE     progressive, or keep: encode an interlaced source\n"
+           "                        interlaced, fields flagged (h264/x264 only)\n"
+           "                        (default: progressive)\n"
            "Library rules and verification (jobs only):\n"
            "  --skip-if-target-met[=BOOL]  do not encode a source already in the target\n"
            "                        codec, not above --max-height, at or below --bitrate\n"

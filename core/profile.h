@@ -41,7 +41,18 @@ struct dcv_profile {
      * queue.gpu_wait_s. */
     int gpu_policy;
     int64_t gpu_wait_s;
+    /* Interlaced sources (media/interlace.c): whether to deinterlace
+     * (DCV_DEINT_*), and whether the target is progressive (0) or keeps
+     * the source's fields (1, x264 only). */
+    int deinterlace;
+    int interlaced_keep;
 };
+
+/* Values of deinterlace. AUTO: when the source is interlaced (its field
+ * order, else a look with FFmpeg's idet) and the target progressive; ON:
+ * every frame, whatever the source says; OFF: never; DOUBLE: as AUTO but
+ * one frame per field (50i -> 50p). */
+enum { DCV_DEINT_AUTO = 0, DCV_DEINT_ON, DCV_DEINT_OFF, DCV_DEINT_DOUBLE };
 
 /* Values of gpu-policy: the same numbers as queue.gpu_policy (config.h). */
 enum { DCV_PROFILE_GPU_QUEUE = 0, DCV_PROFILE_GPU_FALLBACK = 1, DCV_PROFILE_GPU_REJECT = 2 };
@@ -58,7 +69,8 @@ void dcv_profile_resolve(struct dcv_profile *p);
  * value: codec, encoder, crf, qp, bitrate, preset, max-height, bit-depth,
  * gop, audio, audio-bitrate, subtitles, container, start, duration, threads,
  * skip-if-target-met, keep-original-if-larger (booleans: true/false, yes/no,
- * on/off, 1/0), verify-tolerance, gpu-policy, gpu-wait.
+ * on/off, 1/0), verify-tolerance, gpu-policy, gpu-wait, deinterlace,
+ * interlaced.
  * Returns 0, -ENOENT for an option that is not a profile option, -EINVAL
  * with "--NAME: expected ..., got '...'" in err.
  */
@@ -66,8 +78,9 @@ int dcv_profile_set(struct dcv_profile *p, const char *opt, const char *value,
                     char *err, size_t errlen);
 
 /* Combinations of options that cannot work together (checked after the
- * last dcv_profile_set): encoder hw with gpu-policy fallback. -EINVAL with
- * the reason in err. */
+ * last dcv_profile_set): encoder hw with gpu-policy fallback; interlaced
+ * keep with deinterlace on/double or with a codec other than h264.
+ * -EINVAL with the reason in err. */
 int dcv_profile_check(const struct dcv_profile *p, char *err, size_t errlen);
 
 /* 1 when the encoder preference can only run on hardware: hw, or a

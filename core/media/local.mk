@@ -5,6 +5,8 @@ noinst_LTLIBRARIES += core/media/libdcvmedia.la
 core_media_libdcvmedia_la_SOURCES = core/media/encoder.c core/media/encoder.h \
 	core/media/pipeline.c core/media/pipeline.h core/media/tc.h \
 	core/media/input.c core/media/video.c core/media/audio.c core/media/output.c \
-	core/media/inpolicy.c core/media/inpolicy.h
+	core/media/inpolicy.c core/media/inpolicy.h core/media/interlace.c \
+	core/media/look.c \
+	core/media/idet.c core/media/idet.h
 core_media_libdcvmedia_la_CFLAGS = $(AM_CFLAGS) $(AV_CFLAGS)
 core_media_libdcvmedia_la_LIBADD = core/libdcvplug.la core/libdcvbase.la $(AV_LIBS)

@@ -244,7 +244,10 @@ static int setup_streams(struct tc *t)
     ret = dcv_tc_copy_stream_meta(t->v.ost, t->v.ist, 1);
     if (ret < 0)
         return dcv_tc_fail(t, -ENOMEM, "out of memory");
-    t->v.ost->avg_frame_rate = t->v.ist->avg_frame_rate;
+    /* The cadence, not the average: a VFR clip's average (27 fps for
+     * 30 fps after a gap) makes Matroska's default duration, and every
+     * reader's idea of the frame times, wrong. */
+    t->v.ost->avg_frame_rate = t->v.out_fr.num > 0 ? t->v.out_fr : t->v.ist->avg_frame_rate;
 
     for (unsigned i = 0; i < ic->nb_streams; i++) {
         struct sstate *s = &t->ss[i];
@@ -618,6 +621,8 @@ int dcv_transcode(const struct dcv_transcode_req *req, struct dcv_transcode_resu
      * in without touching the caller's profile. */
     prof = *req->profile;
     dcv_profile_resolve(&prof);
+    if ((ret = dcv_profile_check(&prof, t.err, t.errlen)) < 0)
+        return ret;
     t.req = req;
     t.prof = &prof;
     t.in_name = req->input;

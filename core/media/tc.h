@@ -12,6 +12,8 @@
  *               jumps, which stream is the video
  *   video.c     the video stream: encoder choice, decoder, filter graph,
  *               the plugin encoder
+ *   interlace.c interlaced sources: deinterlace or encode the fields
+ *   look.c      a short second reading of the start: cadence, field order
  *   audio.c     audio re-encode: decoder, filter graph, libavcodec encoder
  *   output.c    the muxer: container choice, OUTPUT.part and its commit, the
  *               packet queue before the header, metadata and chapters
@@ -66,7 +68,17 @@ struct vstate {
     struct dcv_encoder_choice choice;
     const struct dcv_codec_caps *cc;
     uint32_t depth;
-    AVRational fr; /* frame rate hint */
+    /* The source's cadence: r_frame_rate, the rate its timestamps step at
+     * (a phone's VFR clip: 30 fps after a gap, where the average says 27),
+     * and what goes out (twice it when deinterlacing to one frame per
+     * field). Frames keep their own timestamps and durations. */
+    AVRational fr;
+    AVRational out_fr;
+    /* Interlaced sources (interlace.c) */
+    int deint;           /* DEINT_* */
+    int keep_order;      /* 'T' / 'B': encoded interlaced; 0: progressive */
+    int order_pending;   /* the first decoded frame's flags decide */
+    AVRational ftb;      /* time base of the frames the encoder gets */
     int64_t off;   /* output shift in ist->time_base */
     int64_t max_pixels;
 
@@ -93,6 +105,7 @@ struct vstate {
      * exceeds any encoder delay (x264/x265 lookahead <= 250 frames). */
     struct { int64_t pts, dur; } sent[1024];
     int64_t last_pts;     /* last shifted pts sent on (ist tb) */
+    int64_t dts_delay;    /* leading packets whose dts video.c redates */
     int64_t frames_decoded, frames_sent, packets, dropped_nonmono;
     int consecutive_errors;
     int64_t errors;
@@ -109,6 +122,8 @@ struct vstate {
     int hw_sw_fmt, hw_w, hw_h; /* what those frames hold */
     int hw_noted;            /* "zero copy off" logged once */
 };
+
+enum { DEINT_NONE = 0, DEINT_FRAME, DEINT_FIELD };
 
 struct qpkt {
     AVPacket *pkt;
@@ -212,6 +227,29 @@ int dcv_tc_open_video_decoder(struct tc *t);
 /* Packet (NULL: flush the decoder) -> frames -> filter -> encoder -> mux. */
 int dcv_tc_video_decode(struct tc *t, const AVPacket *pkt);
 int dcv_tc_video_flush(struct tc *t);
+
+/* look.c: a second short reading of the input's start (only for an input
+ * that can be opened again): the video's cadence from its timestamps
+ * ({0,1} unknown) and, with want_idet, idet's order ('T', 'B', 'P', or
+ * '?'). 0, or -1 when it could not look. */
+struct tc_look {
+    AVRational cadence;
+    int order;
+};
+int dcv_tc_look(struct tc *t, int want_idet, struct tc_look *lk);
+/* v->fr (the cadence) and the field decision, before the decoder opens */
+int dcv_tc_setup_cadence(struct tc *t);
+
+/* interlace.c: after the encoder choice, before the decoder opens (zero
+ * copy is off when frames are deinterlaced). The stream's own field order
+ * ('?' unknown), and the decision given what look.c found (or '?'). */
+int dcv_tc_interlace_order(const struct tc *t);
+int dcv_tc_interlace_decide(struct tc *t, int looked);
+/* order 'T', 'B' (interlaced), 'P' or '?': what follows for this job */
+int dcv_tc_interlace_apply(struct tc *t, int order);
+const char *dcv_tc_interlace_chain(const struct tc *t);
+const char *dcv_tc_interlace_enc_opts(const struct tc *t);
+enum AVFieldOrder dcv_tc_interlace_out_order(const struct tc *t);
 
 /* audio.c */
 int dcv_tc_setup_audio_encode(struct tc *t, struct sstate *s, unsigned idx,

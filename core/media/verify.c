@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "errbuf.h"
 #include "log.h"
+#include "media/idet.h"
 #include "media/inpolicy.h"
 
 #define COMP "verify"
@@ -364,6 +365,9 @@ int dcv_media_probe(const char *path, AVIOContext *io, const char *protocol_whit
     info->width = par->width;
     info->height = par->height;
     info->depth = pix_fmt_depth(par->format);
+    info->interlaced = par->field_order == AV_FIELD_PROGRESSIVE ? 0
+                       : par->field_order == AV_FIELD_UNKNOWN   ? -1
+                                                                : 1;
     info->duration_us = fmt_duration_us(fc);
     info->duration_estimated = fc->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE;
     if (fc->pb) {
@@ -398,6 +402,10 @@ struct verify {
     unsigned n;
     int vi;
     AVFrame *frame;
+    /* Combing: idet over the first frames of a video flagged progressive */
+    struct dcv_idet *idet;
+    int64_t idet_frames;
+    struct dcv_idet_counts idet_counts;
     char *err;
     size_t errlen;
 };
@@ -435,6 +443,18 @@ fail:
                    "stream #%u: cannot open the %s decoder: %s", i, codec->name, e);
 }
 
+/* An idet failure (a format it cannot be given) leaves combing unchecked
+ * rather than failing a good output. */
+static void look_combing(struct verify *v, unsigned i)
+{
+    char e[256];
+
+    if (dcv_idet_frame(v->idet, v->frame, v->fc->streams[i]->time_base, e, sizeof e) < 0) {
+        dcv_log(DCV_LOG_WARN, COMP, "combing not checked: %s", e);
+        dcv_idet_free(&v->idet);
+    }
+}
+
 /* Send one packet (NULL: flush) and drain the frames. A video error fails
  * at once; audio errors are counted. */
 static int decode(struct verify *v, unsigned i, const AVPacket *pkt)
@@ -452,6 +472,10 @@ static int decode(struct verify *v, unsigned i, const AVPacket *pkt)
         if (r < 0)
             goto bad;
         s->frames++;
+        if (s->type == AVMEDIA_TYPE_VIDEO && v->idet && v->idet_frames < DCV_VERIFY_IDET_FRAMES) {
+            look_combing(v, i);
+            v->idet_frames++;
+        }
         av_frame_unref(v->frame);
     }
 bad:
@@ -585,6 +609,24 @@ static int judge(struct verify *v, const struct dcv_verify_expect *e, struct dcv
                            st->duration_us < 0 ? 0.0 : (double)st->duration_us / 1e6,
                            (double)e->duration_us / 1e6, (double)tol / 1e6);
     }
+    if (v->idet) {
+        char ie[256];
+        const struct dcv_idet_counts *c = &v->idet_counts;
+        if (dcv_idet_finish(v->idet, &v->idet_counts, ie, sizeof ie) < 0) {
+            dcv_log(DCV_LOG_WARN, COMP, "combing not checked: %s", ie);
+        } else {
+            st->idet_frames = v->idet_frames;
+            st->idet_interlaced = c->tff + c->bff;
+            st->idet_progressive = c->progressive;
+            if (dcv_idet_verdict(c) == 'T' || dcv_idet_verdict(c) == 'B')
+                return dcv_err(v->err, v->errlen, -EBADMSG,
+                               "the video is flagged progressive but its pictures are "
+                               "interlaced (combing): idet finds %" PRId64 " of the first %" PRId64
+                               " frames interlaced, %" PRId64 " progressive; deinterlace it "
+                               "(--deinterlace on) or keep it interlaced (--interlaced keep)",
+                               c->tff + c->bff, v->idet_frames, c->progressive);
+        }
+    }
     if (e->video_frames >= 0 && vid->frames != e->video_frames)
         return dcv_err(v->err, v->errlen, -EBADMSG,
                        "%" PRId64 " video frames decode, the encoder wrote %" PRId64, vid->frames,
@@ -612,6 +654,7 @@ int dcv_verify_output(const char *path, const struct dcv_verify_expect *e,
     struct dcv_verify_stats *st = stats ? stats : &local;
     uint64_t t0 = dcv_mono_ns();
     char e2[512];
+    enum AVFieldOrder fo;
     int r;
 
     memset(st, 0, sizeof *st);
@@ -648,6 +691,13 @@ int dcv_verify_output(const char *path, const struct dcv_verify_expect *e,
             s->discard = AVDISCARD_ALL;
         }
     }
+    /* An output flagged interlaced is meant to look so. */
+    fo = v.fc->streams[v.vi]->codecpar->field_order;
+    if (!e->allow_combing && (fo == AV_FIELD_PROGRESSIVE || fo == AV_FIELD_UNKNOWN) &&
+        dcv_idet_new(&v.idet) < 0) {
+        r = dcv_err(err, errlen, -ENOMEM, "out of memory");
+        goto out;
+    }
     if ((r = read_all(&v, cancel)) < 0)
         goto out;
     r = judge(&v, e, st);
@@ -656,6 +706,7 @@ out:
     for (unsigned i = 0; v.vs && i < v.n; i++)
         avcodec_free_context(&v.vs[i].dec);
     free(v.vs);
+    dcv_idet_free(&v.idet);
     av_frame_free(&v.frame);
     dcv_media_close_input(&v.fc);
     return r;

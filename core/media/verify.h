@@ -5,8 +5,9 @@
  *    recognisable format and declared picture sizes we are willing to
  *    allocate, checked before any decoder runs;
  *  - verifying an output before a job may count as done: it opens, holds
- *    the expected streams, every video frame decodes, and its duration
- *    matches the source's;
+ *    the expected streams, every video frame decodes, its duration
+ *    matches the source's, and a video flagged progressive does not look
+ *    interlaced to idet (combing: fields encoded as a picture);
  *  - the library rules (pure functions): skip a source already at the
  *    target, keep the original when the encode did not make it smaller.
  *
@@ -44,6 +45,7 @@ struct dcv_media_info {
     int64_t video_bitrate;  /* bit/s, -1 unknown; see dcv_media_probe() */
     unsigned n_video;       /* video streams, cover art excluded */
     unsigned n_audio, n_subtitle;
+    int interlaced;         /* the video stream says: 1 interlaced, 0 progressive, -1 unknown */
 };
 
 /*
@@ -93,6 +95,11 @@ struct dcv_verify_expect {
     int audio_streams;    /* -1: not checked */
     int subtitle_streams; /* -1: not checked */
     int64_t video_frames; /* packets the encoder wrote; -1: not checked */
+    /* 1: a video flagged progressive may look interlaced: the profile said
+     * --deinterlace off, or the source is progressive (only fields can
+     * leave combing, and idet takes fast motion in small progressive
+     * pictures for fields); 0: that is combing, and fails. */
+    int allow_combing;
 };
 
 struct dcv_verify_stats {
@@ -101,15 +108,21 @@ struct dcv_verify_stats {
     int64_t audio_frames;
     int64_t audio_errors; /* audio packets that did not decode (tolerated, see verify.c) */
     unsigned n_video, n_audio, n_subtitle;
+    /* idet over the first DCV_VERIFY_IDET_FRAMES video frames of an output
+     * flagged progressive (0 when not looked at) */
+    int64_t idet_frames, idet_interlaced, idet_progressive;
     double elapsed_s;
 };
+
+#define DCV_VERIFY_IDET_FRAMES 250
 
 /*
  * Verify an encoded output file. 0 when it passes; -EBADMSG when it does
  * not, with the precise reason in err (no prefix: the FAIL code says
  * "verify"), e.g. "duration 12.40 s, source 20.00 s (tolerance 0.50 s)",
  * "1 audio stream, expected 2", "video frame 57 does not decode: Invalid
- * data found when processing input"; -ECANCELED when *cancel became
+ * data found when processing input", "the video is flagged progressive but
+ * its pictures are interlaced (combing) ..."; -ECANCELED when *cancel became
  * non-zero; -ENOMEM. stats (optional) is filled as far as it got.
  */
 int dcv_verify_output(const char *path, const struct dcv_verify_expect *e,

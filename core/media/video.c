@@ -265,6 +265,10 @@ static enum AVHWDeviceType hw_decode_type(struct tc *t, const AVCodec *codec)
         hw_note(t, "the video is rotated");
         return AV_HWDEVICE_TYPE_NONE;
     }
+    if (v->deint != DEINT_NONE || v->order_pending) {
+        hw_note(t, "the video may need deinterlacing");
+        return AV_HWDEVICE_TYPE_NONE;
+    }
     target_size(t, par->width, par->height, &ow, &oh);
     if (ow != par->width || oh != par->height || (par->width & 1) || (par->height & 1)) {
         hw_note(t, "the frames are scaled or cropped");
@@ -331,6 +335,11 @@ int dcv_tc_open_video_decoder(struct tc *t)
         (int64_t)v->cc->max_width * v->cc->max_height < v->max_pixels)
         v->max_pixels = (int64_t)v->cc->max_width * v->cc->max_height;
     setup_rotation(t);
+    ret = dcv_tc_setup_cadence(t);
+    if (ret < 0)
+        return ret;
+    if (ret < 0)
+        return ret;
     hw_type = hw_decode_type(t, codec);
     ret = hw_type != AV_HWDEVICE_TYPE_NONE ? alloc_decoder(t, codec, hw_type) : -1;
     if (hw_type != AV_HWDEVICE_TYPE_NONE && ret >= 0) {
@@ -350,7 +359,6 @@ int dcv_tc_open_video_decoder(struct tc *t)
         return dcv_tc_fail(t, -ENOMEM, "out of memory");
     if (ret < 0)
         return dcv_tc_fail_av(t, ret, "open %s decoder for '%s'", codec->name, t->in_name);
-    v->fr = av_guess_frame_rate(t->ic, v->ist, NULL);
     v->off = av_rescale_q(t->offset_us, AV_TIME_BASE_Q, v->ist->time_base);
     v->next_pts = AV_NOPTS_VALUE;
     v->prev_in_pts = AV_NOPTS_VALUE;
@@ -382,13 +390,26 @@ static int setup_video_graph(struct tc *t, const AVFrame *f, int force)
     if (f->width < 2 || f->height < 2)
         return dcv_tc_fail(t, -EINVAL, "video of '%s': frame size %dx%d is too small", t->in_name,
                            f->width, f->height);
+    if (v->order_pending) {
+        ret = dcv_tc_interlace_apply(t, !f->interlaced_frame ? 'P'
+                                        : f->top_field_first ? 'T' : 'B');
+        if (ret < 0)
+            return ret;
+    }
+    /* The frames say which field comes first; a stream's field order can
+     * be a parser's guess (FFmpeg says tt for any MBAFF H.264 in TS). */
+    if (v->keep_order && f->interlaced_frame && !force)
+        v->keep_order = f->top_field_first ? 'T' : 'B';
+    /* Fields scaled or converted apart, so they stay fields. */
+    const char *interl = v->keep_order ? ":interl=1" : "";
     /* Size after rotation: what everything below works on. */
     int rw = v->rot_swap ? f->height : f->width, rh = v->rot_swap ? f->width : f->height;
-    av_strlcpy(chain, v->rot_chain, sizeof(chain));
+    av_strlcpy(chain, dcv_tc_interlace_chain(t), sizeof(chain));
+    av_strlcat(chain, v->rot_chain, sizeof(chain));
     if (force) {
         out_fmt = v->out_fmt;
         if (rw != v->out_w || rh != v->out_h)
-            av_strlcatf(chain, sizeof(chain), "scale=%d:%d,", v->out_w, v->out_h);
+            av_strlcatf(chain, sizeof(chain), "scale=%d:%d%s,", v->out_w, v->out_h, interl);
     } else {
         int ret2 = check_size(t, rw, rh, "video");
         if (ret2 < 0)
@@ -400,7 +421,7 @@ static int setup_video_graph(struct tc *t, const AVFrame *f, int force)
         od = av_pix_fmt_desc_get((enum AVPixelFormat)out_fmt);
         target_size(t, rw, rh, &ow, &oh);
         if (oh != rh) {
-            av_strlcatf(chain, sizeof(chain), "scale=-2:%d,", oh);
+            av_strlcatf(chain, sizeof(chain), "scale=-2:%d%s,", oh, interl);
         } else {
             int cw = rw, ch = rh;
             /* 4:2:0 / 4:2:2 need even sizes: drop the last column/row. */
@@ -434,7 +455,7 @@ static int setup_video_graph(struct tc *t, const AVFrame *f, int force)
     if (!v->graph)
         return dcv_tc_fail(t, -ENOMEM, "out of memory");
     /* ffmpeg's default scaler flags for filter graphs. */
-    v->graph->scale_sws_opts = av_strdup("flags=bicubic");
+    v->graph->scale_sws_opts = av_strdup(v->keep_order ? "flags=bicubic:interl=1" : "flags=bicubic");
     if (!v->graph->scale_sws_opts)
         return dcv_tc_fail(t, -ENOMEM, "out of memory");
     snprintf(args, sizeof(args), "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=%d/%d",
@@ -482,11 +503,11 @@ static int open_video_encoder(struct tc *t, const AVFrame *f)
     ep.width = f->width;
     ep.height = f->height;
     ep.pix_fmt = f->format;
-    ep.time_base.num = v->ist->time_base.num;
-    ep.time_base.den = v->ist->time_base.den;
-    if (v->fr.num > 0 && v->fr.den > 0) {
-        ep.framerate.num = v->fr.num;
-        ep.framerate.den = v->fr.den;
+    ep.time_base.num = v->ftb.num;
+    ep.time_base.den = v->ftb.den;
+    if (v->out_fr.num > 0 && v->out_fr.den > 0) {
+        ep.framerate.num = v->out_fr.num;
+        ep.framerate.den = v->out_fr.den;
     } else {
         ep.framerate.num = 0;
         ep.framerate.den = 1;
@@ -517,6 +538,7 @@ static int open_video_encoder(struct tc *t, const AVFrame *f)
     ep.threads = p->threads;
     if (t->ofmt->flags & AVFMT_GLOBALHEADER)
         ep.flags |= DCV_ENC_GLOBAL_HEADER;
+    av_strlcpy(ep.extra_opts, dcv_tc_interlace_enc_opts(t), sizeof(ep.extra_opts));
 
     e[0] = '\0';
     ret = dcv_enc_session_open(&v->choice, &ep, &v->enc, e, sizeof(e));
@@ -541,6 +563,9 @@ static int open_video_encoder(struct tc *t, const AVFrame *f)
                            v->cc->encoder, tb.num, tb.den);
     v->pkt_tb = (AVRational){ tb.num, tb.den };
     v->ost->codecpar->codec_tag = 0;
+    /* Flag what the pictures are, as the ffmpeg CLI does: players and
+     * later tools (and our own verification) go by it. */
+    v->ost->codecpar->field_order = dcv_tc_interlace_out_order(t);
     /* Apple players only take HEVC in MP4 tagged hvc1 (parameter sets in
      * the header only, which GLOBAL_HEADER gives); the muxer's default
      * is hev1. */
@@ -551,8 +576,8 @@ static int open_video_encoder(struct tc *t, const AVFrame *f)
         v->ost->sample_aspect_ratio = f->sample_aspect_ratio;
         v->ost->codecpar->sample_aspect_ratio = f->sample_aspect_ratio;
     }
-    if (v->fr.num > 0)
-        v->ost->r_frame_rate = v->fr;
+    if (v->out_fr.num > 0)
+        v->ost->r_frame_rate = v->out_fr;
     return dcv_tc_write_header(t);
 }
 
@@ -567,15 +592,46 @@ static void restore_duration(struct vstate *v, AVPacket *pkt)
 
     if (pkt->pts == AV_NOPTS_VALUE)
         return;
-    pts = av_rescale_q(pkt->pts, v->pkt_tb, v->ist->time_base);
+    pts = av_rescale_q(pkt->pts, v->pkt_tb, v->ftb);
     for (size_t i = 0; i < n && i < (size_t)v->frames_sent; i++) {
         size_t k = (size_t)(v->frames_sent - 1 - (int64_t)i) % n;
         if (v->sent[k].pts == pts) {
             if (v->sent[k].dur > 0)
-                pkt->duration = av_rescale_q(v->sent[k].dur, v->ist->time_base, v->pkt_tb);
+                pkt->duration = av_rescale_q(v->sent[k].dur, v->ftb, v->pkt_tb);
             return;
         }
     }
+}
+
+/*
+ * Encoders date the packets before their reorder delay D from the first
+ * frames: the first packet's dts is pts0 - (pts[D] - pts0). After a gap
+ * (a phone's first frame, then 185 ms to the next) that puts the gap
+ * into those dts as well, and in MP4, where a sample lasts until the next
+ * dts, the first frames get the gap's duration twice. When the first
+ * packet fits that rule, its D packets get dts one frame of the cadence
+ * apart, ending at pts0; the dts after them are the frames' pts already.
+ */
+static void fix_leading_dts(struct vstate *v, AVPacket *pkt)
+{
+    const size_t n = sizeof(v->sent) / sizeof(v->sent[0]);
+    int64_t p0, step;
+
+    if (v->out_fr.num <= 0 || v->out_fr.den <= 0 || v->frames_sent == 0 ||
+        (size_t)v->frames_sent > n)
+        return;
+    p0 = av_rescale_q(v->sent[0].pts, v->ftb, v->pkt_tb);
+    if (v->packets == 0 && pkt->dts != AV_NOPTS_VALUE && pkt->dts < p0) {
+        int64_t target = 2 * p0 - pkt->dts; /* pts of frame D */
+        for (int64_t k = 1; k < v->frames_sent; k++)
+            if (av_rescale_q(v->sent[k].pts, v->ftb, v->pkt_tb) == target)
+                v->dts_delay = k;
+    }
+    if (v->packets >= v->dts_delay || pkt->dts == AV_NOPTS_VALUE)
+        return;
+    step = av_rescale_q(1, av_inv_q(v->out_fr), v->pkt_tb);
+    if (step > 0)
+        pkt->dts = p0 - (v->dts_delay - v->packets) * step;
 }
 
 static int video_drain_encoder(struct tc *t, int flushing)
@@ -607,6 +663,7 @@ static int video_drain_encoder(struct tc *t, int flushing)
                               dcv_enc_session_error(v->enc));
             break;
         }
+        fix_leading_dts(v, pkt);
         v->packets++;
         if (pkt->duration <= 0)
             restore_duration(v, pkt);
@@ -647,7 +704,7 @@ static int video_encode(struct tc *t, AVFrame *f)
         FRAME_DURATION(f);
     v->frames_sent++;
     if (f->pts != AV_NOPTS_VALUE)
-        v->out_time_us = av_rescale_q(f->pts, v->ist->time_base, AV_TIME_BASE_Q);
+        v->out_time_us = av_rescale_q(f->pts, v->ftb, AV_TIME_BASE_Q);
     return video_drain_encoder(t, 0);
 }
 
@@ -662,6 +719,13 @@ static int video_pull(struct tc *t)
             return 0;
         if (ret < 0)
             return dcv_tc_fail_av(t, ret, "filter video frame %" PRId64, v->frames_decoded);
+        AVRational stb = av_buffersink_get_time_base(v->sink);
+        if (av_cmp_q(stb, v->ftb) != 0 && v->filt->pts != AV_NOPTS_VALUE)
+            v->filt->pts = av_rescale_q(v->filt->pts, stb, v->ftb);
+        /* One frame per field: each lasts a field (bwdif keeps the input
+         * frame's duration). */
+        if (v->deint == DEINT_FIELD && v->out_fr.num > 0 && v->out_fr.den > 0)
+            FRAME_DURATION(v->filt) = av_rescale_q(1, av_inv_q(v->out_fr), v->ftb);
         ret = video_encode(t, v->filt);
         av_frame_unref(v->filt);
         if (ret < 0)

@@ -586,6 +586,9 @@ static int verify(struct job *j, const struct dcv_transcode_result *res)
     e.audio_streams = j->prof.audio == DCV_AUDIO_NONE ? 0 : (int)j->src.n_audio;
     e.subtitle_streams = j->prof.subs == DCV_SUBS_NONE ? 0 : (int)res->subtitle_streams;
     e.video_frames = res->frames;
+    /* Combing is what an interlaced (or unknown) source encoded as
+     * pictures shows; asked not to deinterlace, it stays combed. */
+    e.allow_combing = j->prof.deinterlace == DCV_DEINT_OFF || j->src.interlaced == 0;
     progress(j, DCV_PHASE_VERIFY, 0, -1, -1, 1);
     r = dcv_verify_output(j->output_path, &e, &st, &g_cancel, err, sizeof err);
     if (r == -ECANCELED || g_cancel)

@@ -401,13 +401,57 @@ static void test_gpu_options(void)
            "software and open preferences are not hardware-only");
 }
 
+/* Interlaced sources (issue 11 A2): the values, and the combinations
+ * that cannot work. */
+static void test_interlace_options(void)
+{
+    char err[256] = "";
+
+    dcv_profile_defaults(&P);
+    TAP_OK(P.deinterlace == DCV_DEINT_AUTO && P.interlaced_keep == 0,
+           "default: deinterlace auto, progressive target");
+    good("deinterlace", "on");
+    TAP_IS_INT(P.deinterlace, DCV_DEINT_ON, "deinterlace on");
+    good("deinterlace", "off");
+    TAP_IS_INT(P.deinterlace, DCV_DEINT_OFF, "deinterlace off");
+    good("deinterlace", "double");
+    TAP_IS_INT(P.deinterlace, DCV_DEINT_DOUBLE, "deinterlace double");
+    good("deinterlace", "auto");
+    TAP_IS_INT(P.deinterlace, DCV_DEINT_AUTO, "deinterlace auto");
+    bad("deinterlace", "yes");
+    bad("deinterlace", "");
+    bad("deinterlace", "On");
+    good("interlaced", "keep");
+    TAP_IS_INT(P.interlaced_keep, 1, "interlaced keep");
+    good("interlaced", "progressive");
+    TAP_IS_INT(P.interlaced_keep, 0, "interlaced progressive");
+    bad("interlaced", "tff");
+    bad("interlaced", "");
+
+    dcv_profile_defaults(&P);
+    dcv_profile_set(&P, "interlaced", "keep", err, sizeof err);
+    TAP_IS_INT(dcv_profile_check(&P, err, sizeof err), 0, "h264 + interlaced keep passes");
+    dcv_profile_set(&P, "deinterlace", "off", err, sizeof err);
+    TAP_IS_INT(dcv_profile_check(&P, err, sizeof err), 0, "keep + deinterlace off passes");
+    dcv_profile_set(&P, "deinterlace", "double", err, sizeof err);
+    TAP_IS_INT(dcv_profile_check(&P, err, sizeof err), -EINVAL, "keep + double refused");
+    TAP_HAS_STR(err, "cannot go with --deinterlace double", "the refusal names both");
+    dcv_profile_set(&P, "deinterlace", "on", err, sizeof err);
+    TAP_IS_INT(dcv_profile_check(&P, err, sizeof err), -EINVAL, "keep + on refused");
+    dcv_profile_set(&P, "deinterlace", "auto", err, sizeof err);
+    dcv_profile_set(&P, "codec", "hevc", err, sizeof err);
+    TAP_IS_INT(dcv_profile_check(&P, err, sizeof err), -EINVAL, "hevc + interlaced keep refused");
+    TAP_HAS_STR(err, "only h264 (x264) can be encoded interlaced, not hevc",
+                "the refusal says why and what to do");
+}
+
 static void test_usage(void)
 {
     static const char *const names[] = {
         "--codec",    "--encoder",       "--crf",       "--qp",        "--bitrate",
         "--preset",   "--max-height",    "--bit-depth", "--gop",       "--audio ",
         "--audio-bitrate", "--subtitles", "--container", "--start",    "--duration",
-        "--threads",  "--gpu-policy",    "--gpu-wait",
+        "--threads",  "--gpu-policy",    "--gpu-wait",  "--deinterlace", "--interlaced",
     };
     const char *u = dcv_profile_usage();
     TAP_OK(u && strlen(u) > 100, "usage text exists");
@@ -422,6 +466,7 @@ int main(void)
     test_options();
     test_time();
     test_gpu_options();
+    test_interlace_options();
     test_usage();
     return tap_done();
 }

@@ -64,6 +64,14 @@ static void make_inputs(void)
                           "ultrafast -x265-params log-level=error");
     mf_make_clip("ten.mkv", "-f lavfi -i testsrc=s=160x120:r=25:d=2 -pix_fmt yuv420p10le "
                          "-c:v libx264 -preset ultrafast");
+    /* 50 fields a second woven into 25 frames (tinterlace): encoded as
+     * progressive pictures, as an encoder that ignores the fields does
+     * (combing), and as interlaced ones, flagged top field first. */
+    mf_make_clip("combed.mkv", "-f lavfi -i testsrc2=s=320x240:r=50,tinterlace=interleave_top,"
+                               "setfield=prog -frames:v 25 -c:v libx264 -preset ultrafast");
+    mf_make_clip("fields.mkv", "-f lavfi -i testsrc2=s=320x240:r=50,tinterlace=interleave_top,"
+                               "setfield=tff -frames:v 25 -c:v libx264 -preset ultrafast "
+                               "-flags +ildct+ilme -top 1");
     truncate_copy(mf_path("good.mkv"), mf_path("cut.mkv"), 50);
     /* 32 zero bytes inside the largest video packet (its position from
      * ffprobe): the container still parses, that frame does not decode. */
@@ -125,6 +133,11 @@ static void test_probe(void)
      * overall rate less the audio's, never zero. */
     TAP_OK(in.video_bitrate > 0, "probe: a video bitrate estimate (%lld bit/s)",
            (long long)in.video_bitrate);
+
+    TAP_IS_INT(in.interlaced, 0, "probe: progressive");
+    r = dcv_media_probe(mf_path("fields.mkv"), NULL, NULL, &in, err, sizeof err);
+    TAP_OK(r == 0 && in.interlaced == 1, "probe: an interlaced clip says so (r %d, %d)", r,
+           in.interlaced);
 
     r = dcv_media_probe(mf_path("ten.mkv"), NULL, NULL, &in, err, sizeof err);
     TAP_OK(r == 0 && in.depth == 10, "probe: a 10-bit source says 10 (r %d, %u)", r, in.depth);
@@ -263,6 +276,37 @@ static void test_verify_bad(void)
     expect_fail("audio.m4a", &e, "no video stream", "verify: no video stream");
 }
 
+/* Combing (issue 11 A2): an output flagged progressive whose pictures
+ * idet finds interlaced fails; flagged interlaced, or with the profile's
+ * --deinterlace off, it passes. */
+static void test_verify_combing(void)
+{
+    struct dcv_verify_expect e;
+    struct dcv_verify_stats st;
+    char err[1024];
+    int r;
+
+    memset(&e, 0, sizeof e);
+    e.duration_us = 1000000;
+    e.audio_streams = e.subtitle_streams = 0;
+    e.video_frames = 25;
+    expect_fail("combed.mkv", &e, "flagged progressive but its pictures are interlaced",
+                "verify: combing in a progressive output");
+    expect_fail("combed.mkv", &e, "idet finds 2", "verify: the message gives idet's count");
+    e.allow_combing = 1;
+    r = run_verify("combed.mkv", &e, &st, err, sizeof err);
+    TAP_OK(r == 0, "verify: combing passes when the profile said --deinterlace off (%s)", err);
+    e.allow_combing = 0;
+    r = run_verify("fields.mkv", &e, &st, err, sizeof err);
+    TAP_OK(r == 0, "verify: an output flagged interlaced passes (%s)", err);
+    good_expect(&e);
+    r = run_verify("good.mkv", &e, &st, err, sizeof err);
+    TAP_OK(r == 0 && st.idet_frames == GOOD_FRAMES && st.idet_interlaced == 0,
+           "verify: a progressive output is looked at and passes (%lld frames, %lld "
+           "interlaced: %s)",
+           (long long)st.idet_frames, (long long)st.idet_interlaced, err);
+}
+
 /* ---- rules -------------------------------------------------------------------- */
 
 static void profile(struct dcv_profile *p, const char *opts)
@@ -372,6 +416,7 @@ int main(void)
     test_probe_hostile();
     test_verify_good();
     test_verify_bad();
+    test_verify_combing();
     test_rules();
 
     mf_cleanup();
