@@ -143,6 +143,7 @@ struct co_rx {
     char sha[DCV_PROTO_SHA];
     char job_id[DCV_PROTO_JOB_ID];
     int attempt;
+    int committed; /* an upload offered again after its COMMIT: the blob is the file */
 };
 
 /* struct dcv_coord's fields grouped by owner: a sub-struct is written only

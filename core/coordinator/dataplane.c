@@ -157,7 +157,7 @@ static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
     struct co_job *j = NULL;
     struct co_rx *x;
     int64_t rsize, uid;
-    int r;
+    int r, committed = 0;
     const char *user = dcv_sock_user(c->data, &uid);
     (void)peer;
 
@@ -172,10 +172,15 @@ static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
             return refuse(code, DCV_CODE_PROTOCOL, msg, msglen, "uploads carry no fence");
         if (dcv_blobs_upload_path(c->blobs, o->blob.xfer_id, path, sizeof path) < 0)
             return refuse(code, DCV_CODE_INTERNAL, msg, msglen, "path too long");
-        if (dcv_blobs_read_record(path, &rsize, rsha) == 0 &&
-            (rsize != o->blob.size || strcmp(rsha, o->blob.sha256) != 0))
-            return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
-                          "this xfer_id already holds another file: pick a new one");
+        if (dcv_blobs_read_record(path, &rsize, rsha) == 0) {
+            if (rsize != o->blob.size || strcmp(rsha, o->blob.sha256) != 0)
+                return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
+                              "this xfer_id already holds another file: pick a new one");
+            /* The same file again: a client that lost our COMMIT. Every
+             * byte is here, so the server re-hashes it and COMMITs at once
+             * instead of receiving it all again into a new part. */
+            committed = 1;
+        }
     } else if (o->purpose == DCV_PURPOSE_OUTPUT) {
         if ((r = job_xfer_holder(c, o, user, "output offered", &j, code, msg, msglen)) < 0)
             return r;
@@ -188,8 +193,12 @@ static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
     } else {
         return refuse(code, DCV_CODE_PROTOCOL, msg, msglen, "OFFER is for uploads and outputs");
     }
-    if ((r = dcv_blobs_open_part(path, o->blob.size, o->blob.sha256, &f->fd, &f->durable, err,
-                                 sizeof err)) < 0) {
+    if (committed) {
+        if ((f->fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+            return refuse(code, DCV_CODE_IO, msg, msglen, strerror(errno));
+        f->durable = o->blob.size;
+    } else if ((r = dcv_blobs_open_part(path, o->blob.size, o->blob.sha256, &f->fd, &f->durable,
+                                        err, sizeof err)) < 0) {
         if (r == -ENOSPC || r == -EDQUOT)
             dcv_blobs_discard_part(path);
         return refuse(code, r == -ENOSPC || r == -EDQUOT ? DCV_CODE_NOSPACE : DCV_CODE_IO, msg,
@@ -198,7 +207,8 @@ static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
     /* Refuse up front what cannot fit, rather than fill the disk the job
      * store shares and fail at the last chunk: the sender hears `nospace`
      * at once, and nothing is left behind. */
-    if ((rsize = free_bytes(f->fd)) >= 0 && rsize - BLOB_DISK_MARGIN < o->blob.size - f->durable) {
+    if (!committed && (rsize = free_bytes(f->fd)) >= 0 &&
+        rsize - BLOB_DISK_MARGIN < o->blob.size - f->durable) {
         snprintf(err, sizeof err, "coordinator disk full: %" PRId64 " more bytes needed, %" PRId64
                  " free", o->blob.size - f->durable, rsize);
         close(f->fd);
@@ -214,6 +224,7 @@ static int xs_offer(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
         f->fd = -1;
         return refuse(code, DCV_CODE_INTERNAL, msg, msglen, "out of memory");
     }
+    x->committed = committed;
     f->size = o->blob.size;
     copy_str(f->sha256, sizeof f->sha256, o->blob.sha256);
     f->user = x;
@@ -247,7 +258,8 @@ static void xs_received(void *ud, const struct dcv_proto_xfer_open *o, void *use
         if (j && j->attempt != x->attempt)
             j = NULL;
     }
-    if (ok && dcv_blobs_commit_part(x->final_path, x->size, x->sha, err, sizeof err) < 0) {
+    if (ok && !x->committed &&
+        dcv_blobs_commit_part(x->final_path, x->size, x->sha, err, sizeof err) < 0) {
         dcv_log(DCV_LOG_ERROR, CO_LOG, "xfer %" PRId64 ": %s", x->xfer_id, err);
         ok = 0;
     }

@@ -1129,6 +1129,21 @@ static void test_data_plane(void)
     snprintf(up_sha, sizeof up_sha, "%s", cr.sha);
     sha_file(src, sha, &sz);
     TAP_OK(up_size == sz && strcmp(up_sha, sha) == 0, "upload: size and sha256 reported");
+    {
+        /* The same upload offered again (a client that lost the COMMIT) is
+         * COMMITted from the blob it has, not received again from byte 0
+         * into a new part that replaces it (issue 11 A11). */
+        char blob[PATH_MAX];
+        struct stat st1, st2;
+        snprintf(blob, sizeof blob, "%s/state/blobs/uploads/%" PRId64, tmp, up_xfer);
+        int have = stat(blob, &st1) == 0;
+        TAP_IS_INT(run_child("upload", src, up_xfer, -1, NULL, NULL, 0, NULL, &cr), 0,
+                   "the committed upload offered again succeeds");
+        TAP_OK(have && stat(blob, &st2) == 0 && st1.st_ino == st2.st_ino &&
+                   st1.st_mtim.tv_sec == st2.st_mtim.tv_sec &&
+                   st1.st_mtim.tv_nsec == st2.st_mtim.tv_nsec && cr.xfer_id == up_xfer,
+               "... from the blob already there (same file, not received again)");
+    }
 
     snprintf(args, sizeof args,
              "{\"profile\":{\"codec\":\"h264\",\"container\":\"mkv\"},\"input\":{\"kind\":\"upload\",\"xfer_id\":%" PRId64
