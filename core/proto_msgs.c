@@ -430,12 +430,14 @@ static const struct field offer_f[] = {
     FINT(T, "chunk_max", chunk_max, 1, 4096, DCV_XFER_CHUNK_MAX_LIMIT, 0),
     FENCE(T, 0),
 };
+/* The documented defaults (size -1 = unknown, chunk_max 0 = the sender's)
+ * may also be sent as values: a client written from protocol.md does. */
 static const struct field fetch_f[] = {
     FENUM(T, "purpose", purpose, 1, purpose_names, 0),
     FINT(T, "xfer_id", blob.xfer_id, 1, 1, DCV_PROTO_MAX_SIZE, 0),
-    FINT(T, "size", blob.size, 0, 0, DCV_PROTO_MAX_SIZE, -1),
+    FINT(T, "size", blob.size, 0, -1, DCV_PROTO_MAX_SIZE, -1),
     FSHA(T, "sha256", blob.sha256, 0),
-    FINT(T, "chunk_max", chunk_max, 0, 4096, DCV_XFER_CHUNK_MAX_LIMIT, 0),
+    FINT(T, "chunk_max", chunk_max, 0, 0, DCV_XFER_CHUNK_MAX_LIMIT, 0),
     FENCE(T, 0),
     /* FETCH only: an OFFER neither reads nor writes it */
     FBOOL(T, "range", range, 0, 0),

@@ -701,6 +701,16 @@ static void test_new_fields(void)
     rc = dcv_proto_fetch_from_json(fetch_plain, strlen(fetch_plain), &x, err, sizeof(err));
     TAP_OK(rc == 0 && x.range == 0 && x.blob.size == -1 && x.chunk_max == 0,
            "FETCH.range defaults to false");
+    /* its documented defaults sent as values (issue 11 A11: refused) */
+    static const char fetch_defaults[] =
+        "{\"purpose\":\"download\",\"xfer_id\":3,\"size\":-1,\"chunk_max\":0}";
+    rc = dcv_proto_fetch_from_json(fetch_defaults, strlen(fetch_defaults), &x, err, sizeof(err));
+    TAP_OK(rc == 0 && x.blob.size == -1 && x.chunk_max == 0,
+           "FETCH with size -1 and chunk_max 0 written out is accepted (%s)", rc ? err : "ok");
+    rc = try(from_fetch, "{\"purpose\":\"download\",\"xfer_id\":3,\"size\":-2}");
+    TAP_OK(rc == -EINVAL, "FETCH size below -1 is refused");
+    rc = try(from_fetch, "{\"purpose\":\"download\",\"xfer_id\":3,\"chunk_max\":100}");
+    TAP_OK(rc == -EINVAL, "FETCH chunk_max not a multiple of 4096 is refused");
     rc = dcv_proto_fetch_to_json(&x, &j, &l, err, sizeof(err));
     TAP_OK(rc == 0 && !strstr(j, "range"), "range false omitted");
     free(j);
