@@ -401,6 +401,7 @@ int dcv_sock_recv(struct dcv_sock *s, struct dcv_tx_peer *from, struct dcv_proto
 
     drop_msg(s);
     memset(&peer, 0, sizeof peer);
+    memset(m, 0, sizeof *m);
     /* A 1.0 plugin does not know the 1.1 fields: they must read "none". */
     memset(&s->msg, 0, sizeof s->msg);
     s->msg.peer_uid = s->msg.peer_gid = -1;
@@ -416,7 +417,11 @@ int dcv_sock_recv(struct dcv_sock *s, struct dcv_tx_peer *from, struct dcv_proto
         *from = peer;
     r = dcv_proto_parse(s->plane, s->msg.frames, s->msg.n, m, err, errlen);
     if (r < 0) {
-        drop_msg(s);
+        /* A body over the plane's limit in a valid frame set: parse filled
+         * *m, which stays valid until the next recv so the caller can
+         * address an error reply (it must not parse the body). */
+        if (!m->body)
+            drop_msg(s);
         return -EPROTO;
     }
     return 0;

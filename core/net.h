@@ -74,7 +74,10 @@ int dcv_sock_send_json(struct dcv_sock *s, const struct dcv_tx_peer *to, int cmd
  * -EAGAIN: nothing pending. -EPROTO: one message was dropped (over the
  * limits, or not a valid frame set of this plane: err says why, and *from
  * is filled when known so a control peer can be sent DISCONNECT); call
- * again for the next one.
+ * again for the next one. When the frame set was valid but its JSON body
+ * over the plane's limit, *m is filled all the same (m->body non-NULL, else
+ * NULL), valid until the next recv, so the caller can address an error
+ * reply; it must not parse that body.
  */
 int dcv_sock_recv(struct dcv_sock *s, struct dcv_tx_peer *from, struct dcv_proto_msg *m,
                   char *err, size_t errlen);

@@ -132,15 +132,17 @@ int dcv_proto_parse(enum dcv_proto_plane plane, const struct dcv_tx_frame *frame
     }
     max = (cmd == DCV_CMD_PARTIAL || cmd == DCV_CMD_FINAL) ? DCV_PROTO_MAX_REPLY_BODY
                                                           : DCV_PROTO_MAX_BODY;
-    if (cmd != DCV_CMD_CHUNK && cmd != DCV_CMD_CREDIT && frames[2].len > max) {
-        snprintf(err, errlen, "%s: body of %zu bytes exceeds %zu", name, frames[2].len, max);
-        return -EPROTO;
-    }
     out->plane = plane;
     out->cmd = cmd;
     out->body = frames[2].data;
     out->body_len = frames[2].len;
     out->payload = n == 4 ? frames[3].data : NULL;
     out->payload_len = n == 4 ? frames[3].len : 0;
+    /* Too large, but a well-formed frame set: *out stays filled so the
+     * receiver can still address an error reply (an admin REQUEST's req_id). */
+    if (cmd != DCV_CMD_CHUNK && cmd != DCV_CMD_CREDIT && frames[2].len > max) {
+        snprintf(err, errlen, "%s: body of %zu bytes exceeds %zu", name, frames[2].len, max);
+        return -EPROTO;
+    }
     return 0;
 }

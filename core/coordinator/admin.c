@@ -754,6 +754,43 @@ static const struct admin_verb verbs[] = {
 
 /* The req_id of a REQUEST we could not decode, so the error still reaches
  * the client (it is waiting for that id); NULL when there is none. */
+static int req_id_ok(const char *s, size_t n, size_t outlen)
+{
+    if (n == 0 || n >= outlen)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == ':' ||
+              s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* What JSON cannot give (a body cut short, one over the size limit): the
+ * first `"req_id": "TOKEN"` in its first 64 KiB, read as text. It only
+ * addresses the error reply to the client waiting for it. */
+static int scan_req_id(const char *b, size_t len, char *out, size_t outlen)
+{
+    static const char key[] = "\"req_id\"";
+    size_t n = len < 65536 ? len : 65536;
+    const char *p = memmem(b, n, key, sizeof key - 1), *end = b + n, *q;
+
+    if (!p)
+        return 0;
+    for (p += sizeof key - 1; p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'); p++)
+        ;
+    if (p >= end || *p++ != ':')
+        return 0;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    if (p >= end || *p++ != '"' || !(q = memchr(p, '"', (size_t)(end - p))) ||
+        !req_id_ok(p, (size_t)(q - p), outlen))
+        return 0;
+    memcpy(out, p, (size_t)(q - p));
+    out[q - p] = '\0';
+    return 1;
+}
+
 static int salvage_req_id(const void *body, size_t len, char *out, size_t outlen)
 {
     json_tokener *t = json_tokener_new();
@@ -766,18 +803,25 @@ static int salvage_req_id(const void *body, size_t len, char *out, size_t outlen
     if (len < DCV_PROTO_MAX_BODY)
         o = json_tokener_parse_ex(t, body, (int)len);
     json_tokener_free(t);
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "req_id", &v) &&
+    if (!o)
+        return scan_req_id(body, len, out, outlen);
+    if (json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "req_id", &v) &&
         json_object_is_type(v, json_type_string)) {
         s = json_object_get_string(v);
-        ok = *s && strlen(s) < outlen;
-        for (const char *p = s; ok && *p; p++)
-            ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-                 *p == '.' || *p == '_' || *p == ':' || *p == '-';
-        if (ok)
+        if ((ok = req_id_ok(s, strlen(s), outlen)))
             copy_str(out, outlen, s);
     }
     json_object_put(o);
     return ok;
+}
+
+void co_admin_refuse(struct dcv_coord *c, const struct dcv_tx_peer *from,
+                     const struct dcv_proto_msg *m, const char *why)
+{
+    char id[DCV_PROTO_ID];
+    /* Never parsed (too large): its req_id is read as text. */
+    if (scan_req_id(m->body, m->body_len, id, sizeof id))
+        admin_reply(c, from, id, 400, why, NULL);
 }
 
 void co_admin_input(struct dcv_coord *c, const struct dcv_tx_peer *from, const struct dcv_proto_msg *m)

@@ -9,5 +9,9 @@
 
 void co_admin_input(struct dcv_coord *c, const struct dcv_tx_peer *from,
                     const struct dcv_proto_msg *m);
+/* A REQUEST the socket refused (its body over the size limit): a 400 with
+ * `why` to its req_id, when one can be read from the text. */
+void co_admin_refuse(struct dcv_coord *c, const struct dcv_tx_peer *from,
+                     const struct dcv_proto_msg *m, const char *why);
 
 #endif

@@ -65,6 +65,8 @@ static void drain_socket(struct dcv_coord *c, struct dcv_sock *s, const char *pl
                     "%s message from %s dropped: %s", plane, hex[0] ? hex : "?", err);
             if (s == c->ctl && from.len)
                 co_send_disconnect(c, &from, err);
+            if (s == c->adm && from.len && m.body && m.cmd == DCV_CMD_REQUEST)
+                co_admin_refuse(c, &from, &m, err); /* over the size limit: say so */
             continue;
         }
         if (r < 0) {
