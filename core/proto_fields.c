@@ -628,6 +628,107 @@ static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+static int hex4(const char *p, const char *end, unsigned *v)
+{
+    *v = 0;
+    if (end - p < 4)
+        return 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        *v <<= 4;
+        if (c >= '0' && c <= '9')
+            *v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            *v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            *v |= (unsigned)(c - 'A' + 10);
+        else
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * What json-c lets through and RFC 8259 / section 2.1 do not, anywhere in
+ * the body, unknown keys included (a peer must not be able to tell a
+ * strict reader from a lax one): a \u escape of a surrogate that is not a
+ * high one followed by a low one (json-c turns it into U+FFFD, so only the
+ * text shows it). Control characters, NaN and Infinity are caught on the
+ * parsed tree (tree_check), after the known fields had their say.
+ */
+static const char *raw_check(const char *b, size_t len)
+{
+    const char *p = b, *end = b + len;
+    int in_str = 0;
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (!in_str) {
+            in_str = c == '"';
+            continue;
+        }
+        if (c == '"') {
+            in_str = 0;
+        } else if (c == '\\' && p + 1 < end) {
+            unsigned v, w;
+            if (p[1] != 'u') {
+                p++;
+                continue;
+            }
+            if (!hex4(p + 2, end, &v))
+                return NULL; /* the tokener reports it */
+            p += 5;
+            if (v >= 0xDC00 && v <= 0xDFFF)
+                return "a string holds a lone low surrogate escape";
+            if (v >= 0xD800 && v <= 0xDBFF) {
+                if (end - p < 7 || p[1] != '\\' || p[2] != 'u' || !hex4(p + 3, end, &w) ||
+                    w < 0xDC00 || w > 0xDFFF)
+                    return "a string holds a lone high surrogate escape";
+                p += 6;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Every number finite; with strings != 0, every string (keys too) without
+ * control characters. */
+static const char *tree_check(struct json_object *o, int strings)
+{
+    const char *why = NULL;
+    switch (json_object_get_type(o)) {
+    case json_type_double:
+        return isfinite(json_object_get_double(o)) ? NULL : "a number is not finite (NaN, Infinity)";
+    case json_type_string: {
+        const char *s = json_object_get_string(o);
+        if (!strings)
+            return NULL;
+        for (size_t i = 0, n = (size_t)json_object_get_string_len(o); i < n; i++)
+            if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+                return "a string holds a control character";
+        return NULL;
+    }
+    case json_type_array:
+        for (size_t i = 0, n = json_object_array_length(o); i < n && !why; i++)
+            why = tree_check(json_object_array_get_idx(o, i), strings);
+        return why;
+    case json_type_object: {
+        json_object_object_foreach(o, k, v)
+        {
+            for (const char *q = k; strings && *q && !why; q++)
+                if ((unsigned char)*q < 0x20 || *q == 0x7f)
+                    why = "a key holds a control character";
+            if (!why)
+                why = tree_check(v, strings);
+            if (why)
+                break;
+        }
+        return why;
+    }
+    default:
+        return NULL;
+    }
+}
+
 int fields_decode(const struct desc *d, const void *body, size_t len, void *out, char *err,
                   size_t errlen)
 {
@@ -662,6 +763,13 @@ int fields_decode(const struct desc *d, const void *body, size_t len, void *out,
         snprintf(err, errlen, "%s: body is not a JSON object", d->name);
         return -EINVAL;
     }
+    {
+        const char *why = raw_check(body, len);
+        if (why) {
+            snprintf(err, errlen, "%s: invalid JSON: %s", d->name, why);
+            return -EINVAL;
+        }
+    }
     if (!(tok = json_tokener_new_ex(DCV_PROTO_MAX_DEPTH)))
         return -ENOMEM;
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
@@ -688,6 +796,18 @@ int fields_decode(const struct desc *d, const void *body, size_t len, void *out,
         return -EINVAL;
     }
     rc = parse_obj(o, d, out, d->name, err, errlen);
+    if (rc == 0) {
+        /* The rest of the body, unknown keys included, after the known
+         * fields (their errors name them). Replies (PARTIAL/FINAL: the
+         * larger max_body) carry stored texts, an FFmpeg error or a note,
+         * that may hold a line break, escaped; the fields a client reads
+         * are checked where it reads them. */
+        const char *why = tree_check(o, d->max_body == 0);
+        if (why) {
+            snprintf(err, errlen, "%s: invalid JSON: %s", d->name, why);
+            rc = -EINVAL;
+        }
+    }
     json_object_put(o);
     if (rc < 0)
         free_texts(d, out);
