@@ -323,11 +323,16 @@ struct dcv_proto_accept {
 };
 
 /* REJECT and FAIL share a body. */
+/* With code busy, what was full: the worker's own capacity (a slot of the
+ * job's class, draining, admission) or the device that refused a session. */
+enum dcv_proto_busy { DCV_BUSY_NONE = 0, DCV_BUSY_SLOT, DCV_BUSY_DEVICE };
+
 struct dcv_proto_failure {
     struct dcv_proto_fence fence;
     int code; /* enum dcv_proto_code */
     char message[DCV_PROTO_TEXT];
     int retryable;
+    int busy; /* enum dcv_proto_busy; optional, none when absent */
 };
 
 enum dcv_proto_phase { DCV_PHASE_FETCH = 0, DCV_PHASE_ENCODE, DCV_PHASE_UPLOAD, DCV_PHASE_VERIFY };

@@ -47,6 +47,7 @@ static const char *const submit_kind_names[] = {"upload", "path", "url"};
 static const char *const prio_names[] = {"low", "normal", "high"};
 static const char *const get_what_names[] = {"output", "input"};
 static const char *const outcome_names[] = {"encoded", "skipped", "kept-original"};
+static const char *const busy_names[] = {"none", "slot", "device"};
 _Static_assert(sizeof(outcome_names) / sizeof(outcome_names[0]) == DCV_OUTCOME_COUNT,
                "outcome names follow enum dcv_proto_outcome");
 
@@ -352,7 +353,8 @@ static const struct desc accept_d = {"ACCEPT", accept_f, ARRAY_N(accept_f), size
     FENCE(T, 1),                                                 \
     FENUM(T, "code", code, 1, code_names, 0),                    \
     FSTR(T, "message", message, 1, 1),                           \
-    FBOOL(T, "retryable", retryable, 1, 0)
+    FBOOL(T, "retryable", retryable, 1, 0),                      \
+    FENUM(T, "busy", busy, 0, busy_names, 0)
 static const struct field reject_f[] = {FAILURE_FIELDS};
 static const struct field fail_f[] = {FAILURE_FIELDS};
 #undef T

@@ -91,10 +91,12 @@ static void on_failure(struct dcv_coord *c, struct co_worker *w, const struct dc
         ev = DCV_EV_FAIL_PERMANENT;
     dcv_job_clear(&job);
     if (ev == DCV_EV_REQUEUE_BUSY && (j = fenced(c, w, &m->fence)) && j->hw && j->skey[0] &&
-        strncmp(m->message, "no free ", 8) != 0) {
-        /* The device itself refused (not the worker's slot count, whose
-         * refusals start "no free"): remember where, to hold its limit
-         * once the attempt is released. */
+        (m->busy == DCV_BUSY_DEVICE ||
+         (m->busy == DCV_BUSY_NONE && strncmp(m->message, "no free ", 8) != 0))) {
+        /* The device itself refused (busy "device"; not the worker's own
+         * capacity, busy "slot"): remember where, to hold its limit once
+         * the attempt is released. A worker older than the field says
+         * neither: its slot refusals start "no free". */
         copy_str(held_key, sizeof held_key, j->skey);
         copy_str(held_dev, sizeof held_dev, j->place_dev);
     }

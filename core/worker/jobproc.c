@@ -165,6 +165,8 @@ static int fail(struct job *j, int code, int retryable, const char *fmt, ...)
     user_names(j, msg, sizeof msg);
     l.fail.fence = j->spec.fence;
     l.fail.code = code;
+    /* every busy a job process sees is its device refusing a session */
+    l.fail.busy = code == DCV_CODE_BUSY ? DCV_BUSY_DEVICE : DCV_BUSY_NONE;
     l.fail.retryable = retryable;
     dcv_text_sanitize(l.fail.message, sizeof l.fail.message, msg);
     dcv_log(code == DCV_CODE_CANCELLED ? DCV_LOG_INFO : DCV_LOG_ERROR, COMP, "%s: %s",

@@ -266,9 +266,10 @@ static int map_path(const struct dcv_worker *w, const char *cpath, char *out, si
 
 /* ---- messages --------------------------------------------------------------- */
 
-static void send_failure(struct dcv_worker *w, struct wjob *j, int reject, int code,
-                         int retryable, const char *fmt, ...) DCV_PRINTF(6, 7);
-static void send_failure(struct dcv_worker *w, struct wjob *j, int reject, int code,
+/* busy: with code busy, what was full (enum dcv_proto_busy). */
+static void send_failure(struct dcv_worker *w, struct wjob *j, int reject, int code, int busy,
+                         int retryable, const char *fmt, ...) DCV_PRINTF(7, 8);
+static void send_failure(struct dcv_worker *w, struct wjob *j, int reject, int code, int busy,
                          int retryable, const char *fmt, ...)
 {
     struct dcv_proto_failure f;
@@ -281,6 +282,7 @@ static void send_failure(struct dcv_worker *w, struct wjob *j, int reject, int c
     va_end(ap);
     f.fence = j->fence;
     f.code = code;
+    f.busy = code == DCV_CODE_BUSY ? busy : DCV_BUSY_NONE;
     f.retryable = retryable;
     dcv_text_sanitize(f.message, sizeof f.message, msg);
     dcv_log(code == DCV_CODE_BUSY || code == DCV_CODE_CANCELLED ? DCV_LOG_INFO : DCV_LOG_WARN,
@@ -304,7 +306,8 @@ static void refuse(struct dcv_worker *w, struct wjob *j, int code, const char *f
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     wjob_step(j, WJ_EV_REPORT);
-    send_failure(w, j, 1, code, 1, "%s", msg);
+    /* the worker's own refusals: a slot, draining, admission */
+    send_failure(w, j, 1, code, DCV_BUSY_SLOT, 1, "%s", msg);
 }
 
 /* ---- jobs ------------------------------------------------------------------- */
@@ -499,8 +502,8 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
         wjob_step(j, WJ_EV_REPORT);
         j->reported_ms = dcv_loop_now_ms();
         /* Before its accept the attempt never started (protocol §3.5). */
-        send_failure(w, j, j->child == WJ_CHILD_STARTING, l.fail.code, l.fail.retryable, "%s",
-                     l.fail.message);
+        send_failure(w, j, j->child == WJ_CHILD_STARTING, l.fail.code, l.fail.busy,
+                     l.fail.retryable, "%s", l.fail.message);
         break;
     }
 }
@@ -533,17 +536,17 @@ static void on_job_exit(struct dcv_child *c, const struct dcv_child_status *st, 
         dcv_log(DCV_LOG_INFO, COMP, "job %s: cancelled (pid %ld ended after %lld ms%s)", j->tag,
                 (long)j->pid, st->runtime_ms, st->killed ? ", killed" : "");
         wjob_step(j, WJ_EV_REPORT);
-        send_failure(w, j, 0, DCV_CODE_CANCELLED, 0, "cancelled by the coordinator");
+        send_failure(w, j, 0, DCV_CODE_CANCELLED, DCV_BUSY_NONE, 0, "cancelled by the coordinator");
         return;
     }
     if (j->outcome != WJ_OUT_NONE)
         return;
     wjob_step(j, WJ_EV_REPORT);
     if (st->exited)
-        send_failure(w, j, reject, DCV_CODE_INTERNAL, 1,
+        send_failure(w, j, reject, DCV_CODE_INTERNAL, DCV_BUSY_NONE, 1,
                      "job process exited with status %d without a result", st->exit_code);
     else
-        send_failure(w, j, reject, DCV_CODE_INTERNAL, 1,
+        send_failure(w, j, reject, DCV_CODE_INTERNAL, DCV_BUSY_NONE, 1,
                      "job process killed by signal %d (%s)%s", st->term_signal,
                      strsignal(st->term_signal), st->core_dumped ? ", core dumped" : "");
 }

@@ -945,6 +945,42 @@ static void test_strict_json(void)
                0, "a surrogate pair and a finite number in an unknown key are fine");
 }
 
+/* FAIL/REJECT busy: typed (issue 11 B3), the coordinator no longer reads
+ * the worker's "no free " text to tell a full worker from a full device. */
+static void test_busy_field(void)
+{
+    struct dcv_proto_failure f, g;
+    char *j = NULL;
+    size_t l;
+
+    memset(&f, 0, sizeof f);
+    snprintf(f.fence.job_id, sizeof f.fence.job_id, "%032x", 7);
+    f.fence.attempt = 1;
+    snprintf(f.fence.session, sizeof f.fence.session, "s1");
+    f.code = DCV_CODE_BUSY;
+    f.retryable = 1;
+    f.busy = DCV_BUSY_DEVICE;
+    snprintf(f.message, sizeof f.message, "NVENC: out of sessions");
+    TAP_OK(dcv_proto_fail_to_json(&f, &j, &l, err, sizeof err) == 0 && strstr(j, "\"busy\":\"device\""),
+           "FAIL busy device emitted");
+    TAP_OK(j && dcv_proto_fail_from_json(j, l, &g, err, sizeof err) == 0 && g.busy == DCV_BUSY_DEVICE,
+           "... and read back");
+    free(j);
+    j = NULL;
+    f.busy = DCV_BUSY_NONE;
+    TAP_OK(dcv_proto_reject_to_json(&f, &j, &l, err, sizeof err) == 0 && !strstr(j, "busy\":"),
+           "busy none is omitted");
+    TAP_OK(j && dcv_proto_reject_from_json(j, l, &g, err, sizeof err) == 0 && g.busy == DCV_BUSY_NONE,
+           "an absent busy reads none");
+    free(j);
+    static const char bad[] = "{\"job_id\":\"00000000000000000000000000000007\",\"attempt\":1,"
+                              "\"session\":\"s1\",\"code\":\"busy\",\"message\":\"m\","
+                              "\"retryable\":true,\"busy\":\"gpu\"}";
+    TAP_OK(dcv_proto_fail_from_json(bad, strlen(bad), &g, err, sizeof err) == -EINVAL &&
+               strstr(err, "busy"),
+           "an unknown busy value is refused (%s)", err);
+}
+
 int main(void)
 {
     scratch = calloc(1, sizeof(struct dcv_proto_hello) + sizeof(struct dcv_proto_request));
@@ -959,6 +995,7 @@ int main(void)
     test_new_fields();
     test_by_command();
     test_strict_json();
+    test_busy_field();
     free(scratch);
     return tap_done();
 }
