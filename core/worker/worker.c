@@ -155,6 +155,29 @@ static int send_hello(struct dcv_worker *w)
     return r;
 }
 
+/*
+ * Another HELLO round went unanswered. A wrong port, a coordinator that is
+ * not running, a firewall and (with CURVE) a wrong coordinator key all look
+ * like this from here: silence. Say so after 3 rounds (about 7 s), then
+ * every 10th (the back-off tops out at 32 s), with what to check.
+ */
+static void no_answer(struct dcv_worker *w, uint64_t now)
+{
+    if (w->unanswered++ == 0)
+        w->unanswered_since = now;
+    if (w->unanswered != 3 && (w->unanswered < 3 || (w->unanswered - 3) % 10 != 0))
+        return;
+    dcv_log(DCV_LOG_WARN, COMP,
+            "no answer from the coordinator at %s for %" PRIu64 " s (%u HELLOs): check that it "
+            "runs and listens there (its log says \"control endpoint bound\"), the address and "
+            "port (coordinator / DISTCONV_COORDINATOR)%s",
+            w->coordinator, (now - w->unanswered_since) / 1000, w->unanswered,
+            strncmp(w->coordinator, "tcp://", 6) == 0
+                ? ", a firewall, and that security.coordinator_key is the coordinator's public "
+                  "key (a wrong one looks like silence from here)"
+                : "");
+}
+
 /* A fresh DEALER and a HELLO on it; the WELCOME must come within the
  * current back-off, which then doubles. */
 static void connect_now(struct dcv_worker *w, uint64_t now)
@@ -275,6 +298,7 @@ static void on_welcome(struct dcv_worker *w, const struct dcv_proto_msg *m, uint
                 w->coordinator, w->hello->worker_id, w->hello->session, w->hb_ivl_ms,
                 w->liveness, w->data_endpoint);
     w->state = CONN_READY;
+    w->unanswered = 0;
     w->backoff_ms = BACKOFF_MIN_MS;
     w->hello_pending = 0;
     w->next_hb_ms = now;
@@ -478,6 +502,7 @@ static void on_tick(struct dcv_loop *loop, uint64_t id, void *arg)
     case CONN_HELLO:
         if (now >= w->next_try_ms) {
             dcv_log(DCV_LOG_DEBUG, COMP, "no WELCOME from %s; trying again", w->coordinator);
+            no_answer(w, now);
             connect_now(w, now);
         } else if (w->hello_pending) {
             send_hello(w);

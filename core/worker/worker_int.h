@@ -47,6 +47,8 @@ struct dcv_worker {
     enum conn_state state;
     uint64_t next_try_ms;           /* IDLE: connect then; HELLO: give up on WELCOME then */
     uint32_t backoff_ms;
+    unsigned unanswered;            /* HELLO rounds without a WELCOME since the last one */
+    uint64_t unanswered_since;      /* monotonic ms of the first of them */
     int hello_pending;              /* HELLO not accepted by the socket yet */
     uint64_t last_rx_ms;
     uint64_t next_hb_ms;

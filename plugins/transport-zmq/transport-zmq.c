@@ -68,7 +68,18 @@ struct zmon {
     int dead, stopped;
     int server; /* 1: a bound socket (peers are clients), 0: a client */
     char endpoint[EP_LEN];
+    /* A client with the wrong keys retries several times a second: one
+     * line a minute for this endpoint, with how many were not logged. */
+    uint64_t hs_logged_ms;
+    unsigned hs_quiet;
 };
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 struct ztx {
     struct zplug *plug;
@@ -344,18 +355,33 @@ static int mon_read(struct zplug *zp, struct zmon *m)
                  "there, and is the server key right?",
                  m->endpoint, val);
         break;
-    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: {
         /* libzmq names the socket's endpoint here, not the peer's. */
-        slog(zp, DCV_LOG_WARN,
-             "zmq: %s: a %s handshake failed: protocol error %#x%s", m->endpoint,
-             m->server ? "peer's" : "connection's", val,
+        uint64_t now = mono_ms();
+        char more_txt[64] = "";
+        int crypto = val >= ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC && val < 0x20000000;
+        if (m->hs_logged_ms && now - m->hs_logged_ms < 60000) {
+            m->hs_quiet++;
+            break;
+        }
+        if (m->hs_quiet)
+            snprintf(more_txt, sizeof more_txt, "; %u more in the last minute", m->hs_quiet);
+        m->hs_logged_ms = now;
+        m->hs_quiet = 0;
+        slog(zp, DCV_LOG_WARN, "zmq: %s: a %s handshake failed: protocol error %#x%s%s",
+             m->endpoint, m->server ? "peer's" : "connection's", val,
              val == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
                  ? " (security mechanism mismatch: the peer is not using the same "
                    "security.mode)"
-                 : (val >= ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC && val < 0x20000000)
-                       ? " (cryptographic error: wrong keys)"
-                       : "");
+             : crypto && m->server
+                 ? " (cryptographic error: a client has the wrong server key for this "
+                   "endpoint: its security.coordinator_key must be this coordinator's public "
+                   "key, keys/coordinator.pub)"
+             : crypto ? " (cryptographic error: wrong keys)"
+                      : "",
+             more_txt);
         break;
+    }
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
         /* Mostly the tail of a failure already logged (the peer hung up). */
         slog(zp, DCV_LOG_DEBUG, "zmq: %s: a handshake failed (%s)", m->endpoint,

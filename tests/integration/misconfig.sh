@@ -52,4 +52,39 @@ ok $? "once the first w1 is gone the second is admitted under the name"
 grep -q "worker w1 (session [0-9a-f]*) lost" "$TMP/coord.log"
 ok $? "the first was declared lost before (liveness), not retired while alive"
 
+# A wrong coordinator port: silence, so after 3 unanswered HELLO rounds the
+# worker says what to check (it said nothing at info level).
+NOPORT=$(free_port)
+mkdir -p "$TMP/wp"
+enroll wp
+DISTCONV_ROLE=worker DISTCONV_NAME=wp DISTCONV_STATE_DIR="$TMP/wp" DISTCONV_BENCHMARK=0 \
+    DISTCONV_COORDINATOR="tcp://127.0.0.1:$NOPORT" DISTCONV_NVML_LIBRARY= \
+    DISTCONV_SECURITY_SECRET_KEY="$KEYS/wp.key" DISTCONV_SECURITY_COORDINATOR_KEY="$KEYS/coord.pub" \
+    "$DISTCONVD" -c "$TMP/fast.conf" >>"$TMP/wp.log" 2>&1 &
+PIDS="$PIDS $!"
+wait_until 60 grep -q "no answer from the coordinator at tcp://127.0.0.1:$NOPORT" "$TMP/wp.log"
+ok $? "a worker with a wrong coordinator port says so, with what to check"
+grep -q "warn.*no answer from the coordinator at tcp://127.0.0.1:$NOPORT.*the address and port" "$TMP/wp.log"
+ok $? "... at warn level, naming the address and port to check"
+
+# A wrong coordinator key (another host's public key): the worker hears
+# silence and says to check security.coordinator_key; the coordinator logs
+# the failed handshakes once a minute, saying what is wrong (it logged an
+# unattributed "wrong keys" line several times a second).
+mkdir -p "$TMP/wk"
+enroll wk
+DISTCONV_ROLE=worker DISTCONV_NAME=wk DISTCONV_STATE_DIR="$TMP/wk" DISTCONV_BENCHMARK=0 \
+    DISTCONV_COORDINATOR="tcp://127.0.0.1:$CPORT" DISTCONV_NVML_LIBRARY= \
+    DISTCONV_SECURITY_SECRET_KEY="$KEYS/wk.key" DISTCONV_SECURITY_COORDINATOR_KEY="$KEYS/op.pub" \
+    "$DISTCONVD" -c "$TMP/fast.conf" >>"$TMP/wk.log" 2>&1 &
+PIDS="$PIDS $!"
+wait_until 60 grep -q "no answer from the coordinator at tcp://127.0.0.1:$CPORT.*security.coordinator_key" "$TMP/wk.log"
+ok $? "a worker with the wrong coordinator key is told to check security.coordinator_key"
+n=$(grep -c "a client has the wrong server key for this endpoint" "$TMP/coord.log")
+[ "$n" -eq 1 ]
+ok $? "the coordinator says a client has the wrong server key, once (not on every retry: $n lines)"
+ctl workers --json >"$TMP/w.json" 2>/dev/null
+[ "$(jget "$TMP/w.json" "len([w for w in d['workers'] if w['worker_id']=='wk'])")" = 0 ]
+ok $? "... and that worker never registered"
+
 done_testing
