@@ -333,10 +333,58 @@ static void conf_json_cb(const char *path, enum dcv_conf_kind kind, const char *
     json_object_object_add(obj, path, val);
 }
 
+/*
+ * The key files this role will use, read as the service reads them (its own
+ * secret key, the coordinator's public key, workers.d and admins.d): a
+ * configuration whose keys are missing, unreadable, too open or not keys
+ * is not "OK" (issue 11 A9: --check-config passed, the start failed).
+ * Only when security is on and some endpoint of the role is tcp.
+ */
+static int check_keys(struct dcv_conf *conf, char *err, size_t errlen)
+{
+    const struct dcv_settings *s = dcv_conf_settings(conf);
+    struct dcv_net *net = NULL;
+    struct dcv_auth *auth = NULL;
+    int r, tcp = 0;
+
+    for (const char *const *ep = (const char *const[]){s->bind, s->data_bind, s->admin,
+                                                       s->coordinator, NULL};
+         *ep; ep++)
+        tcp |= strncmp(*ep, "tcp://", 6) == 0;
+    if (s->sec_mode == DCV_SEC_NONE || !tcp)
+        return 0;
+    if ((r = dcv_net_open(s->plugin_dir, s->transport, conf, &net, err, errlen)) < 0)
+        return r;
+    r = dcv_net_secure(net, s, dcv_role_name(s->role), err, errlen);
+    if (r == 0 && s->role != DCV_ROLE_WORKER)
+        r = dcv_auth_new(s, s->name, dcv_net_own_public(net), &auth, err, errlen);
+    dcv_auth_free(&auth);
+    dcv_net_close(&net);
+    return r;
+}
+
 static int do_check_config(struct dcv_conf *conf, const struct options *o)
 {
     const char *path = dcv_conf_path(conf);
+    char kerr[2048];
 
+    if (check_keys(conf, kerr, sizeof kerr) < 0) {
+        if (o->json) {
+            struct json_object *j = json_object_new_object();
+            char msg[2200];
+            snprintf(msg, sizeof msg, "security: %s", kerr);
+            json_object_object_add(j, "valid", json_object_new_boolean(0));
+            json_object_object_add(j, "file", json_object_new_string(path));
+            json_object_object_add(j, "error", json_object_new_string(msg));
+            puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+            json_object_put(j);
+        } else {
+            dcv_log(DCV_LOG_ERROR, "config", "%s: the %s's keys: %s",
+                    *path ? path : "(defaults and environment)",
+                    dcv_role_name(dcv_conf_settings(conf)->role), kerr);
+        }
+        return 1;
+    }
     if (o->json) {
         struct json_object *j = json_object_new_object();
         json_object_object_add(j, "valid", json_object_new_boolean(1));

@@ -34,6 +34,27 @@ DISTCONV_LOG_LEVEL=loud "$DISTCONVD" -c "$TMP/empty.conf" --check-config >"$TMP/
 [ $? -eq 1 ] && grep -q "DISTCONV_LOG_LEVEL" "$TMP/o"; ok $? "a bad environment value names the variable"
 "$DISTCONVD" -c "$DCV_TOP_SRCDIR/etc/distconvd.conf" --check-config >"$TMP/o" 2>&1
 ok $? "the shipped etc/distconvd.conf validates"
+# --check-config reads the key files the role will use (issue 11 A9: it
+# said OK and the start failed on a missing key)
+DISTCONV_ROLE=coordinator DISTCONV_STATE_DIR="$TMP/cstate" DISTCONV_BIND="tcp://127.0.0.1:0" \
+    DISTCONV_SECURITY_SECRET_KEY="$TMP/keys/none.key" \
+    "$DISTCONVD" -c "$TMP/empty.conf" --check-config >"$TMP/o" 2>&1
+[ $? -eq 1 ] && grep -q "coordinator's keys: .*$TMP/keys/none.key" "$TMP/o"
+ok $? "--check-config fails on the coordinator's missing secret key, naming it"
+mkdir -p "$TMP/keys" "$TMP/wd" "$TMP/ad"
+"$DCV_TOP_BUILDDIR/cli/distconvctl" -q keygen --name coordinator --dir "$TMP/keys" >/dev/null
+"$DCV_TOP_BUILDDIR/cli/distconvctl" -q keygen --name box1 --dir "$TMP/keys" >/dev/null
+DISTCONV_ROLE=coordinator DISTCONV_STATE_DIR="$TMP/cstate" DISTCONV_BIND="tcp://127.0.0.1:0" \
+    DISTCONV_SECURITY_SECRET_KEY="$TMP/keys/coordinator.key" DISTCONV_SECURITY_WORKERS_DIR="$TMP/wd" \
+    DISTCONV_SECURITY_ADMINS_DIR="$TMP/ad" \
+    "$DISTCONVD" -c "$TMP/empty.conf" --check-config >"$TMP/o" 2>&1
+ok $? "... and passes once the key is there"
+DISTCONV_ROLE=worker DISTCONV_NAME=box1 DISTCONV_STATE_DIR="$TMP/state" \
+    DISTCONV_COORDINATOR="tcp://127.0.0.1:7400" DISTCONV_SECURITY_SECRET_KEY="$TMP/keys/box1.key" \
+    DISTCONV_SECURITY_COORDINATOR_KEY="$TMP/keys/nothere.pub" \
+    "$DISTCONVD" -c "$TMP/empty.conf" --check-config --json >"$TMP/o" 2>&1
+[ $? -eq 1 ] && grep -q '"valid":false' "$TMP/o" && grep -q "coordinator's public key.*nothere.pub" "$TMP/o"
+ok $? "a worker's missing coordinator key fails --check-config --json, naming the file"
 DISTCONV_ROLE=worker DISTCONV_STATE_DIR="$TMP/wstate" "$DISTCONVD" -c "$TMP/empty.conf" >"$TMP/o" 2>&1
 rc=$?
 [ $rc -eq 2 ] && grep -q "no coordinator endpoint" "$TMP/o"
