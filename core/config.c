@@ -425,6 +425,15 @@ int dcv_conf_load(struct dcv_conf **out, const char *path, int explicit_path, ch
     }
     config_init(&c->cf);
     cfg_set_defaults(&c->s);
+    {
+        const char *slash = strrchr(path, '/');
+        if (!slash)
+            snprintf(c->s.conf_dir, sizeof c->s.conf_dir, ".");
+        else if (slash == path)
+            snprintf(c->s.conf_dir, sizeof c->s.conf_dir, "/");
+        else
+            snprintf(c->s.conf_dir, sizeof c->s.conf_dir, "%.*s", (int)(slash - path), path);
+    }
 
     r = read_file(&c->cf, path, err, errlen);
     if (r == -ENOENT && !explicit_path) {

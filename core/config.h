@@ -67,6 +67,9 @@ struct dcv_settings {
     char state_dir[PATH_MAX];       /* default: /var/lib/distconv */
     char plugin_dir[PATH_MAX];      /* default: $(libdir)/distconv/plugins */
     char plugin_conf_dir[PATH_MAX]; /* default: /etc/distconv/plugins.d */
+    /* The directory of the configuration file in use (-c FILE's, else the
+     * default's, /etc/distconv): the security files' defaults live there. */
+    char conf_dir[PATH_MAX];
     int log_level;                  /* enum dcv_log_level */
     enum dcv_log_format log_format;
     enum dcv_log_target log_target;

@@ -606,8 +606,8 @@ int cfg_resolve_defaults(struct dcv_settings *s, char *err, size_t errlen)
     if (!s->work_dir[0])
         SETF(work_dir, "%s/work", s->state_dir);
 #undef SETF
-    /* Security files live beside the default configuration file
-     * (/etc/distconv for a distribution), whatever -c names. */
+    /* Security files live beside the configuration file in use: -c FILE's
+     * directory, else the default's (/etc/distconv), as the docs say. */
     {
         char dir[PATH_MAX];
         const char *slash = strrchr(DCV_DEFAULT_CONFIG, '/');
@@ -618,7 +618,10 @@ int cfg_resolve_defaults(struct dcv_settings *s, char *err, size_t errlen)
             { s->sec_admins_dir, sizeof s->sec_admins_dir, "admins.d" },
             { s->sec_token_file, sizeof s->sec_token_file, "token" },
         };
-        snprintf(dir, sizeof dir, "%.*s", (int)dl, DCV_DEFAULT_CONFIG);
+        if (s->conf_dir[0])
+            snprintf(dir, sizeof dir, "%s", s->conf_dir);
+        else
+            snprintf(dir, sizeof dir, "%.*s", (int)dl, DCV_DEFAULT_CONFIG);
         for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
             if (!d[i].f[0])
                 snprintf(d[i].f, d[i].n, "%s/%s", dir, d[i].leaf);

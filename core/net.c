@@ -204,8 +204,14 @@ int dcv_net_secure(struct dcv_net *net, const struct dcv_settings *s, const char
         snprintf(x->secret_path, sizeof x->secret_path, "%s", s->sec_secret_key);
     } else if (self) {
         snprintf(leaf, sizeof leaf, "keys/%s.key", self);
-        if (dcv_auth_default_path(leaf, x->secret_path, sizeof x->secret_path) < 0)
+        /* beside the configuration file in use, as the other security files */
+        if (s->conf_dir[0]) {
+            if ((size_t)snprintf(x->secret_path, sizeof x->secret_path, "%s/%s", s->conf_dir,
+                                 leaf) >= sizeof x->secret_path)
+                return dcv_err(err, errlen, -ENAMETOOLONG, "default key path too long");
+        } else if (dcv_auth_default_path(leaf, x->secret_path, sizeof x->secret_path) < 0) {
             return dcv_err(err, errlen, -ENAMETOOLONG, "default key path too long");
+        }
     } else if (home && home[0] == '/') {
         if ((size_t)snprintf(x->secret_path, sizeof x->secret_path,
                              "%s/.config/distconv/client.key", home) >= sizeof x->secret_path)

@@ -69,9 +69,10 @@ struct zmon {
     int server; /* 1: a bound socket (peers are clients), 0: a client */
     char endpoint[EP_LEN];
     /* A client with the wrong keys retries several times a second: one
-     * line a minute for this endpoint, with how many were not logged. */
-    uint64_t hs_logged_ms;
-    unsigned hs_quiet;
+     * line a minute for this endpoint and kind of failure (mechanism
+     * mismatch, cryptographic, other), with how many were not logged. */
+    uint64_t hs_logged_ms[3];
+    unsigned hs_quiet[3];
 };
 
 static uint64_t mono_ms(void)
@@ -360,14 +361,15 @@ static int mon_read(struct zplug *zp, struct zmon *m)
         uint64_t now = mono_ms();
         char more_txt[64] = "";
         int crypto = val >= ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC && val < 0x20000000;
-        if (m->hs_logged_ms && now - m->hs_logged_ms < 60000) {
-            m->hs_quiet++;
+        int k = val == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? 0 : crypto ? 1 : 2;
+        if (m->hs_logged_ms[k] && now - m->hs_logged_ms[k] < 60000) {
+            m->hs_quiet[k]++;
             break;
         }
-        if (m->hs_quiet)
-            snprintf(more_txt, sizeof more_txt, "; %u more in the last minute", m->hs_quiet);
-        m->hs_logged_ms = now;
-        m->hs_quiet = 0;
+        if (m->hs_quiet[k])
+            snprintf(more_txt, sizeof more_txt, "; %u more in the last minute", m->hs_quiet[k]);
+        m->hs_logged_ms[k] = now;
+        m->hs_quiet[k] = 0;
         slog(zp, DCV_LOG_WARN, "zmq: %s: a %s handshake failed: protocol error %#x%s%s",
              m->endpoint, m->server ? "peer's" : "connection's", val,
              val == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH

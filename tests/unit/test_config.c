@@ -739,6 +739,33 @@ static void test_admission_keys(void)
                  "1: admission.min_mem_avail: expected an integer", "bytes must be an integer");
 }
 
+/* The security files' defaults live beside the configuration file in use
+ * (-c FILE's directory), as docs/security.md says; they followed the
+ * built-in default's directory whatever -c named (issue 11 A10). */
+static void test_security_beside_conf(void)
+{
+    char dir[PATH_MAX], want[PATH_MAX + 64];
+    const char *f;
+    struct dcv_conf *c;
+
+    clear_env();
+    snprintf(dir, sizeof dir, "%s/site", tmpdir);
+    mkdir(dir, 0700);
+    f = write_file("site/distconvd.conf", "role = \"coordinator\";\n");
+    c = load_ok(f, 1, "a -c file in its own directory");
+    if (!c)
+        return;
+    const struct dcv_settings *s = dcv_conf_settings(c);
+    TAP_IS_STR(s->conf_dir, dir, "conf_dir is the -c file's directory");
+    snprintf(want, sizeof want, "%s/workers.d", dir);
+    TAP_IS_STR(s->sec_workers_dir, want, "workers.d beside the -c file");
+    snprintf(want, sizeof want, "%s/admins.d", dir);
+    TAP_IS_STR(s->sec_admins_dir, want, "admins.d beside the -c file");
+    snprintf(want, sizeof want, "%s/keys/coordinator.pub", dir);
+    TAP_IS_STR(s->sec_coordinator_key, want, "keys/coordinator.pub beside the -c file");
+    dcv_conf_free(&c);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/dcv-config-XXXXXX",
@@ -756,6 +783,7 @@ int main(void)
     test_shipped_conf();
     test_cluster_keys();
     test_admission_keys();
+    test_security_beside_conf();
 
     rm_rf(tmpdir);
     return tap_done();
