@@ -15,3 +15,6 @@ EXTRA_DIST += tests/integration/docs.sh
 # Misconfigured workers: one clear line on the side that can act (issue 11 A9).
 TESTS += tests/integration/misconfig.sh
 EXTRA_DIST += tests/integration/misconfig.sh
+# House rules: every module named in docs/architecture.md, no .c over 1,000 lines.
+TESTS += tests/integration/house.sh
+EXTRA_DIST += tests/integration/house.sh
