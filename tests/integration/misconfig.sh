@@ -9,6 +9,18 @@
 . "$DCV_TOP_SRCDIR/tests/lib.sh"
 . "$DCV_TOP_SRCDIR/tests/integration/cluster-lib.sh"
 
+# worker_as NAME DIR ENDPOINT COORD_KEY: a worker started by hand (its own
+# state dir and log DIR), for the misconfigurations start_worker avoids.
+worker_as() {
+    mkdir -p "$TMP/$2"
+    DISTCONV_ROLE=worker DISTCONV_NAME="$1" DISTCONV_STATE_DIR="$TMP/$2" DISTCONV_MAX_JOBS=1 \
+        DISTCONV_COORDINATOR="$3" DISTCONV_BENCHMARK=0 DISTCONV_NVML_LIBRARY= \
+        DISTCONV_SECURITY_SECRET_KEY="$KEYS/$1.key" DISTCONV_SECURITY_COORDINATOR_KEY="$4" \
+        "$DISTCONVD" -c "$TMP/fast.conf" >>"$TMP/$2.log" 2>&1 &
+    LAST_PID=$!
+    PIDS="$PIDS $LAST_PID"
+}
+
 start_coordinator
 start_worker w1
 wait_until 30 workers_online 1
@@ -17,13 +29,7 @@ ctl workers --json >"$TMP/w.json" 2>/dev/null
 S1=$(jget "$TMP/w.json" "[w['session'] for w in d['workers'] if w['worker_id']=='w1'][0]")
 
 # The same name and key from another process (its own state dir and log).
-mkdir -p "$TMP/w1b"
-DISTCONV_ROLE=worker DISTCONV_NAME=w1 DISTCONV_STATE_DIR="$TMP/w1b" DISTCONV_MAX_JOBS=1 \
-    DISTCONV_COORDINATOR="tcp://127.0.0.1:$CPORT" DISTCONV_BENCHMARK=0 DISTCONV_NVML_LIBRARY= \
-    DISTCONV_SECURITY_SECRET_KEY="$KEYS/w1.key" DISTCONV_SECURITY_COORDINATOR_KEY="$KEYS/coord.pub" \
-    "$DISTCONVD" -c "$TMP/fast.conf" >>"$TMP/w1b.log" 2>&1 &
-PID_B=$!
-PIDS="$PIDS $PID_B"
+worker_as w1 w1b "tcp://127.0.0.1:$CPORT" "$KEYS/coord.pub"
 
 # Two refusals in its log: it retried after its back-off and was refused again.
 refused_twice() { [ "$(grep -c "DISCONNECT: worker name 'w1' is in use by another running worker" "$TMP/w1b.log")" -ge 2 ]; }
@@ -55,13 +61,8 @@ ok $? "the first was declared lost before (liveness), not retired while alive"
 # A wrong coordinator port: silence, so after 3 unanswered HELLO rounds the
 # worker says what to check (it said nothing at info level).
 NOPORT=$(free_port)
-mkdir -p "$TMP/wp"
 enroll wp
-DISTCONV_ROLE=worker DISTCONV_NAME=wp DISTCONV_STATE_DIR="$TMP/wp" DISTCONV_BENCHMARK=0 \
-    DISTCONV_COORDINATOR="tcp://127.0.0.1:$NOPORT" DISTCONV_NVML_LIBRARY= \
-    DISTCONV_SECURITY_SECRET_KEY="$KEYS/wp.key" DISTCONV_SECURITY_COORDINATOR_KEY="$KEYS/coord.pub" \
-    "$DISTCONVD" -c "$TMP/fast.conf" >>"$TMP/wp.log" 2>&1 &
-PIDS="$PIDS $!"
+worker_as wp wp "tcp://127.0.0.1:$NOPORT" "$KEYS/coord.pub"
 wait_until 60 grep -q "no answer from the coordinator at tcp://127.0.0.1:$NOPORT" "$TMP/wp.log"
 ok $? "a worker with a wrong coordinator port says so, with what to check"
 grep -q "warn.*no answer from the coordinator at tcp://127.0.0.1:$NOPORT.*the address and port" "$TMP/wp.log"
@@ -71,13 +72,8 @@ ok $? "... at warn level, naming the address and port to check"
 # silence and says to check security.coordinator_key; the coordinator logs
 # the failed handshakes once a minute, saying what is wrong (it logged an
 # unattributed "wrong keys" line several times a second).
-mkdir -p "$TMP/wk"
 enroll wk
-DISTCONV_ROLE=worker DISTCONV_NAME=wk DISTCONV_STATE_DIR="$TMP/wk" DISTCONV_BENCHMARK=0 \
-    DISTCONV_COORDINATOR="tcp://127.0.0.1:$CPORT" DISTCONV_NVML_LIBRARY= \
-    DISTCONV_SECURITY_SECRET_KEY="$KEYS/wk.key" DISTCONV_SECURITY_COORDINATOR_KEY="$KEYS/op.pub" \
-    "$DISTCONVD" -c "$TMP/fast.conf" >>"$TMP/wk.log" 2>&1 &
-PIDS="$PIDS $!"
+worker_as wk wk "tcp://127.0.0.1:$CPORT" "$KEYS/op.pub"
 wait_until 60 grep -q "no answer from the coordinator at tcp://127.0.0.1:$CPORT.*security.coordinator_key" "$TMP/wk.log"
 ok $? "a worker with the wrong coordinator key is told to check security.coordinator_key"
 n=$(grep -c "a client has the wrong server key for this endpoint" "$TMP/coord.log")
