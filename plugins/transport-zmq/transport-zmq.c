@@ -68,19 +68,17 @@ struct zmon {
     int dead, stopped;
     int server; /* 1: a bound socket (peers are clients), 0: a client */
     char endpoint[EP_LEN];
-    /* A client with the wrong keys retries several times a second: one
-     * line a minute for this endpoint and kind of failure (mechanism
-     * mismatch, cryptographic, other), with how many were not logged. */
-    uint64_t hs_logged_ms[3];
-    unsigned hs_quiet[3];
 };
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+/* A line slog() folds: its text, when it was last logged, how many times
+ * it came again since. */
+#define FOLD_LINES 8
+#define FOLD_S 60
+struct zfold {
+    char line[512];
+    time_t at;
+    unsigned repeats;
+};
 
 struct ztx {
     struct zplug *plug;
@@ -123,9 +121,7 @@ struct zplug {
     struct zmon *mons;
     unsigned mon_seq;
     /* log rate limit (security thread only) */
-    char last_line[512];
-    time_t last_at;
-    unsigned repeats;
+    struct zfold fold[FOLD_LINES];
 };
 
 /* What recv() hands out: the zmq messages themselves, so a 1 MiB chunk is
@@ -168,28 +164,43 @@ static int fail(struct ztx *t, int e, const char *fmt, ...)
 static int more(void *sock);
 static void discard_rest(void *sock);
 
-/* Log from the security thread, folding identical lines that repeat within
- * 10 s (a refused peer reconnects ten times a second). */
+/* Log from the security thread, folding a line that repeats within FOLD_S
+ * into a count: a refused peer reconnects ten times a second, and one
+ * failure logs several lines that interleave (a key error, then the hang
+ * up), so the last FOLD_LINES distinct lines are remembered, not only the
+ * last one. A folded line comes again with its count once its time is up. */
 static void slog(struct zplug *zp, int level, const char *fmt, ...) DCV_PRINTF(3, 4);
 static void slog(struct zplug *zp, int level, const char *fmt, ...)
 {
     char line[512];
     time_t now = time(NULL);
+    struct zfold *f = NULL, *oldest = &zp->fold[0];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    if (strcmp(line, zp->last_line) == 0 && now - zp->last_at < 10) {
-        zp->repeats++;
+    for (int i = 0; i < FOLD_LINES && !f; i++) {
+        if (strcmp(line, zp->fold[i].line) == 0)
+            f = &zp->fold[i];
+        else if (zp->fold[i].at < oldest->at)
+            oldest = &zp->fold[i];
+    }
+    if (f && now - f->at < FOLD_S) {
+        f->repeats++;
         return;
     }
-    if (zp->repeats)
-        plog(zp, level, "%s (and %u more time%s)", zp->last_line, zp->repeats,
-             zp->repeats == 1 ? "" : "s");
-    zp->repeats = 0;
-    snprintf(zp->last_line, sizeof(zp->last_line), "%s", line);
-    zp->last_at = now;
-    plog(zp, level, "%s", line);
+    if (f && f->repeats) {
+        plog(zp, level, "%s (and %u more time%s in the last %d s)", line, f->repeats,
+             f->repeats == 1 ? "" : "s", (int)(now - f->at));
+    } else {
+        plog(zp, level, "%s", line);
+    }
+    if (!f) {
+        f = oldest;
+        snprintf(f->line, sizeof(f->line), "%s", line);
+    }
+    f->repeats = 0;
+    f->at = now;
 }
 
 /* ipc peers: "localhost:UID:GID:PID" (libzmq fills it from SO_PEERCRED). */
@@ -358,19 +369,8 @@ static int mon_read(struct zplug *zp, struct zmon *m)
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: {
         /* libzmq names the socket's endpoint here, not the peer's. */
-        uint64_t now = mono_ms();
-        char more_txt[64] = "";
         int crypto = val >= ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC && val < 0x20000000;
-        int k = val == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? 0 : crypto ? 1 : 2;
-        if (m->hs_logged_ms[k] && now - m->hs_logged_ms[k] < 60000) {
-            m->hs_quiet[k]++;
-            break;
-        }
-        if (m->hs_quiet[k])
-            snprintf(more_txt, sizeof more_txt, "; %u more in the last minute", m->hs_quiet[k]);
-        m->hs_logged_ms[k] = now;
-        m->hs_quiet[k] = 0;
-        slog(zp, DCV_LOG_WARN, "zmq: %s: a %s handshake failed: protocol error %#x%s%s",
+        slog(zp, DCV_LOG_WARN, "zmq: %s: a %s handshake failed: protocol error %#x%s",
              m->endpoint, m->server ? "peer's" : "connection's", val,
              val == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
                  ? " (security mechanism mismatch: the peer is not using the same "
@@ -380,8 +380,7 @@ static int mon_read(struct zplug *zp, struct zmon *m)
                    "endpoint: its security.coordinator_key must be this coordinator's public "
                    "key, keys/coordinator.pub)"
              : crypto ? " (cryptographic error: wrong keys)"
-                      : "",
-             more_txt);
+                      : "");
         break;
     }
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
