@@ -3,7 +3,8 @@
 
 if ENABLE_TRANSPORT_ZMQ
 plugin_LTLIBRARIES += plugins/transport-zmq/transport-zmq.la
-plugins_transport_zmq_transport_zmq_la_SOURCES = plugins/transport-zmq/transport-zmq.c
+plugins_transport_zmq_transport_zmq_la_SOURCES = plugins/transport-zmq/transport-zmq.c \
+	plugins/transport-zmq/zsec.c plugins/transport-zmq/transport_zmq_int.h
 plugins_transport_zmq_transport_zmq_la_CFLAGS = $(DCV_PLUGIN_CC) $(ZMQ_CFLAGS)
 plugins_transport_zmq_transport_zmq_la_LDFLAGS = $(DCV_PLUGIN_LINK)
 plugins_transport_zmq_transport_zmq_la_LIBADD = $(ZMQ_LIBS)
