@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -215,15 +214,9 @@ static int is_terminal(const char *state)
 /* The container a file name says (".mp4" -> "mp4"), or NULL. */
 static const char *container_of_name(const char *path)
 {
-    static const struct { const char *ext, *container; } map[] = {
-        {"mkv", "mkv"}, {"mp4", "mp4"}, {"m4v", "mp4"}, {"ts", "ts"}, {"m2ts", "ts"}, {"mts", "ts"},
-    };
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     const char *dot = strrchr(base, '.');
-    for (size_t i = 0; dot && i < sizeof map / sizeof map[0]; i++)
-        if (strcasecmp(dot + 1, map[i].ext) == 0)
-            return map[i].container;
-    return NULL;
+    return dot ? dcv_profile_container_of(dot + 1) : NULL;
 }
 
 /*

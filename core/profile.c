@@ -366,20 +366,28 @@ static int set_subtitles(struct dcv_profile *p, const struct opt_def *o, const c
     return 0;
 }
 
+/* Container names and file extensions -> the canonical container. */
+static const struct { const char *name, *canon; } container_names[] = {
+    { "mkv", "mkv" }, { "matroska", "mkv" }, { "mp4", "mp4" }, { "m4v", "mp4" },
+    { "ts", "ts" },   { "mpegts", "ts" },    { "m2ts", "ts" }, { "mts", "ts" },
+};
+
+const char *dcv_profile_container_of(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof container_names / sizeof container_names[0]; i++)
+        if (strcasecmp(name, container_names[i].name) == 0)
+            return container_names[i].canon;
+    return NULL;
+}
+
 static int set_container(struct dcv_profile *p, const struct opt_def *o, const char *v)
 {
-    static const struct { const char *name, *canon; } names[] = {
-        { "mkv", "mkv" }, { "matroska", "mkv" }, { "mp4", "mp4" },
-        { "ts", "ts" },   { "mpegts", "ts" },
-    };
+    const char *canon = dcv_profile_container_of(v);
     (void)o;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (strcmp(v, names[i].name) == 0) {
-            snprintf(p->container, sizeof p->container, "%s", names[i].canon);
-            return 0;
-        }
-    }
-    return -EINVAL;
+    if (!canon)
+        return -EINVAL;
+    snprintf(p->container, sizeof p->container, "%s", canon);
+    return 0;
 }
 
 static int set_start(struct dcv_profile *p, const struct opt_def *o, const char *v)

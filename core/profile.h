@@ -106,6 +106,11 @@ enum {
  * programs build their getopt tables from this, so they cannot drift. */
 const char *dcv_profile_option(size_t i, unsigned *flags);
 
+/* The canonical container ("mkv", "mp4", "ts") of a container name or a
+ * file extension without its dot ("matroska", "m4v", "m2ts", any case);
+ * NULL when it names none. */
+const char *dcv_profile_container_of(const char *name);
+
 /* Preset words accepted besides 1..7: ultrafast=1 veryfast=2 faster=3
  * fast=3 medium=4 slow=5 slower=6 veryslow=7. */
 int dcv_preset_parse(const char *s, uint32_t *out);
