@@ -244,8 +244,8 @@ static void fmt_devices(json_object *w, char *buf, size_t len)
 
 static void fmt_worker_state(json_object *w, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s%s%s", jstr(w, "state", "?"), jbool(w, "draining") ? ",draining" : "",
-             jbool(w, "busy") ? ",busy" : "");
+    snprintf(buf, len, "%s%s%s%s", jstr(w, "state", "?"), jbool(w, "draining") ? ",draining" : "",
+             jbool(w, "busy") ? ",busy" : "", jbool(w, "benchmarking") ? ",benchmarking" : "");
 }
 
 /* A figure or "-" when the worker did not report it (left out = unknown). */

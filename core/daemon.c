@@ -54,6 +54,7 @@
 #include "profile.h"
 #include "coordinator/coord.h"
 #include "media/pipeline.h"
+#include "worker/bgbench.h"
 #include "worker/encbench.h"
 #include "worker/jobproc.h"
 #include "worker/worker.h"
@@ -725,6 +726,7 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
     struct dcv_worker *worker = NULL;
     struct dcv_auth *auth = NULL;
     char *probe_json = NULL, *bench_json = NULL;
+    struct dcv_bgbench *bgbench = NULL;
     char err[2048] = "", pid_path[PATH_MAX] = "";
     int r, rc = 1, stop_sig = 0;
     sigset_t block;
@@ -749,12 +751,17 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
             return 1;
         }
     }
-    /* The startup benchmark forks the same way. A worker of its own only:
-     * a standalone daemon has nobody to compare it with. */
-    if (s->role == DCV_ROLE_WORKER && s->benchmark &&
-        dcv_bench_for_worker(conf, probe_json, o->probe_timeout_ms, &bench_json, err,
-                             sizeof(err)) < 0)
-        dcv_log(DCV_LOG_WARN, "daemon", "startup benchmark: %s (announcing no figures)", err);
+    /* The startup benchmark, for a worker of its own only (a standalone
+     * daemon has nobody to compare it with): figures kept from an earlier
+     * start, else measured in a background child forked now, before any
+     * thread, while the worker registers at once (bgbench.h). */
+    if (s->role == DCV_ROLE_WORKER && s->benchmark) {
+        r = dcv_bench_cached(conf, probe_json, &bench_json, err, sizeof(err));
+        if (r == 0)
+            r = dcv_bgbench_start(conf, o->probe_timeout_ms, &bgbench, err, sizeof(err));
+        if (r < 0)
+            dcv_log(DCV_LOG_WARN, "daemon", "startup benchmark: %s (announcing no figures)", err);
+    }
 
     signal(SIGPIPE, SIG_IGN);
     r = dcv_loop_new(&loop, err, sizeof(err));
@@ -808,6 +815,8 @@ static int do_service(struct dcv_conf *conf, const struct options *o)
         wo.local_prefixes = coord ? local : NULL;
         wo.probe_json = probe_json;
         wo.bench_json = bench_json;
+        wo.bgbench = bgbench;
+        bgbench = NULL; /* the worker's now, whatever happens */
         r = dcv_worker_new(loop, net, conf, &wo, &worker, err, sizeof(err));
         if (r < 0) {
             dcv_log(DCV_LOG_ERROR, "daemon", "worker: %s", err);
@@ -845,6 +854,7 @@ out:
     dcv_loop_destroy(&loop);
     free(probe_json);
     free(bench_json);
+    dcv_bgbench_destroy(&bgbench);
     return rc;
 }
 

@@ -190,6 +190,16 @@ struct dcv_proto_device {
     struct dcv_device_caps caps; /* via caps_json */
 };
 
+/* A device's figures measured after HELLO (HEARTBEAT.bench): the device is
+ * named as in HELLO.devices (plugin and caps device_id). */
+struct dcv_proto_devbench {
+    char plugin[DCV_PROTO_ID];
+    char device_id[DCV_PROTO_HOST];
+    double bench_fps;           /* -1 = not measured */
+    size_t n_bench;
+    struct dcv_proto_bench bench[DCV_MAX_CODECS];
+};
+
 /* About 35 KiB (16 device caps): allocate it, do not put it on a small stack. */
 struct dcv_proto_hello {
     char worker_id[DCV_PROTO_ID];
@@ -214,6 +224,9 @@ struct dcv_proto_hello {
      * state dir), so JOB.input may be kind path for files under them. */
     size_t n_paths;
     char paths[DCV_PROTO_MAX_PATHS][DCV_PROTO_PATH];
+    /* Optional: the startup benchmark is measuring now; the figures follow
+     * in HEARTBEAT.bench (devices[].bench_fps meanwhile -1). */
+    int benchmarking;
 };
 
 struct dcv_proto_welcome {
@@ -279,6 +292,12 @@ struct dcv_proto_telemetry {
 struct dcv_proto_heartbeat {
     int has_telemetry;
     struct dcv_proto_telemetry telemetry;
+    /* Optional, worker -> coordinator: a benchmark begun after HELLO is
+     * still measuring (benchmarking), or its figures (bench, one entry per
+     * measured device; repeated in every heartbeat of the session). */
+    int benchmarking;
+    size_t n_bench;
+    struct dcv_proto_devbench bench[DCV_PROTO_MAX_DEVICES];
 };
 
 enum dcv_proto_input_kind { DCV_INPUT_XFER = 0, DCV_INPUT_PATH = 1, DCV_INPUT_URL = 2 };

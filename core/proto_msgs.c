@@ -136,6 +136,16 @@ static const struct field device_f[] = {
 #undef T
 static const struct desc device_d = {"device", device_f, ARRAY_N(device_f), sizeof(struct dcv_proto_device), NULL, 0};
 
+#define T struct dcv_proto_devbench
+static const struct field devbench_f[] = {
+    FTOK(T, "plugin", plugin, 1),
+    FSTR(T, "device_id", device_id, 1, 1),
+    FDBL(T, "bench_fps", bench_fps, 1, -1, 1e6, -1),
+    FARR(T, "bench", bench, n_bench, 0, &bench_d),
+};
+#undef T
+static const struct desc devbench_d = {"bench", devbench_f, ARRAY_N(devbench_f), sizeof(struct dcv_proto_devbench), NULL, 0};
+
 static int hello_check(const void *m, const char *where, char *err, size_t errlen)
 {
     const struct dcv_proto_hello *h = m;
@@ -165,6 +175,7 @@ static const struct field hello_f[] = {
     FARR(T, "devices", devices, n_devices, 1, &device_d),
     FARR(T, "running", running, n_running, 1, &jobref_d),
     FSARR(T, "paths", paths, n_paths, 0),
+    FBOOL(T, "benchmarking", benchmarking, 0, 0),
 };
 #undef T
 static const struct desc hello_d = {"HELLO", hello_f, ARRAY_N(hello_f), sizeof(struct dcv_proto_hello), hello_check, 0};
@@ -260,6 +271,8 @@ static const struct desc telemetry_d = {"telemetry", telemetry_f, ARRAY_N(teleme
 #define T struct dcv_proto_heartbeat
 static const struct field heartbeat_f[] = {
     FSUB(T, "telemetry", telemetry, 0, &telemetry_d, offsetof(T, has_telemetry)),
+    FBOOL(T, "benchmarking", benchmarking, 0, 0),
+    FARR(T, "bench", bench, n_bench, 0, &devbench_d),
 };
 #undef T
 static const struct desc heartbeat_d = {"HEARTBEAT", heartbeat_f, ARRAY_N(heartbeat_f), sizeof(struct dcv_proto_heartbeat), NULL, 0};

@@ -112,6 +112,8 @@ static json_object *worker_json(struct dcv_coord *c, struct co_worker *w, int fu
     json_object_object_add(o, "draining",
                            json_object_new_boolean(w->admin_drain || (w->has_tel && w->tel.draining)));
     json_object_object_add(o, "busy", json_object_new_boolean(w->has_tel && w->tel.busy));
+    /* Registered, startup benchmark still measuring: unknown speed. */
+    json_object_object_add(o, "benchmarking", json_object_new_boolean(w->online && w->benchmarking));
     if (w->has_tel && w->tel.busy && w->tel.busy_reason[0])
         json_object_object_add(o, "busy_reason", jstr(w->tel.busy_reason));
     json_object_object_add(o, "slots", json_object_new_int64(w->slots));

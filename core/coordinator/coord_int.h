@@ -48,8 +48,9 @@ struct co_worker {
     uint64_t last_rx;       /* monotonic ms of the last message */
     int64_t last_seen_ms;   /* wall clock, for display */
     uint64_t last_hb_tx;
-    uint64_t busy_until;
-    uint64_t dup_logged; /* monotonic ms of the last "name in use" line (rate limit) */    /* monotonic ms: after a busy REJECT/FAIL, leave it alone a while */
+    uint64_t busy_until;    /* monotonic ms: after a busy REJECT/FAIL, leave it alone a while */
+    uint64_t dup_logged;    /* monotonic ms of the last "name in use" line (rate limit) */
+    int benchmarking;       /* its startup benchmark is measuring: no figures yet */
 };
 
 /* An attempt out with a worker, as this coordinator process knows it. */

@@ -344,6 +344,7 @@ static void worker_update(struct dcv_coord *c, struct co_worker *w, const struct
     memcpy(w->plugins, h->plugins, sizeof w->plugins);
     w->n_devices = h->n_devices;
     memcpy(w->devices, h->devices, sizeof w->devices);
+    w->benchmarking = h->benchmarking;
     co_reattach_sessions(c, w);
     free(w->paths);
     w->paths = NULL;
@@ -398,10 +399,39 @@ static int gpu_sessions_changed(const struct co_worker *w, const struct dcv_prot
     return 0;
 }
 
+/* Figures of a benchmark that ran after HELLO (HEARTBEAT.bench), onto the
+ * devices HELLO announced; a device not announced is ignored. 1 when the
+ * ranking may have changed. */
+static int bench_update(struct co_worker *w, const struct dcv_proto_heartbeat *m)
+{
+    int changed = !!w->benchmarking != !!m->benchmarking;
+
+    if (changed)
+        dcv_log(DCV_LOG_INFO, CO_LOG, "worker %s: startup benchmark %s", w->id,
+                m->benchmarking ? "measuring" : m->n_bench ? "done" : "ended without figures");
+    w->benchmarking = m->benchmarking;
+    for (size_t i = 0; i < m->n_bench; i++) {
+        const struct dcv_proto_devbench *b = &m->bench[i];
+        for (size_t k = 0; k < w->n_devices; k++) {
+            struct dcv_proto_device *d = &w->devices[k];
+            if (strcmp(d->plugin, b->plugin) != 0 || strcmp(d->caps.device_id, b->device_id) != 0)
+                continue;
+            if (d->bench_fps != b->bench_fps || d->n_bench != b->n_bench)
+                changed = 1;
+            d->bench_fps = b->bench_fps;
+            d->n_bench = b->n_bench;
+            memcpy(d->bench, b->bench, sizeof d->bench);
+        }
+    }
+    return changed;
+}
+
 void co_on_heartbeat(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_heartbeat *m)
 {
     int was_busy, was_draining, sessions_moved;
 
+    if (bench_update(w, m))
+        co_dispatch_soon(c);
     if (!m->has_telemetry)
         return;
     was_busy = w->has_tel && w->tel.busy;

@@ -725,30 +725,49 @@ static void log_figures(const char *json, int cached)
     json_object_put(root);
 }
 
-int dcv_bench_for_worker(struct dcv_conf *conf, const char *probe_json, unsigned probe_timeout_ms,
-                         char **json_out, char *err, size_t errlen)
+static int cache_path(const struct dcv_settings *s, char *path, size_t len, char *err,
+                      size_t errlen)
+{
+    if ((size_t)snprintf(path, len, "%s/benchmark.json", s->state_dir) >= len)
+        return dcv_err(err, errlen, -ENAMETOOLONG, "state_dir too long");
+    return 0;
+}
+
+int dcv_bench_cached(struct dcv_conf *conf, const char *probe_json, char **json_out, char *err,
+                     size_t errlen)
 {
     const struct dcv_settings *s = dcv_conf_settings(conf);
-    unsigned budget = (unsigned)s->benchmark_ms;
     char path[PATH_MAX + 32], fp[32], why[PATH_MAX + 256] = "";
-    uint64_t t0;
     int r;
 
     *json_out = NULL;
-    if ((size_t)snprintf(path, sizeof path, "%s/benchmark.json", s->state_dir) >= sizeof path)
-        return dcv_err(err, errlen, -ENAMETOOLONG, "state_dir too long");
-    if ((r = dcv_bench_fingerprint(probe_json, budget, fp, sizeof fp)) < 0)
+    if ((r = cache_path(s, path, sizeof path, err, errlen)) < 0)
+        return r;
+    if ((r = dcv_bench_fingerprint(probe_json, (unsigned)s->benchmark_ms, fp, sizeof fp)) < 0)
         return dcv_err(err, errlen, r, "capability probe: not a probe report");
     r = dcv_bench_cache_load(path, fp, json_out, why, sizeof why);
     if (r > 0) {
         dcv_log(DCV_LOG_INFO, COMP, "using the figures in %s (fingerprint %s)", path, fp);
         log_figures(*json_out, 1);
-        return 0;
+        return 1;
     }
-    if (r < 0)
-        dcv_log(DCV_LOG_WARN, COMP, "%s", why);
-    else
-        dcv_log(DCV_LOG_INFO, COMP, "%s", why);
+    /* A cache that cannot be read is measured again, like an absent one. */
+    dcv_log(r < 0 ? DCV_LOG_WARN : DCV_LOG_INFO, COMP, "%s", why);
+    return 0;
+}
+
+int dcv_bench_measure(struct dcv_conf *conf, unsigned probe_timeout_ms, char **json_out,
+                      char *err, size_t errlen)
+{
+    const struct dcv_settings *s = dcv_conf_settings(conf);
+    unsigned budget = (unsigned)s->benchmark_ms;
+    char path[PATH_MAX + 32], why[PATH_MAX + 256] = "";
+    uint64_t t0;
+    int r;
+
+    *json_out = NULL;
+    if ((r = cache_path(s, path, sizeof path, err, errlen)) < 0)
+        return r;
     dcv_log(DCV_LOG_INFO, COMP, "measuring every available encoder (%u ms each at %dx%d)",
             budget, DCV_BENCH_WIDTH, DCV_BENCH_HEIGHT);
     t0 = dcv_mono_ms();

@@ -64,15 +64,18 @@ int dcv_bench_cache_load(const char *path, const char *fp, char **json_out, char
                          size_t errlen);
 int dcv_bench_cache_save(const char *path, const char *json, char *err, size_t errlen);
 
-/* The worker's start-up step (role worker with worker.benchmark on):
- * reuse STATE_DIR/benchmark.json when its fingerprint matches probe_json,
- * else measure (worker.benchmark_ms per device+codec) and save. Logs one
- * info line per figure. 0 with the report in *json_out (caller frees), or
- * negative errno with the reason in err: the worker then announces no
- * figures. */
-int dcv_bench_for_worker(struct dcv_conf *conf, const char *probe_json, unsigned probe_timeout_ms,
-                         char **json_out, char *err, size_t errlen);
-
+/* The worker's start-up step (role worker with worker.benchmark on), in two
+ * halves so the measuring can run in the background (worker/bgbench.h).
+ * cached: 1 with STATE_DIR/benchmark.json's report in *json_out (caller
+ * frees) when its fingerprint matches probe_json, logging one info line per
+ * figure; 0 when there is none to reuse (why logged); negative errno with
+ * the reason in err when probe_json is not a probe report. measure:
+ * measures (worker.benchmark_ms per device+codec), logs the figures and
+ * saves them; 0 with the report in *json_out, or negative errno. */
+int dcv_bench_cached(struct dcv_conf *conf, const char *probe_json, char **json_out, char *err,
+                     size_t errlen);
+int dcv_bench_measure(struct dcv_conf *conf, unsigned probe_timeout_ms, char **json_out,
+                      char *err, size_t errlen);
 /* The figures of one device in a report: up to cap {codec, fps} entries
  * with fps > 0 into out, their count in *n, and the best fps in *best (-1
  * when none). 0, or -EINVAL when json is not a report. */

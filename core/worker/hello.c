@@ -154,8 +154,9 @@ static int hello_from_probe(struct dcv_proto_hello *h, const char *probe_json, c
 
 /* The startup benchmark's figures for each announced device (HELLO
  * devices[].bench[] and bench_fps, the best of them). */
-static void hello_bench(struct dcv_proto_hello *h, const char *bench_json)
+void wk_hello_bench(struct dcv_worker *w, const char *bench_json)
 {
+    struct dcv_proto_hello *h = w->hello;
     for (size_t i = 0; i < h->n_devices; i++) {
         struct dcv_proto_device *d = &h->devices[i];
         if (dcv_bench_figures(bench_json, d->plugin, d->caps.device_id, d->bench, DCV_MAX_CODECS,
@@ -164,6 +165,22 @@ static void hello_bench(struct dcv_proto_hello *h, const char *bench_json)
             return;
         }
     }
+}
+
+size_t wk_hello_figures(const struct dcv_worker *w, struct dcv_proto_devbench *out, size_t cap)
+{
+    const struct dcv_proto_hello *h = w->hello;
+    size_t n = 0;
+    for (size_t i = 0; i < h->n_devices && n < cap; i++) {
+        const struct dcv_proto_device *d = &h->devices[i];
+        struct dcv_proto_devbench *o = &out[n++];
+        snprintf(o->plugin, sizeof o->plugin, "%s", d->plugin);
+        snprintf(o->device_id, sizeof o->device_id, "%s", d->caps.device_id);
+        o->bench_fps = d->bench_fps;
+        o->n_bench = d->n_bench;
+        memcpy(o->bench, d->bench, sizeof o->bench);
+    }
+    return n;
 }
 
 /* A prefix the protocol accepts in HELLO.paths: absolute, no ".." component. */
@@ -237,7 +254,9 @@ int wk_hello_init(struct dcv_worker *w, const struct dcv_worker_opts *opts, char
     if ((r = hello_from_probe(h, opts->probe_json, err, errlen)) < 0)
         return r;
     if (opts->bench_json)
-        hello_bench(h, opts->bench_json);
+        wk_hello_bench(w, opts->bench_json);
+    /* Measuring in the background: the figures follow in heartbeats. */
+    h->benchmarking = opts->bgbench != NULL;
     if (h->n_devices == 0)
         dcv_log(DCV_LOG_WARN, COMP, "no encoder device found: this worker can take no job "
                                     "(see distconvd --probe)");

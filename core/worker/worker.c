@@ -38,6 +38,7 @@
 #include "log.h"
 #include "loop.h"
 #include "net.h"
+#include "worker/bgbench.h"
 #include "worker/runner.h"
 
 #define TICK_MS 200             /* timers' resolution; at most hb_ivl / 2 */
@@ -253,6 +254,12 @@ static void send_heartbeat(struct dcv_worker *w, const struct dcv_telem_sample *
              w->busy ? w->busy_reason : "");
     hb->telemetry.draining = w->draining;
     hb->telemetry.n_jobs = wk_held_jobs(w, hb->telemetry.jobs, DCV_PROTO_MAX_JOBS);
+    hb->benchmarking = w->hello->benchmarking;
+    /* Every beat of the session, not once: a lost or unheard one (the
+     * coordinator restarting) is repaired by the next. HELLO carries them
+     * from now on as well. */
+    if (w->bench_in_hb)
+        hb->n_bench = wk_hello_figures(w, hb->bench, DCV_PROTO_MAX_DEVICES);
     if (dcv_proto_heartbeat_to_json(hb, &json, &len, err, sizeof err) < 0) {
         dcv_log(DCV_LOG_ERROR, COMP, "cannot encode HEARTBEAT: %s", err);
     } else if (dcv_sock_send_json(w->sock, NULL, DCV_CMD_HEARTBEAT, json, err, sizeof err) < 0) {
@@ -544,6 +551,32 @@ static void set_tick(struct dcv_worker *w, uint64_t ms)
         w->tick_ms = ms;
 }
 
+/* The background benchmark's pipe: its report ends the "benchmarking"
+ * state, and the coordinator hears the figures at once. */
+static void on_bench_fd(struct dcv_loop *loop, int fd, short revents, void *arg)
+{
+    struct dcv_worker *w = arg;
+    struct dcv_telem_sample s;
+    char *json = NULL, err[1024] = "";
+
+    (void)revents;
+    if (dcv_bgbench_read(w->bgbench, &json, err, sizeof err) == 0)
+        return;
+    dcv_loop_remove_fd(loop, fd);
+    dcv_bgbench_destroy(&w->bgbench);
+    w->hello->benchmarking = 0;
+    if (json) {
+        wk_hello_bench(w, json);
+        w->bench_in_hb = 1;
+        dcv_log(DCV_LOG_INFO, COMP, "startup benchmark done: figures announced");
+    } else {
+        dcv_log(DCV_LOG_WARN, COMP, "startup benchmark: %s (announcing no figures)", err);
+    }
+    free(json);
+    if (w->state == CONN_READY)
+        send_heartbeat(w, refresh_admission(w, &s) == 0 ? &s : NULL);
+}
+
 /* ---- lifetime ------------------------------------------------------------------------------ */
 
 int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *conf,
@@ -556,17 +589,23 @@ int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *
 
     *out = NULL;
     if (!loop || !net || !conf || !opts || !opts->coordinator || !opts->coordinator[0] ||
-        !opts->self_exe || !opts->probe_json)
+        !opts->self_exe || !opts->probe_json) {
+        struct dcv_bgbench *bg = opts ? opts->bgbench : NULL;
+        dcv_bgbench_destroy(&bg);
         return dcv_err(err, errlen, -EINVAL,
                        "worker: coordinator endpoint, self_exe and probe report are required");
+    }
     w = calloc(1, sizeof *w);
     if (!w || !(w->hello = calloc(1, sizeof *w->hello))) {
+        struct dcv_bgbench *bg = opts->bgbench;
+        dcv_bgbench_destroy(&bg);
         free(w);
         return dcv_err(err, errlen, -ENOMEM, "out of memory");
     }
     w->loop = loop;
     w->net = net;
     w->conf = conf;
+    w->bgbench = opts->bgbench;
     w->s = dcv_conf_settings(conf);
     h = w->hello;
     if (snprintf(w->coordinator, sizeof w->coordinator, "%s", opts->coordinator) >=
@@ -610,6 +649,10 @@ int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *
     if (r < 0)
         goto fail;
     w->sigchld = 1;
+    if (w->bgbench &&
+        (r = dcv_loop_add_fd(loop, dcv_bgbench_fd(w->bgbench), POLLIN, on_bench_fd, w, err,
+                             errlen)) < 0)
+        goto fail;
 
     {
         uint64_t seed = 0;
@@ -684,6 +727,11 @@ void dcv_worker_free(struct dcv_worker **wp)
         dcv_loop_remove_fd(w->loop, w->watched[i]);
     if (w->sigchld)
         dcv_loop_remove_signal(w->loop, SIGCHLD);
+    if (w->bgbench) {
+        if (dcv_bgbench_fd(w->bgbench) >= 0)
+            dcv_loop_remove_fd(w->loop, dcv_bgbench_fd(w->bgbench));
+        dcv_bgbench_destroy(&w->bgbench);
+    }
     if (w->tick_id)
         dcv_loop_cancel_timer(w->loop, w->tick_id);
     close_sock(w);

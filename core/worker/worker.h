@@ -32,6 +32,7 @@ struct dcv_conf;
 struct dcv_loop;
 struct dcv_net;
 struct dcv_worker;
+struct dcv_bgbench;
 
 struct dcv_worker_opts {
     /* The coordinator's control endpoint (settings `coordinator`, or the
@@ -51,6 +52,10 @@ struct dcv_worker_opts {
      * figures HELLO announces per device; NULL: none. Read during
      * dcv_worker_new() only. */
     const char *bench_json;
+    /* The startup benchmark measuring in the background (bgbench.h):
+     * HELLO says "benchmarking" and the figures follow in heartbeats.
+     * dcv_worker_new() takes it over, also when it fails. NULL: none. */
+    struct dcv_bgbench *bgbench;
 };
 
 int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *conf,

@@ -63,6 +63,11 @@ struct dcv_worker {
 
     /* hello.c, once; running is filled per send */
     struct dcv_proto_hello *hello;
+    /* worker.c: the startup benchmark measuring in the background
+     * (bgbench.h; hello->benchmarking meanwhile), and whether heartbeats
+     * carry the figures it measured */
+    struct dcv_bgbench *bgbench;
+    int bench_in_hb;
     size_t n_local;
     char (*local)[DCV_PROTO_PATH];  /* opts->local_prefixes, copied */
 
@@ -123,6 +128,10 @@ void wk_drop_transient(struct dcv_worker *w);
 void wk_outbox_free(struct dcv_worker *w);
 
 /* hello.c */
+/* The benchmark report's figures into HELLO's devices; HELLO's devices'
+ * figures as HEARTBEAT.bench entries (their count). */
+void wk_hello_bench(struct dcv_worker *w, const char *bench_json);
+size_t wk_hello_figures(const struct dcv_worker *w, struct dcv_proto_devbench *out, size_t cap);
 int wk_hello_init(struct dcv_worker *w, const struct dcv_worker_opts *opts, char *err,
                   size_t errlen);
 struct json_object;

@@ -1,10 +1,13 @@
 #!/bin/sh
 # The startup benchmark: `distconvd --benchmark [--json]` measures x264 and
 # the test-only fakegpu plugin (throttled, so its figure is bounded by its
-# fps setting); a worker with DISTCONV_BENCHMARK=1 measures before it
-# registers, announces the figures in HELLO (the coordinator's `workers
-# --json` shows them), keeps them in STATE_DIR/benchmark.json and reuses
-# them on the next start while the fingerprint matches.
+# fps setting); a worker with DISTCONV_BENCHMARK=1 registers first and
+# measures in the background ("benchmarking" in `workers`: fakegpu's
+# hold_file keeps the measuring going until the test lets it end, so that
+# state is seen without racing it), then announces the figures in its
+# heartbeats (the coordinator's `workers --json` shows them), keeps them in
+# STATE_DIR/benchmark.json and announces them in HELLO at the next start
+# while the fingerprint matches.
 . "$DCV_TOP_SRCDIR/tests/lib.sh"
 
 . "$DCV_TOP_SRCDIR/tests/integration/cluster-lib.sh"
@@ -58,14 +61,40 @@ grep -q '^PLUGIN' "$TMP/b.txt" && grep -Eq '^x264 +cpu +h264 +libx264 +[0-9]+\.[
     grep -Eq '^fakegpu +GPU-bench-1 +h264 +h264_fakegpu +[0-9]+\.[0-9]$' "$TMP/b.txt"
 ok_or $(( rc | $? )) "distconvd --benchmark prints the table" sed 's/^/# /' "$TMP/b.txt"
 
-# --- a worker announces its figures ---------------------------------------------------
+# --- a worker registers, measures in the background, announces its figures ----------
 start_coordinator
-WORKER_ENV="DISTCONV_BENCHMARK=1"
+# The gate: fakegpu's session open waits while this file exists.
+cp -r "$TMP/plugins.d" "$TMP/plugins-held.d"
+echo "hold_file = \"$TMP/hold\";" >>"$TMP/plugins-held.d/fakegpu.conf"
+: >"$TMP/hold"
+WORKER_ENV="DISTCONV_BENCHMARK=1 DISTCONV_PLUGIN_CONF_DIR=$TMP/plugins-held.d"
 start_worker wb "$TMP/bench.conf"
 WORKER_ENV=
 wait_until 60 workers_online 1
-ok_or $? "a worker that benchmarks first comes online" dump_logs
-ctl workers --json >"$TMP/w.json" 2>/dev/null
+ok_or $? "a worker without figures comes online while it measures" dump_logs
+ctl workers --json >"$TMP/w0.json" 2>/dev/null
+ctl workers >"$TMP/w0.txt" 2>/dev/null
+[ "$(jget "$TMP/w0.json" "d['workers'][0]['benchmarking']")" = True ] &&
+    [ "$(jget "$TMP/w0.json" "[x['bench_fps'] for x in d['workers'][0]['devices'] if x['plugin']=='fakegpu'][0]")" = -1.0 ] &&
+    grep -q '^wb  *online,benchmarking ' "$TMP/w0.txt"
+ok_or $? "workers: online,benchmarking, no figures yet (unknown speed)" sed 's/^/# /' "$TMP/w0.json" "$TMP/w0.txt"
+# The measuring is a niced child of the worker.
+bpid=$(pgrep -P "$PID_wb" | head -1)
+[ -n "$bpid" ] && [ "$(ps -o ni= -p "$bpid" | tr -d ' ')" -ge 10 ]
+ok $? "the benchmark runs in a child process niced by 10 (pid ${bpid:-none})"
+rm -f "$TMP/hold"
+benchmarked() {
+    ctl workers --json >"$TMP/w.json" 2>/dev/null &&
+        [ "$(jget "$TMP/w.json" "d['workers'][0]['benchmarking']")" = False ]
+}
+wait_until 60 benchmarked
+ok_or $? "the benchmark ends: benchmarking false" dump_logs
+# Recorded order: registered (worker log) before the figures were measured.
+reg=$(grep -n 'registered with' "$TMP/wb.log" | head -1 | cut -d: -f1)
+done_l=$(grep -n 'startup benchmark done: figures announced' "$TMP/wb.log" | head -1 | cut -d: -f1)
+[ -n "$reg" ] && [ -n "$done_l" ] && [ "$reg" -lt "$done_l" ] &&
+    grep -q 'worker wb: startup benchmark done' "$TMP/coord.log"
+ok_or $? "registered (line $reg) before the benchmark was done (line $done_l); the coordinator logged it" dump_logs
 dev() { jget "$TMP/w.json" "[x for x in d['workers'][0]['devices'] if x['plugin']=='$1'][0]$2"; }
 python3 -c "import sys; sys.exit(0 if float('$(dev x264 "['bench_fps']" 2>/dev/null)') > 0 else 1)" 2>/dev/null &&
     [ "$(dev x264 "['bench'][0]['codec']" 2>/dev/null)" = h264 ]
@@ -101,7 +130,7 @@ sed 's/benchmark_ms = 200/benchmark_ms = 150/' "$TMP/bench.conf" >"$TMP/bench2.c
 WORKER_ENV="DISTCONV_BENCHMARK=1"
 start_worker wb "$TMP/bench2.conf"
 WORKER_ENV=
-wait_until 60 sh -c "[ \$(grep -c 'running as worker' '$TMP/wb.log') -ge 3 ]"
+wait_until 60 sh -c "[ \$(grep -c 'startup benchmark done' '$TMP/wb.log') -ge 2 ]"
 grep -q 'made for other plugins, devices or FFmpeg' "$TMP/wb.log" &&
     [ "$(jget "$TMP/wb/benchmark.json" "d['benchmark_ms']")" = 150 ]
 ok_or $? "another budget: a stale fingerprint, measured and saved again" dump_logs

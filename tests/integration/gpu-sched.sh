@@ -260,7 +260,12 @@ for w in wa_slow wz_fast; do
 done
 wait_until 60 workers_online 2
 ok_or $? "two workers with a slow and a fast GPU online under gpu-aware" dump_logs
-ctl workers --json >"$TMP/wo.json" 2>/dev/null
+# They register first and measure in the background: wait for the figures.
+measured() {
+    ctl workers --json >"$TMP/wo.json" 2>/dev/null &&
+        [ "$(jget "$TMP/wo.json" "sum(1 for w in d['workers'] if not w['benchmarking'])")" = 2 ]
+}
+wait_until 60 measured
 fps_of() { jget "$TMP/wo.json" "[x['bench_fps'] for w in d['workers'] if w['worker_id']=='$1' for x in w['devices'] if x['plugin']=='fakegpu'][0]"; }
 slow=$(fps_of wa_slow)
 fast=$(fps_of wz_fast)

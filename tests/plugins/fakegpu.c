@@ -36,6 +36,9 @@
  *   fps           = 0;             throttle in frames per second, 0 = none
  *   state_dir     = "/abs/dir";    slot locks and the events file; without
  *                                  it sessions are not limited or logged
+ *   hold_file     = "/abs/file";   open waits while this file exists (a
+ *                                  test's gate: e.g. a startup benchmark
+ *                                  that cannot end until the test says so)
  */
 
 #include "build-config.h"
@@ -64,6 +67,7 @@ struct fg_conf {
     uint32_t real_sessions;
     double fps;
     char state_dir[PATH_MAX];
+    char hold_file[PATH_MAX];
 };
 
 struct fg_session {
@@ -180,6 +184,11 @@ static int read_conf(struct dcvenc_ctx *ctx, struct fg_conf *c, char *err, size_
     if (rc && (s[0] != '/' || dcvenc_strlcpy(c->state_dir, s, sizeof c->state_dir)))
         return dcvenc_err(err, errlen, -EINVAL,
                           "plugins.fakegpu.state_dir: expected an absolute path, got \"%s\"", s);
+    if ((rc = dcvenc_cfg_str(ctx, "hold_file", &s, err, errlen)) < 0)
+        return rc;
+    if (rc && (s[0] != '/' || dcvenc_strlcpy(c->hold_file, s, sizeof c->hold_file)))
+        return dcvenc_err(err, errlen, -EINVAL,
+                          "plugins.fakegpu.hold_file: expected an absolute path, got \"%s\"", s);
     return 0;
 }
 
@@ -297,6 +306,8 @@ static int fg_open(void *pctx, const struct dcv_enc_params *p, void **session, c
     if (!ctx || !p || !session || p->struct_size < offsetof(struct dcv_enc_params, reserved))
         return dcvenc_err(err, errlen, -EINVAL, "open: invalid arguments");
     c = ctx->priv;
+    while (c->hold_file[0] && access(c->hold_file, F_OK) == 0)
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
     if (p->encoder[0] && strcmp(p->encoder, "h264_fakegpu") != 0)
         return dcvenc_err(err, errlen, -ENOTSUP, "fakegpu encodes with h264_fakegpu, not '%s'",
                           p->encoder);

@@ -288,6 +288,33 @@ static void test_round_trips(void)
     rc = dcv_proto_heartbeat_from_json("{}", 2, &hb, err, sizeof(err));
     TAP_OK(rc == 0 && !hb.has_telemetry, "HEARTBEAT {} (coordinator side)");
 
+    /* The background benchmark's figures (HEARTBEAT.benchmarking, .bench). */
+    {
+        static const char bj[] =
+            "{\"benchmarking\":false,\"bench\":[{\"plugin\":\"x264\",\"device_id\":\"cpu\","
+            "\"bench_fps\":21.5,\"bench\":[{\"codec\":\"h264\",\"fps\":21.5}]},"
+            "{\"plugin\":\"nvenc\",\"device_id\":\"GPU-1\",\"bench_fps\":-1}]}";
+        rc = dcv_proto_heartbeat_from_json(bj, strlen(bj), &hb, err, sizeof(err));
+        TAP_OK(rc == 0 && hb.n_bench == 2 && hb.bench[0].bench_fps == 21.5 &&
+                   hb.bench[0].n_bench == 1 && strcmp(hb.bench[0].bench[0].codec, "h264") == 0 &&
+                   hb.bench[1].bench_fps == -1 && hb.bench[1].n_bench == 0 && !hb.benchmarking,
+               "HEARTBEAT bench figures parse");
+        j = NULL;
+        rc = dcv_proto_heartbeat_to_json(&hb, &j, &l, err, sizeof(err));
+        TAP_OK(rc == 0 && strstr(j, "\"device_id\":\"GPU-1\"") && !strstr(j, "benchmarking"),
+               "HEARTBEAT bench round trip (benchmarking false omitted)");
+        free(j);
+        rc = dcv_proto_heartbeat_from_json("{\"benchmarking\":true}", 21, &hb, err, sizeof(err));
+        TAP_OK(rc == 0 && hb.benchmarking && hb.n_bench == 0, "HEARTBEAT benchmarking alone");
+        TAP_OK(try(from_heartbeat, "{\"bench\":[{\"plugin\":\"x264\",\"bench_fps\":1}]}") < 0 &&
+                   strstr(err, "device_id"),
+               "HEARTBEAT bench without device_id refused (%s)", err);
+        TAP_OK(try(from_heartbeat, "{\"bench\":[{\"plugin\":\"x264\",\"device_id\":\"cpu\","
+                                   "\"bench_fps\":2e6}]}") < 0,
+               "HEARTBEAT bench_fps above 1e6 refused");
+        TAP_OK(try(from_heartbeat, "{\"benchmarking\":1}") < 0, "HEARTBEAT benchmarking not a boolean refused");
+    }
+
     /* a newer peer's extra keys are ignored */
     TAP_OK(try(from_cancel, "{" FENCE_JSON ",\"future\":{\"x\":[1,{\"y\":2}]},\"z\":null}") == 0,
            "unknown keys ignored");
