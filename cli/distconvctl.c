@@ -500,7 +500,7 @@ static int follow_job(struct ctl *c, const char *job_id, int lines)
     struct dcv_proto_args a;
     struct dcv_progress_line pl;
     enum dcv_progress_style st = c->o->json ? DCV_PROGRESS_NONE : dcv_progress_style_auto(c->o->quiet);
-    char last[128] = "", last_state[32] = "";
+    char last[1200] = "", last_state[32] = "";
     int rc;
 
     if (lines && st == DCV_PROGRESS_BAR)
@@ -510,7 +510,7 @@ static int follow_job(struct ctl *c, const char *job_id, int lines)
     dcv_progress_begin(&pl, st, "queued");
     for (;;) {
         json_object *job;
-        char *raw = NULL, now[128], prog[96];
+        char *raw = NULL, now[1200], prog[1100];
         const char *state;
 
         if ((rc = ctl_call(c, DCV_VERB_STATUS, &a, NULL, &job, &raw)) != EXIT_OK)
@@ -536,10 +536,12 @@ static int follow_job(struct ctl *c, const char *job_id, int lines)
                     /* A new phase of life gets a new line. */
                     dcv_progress_end(&pl);
                     dcv_progress_begin(&pl, st, state);
-                    if (!p && !is_terminal(state))
+                    if (!p && !is_terminal(state) && !jget(job, "waiting", json_type_object))
                         dcv_progress_pct(&pl, -1, jstr(job, "worker", ""));
                 }
-                if (p) {
+                if (!p && jget(job, "waiting", json_type_object)) {
+                    dcv_progress_note(&pl, prog); /* "waiting: w1: no av1 encoder" */
+                } else if (p) {
                     char note[64];
                     snprintf(note, sizeof note, "%s%s%s", jstr(p, "phase", ""),
                              jstr(job, "worker", NULL) ? " on " : "", jstr(job, "worker", ""));

@@ -27,10 +27,16 @@ void show_progress_text(json_object *job, char *buf, size_t len)
         int n = snprintf(buf, len, "%s %.0f%%", jstr(p, "phase", "?"), jdbl(p, "pct", 0));
         if (fps > 0 && n > 0 && (size_t)n < len)
             snprintf(buf + n, len - (size_t)n, " %.0f fps", fps);
-    } else if (!strcmp(state, "done"))
+    } else if (!strcmp(state, "done")) {
         snprintf(buf, len, "100%%");
-    else
+    } else if (!strcmp(state, "queued") && (p = jget(job, "waiting", json_type_object))) {
+        /* Why it waits (the scheduler's words), cut to fit with "...". */
+        int n = snprintf(buf, len, "waiting: %s", jstr(p, "reason", "?"));
+        if (n > 0 && (size_t)n >= len && len > 4)
+            memcpy(buf + len - 4, "...", 4);
+    } else {
         snprintf(buf, len, "-");
+    }
 }
 
 void show_kv(const char *k, const char *v)
@@ -78,6 +84,15 @@ void show_job(json_object *job)
             snprintf(buf + n, sizeof buf - (size_t)n, ", frame %lld",
                      (long long)jint(p, "frames", 0));
         show_kv("progress", buf);
+    }
+    if ((o = jget(job, "waiting", json_type_object))) {
+        if (jbool(o, "unschedulable")) {
+            dcv_fmt_time(t1, sizeof t1, jint(o, "since_ms", 0));
+            snprintf(buf, sizeof buf, "%s (since %s)", jstr(o, "reason", "?"), t1);
+        } else {
+            snprintf(buf, sizeof buf, "%s", jstr(o, "reason", "?"));
+        }
+        show_kv("waiting", buf);
     }
     if (jstr(job, "worker", NULL))
         show_kv("worker", jstr(job, "worker", ""));

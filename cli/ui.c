@@ -225,6 +225,11 @@ void dcv_progress_pct(struct dcv_progress_line *p, double pct, const char *note)
     draw(p, pct, note, 0);
 }
 
+void dcv_progress_note(struct dcv_progress_line *p, const char *note)
+{
+    draw(p, -1, note, 1);
+}
+
 void dcv_progress_end(struct dcv_progress_line *p)
 {
     if (p->style == DCV_PROGRESS_BAR && p->drawn) {

@@ -63,6 +63,9 @@ void dcv_progress_bytes(struct dcv_progress_line *p, int64_t done, int64_t total
 /* A percentage with a short note ("encode 42 frames/s"). */
 void dcv_progress_pct(struct dcv_progress_line *p, double pct, const char *note);
 /* Ends the line (final redraw with done = total when ok). */
+/* A line of its own (plain) or the bar's text (terminal) without a
+ * percentage, drawn at once: why a queued job waits. */
+void dcv_progress_note(struct dcv_progress_line *p, const char *note);
 void dcv_progress_end(struct dcv_progress_line *p);
 
 #endif

@@ -92,6 +92,7 @@ struct dcv_settings {
     int32_t retry_backoff_max_ms;        /* queue.retry_backoff_max_ms: cap of the doubling */
     enum dcv_gpu_policy gpu_policy;      /* queue.gpu_policy: default of profile gpu-policy */
     int32_t gpu_wait_s;                  /* queue.gpu_wait_s: queue policy's wait, 0 = forever */
+    int32_t unschedulable_timeout_s;     /* queue.unschedulable_timeout_s: 0 = wait forever */
     int32_t busy_hold_s;                 /* queue.busy_hold_s: an -EBUSY lowered limit lasts this long */
     int32_t chunk_size, credit_chunks;   /* transfer.*: data-plane chunk bytes, window */
     enum dcv_stream_policy stream;       /* transfer.stream */

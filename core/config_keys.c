@@ -132,6 +132,8 @@ const struct key_def cfg_keys[] = {
       86400000, NULL },
     { "queue.gpu_policy", NULL, KEY_ENUM, FIELD(gpu_policy), gpu_policy_choices, 0, 0, NULL },
     { "queue.gpu_wait_s", NULL, KEY_INT, FIELD(gpu_wait_s), NULL, 0, 30 * 86400, NULL },
+    { "queue.unschedulable_timeout_s", "DISTCONV_UNSCHEDULABLE_TIMEOUT_S", KEY_INT,
+      FIELD(unschedulable_timeout_s), NULL, 0, 30 * 86400, NULL },
     { "queue.busy_hold_s", NULL, KEY_INT, FIELD(busy_hold_s), NULL, 1, 3600, NULL },
     { "transfer.chunk_size", NULL, KEY_INT, FIELD(chunk_size), NULL, 4096, 64 * 1024 * 1024,
       NULL },

@@ -28,6 +28,7 @@
 #include "coordinator/jobrec.h"
 #include "coordinator/outbox.h"
 #include "coordinator/registry.h"
+#include "coordinator/waits.h"
 #include "errbuf.h"
 #include "urlpolicy.h"
 #include "log.h"
@@ -122,6 +123,23 @@ static json_object *parse_obj(const char *text)
     return o;
 }
 
+/* Why a queued job waits (waits.h): {reason, unschedulable, since_ms}. */
+static void add_waiting(struct dcv_coord *c, json_object *o, const char *id)
+{
+    const struct co_wait *w = co_wait_find(c, id);
+    json_object *e;
+    char why[CO_WAIT_WHY_MAX + 64];
+
+    co_wait_text(c, id, why, sizeof why);
+    if (!why[0] || !(e = json_object_new_object()))
+        return;
+    json_object_object_add(e, "reason", jstr(why));
+    json_object_object_add(e, "unschedulable", json_object_new_boolean(w && w->unschedulable));
+    if (w && w->unschedulable)
+        json_object_object_add(e, "since_ms", json_object_new_int64(w->since_ms));
+    json_object_object_add(o, "waiting", e);
+}
+
 static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int full)
 {
     json_object *o = json_object_new_object(), *p, *in, *out = NULL, *v;
@@ -178,6 +196,8 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
     /* Requeued after a retryable failure: its back-off ends then (wall ms). */
     if (j->state == DCV_JOB_QUEUED && j->not_before_ms > co_wall_ms())
         json_object_object_add(o, "next_attempt_ms", json_object_new_int64(j->not_before_ms));
+    else if (j->state == DCV_JOB_QUEUED)
+        add_waiting(c, o, j->id);
     if (out) {
         /* What the attempt produced (protocol DONE.outcome); records from
          * before outcomes existed are encoded ones. */

@@ -174,12 +174,17 @@ struct co_hashes {            /* inputhash.c */
     struct co_hash *list;
     uint64_t timer;
 };
-struct co_dispatcher {        /* dispatch.c */
+struct co_wait;
+struct co_dispatcher {        /* dispatch.c, waits.c */
     struct dcv_sched_cursor cursor;
     struct co_hint *hints;
     size_t n_hints;
     int64_t backoff_at;  /* wall ms the earliest backed-off queued job is due; 0 none */
     int64_t gpu_wait_at; /* wall ms the first job waiting for a GPU times out; 0 none */
+    int64_t unsched_at;  /* wall ms the first unschedulable job times out; 0 none */
+    uint64_t last_pass;  /* monotonic ms of the last pass */
+    struct co_wait *waits; /* waits.c: why queued jobs wait */
+    size_t n_waits;
 };
 struct co_dataplane {         /* dataplane.c (admin.c's `get` adds downloads) */
     struct co_download *downloads;

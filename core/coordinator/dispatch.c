@@ -3,6 +3,7 @@
  * scheduler.
  */
 #include "coordinator/dispatch.h"
+#include "coordinator/waits.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -62,6 +63,7 @@ static int collect_queued(const struct dcv_job *j, void *ud)
 
 static void fail_queued(struct dcv_coord *c, const struct qjob *q, const char *why)
 {
+    co_wait_clear(c, q->id);
     dcv_log(DCV_LOG_WARN, CO_LOG, "job %s cannot run: %s", q->id, why);
     co_apply_ev(c, q->id, DCV_EV_FAIL_PERMANENT, q->attempt, "refused by the coordinator", NULL, NULL,
                 why, NULL);
@@ -286,6 +288,7 @@ static int gpu_policy_of(const struct dcv_coord *c, const struct dcv_profile *p,
 
 static void fail_gpu(struct dcv_coord *c, const struct qjob *q, const char *why)
 {
+    co_wait_clear(c, q->id);
     dcv_log(DCV_LOG_WARN, CO_LOG, "job %s failed: %s", q->id, why);
     co_apply_ev(c, q->id, DCV_EV_FAIL_PERMANENT, q->attempt, "GPU-exhausted policy", NULL, NULL, why,
                 NULL);
@@ -474,11 +477,47 @@ static int gpu_policy_apply(struct dcv_coord *c, const struct qjob *x,
         }
         if (wait_s > 0 && (!c->disp.gpu_wait_at || due < c->disp.gpu_wait_at))
             c->disp.gpu_wait_at = due;
+        snprintf(msg, sizeof msg, "waits for a GPU encoder session (%s)%s", res->gpu_detail,
+                 wait_s > 0 ? "" : ", without a time limit");
+        co_wait_note(c, x->id, msg, 0, wall);
         dcv_log(DCV_LOG_DEBUG, CO_LOG, "job %s waits for a GPU session (%s)%s", x->id,
                 res->gpu_detail, wait_s > 0 ? "" : ", without a time limit");
         return 1;
     }
     return 0;
+}
+
+/* The job waits this pass: note why (waits.h). One that no online worker
+ * has a device for fails once queue.unschedulable_timeout_s has passed
+ * since it became so. */
+static void waits_note(struct dcv_coord *c, const struct qjob *x, const struct dcv_profile *prof,
+                       const struct dcv_sched_result *res, char *why, size_t whylen, int hashing,
+                       int64_t wall)
+{
+    const struct co_wait *w;
+    int unsched = res->n_capable == 0;
+    int64_t limit = (int64_t)c->set->unschedulable_timeout_s * 1000, due;
+    char msg[CO_WAIT_WHY_MAX + 256];
+    size_t n = strlen(why);
+
+    if (hashing && n + 32 < whylen)
+        snprintf(why + n, whylen - n, " (input digest being computed)");
+    dcv_log(DCV_LOG_DEBUG, CO_LOG, "job %s waits: %s%s", x->id, unsched ? "no worker can run it: " : "",
+            why);
+    if (!(w = co_wait_note(c, x->id, why, unsched, wall)) || !unsched || limit <= 0)
+        return;
+    due = w->since_ms + limit;
+    if (wall >= due) {
+        snprintf(msg, sizeof msg,
+                 "unschedulable for %d s (queue.unschedulable_timeout_s): no worker can run "
+                 "%s with encoder %s: %s",
+                 c->set->unschedulable_timeout_s, prof->codec, prof->encoder[0] ? prof->encoder : "auto",
+                 w->why);
+        fail_queued(c, x, msg);
+        return;
+    }
+    if (!c->disp.unsched_at || due < c->disp.unsched_at)
+        c->disp.unsched_at = due;
 }
 
 void co_dispatch(struct dcv_coord *c)
@@ -493,15 +532,21 @@ void co_dispatch(struct dcv_coord *c)
 
     note_backoff(c);
     c->disp.gpu_wait_at = 0;
+    c->disp.unsched_at = 0;
+    c->disp.last_pass = now;
     (void)co_hold_expire(c, now);
     any = views_build(c, now, &vs);
     q.cap = DISPATCH_BATCH;
-    if (any > 0 && !(q.v = calloc(q.cap, sizeof *q.v)))
+    if (any >= 0 && vs.nw && !(q.v = calloc(q.cap, sizeof *q.v)))
         any = -ENOMEM;
     if (any < 0)
         dcv_log(DCV_LOG_ERROR, CO_LOG, "dispatch: out of memory");
-    if (any <= 0)
-        goto out; /* nobody can take anything: do not even read the queue */
+    /* With no worker online there is nothing to place or explain (`status`
+     * says "no worker online"). With workers all full the pass still runs:
+     * it places nothing, but each job learns why it waits, and one no
+     * worker could ever run is told so and times out. */
+    if (any < 0 || !vs.nw)
+        goto out;
     if (co_sessions_build(c, NULL, DISPATCH_BATCH, &t) < 0) {
         dcv_log(DCV_LOG_ERROR, CO_LOG, "dispatch: out of memory");
         goto out;
@@ -563,8 +608,7 @@ void co_dispatch(struct dcv_coord *c)
         if (gpu_policy_apply(c, x, &prof, r, &res, wall, &pl))
             continue;
         if (r == -EAGAIN) {
-            dcv_log(DCV_LOG_DEBUG, CO_LOG, "job %s waits: %s%s", x->id, why,
-                    hashing ? " (input digest being computed)" : "");
+            waits_note(c, x, &prof, &res, why, sizeof why, hashing, wall);
             continue;
         }
         if (res.worker < 0)
@@ -576,6 +620,7 @@ void co_dispatch(struct dcv_coord *c)
                     pl.dev->plugin, res.gpu_detail);
         if (assign(c, x, &ci, vs.ws[res.worker], &WJ[res.worker], &pl, skey, sizeof skey) == 0) {
             struct co_job *cj = co_job_find(c, x->id);
+            co_wait_clear(c, x->id);
             W[res.worker].slots_used++;
             if (res.hw)
                 W[res.worker].gpu_used++;
@@ -612,12 +657,18 @@ void dispatch_cron(struct dcv_coord *c, uint64_t now)
         c->disp.gpu_wait_at = 0;
         co_dispatch_soon(c);
     }
+    if (c->disp.unsched_at && co_wall_ms() >= c->disp.unsched_at) {
+        c->disp.unsched_at = 0;
+        co_dispatch_soon(c);
+    }
     if (co_hold_expire(c, now))
         co_dispatch_soon(c);
+    waits_cron(c, now);
 }
 
 void co_dispatch_free(struct dcv_coord *c)
 {
+    co_waits_free(c);
     while (c->disp.hints) {
         struct co_hint *h = c->disp.hints;
         c->disp.hints = h->next;

@@ -20,7 +20,7 @@ core_coordinator_libdcvcoord_la_SOURCES = core/coordinator/coord.c core/coordina
 	core/coordinator/sessions.h core/coordinator/jobrec.c core/coordinator/jobrec.h \
 	core/coordinator/inputhash.c core/coordinator/inputhash.h core/coordinator/registry.c \
 	core/coordinator/registry.h core/coordinator/control.c core/coordinator/control.h \
-	core/coordinator/dispatch.c core/coordinator/dispatch.h core/coordinator/dataplane.c \
+	core/coordinator/dispatch.c core/coordinator/dispatch.h core/coordinator/waits.c core/coordinator/waits.h core/coordinator/dataplane.c \
 	core/coordinator/dataplane.h core/coordinator/admin.c core/coordinator/admin.h \
 	core/coordinator/admin_int.h core/coordinator/admin_workers.c \
 	core/coordinator/blobs.c core/coordinator/blobs.h
