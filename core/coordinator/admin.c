@@ -358,6 +358,8 @@ static void verb_submit(struct req_ctx *x)
         json_object_object_add(in, "kind", jstr("path"));
         json_object_object_add(in, "path", jstr(real));
         json_object_object_add(in, "size", json_object_new_int64(st.st_size));
+        /* with the size, what a worker's mount must match (JOB.input.mtime) */
+        json_object_object_add(in, "mtime", json_object_new_int64((int64_t)st.st_mtim.tv_sec));
         json_object_object_add(in, "name", jstr(a->name[0] ? a->name : base ? base + 1 : real));
         break;
     }

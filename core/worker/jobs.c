@@ -581,6 +581,11 @@ static int spawn_job(struct dcv_worker *w, struct wjob *j, const struct dcv_prot
             return dcv_err(err, errlen, r == -ENOENT ? -ENOENT : r,
                            "input %s is under none of this worker's paths", job->input.path);
         }
+        /* what the coordinator recorded: the job process compares */
+        snprintf(spec->coord_path, sizeof spec->coord_path, "%s", job->input.path);
+        spec->blob.size = job->input.blob.size;
+        memcpy(spec->blob.sha256, job->input.blob.sha256, sizeof spec->blob.sha256);
+        spec->mtime = job->input.mtime;
     } else if (job->input.kind == DCV_INPUT_URL) {
         spec->input_kind = DCV_INPUT_URL;
         snprintf(spec->path, sizeof spec->path, "%s", job->input.url);

@@ -10,6 +10,7 @@ core_worker_libdcvworker_la_SOURCES = core/worker/worker.c core/worker/worker.h 
 	core/worker/worker_int.h core/worker/jobs.c core/worker/hello.c core/worker/outbox.c \
 	core/worker/jobspec.c core/worker/jobspec.h \
 	core/worker/jobproc.c core/worker/jobproc.h \
+	core/worker/inputcheck.c core/worker/inputcheck.h \
 	core/worker/workdir.c core/worker/workdir.h
 core_worker_libdcvworker_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
 core_worker_libdcvworker_la_LIBADD = core/worker/libdcvrunner.la core/worker/libdcvtelemetry.la \

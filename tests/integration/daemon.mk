@@ -18,3 +18,7 @@ EXTRA_DIST += tests/integration/misconfig.sh
 # House rules: every module named in docs/architecture.md, no .c over 1,000 lines.
 TESTS += tests/integration/house.sh
 EXTRA_DIST += tests/integration/house.sh
+
+# Path inputs checked against the coordinator's record (issue 11, item 10).
+TESTS += tests/integration/stale-mount.sh
+EXTRA_DIST += tests/integration/stale-mount.sh

@@ -981,6 +981,8 @@ static void test_busy_field(void)
            "an unknown busy value is refused (%s)", err);
 }
 
+void test_attempt_fields(void); /* test_proto_attempt.c */
+
 int main(void)
 {
     scratch = calloc(1, sizeof(struct dcv_proto_hello) + sizeof(struct dcv_proto_request));
@@ -996,6 +998,7 @@ int main(void)
     test_by_command();
     test_strict_json();
     test_busy_field();
+    test_attempt_fields();
     free(scratch);
     return tap_done();
 }
