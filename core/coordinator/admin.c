@@ -223,8 +223,12 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
         if (dcv_store_attempts(c->store, j->id, &a, &na, err, sizeof err) == 0 &&
             (arr = json_object_new_array())) {
             size_t tails = 0, tails_from = na;
-            while (tails_from > 0 && tails < LOG_TAILS_MAX)
-                tails += a[--tails_from].log_tail && a[tails_from].log_tail[0];
+            /* the log tails of the newest LOG_TAILS_MAX attempts with one */
+            while (tails_from > 0 && tails < LOG_TAILS_MAX) {
+                tails_from--;
+                if (a[tails_from].log_tail && a[tails_from].log_tail[0])
+                    tails++;
+            }
             /* busy requeues add rows without spending attempts: keep the newest */
             for (size_t i = na > HISTORY_MAX ? na - HISTORY_MAX : 0; i < na; i++) {
                 json_object *e = json_object_new_object();
