@@ -44,6 +44,41 @@ void show_kv(const char *k, const char *v)
     printf("%-10s %s\n", k, v);
 }
 
+/* One line of text a worker sent, on a terminal: control characters
+ * (C0, DEL, and C1 as UTF-8) as '?', so no escape sequence gets through. */
+static void put_safe_line(const char *indent, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    fputs(indent, stdout);
+    for (; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            putchar('?');
+        else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            putchar('?'), p++;
+        else
+            putchar(*p);
+    }
+    putchar('\n');
+}
+
+/* The last log lines of each attempt that kept them (failed ones). */
+static void show_log_tails(json_object *attempts)
+{
+    for (size_t i = 0; i < json_object_array_length(attempts); i++) {
+        json_object *a = json_object_array_get_idx(attempts, i);
+        json_object *lines = jget(a, "log_tail", json_type_array);
+        if (!lines || !json_object_array_length(lines))
+            continue;
+        printf("\nlog of attempt %lld (%s, %s), last %zu lines:\n", (long long)jint(a, "attempt", 0),
+               jstr(a, "worker", "-"), jstr(a, "outcome", "-"), json_object_array_length(lines));
+        for (size_t k = 0; k < json_object_array_length(lines); k++) {
+            json_object *l = json_object_array_get_idx(lines, k);
+            put_safe_line("  ", json_object_is_type(l, json_type_string) ? json_object_get_string(l)
+                                                                         : "?");
+        }
+    }
+}
+
 void show_job(json_object *job)
 {
     char buf[1024], t1[32], t2[32];
@@ -144,6 +179,7 @@ void show_job(json_object *job)
             dcv_table_print(&t, stdout);
             dcv_table_free(&t);
         }
+        show_log_tails(arr);
     }
     if ((arr = jget(job, "history", json_type_array)) && json_object_array_length(arr)) {
         struct dcv_table t;

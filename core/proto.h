@@ -49,6 +49,10 @@
 #define DCV_PROTO_MAX_CORES 512           /* telemetry.cores entries */
 #define DCV_PROTO_MAX_GPUS 16             /* telemetry.gpus entries */
 #define DCV_PROTO_MAX_SIZE ((int64_t)1 << 53) /* sizes and xfer ids stay exact in any JSON reader */
+/* REJECT/FAIL.log_tail: the last lines the job process logged */
+#define DCV_PROTO_LOG_LINES 20            /* lines at most */
+#define DCV_PROTO_LOG_LINE 512            /* bytes per line, NUL included */
+#define DCV_PROTO_LOG_BYTES 4096          /* bytes of all lines together */
 
 /* The data plane's binary records (docs/protocol.md §7), fixed by the wire
  * format; xfer/chunk.h encodes and decodes them. */
@@ -311,6 +315,11 @@ struct dcv_proto_input {
     char url[DCV_PROTO_PATH];  /* URL: what the job process opens itself */
     char protocols[256];       /* URL: FFmpeg protocol_whitelist, "https,tls,tcp" */
     char name[DCV_PROTO_HOST * 2]; /* optional original file name (no '/') */
+    /* PATH, optional: the file as the coordinator recorded it at submit
+     * (blob.size, this, blob.sha256 when it has one), so the job process
+     * can tell a stale or different mount from the file submitted. Seconds
+     * since the epoch; 0 = not sent. */
+    int64_t mtime;
 };
 
 /* Where the coordinator counted the job (issue 5): the job process must
@@ -352,6 +361,12 @@ struct dcv_proto_failure {
     char message[DCV_PROTO_TEXT];
     int retryable;
     int busy; /* enum dcv_proto_busy; optional, none when absent */
+    /* Optional: the last lines the job process logged, oldest first
+     * (printable UTF-8, 1..DCV_PROTO_LOG_LINE-1 bytes each, at most
+     * DCV_PROTO_LOG_BYTES in all), so the coordinator keeps them with the
+     * attempt. */
+    size_t n_log_tail;
+    char log_tail[DCV_PROTO_LOG_LINES][DCV_PROTO_LOG_LINE];
 };
 
 enum dcv_proto_phase { DCV_PHASE_FETCH = 0, DCV_PHASE_ENCODE, DCV_PHASE_UPLOAD, DCV_PHASE_VERIFY };

@@ -10,7 +10,7 @@ core_libdcvproto_la_LIBADD = $(JSONC_LIBS) -lm
 
 check_PROGRAMS += tests/unit/test_proto
 TESTS += tests/unit/test_proto
-tests_unit_test_proto_SOURCES = tests/unit/test_proto.c
+tests_unit_test_proto_SOURCES = tests/unit/test_proto.c tests/unit/test_proto_attempt.c
 tests_unit_test_proto_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
 tests_unit_test_proto_LDADD = core/libdcvproto.la core/libdcvplug.la core/libdcvbase.la \
 	tests/libtap.la $(JSONC_LIBS) $(AV_LIBS) $(LIBS) -lm

@@ -285,6 +285,8 @@ static int input_check(const void *m, const char *where, char *err, size_t errle
         return rc;
     if (in->kind != DCV_INPUT_URL && (in->url[0] || in->protocols[0]))
         return fields_bad(err, errlen, where, "url", "only for kind url");
+    if (in->kind != DCV_INPUT_PATH && in->mtime)
+        return fields_bad(err, errlen, where, "mtime", "only for kind path");
     if (in->kind == DCV_INPUT_XFER) {
         if (in->blob.xfer_id == 0)
             return fields_bad(err, errlen, where, "xfer_id", "required for kind xfer");
@@ -324,6 +326,7 @@ static const struct field input_f[] = {
     FSTR(T, "url", url, 0, 0),
     FSTR(T, "protocols", protocols, 0, 0),
     FSTR(T, "name", name, 0, 0),
+    FINT(T, "mtime", mtime, 0, 1, DCV_PROTO_MAX_SIZE, 0),
 };
 #undef T
 static const struct desc input_d = {"input", input_f, ARRAY_N(input_f), sizeof(struct dcv_proto_input), input_check, 0};
@@ -367,12 +370,27 @@ static const struct desc accept_d = {"ACCEPT", accept_f, ARRAY_N(accept_f), size
     FENUM(T, "code", code, 1, code_names, 0),                    \
     FSTR(T, "message", message, 1, 1),                           \
     FBOOL(T, "retryable", retryable, 1, 0),                      \
-    FENUM(T, "busy", busy, 0, busy_names, 0)
+    FENUM(T, "busy", busy, 0, busy_names, 0),                    \
+    FSARR(T, "log_tail", log_tail, n_log_tail, 0)
 static const struct field reject_f[] = {FAILURE_FIELDS};
 static const struct field fail_f[] = {FAILURE_FIELDS};
 #undef T
-static const struct desc reject_d = {"REJECT", reject_f, ARRAY_N(reject_f), sizeof(struct dcv_proto_failure), NULL, 0};
-static const struct desc fail_d = {"FAIL", fail_f, ARRAY_N(fail_f), sizeof(struct dcv_proto_failure), NULL, 0};
+
+/* Each line is bounded by the field; all of them together too, so a tail
+ * stays a few KiB in the store and on a terminal. */
+static int failure_check(const void *m, const char *where, char *err, size_t errlen)
+{
+    const struct dcv_proto_failure *f = m;
+    size_t total = 0;
+    for (size_t i = 0; i < f->n_log_tail; i++)
+        total += strlen(f->log_tail[i]);
+    if (total > DCV_PROTO_LOG_BYTES)
+        return fields_bad(err, errlen, where, "log_tail", "holds %zu bytes, more than %u", total,
+                          (unsigned)DCV_PROTO_LOG_BYTES);
+    return 0;
+}
+static const struct desc reject_d = {"REJECT", reject_f, ARRAY_N(reject_f), sizeof(struct dcv_proto_failure), failure_check, 0};
+static const struct desc fail_d = {"FAIL", fail_f, ARRAY_N(fail_f), sizeof(struct dcv_proto_failure), failure_check, 0};
 
 #define T struct dcv_proto_progress
 static const struct field progress_f[] = {

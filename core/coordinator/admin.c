@@ -37,6 +37,7 @@
 
 #define JOBS_DEFAULT_LIMIT 100
 #define HISTORY_MAX 200
+#define LOG_TAILS_MAX 10 /* attempts whose log tail status shows: the reply stays small */
 
 static const char *const phase_names[] = { "fetch", "encode", "upload", "verify" };
 
@@ -140,6 +141,18 @@ static void add_waiting(struct dcv_coord *c, json_object *o, const char *id)
     json_object_object_add(o, "waiting", e);
 }
 
+/* A stored log tail, '\n'-separated, as an array of lines. */
+static json_object *admin_lines(const char *text)
+{
+    json_object *a = json_object_new_array();
+    for (const char *p = text; a && *p;) {
+        size_t n = strcspn(p, "\n");
+        json_object_array_add(a, json_object_new_string_len(p, (int)n));
+        p += n + (p[n] == '\n');
+    }
+    return a;
+}
+
 static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int full)
 {
     json_object *o = json_object_new_object(), *p, *in, *out = NULL, *v;
@@ -229,6 +242,13 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
 
         if (dcv_store_attempts(c->store, j->id, &a, &na, err, sizeof err) == 0 &&
             (arr = json_object_new_array())) {
+            size_t tails = 0, tails_from = na;
+            /* the log tails of the newest LOG_TAILS_MAX attempts with one */
+            while (tails_from > 0 && tails < LOG_TAILS_MAX) {
+                tails_from--;
+                if (a[tails_from].log_tail && a[tails_from].log_tail[0])
+                    tails++;
+            }
             /* busy requeues add rows without spending attempts: keep the newest */
             for (size_t i = na > HISTORY_MAX ? na - HISTORY_MAX : 0; i < na; i++) {
                 json_object *e = json_object_new_object();
@@ -240,6 +260,8 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
                 json_object_object_add(e, "ended_ms", json_object_new_int64(a[i].ended_ms));
                 json_object_object_add(e, "outcome", jstr(a[i].outcome));
                 json_object_object_add(e, "error", jstr(a[i].error));
+                if (i >= tails_from && a[i].log_tail && a[i].log_tail[0])
+                    json_object_object_add(e, "log_tail", admin_lines(a[i].log_tail));
                 json_object_array_add(arr, e);
             }
             json_object_object_add(o, "attempts", arr);
@@ -378,6 +400,8 @@ static void verb_submit(struct req_ctx *x)
         json_object_object_add(in, "kind", jstr("path"));
         json_object_object_add(in, "path", jstr(real));
         json_object_object_add(in, "size", json_object_new_int64(st.st_size));
+        /* with the size, what a worker's mount must match (JOB.input.mtime) */
+        json_object_object_add(in, "mtime", json_object_new_int64((int64_t)st.st_mtim.tv_sec));
         json_object_object_add(in, "name", jstr(a->name[0] ? a->name : base ? base + 1 : real));
         break;
     }

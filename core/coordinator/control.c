@@ -62,6 +62,28 @@ static void failure_text(char *buf, size_t len, const struct co_worker *w,
              m->fence.attempt);
 }
 
+/* The job process's last log lines, kept with the attempt the failure
+ * closed: '\n'-separated (the codec let no control character through). */
+static void keep_log_tail(struct dcv_coord *c, const struct dcv_proto_failure *m)
+{
+    char text[DCV_PROTO_LOG_LINES * DCV_PROTO_LOG_LINE], err[512];
+    size_t n = 0;
+
+    if (m->n_log_tail == 0)
+        return;
+    text[0] = '\0';
+    for (size_t i = 0; i < m->n_log_tail && i < DCV_PROTO_LOG_LINES; i++) {
+        int w = snprintf(text + n, sizeof text - n, "%s%s", i ? "\n" : "", m->log_tail[i]);
+        if (w < 0 || (size_t)w >= sizeof text - n)
+            break;
+        n += (size_t)w;
+    }
+    if (dcv_store_set_attempt_log(c->store, m->fence.job_id, (int)m->fence.attempt, text, err,
+                                  sizeof err) < 0)
+        dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: its log tail is not kept: %s", m->fence.job_id,
+                err);
+}
+
 /* REJECT and FAIL: busy requeues on the same attempt; otherwise the attempt
  * is spent (retryable or not). */
 static void on_failure(struct dcv_coord *c, struct co_worker *w, const struct dcv_proto_failure *m,
@@ -105,6 +127,7 @@ static void on_failure(struct dcv_coord *c, struct co_worker *w, const struct dc
                     NULL, m->fence.session, text, &job);
     if (r < 0)
         return;
+    keep_log_tail(c, m);
     dcv_log(ev == DCV_EV_REQUEUE_BUSY ? DCV_LOG_INFO : DCV_LOG_WARN, CO_LOG,
             "job %s %s: %s -> %s", m->fence.job_id, is_reject ? "rejected" : "failed", text,
             dcv_job_state_name(job.state));

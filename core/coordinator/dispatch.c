@@ -157,8 +157,7 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
             m->input.protocols[0] = '\0'; /* cannot happen with 16-byte names; JOB fails */
         m_mode_name = "url";
     } else if (by_path) {
-        m->input.kind = DCV_INPUT_PATH;
-        copy_str(m->input.path, sizeof m->input.path, in->path);
+        co_input_to_path_job(in, &m->input);
     } else {
         int64_t room = w->has_tel ? w->tel.disk_free - c->set->disk_reserve : INT64_MAX;
         m->input.kind = DCV_INPUT_XFER;

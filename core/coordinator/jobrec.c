@@ -16,7 +16,8 @@
 
 /* Stored form (written by admin.c's submit):
  *   {"kind":"upload","xfer_id":N,"size":N,"sha256":"..","name":".."}
- *   {"kind":"path","path":"/real/path","size":N,"name":".."}
+ *   {"kind":"path","path":"/real/path","size":N,"mtime":S,"name":".."}
+ *     (mtime: seconds since the epoch; absent in records of older versions)
  *   {"kind":"url","url":"https://...","name":".."} */
 int co_input_parse(struct dcv_coord *c, const char *input_json, struct co_input *in, char *err,
                    size_t errlen)
@@ -38,6 +39,8 @@ int co_input_parse(struct dcv_coord *c, const char *input_json, struct co_input 
         copy_str(in->name, sizeof in->name, json_object_get_string(v));
     if (json_object_object_get_ex(o, "sha256", &v))
         copy_str(in->sha, sizeof in->sha, json_object_get_string(v));
+    if (json_object_object_get_ex(o, "mtime", &v))
+        in->mtime = json_object_get_int64(v);
     if (strcmp(kind, "upload") == 0) {
         in->kind = DCV_SUBMIT_UPLOAD;
         in->xfer_id = json_object_object_get_ex(o, "xfer_id", &v) ? json_object_get_int64(v) : 0;
@@ -61,6 +64,20 @@ int co_input_parse(struct dcv_coord *c, const char *input_json, struct co_input 
 out:
     json_object_put(o);
     return r;
+}
+
+void co_input_to_path_job(const struct co_input *in, struct dcv_proto_input *out)
+{
+    out->kind = DCV_INPUT_PATH;
+    copy_str(out->path, sizeof out->path, in->path);
+    out->blob.size = in->size >= 0 && in->size <= DCV_PROTO_MAX_SIZE ? in->size : -1;
+    out->mtime = in->mtime > 0 && in->mtime <= DCV_PROTO_MAX_SIZE ? in->mtime : 0;
+    /* A digest makes the job process read the whole file once more before
+     * encoding: sent only for a submitted path whose digest is at hand
+     * (computed to serve it to a worker without the mount). An upload's
+     * blob never changes in place; its size tells a wrong mount. */
+    if (in->kind == DCV_SUBMIT_PATH)
+        copy_str(out->blob.sha256, sizeof out->blob.sha256, in->sha);
 }
 
 /* Apply every key of a flat profile object with dcv_profile_set(). */

@@ -66,6 +66,9 @@ static const char *const migrations[] = {
     /* 2: retry back-off. A requeued job is not dispatched before this wall
      * clock time (0: at once); stored so a restart keeps the pause. */
     "ALTER TABLE jobs ADD COLUMN not_before_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 3: the last lines a failed attempt's job process logged (REJECT/FAIL
+     * log_tail, '\n'-separated), so they outlive the worker's log. */
+    "ALTER TABLE attempts ADD COLUMN log_tail TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

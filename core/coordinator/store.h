@@ -77,6 +77,7 @@ struct dcv_attempt {
     int64_t ended_ms;   /* 0 while open */
     char *outcome;      /* NULL while open; "done" "failed" "retryable" "rejected" "worker-lost" "cancelled" "busy" */
     char *error;
+    char *log_tail;     /* NULL or the job process's last log lines, '\n'-separated */
 };
 
 struct dcv_transition {
@@ -161,6 +162,13 @@ void dcv_store_history_free(struct dcv_transition *h, size_t n);
 int dcv_store_attempts(struct dcv_store *s, const char *job_id, struct dcv_attempt **out,
                        size_t *n, char *err, size_t errlen);
 void dcv_store_attempts_free(struct dcv_attempt *a, size_t n);
+
+/* Keep the last log lines of `attempt`'s newest attempt row (after it was
+ * closed by the failure that carried them): '\n'-separated, at most
+ * DCV_STORE_LOG_MAX bytes. -ENOENT when the job has no such attempt. */
+#define DCV_STORE_LOG_MAX 8192
+int dcv_store_set_attempt_log(struct dcv_store *s, const char *job_id, int attempt,
+                              const char *log_tail, char *err, size_t errlen);
 
 /* A worker (session NULL: any of its sessions) is gone: apply WORKER_LOST to
  * every job it holds, in one transaction. Returns how many jobs changed. */

@@ -339,6 +339,7 @@ void dcv_store_attempts_free(struct dcv_attempt *a, size_t n)
         free(a[i].session);
         free(a[i].outcome);
         free(a[i].error);
+        free(a[i].log_tail);
     }
     free(a);
 }
@@ -438,7 +439,7 @@ int dcv_store_attempts(struct dcv_store *s, const char *job_id, struct dcv_attem
     *out = NULL;
     *n = 0;
     if ((r = per_job_query(s, job_id,
-                           "SELECT seq, attempt, worker, session, started_ms, ended_ms, outcome, error "
+                           "SELECT seq, attempt, worker, session, started_ms, ended_ms, outcome, error, log_tail "
                            "FROM attempts WHERE job_id = ? ORDER BY seq",
                            &st, err, errlen)) < 0)
         return r;
@@ -453,7 +454,8 @@ int dcv_store_attempts(struct dcv_store *s, const char *job_id, struct dcv_attem
         t->started_ms = sqlite3_column_int64(st, 4);
         t->ended_ms = sqlite3_column_int64(st, 5);
         if ((r = sto_col_dup(st, 2, &t->worker)) < 0 || (r = sto_col_dup(st, 3, &t->session)) < 0 ||
-            (r = sto_col_dup(st, 6, &t->outcome)) < 0 || (r = sto_col_dup(st, 7, &t->error)) < 0)
+            (r = sto_col_dup(st, 6, &t->outcome)) < 0 || (r = sto_col_dup(st, 7, &t->error)) < 0 ||
+            (r = sto_col_dup(st, 8, &t->log_tail)) < 0)
             break;
     }
     if (r == 0 && rc != SQLITE_DONE)
@@ -467,5 +469,34 @@ int dcv_store_attempts(struct dcv_store *s, const char *job_id, struct dcv_attem
     }
     *out = a;
     *n = cnt;
+    return 0;
+}
+
+int dcv_store_set_attempt_log(struct dcv_store *s, const char *job_id, int attempt,
+                              const char *log_tail, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int r, rc;
+
+    if ((r = sto_check_job_id(job_id, err, errlen)) < 0 ||
+        (r = sto_check_opt("log tail", log_tail, DCV_STORE_LOG_MAX, err, errlen)) < 0)
+        return r;
+    if ((r = sto_prep(s,
+                      "UPDATE attempts SET log_tail = ?3 WHERE job_id = ?1 AND seq = "
+                      "(SELECT max(seq) FROM attempts WHERE job_id = ?1 AND attempt = ?2)",
+                      &st, err, errlen)) < 0)
+        return r;
+    if ((rc = sto_bind_text(st, 1, job_id)) != SQLITE_OK ||
+        (rc = sqlite3_bind_int(st, 2, attempt)) != SQLITE_OK ||
+        (rc = sto_bind_text(st, 3, log_tail)) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return sto_db_fail(s, rc, "bind", err, errlen);
+    }
+    if ((r = sto_step_done(s, st, "keep the attempt's log", err, errlen)) < 0)
+        return r;
+    if (sqlite3_changes(s->db) == 0) {
+        dcv_errf(err, errlen, "job %s has no attempt %d", job_id, attempt);
+        return -ENOENT;
+    }
     return 0;
 }

@@ -8,6 +8,7 @@
  * data-plane client and the pipeline's progress callback poll.
  */
 #include "worker/jobproc.h"
+#include "worker/inputcheck.h"
 #include "worker/workdir.h"
 
 #include <errno.h>
@@ -350,6 +351,28 @@ static int open_stream(struct job *j, struct AVIOContext **io)
     return 0;
 }
 
+/* The file this worker sees under the coordinator's path must be the one
+ * submitted. A stale or different mount here is no reason to think the
+ * next worker's is wrong too: retryable (attempt spent, so bounded by
+ * max_attempts even when every worker sees the same wrong file). */
+static int check_path_input(struct job *j)
+{
+    struct dcv_input_expect want = {
+        .coord_path = j->spec.coord_path,
+        .size = j->spec.blob.size,
+        .mtime = j->spec.mtime,
+        .sha256 = j->spec.blob.sha256,
+    };
+    char err[DCV_PROTO_TEXT * 2] = "";
+    int r = dcv_input_check(j->input_path, &want, &g_cancel, err, sizeof err);
+
+    if (r == -ECANCELED || (r < 0 && g_cancel))
+        return fail_cancelled(j, "input check");
+    if (r < 0)
+        return fail(j, DCV_CODE_INPUT, 1, "%s", err);
+    return 0;
+}
+
 static int prepare_input(struct job *j)
 {
     struct AVIOContext *io = NULL;
@@ -363,6 +386,8 @@ static int prepare_input(struct job *j)
         if (access(j->input_path, R_OK) != 0)
             /* Maybe a mount this worker lacks: another worker may see it. */
             return fail(j, DCV_CODE_INPUT, 1, "input %s: %s", j->input_path, strerror(errno));
+        if (check_path_input(j) < 0)
+            return -1;
     } else if (j->spec.mode == DCV_FETCH_COPY) {
         if (fetch_input(j) < 0)
             return -1;

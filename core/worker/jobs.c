@@ -24,6 +24,7 @@
 #include "log.h"
 #include "loop.h"
 #include "worker/jobspec.h"
+#include "worker/logtail.h"
 #include "worker/runner.h"
 
 #define CANCEL_GRACE_MS 5000    /* TERM -> KILL for a cancelled job */
@@ -92,6 +93,7 @@ struct wjob {
     uint64_t progress_sent_ms;
     char work_dir[PATH_MAX];
     char tag[48];      /* "0123abcd/1" for logs */
+    struct dcv_logtail log; /* its last log lines, for REJECT/FAIL.log_tail */
 };
 
 /* ---- a job's state ---------------------------------------------------------- */
@@ -285,6 +287,10 @@ static void send_failure(struct dcv_worker *w, struct wjob *j, int reject, int c
     f.busy = code == DCV_CODE_BUSY ? busy : DCV_BUSY_NONE;
     f.retryable = retryable;
     dcv_text_sanitize(f.message, sizeof f.message, msg);
+    /* Why it failed is in its log, which otherwise stays on this host. A
+     * busy device or a cancel says all there is in its message. */
+    if (code != DCV_CODE_BUSY && code != DCV_CODE_CANCELLED)
+        dcv_logtail_copy(&j->log, &f);
     dcv_log(code == DCV_CODE_BUSY || code == DCV_CODE_CANCELLED ? DCV_LOG_INFO : DCV_LOG_WARN,
             COMP, "job %s: %s %s (%s): %s", j->tag, reject ? "REJECT" : "FAIL",
             dcv_proto_code_name(code), retryable ? "retryable" : "final", f.message);
@@ -402,11 +408,13 @@ static void send_progress(struct dcv_worker *w, struct wjob *j, uint64_t now)
 }
 
 /* A job's stderr: JSON log lines from the job process, re-logged under the
- * job's name at their own level; anything else as it came. */
+ * job's name at their own level; anything else as it came. Either way the
+ * line joins the job's log tail, "LEVEL COMPONENT: message". */
 static void relay_log(struct wjob *j, const char *line, size_t len)
 {
     struct json_object *o = NULL, *v;
     int level = DCV_LOG_INFO;
+    char text[DCV_PROTO_LOG_LINE];
 
     if (len > 0 && line[0] == '{')
         o = json_tokener_parse(line);
@@ -418,8 +426,13 @@ static void relay_log(struct wjob *j, const char *line, size_t len)
         if (dcv_log_enabled(level))
             dcv_log(level, "job", "%s %s: %s", j->tag, wk_jstr(o, "component"),
                     json_object_get_string(v));
-    } else if (dcv_log_enabled(DCV_LOG_INFO)) {
-        dcv_log(DCV_LOG_INFO, "job", "%s: %.*s", j->tag, (int)len, line);
+        snprintf(text, sizeof text, "%s %s: %s", lv && *lv ? lv : "info",
+                 wk_jstr(o, "component"), json_object_get_string(v));
+        dcv_logtail_add(&j->log, text, strlen(text));
+    } else {
+        if (dcv_log_enabled(DCV_LOG_INFO))
+            dcv_log(DCV_LOG_INFO, "job", "%s: %.*s", j->tag, (int)len, line);
+        dcv_logtail_add(&j->log, line, len);
     }
     json_object_put(o);
 }
@@ -439,7 +452,6 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
     const struct dcv_proto_fence *f = NULL;
     char err[512];
 
-    (void)c;
     if (stream == DCV_CHILD_STDERR) {
         relay_log(j, line, len);
         return;
@@ -499,6 +511,9 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
         wk_send(w, DCV_CMD_DONE, &l.done, j);
         break;
     case DCV_JOBLINE_FAIL:
+        /* It logged why before it printed this line: take those lines in
+         * first (stderr is another pipe, read in no fixed order). */
+        dcv_child_drain(c, DCV_CHILD_STDERR);
         wjob_step(j, WJ_EV_REPORT);
         j->reported_ms = dcv_loop_now_ms();
         /* Before its accept the attempt never started (protocol §3.5). */
@@ -581,6 +596,11 @@ static int spawn_job(struct dcv_worker *w, struct wjob *j, const struct dcv_prot
             return dcv_err(err, errlen, r == -ENOENT ? -ENOENT : r,
                            "input %s is under none of this worker's paths", job->input.path);
         }
+        /* what the coordinator recorded: the job process compares */
+        snprintf(spec->coord_path, sizeof spec->coord_path, "%s", job->input.path);
+        spec->blob.size = job->input.blob.size;
+        memcpy(spec->blob.sha256, job->input.blob.sha256, sizeof spec->blob.sha256);
+        spec->mtime = job->input.mtime;
     } else if (job->input.kind == DCV_INPUT_URL) {
         spec->input_kind = DCV_INPUT_URL;
         snprintf(spec->path, sizeof spec->path, "%s", job->input.url);

@@ -138,6 +138,14 @@ int dcv_jobspec_to_json(const struct dcv_jobspec *s, char **out, char *err, size
     if (s->input_kind == DCV_INPUT_PATH) {
         r |= add_str(in, "kind", "path");
         r |= add_str(in, "path", s->path);
+        if (s->coord_path[0])
+            r |= add_str(in, "coordinator_path", s->coord_path);
+        if (s->blob.size >= 0)
+            r |= add_int(in, "size", s->blob.size);
+        if (s->mtime > 0)
+            r |= add_int(in, "mtime", s->mtime);
+        if (s->blob.sha256[0])
+            r |= add_str(in, "sha256", s->blob.sha256);
     } else if (s->input_kind == DCV_INPUT_URL) {
         r |= add_str(in, "kind", "url");
         r |= add_str(in, "url", s->path);
@@ -306,6 +314,17 @@ static int parse_spec(struct json_object *o, struct dcv_jobspec *s, char *err, s
         TRY(get_str(in, "SPEC.input", "path", 1, s->path, sizeof s->path, err, errlen));
         if (s->path[0] != '/')
             return dcv_err(err, errlen, -EINVAL, "SPEC.input.path: expected an absolute path");
+        TRY(get_str(in, "SPEC.input", "coordinator_path", 0, s->coord_path, sizeof s->coord_path,
+                    err, errlen));
+        s->blob.size = -1;
+        TRY(get_int(in, "SPEC.input", "size", 0, 0, DCV_PROTO_MAX_SIZE, &s->blob.size, err,
+                    errlen));
+        TRY(get_int(in, "SPEC.input", "mtime", 0, 1, DCV_PROTO_MAX_SIZE, &s->mtime, err, errlen));
+        TRY(get_str(in, "SPEC.input", "sha256", 0, s->blob.sha256, sizeof s->blob.sha256, err,
+                    errlen));
+        if (s->blob.sha256[0] && !is_hex(s->blob.sha256, 64))
+            return dcv_err(err, errlen, -EINVAL,
+                           "SPEC.input.sha256: expected 64 lower-case hex digits");
     } else if (strcmp(kind, "xfer") == 0) {
         s->input_kind = DCV_INPUT_XFER;
         TRY(get_int(in, "SPEC.input", "xfer_id", 1, 1, DCV_PROTO_MAX_SIZE, &s->blob.xfer_id, err,

@@ -5,7 +5,9 @@
  *
  * SPEC (every key required unless marked):
  *   {"job_id":"<32 hex>","attempt":1,"session":"<token>",
- *    "input":{"kind":"path","path":"/local/file","name":"a.mkv"(opt)}
+ *    "input":{"kind":"path","path":"/local/file","name":"a.mkv"(opt),
+ *             "coordinator_path":"/srv/file"(opt),"size":N(opt),"mtime":N(opt),
+ *             "sha256":"<64 hex>"(opt)}
  *         | {"kind":"xfer","xfer_id":N,"size":N,"sha256":"<64 hex>",
  *            "mode":"copy"|"stream","name":"a.mkv"(opt)},
  *    "data_endpoint":"tcp://coord:7401",
@@ -51,7 +53,12 @@ struct dcv_jobspec {
     int input_kind;              /* DCV_INPUT_PATH, DCV_INPUT_XFER or DCV_INPUT_URL */
     char path[DCV_PROTO_PATH];   /* PATH: local path; URL: the URL */
     char protocols[256];         /* URL: FFmpeg protocol_whitelist */
-    struct dcv_proto_blob blob;  /* XFER */
+    struct dcv_proto_blob blob;  /* XFER; PATH: size (-1 unknown) and sha256 ("" unknown)
+                                    as the coordinator recorded them */
+    /* PATH, optional: the file as the coordinator recorded it (JOB.input),
+     * checked before anything is read (worker/inputcheck.h). */
+    char coord_path[DCV_PROTO_PATH]; /* its path on the coordinator, for messages */
+    int64_t mtime;                   /* seconds since the epoch; 0 unknown */
     int mode;                    /* XFER: DCV_FETCH_COPY or DCV_FETCH_STREAM */
     char name[DCV_PROTO_HOST * 2]; /* optional original file name */
     char data_endpoint[DCV_PROTO_HOST * 2];

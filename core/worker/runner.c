@@ -536,6 +536,12 @@ static void drain(struct dcv_child *c, enum dcv_child_stream st, size_t budget)
     }
 }
 
+void dcv_child_drain(struct dcv_child *c, enum dcv_child_stream st)
+{
+    if (c)
+        drain(c, st, READ_BUDGET);
+}
+
 void dcv_runner_dispatch(struct dcv_runner *r, const struct pollfd *fds, size_t n)
 {
     for (size_t i = 0; r && i < n; i++) {

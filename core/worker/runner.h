@@ -91,6 +91,14 @@ size_t dcv_runner_pollfds(const struct dcv_runner *r, struct pollfd *fds, size_t
 void dcv_runner_dispatch(struct dcv_runner *r, const struct pollfd *fds, size_t n);
 
 /*
+ * Read what one of the child's streams holds now (without waiting, a
+ * bounded amount), delivering its lines through on_line: a caller told a
+ * line of one stream can first take in what the child wrote on the other
+ * before it (a job's log lines before its final line). Safe inside on_line.
+ */
+void dcv_child_drain(struct dcv_child *c, enum dcv_child_stream st);
+
+/*
  * Collects every child that has ended (waitpid WNOHANG on its own pids, so
  * other children of the process are left alone): kills what is left of its
  * process group, delivers its remaining output, calls on_exit, frees it.

@@ -10,6 +10,8 @@ core_worker_libdcvworker_la_SOURCES = core/worker/worker.c core/worker/worker.h 
 	core/worker/worker_int.h core/worker/jobs.c core/worker/hello.c core/worker/outbox.c \
 	core/worker/jobspec.c core/worker/jobspec.h core/worker/bgbench.c core/worker/bgbench.h \
 	core/worker/jobproc.c core/worker/jobproc.h \
+	core/worker/inputcheck.c core/worker/inputcheck.h \
+	core/worker/logtail.c core/worker/logtail.h \
 	core/worker/workdir.c core/worker/workdir.h
 core_worker_libdcvworker_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
 core_worker_libdcvworker_la_LIBADD = core/worker/libdcvrunner.la core/worker/libdcvtelemetry.la \
@@ -34,3 +36,11 @@ endif
 # The job process on its own: SPEC validation, exit codes.
 TESTS += tests/integration/jobproc.sh
 EXTRA_DIST += tests/integration/jobproc.sh
+
+# The tail of a job process's log a failed attempt carries (REJECT/FAIL.log_tail).
+check_PROGRAMS += tests/unit/test_logtail
+TESTS += tests/unit/test_logtail
+tests_unit_test_logtail_SOURCES = tests/unit/test_logtail.c
+tests_unit_test_logtail_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
+tests_unit_test_logtail_LDADD = core/worker/libdcvworker.la core/libdcvproto.la \
+	core/libdcvplug.la core/libdcvbase.la tests/libtap.la $(JSONC_LIBS) $(AV_LIBS) $(LIBS) -lm

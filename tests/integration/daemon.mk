@@ -18,3 +18,10 @@ EXTRA_DIST += tests/integration/misconfig.sh tests/integration/waiting.sh
 # House rules: every module named in docs/architecture.md, no .c over 1,000 lines.
 TESTS += tests/integration/house.sh
 EXTRA_DIST += tests/integration/house.sh
+
+# Path inputs checked against the coordinator's record (issue 11, item 10).
+TESTS += tests/integration/stale-mount.sh
+EXTRA_DIST += tests/integration/stale-mount.sh
+# A failed attempt keeps its job process's last log lines (issue 11, item 10).
+TESTS += tests/integration/failure-log.sh
+EXTRA_DIST += tests/integration/failure-log.sh

@@ -180,6 +180,10 @@ static void test_migration(void)
                      " attempt INTEGER NOT NULL, max_attempts INTEGER NOT NULL,"
                      " prio_class INTEGER NOT NULL, priority INTEGER NOT NULL, profile TEXT NOT NULL,"
                      " input TEXT NOT NULL, output TEXT, last_error TEXT, worker TEXT, session TEXT);"
+                     "CREATE TABLE attempts (job_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+                     " attempt INTEGER NOT NULL, worker TEXT, session TEXT,"
+                     " started_ms INTEGER NOT NULL, ended_ms INTEGER, outcome TEXT, error TEXT,"
+                     " PRIMARY KEY (job_id, seq));"
                      "INSERT INTO jobs VALUES ('0123456789abcdef0123456789abcdef', NULL, 1, 1,"
                      " 'QUEUED', 2, 3, 1, 0, '{}', '{}', NULL, NULL, NULL, NULL);",
                      NULL, NULL, NULL) != SQLITE_OK)

@@ -1008,6 +1008,8 @@ static void test_busy_field(void)
            "an unknown busy value is refused (%s)", err);
 }
 
+void test_attempt_fields(void); /* test_proto_attempt.c */
+
 int main(void)
 {
     scratch = calloc(1, sizeof(struct dcv_proto_hello) + sizeof(struct dcv_proto_request));
@@ -1023,6 +1025,7 @@ int main(void)
     test_by_command();
     test_strict_json();
     test_busy_field();
+    test_attempt_fields();
     free(scratch);
     return tap_done();
 }

@@ -116,8 +116,8 @@ static void test_open(void)
            "journal mode is WAL");
     sqlite3_finalize(st);
     TAP_OK(sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version", -1, &st, NULL) == SQLITE_OK &&
-               sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 2,
-           "schema_version is 2 (retry back-off column)");
+               sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 3,
+           "schema_version is 3 (attempts' log tails)");
     sqlite3_finalize(st);
     sqlite3_close(db);
 
@@ -668,6 +668,61 @@ static void test_coordinator_additions(void)
     dcv_store_close(s);
 }
 
+/* A failed attempt's log tail (issue 11, item 10): kept with the newest row
+ * of the attempt, read back with the attempts; a store of the previous
+ * schema (2) gains the column on open and keeps its rows. */
+static void test_log_tail(void)
+{
+    struct dcv_store *s = NULL;
+    struct dcv_attempt *a = NULL;
+    char sub[300], path[400], big[DCV_STORE_LOG_MAX + 2];
+    const char *id;
+    sqlite3 *db;
+    size_t n = 0;
+
+    snprintf(sub, sizeof sub, "%s/v2", dir);
+    mkdir(sub, 0700);
+    if (dcv_store_open(sub, &s, err, sizeof err) < 0)
+        tap_bail("open: %s", err);
+    id = submit(s, NULL, DCV_PRIO_NORMAL, 0, 3);
+    apply(s, id, DCV_EV_ASSIGN, 1, "w1", "s", NULL);
+    apply(s, id, DCV_EV_FAIL_RETRYABLE, 1, "w1", "s", "input: old failure");
+    dcv_store_close(s);
+    /* back to schema 2, as a coordinator before this change left it */
+    snprintf(path, sizeof path, "%s/jobs.db", sub);
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "ALTER TABLE attempts DROP COLUMN log_tail;"
+                         "DELETE FROM schema_version WHERE version = 3", NULL, NULL, NULL) != SQLITE_OK)
+        tap_bail("cannot make a schema 2 store: %s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+
+    TAP_IS_INT(dcv_store_open(sub, &s, err, sizeof err), 0, "a schema 2 store opens (upgraded)");
+    if (!s)
+        return;
+    TAP_OK(dcv_store_attempts(s, id, &a, &n, err, sizeof err) == 0 && n == 1 && !a[0].log_tail &&
+               a[0].error && strcmp(a[0].error, "input: old failure") == 0,
+           "its attempt rows read back, without a tail");
+    dcv_store_attempts_free(a, n);
+    apply(s, id, DCV_EV_ASSIGN, 2, "w2", "s2", NULL);
+    apply(s, id, DCV_EV_FAIL_RETRYABLE, 2, "w2", "s2", "encode: broke");
+    TAP_IS_INT(dcv_store_set_attempt_log(s, id, 2, "info job: starting\nerror job: encode: broke",
+                                         err, sizeof err),
+               0, "a tail is kept with attempt 2");
+    TAP_OK(dcv_store_attempts(s, id, &a, &n, err, sizeof err) == 0 && n == 2 && !a[0].log_tail &&
+               a[1].log_tail && strcmp(a[1].log_tail, "info job: starting\nerror job: encode: broke") == 0,
+           "... on attempt 2's row only");
+    dcv_store_attempts_free(a, n);
+    TAP_IS_INT(dcv_store_set_attempt_log(s, id, 7, "x", err, sizeof err), -ENOENT,
+               "no attempt 7: -ENOENT");
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    TAP_IS_INT(dcv_store_set_attempt_log(s, id, 2, big, err, sizeof err), -EINVAL,
+               "a tail over DCV_STORE_LOG_MAX bytes is refused");
+    TAP_IS_INT(dcv_store_set_attempt_log(s, "nothex", 2, "x", err, sizeof err), -EINVAL,
+               "a bad job id is refused");
+    dcv_store_close(s);
+}
+
 int main(void)
 {
     struct dcv_store *s;
@@ -694,6 +749,7 @@ int main(void)
     test_durability(1);
     test_reopen();
     test_coordinator_additions();
+    test_log_tail();
 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
