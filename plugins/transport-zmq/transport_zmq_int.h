@@ -37,12 +37,28 @@ struct zplug;
  * handed over (under zplug.mu). `dead`: the transport let go of it (the
  * thread closes and frees it); `stopped`: no more events (the thread stops
  * polling it, the transport still points at it). */
+/* A bound socket's connections in their handshake: the fd libzmq's
+ * ACCEPTED event names and the peer's address, so a failed handshake can
+ * say where it came from (libzmq names only our own endpoint there). */
+#define MON_PEERS 32
+struct zpeer {
+    int fd; /* -1: free */
+    char addr[64];
+};
+
 struct zmon {
     struct zmon *next;
     void *pair;
     int dead, stopped;
     int server; /* 1: a bound socket (peers are clients), 0: a client */
     char endpoint[EP_LEN];
+    struct zpeer peers[MON_PEERS];
+    unsigned next_peer;   /* round-robin slot when all are taken */
+    /* A failed handshake waits for the DISCONNECTED that follows it (the
+     * same engine reports both, the fd in the second) to name the peer. */
+    char fail[400];
+    int fail_level;
+    int64_t fail_at;      /* monotonic ms; flushed without a peer after 500 ms */
 };
 
 /* A line slog() folds: its text, when it was last logged, how many times

@@ -5,6 +5,10 @@
  */
 #include "transport_zmq_int.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 /* ---- the security thread: ZAP handler and socket monitors -------------------- */
 
 
@@ -180,6 +184,73 @@ out_nosend:
 #undef FSTR
 }
 
+/* ---- who a failed handshake came from ------------------------------------------ */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The peer of an accepted connection: its IP without the port (a client
+ * retrying comes from a new port each time, and the line must fold), or the
+ * local user of an ipc:// one. "" when the fd is already gone. */
+static void peer_of_fd(int fd, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+
+    out[0] = '\0';
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
+    } else if (ss.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
+    } else if (ss.ss_family == AF_UNIX) {
+        struct ucred cr;
+        socklen_t cl = sizeof cr;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
+            snprintf(out, len, "local uid %u", (unsigned)cr.uid);
+    }
+}
+
+static void peer_add(struct zmon *m, int fd)
+{
+    struct zpeer *p = NULL;
+    for (unsigned i = 0; i < MON_PEERS && !p; i++)
+        if (m->peers[i].fd < 0)
+            p = &m->peers[i];
+    if (!p) /* all taken (long-lived connections): reuse the oldest slot */
+        p = &m->peers[m->next_peer++ % MON_PEERS];
+    p->fd = fd;
+    peer_of_fd(fd, p->addr, sizeof p->addr);
+}
+
+/* The address recorded for fd into out ("" unknown), and the slot freed. */
+static void peer_take(struct zmon *m, int fd, char *out, size_t len)
+{
+    out[0] = '\0';
+    for (unsigned i = 0; i < MON_PEERS; i++)
+        if (m->peers[i].fd == fd) {
+            snprintf(out, len, "%s", m->peers[i].addr);
+            m->peers[i].fd = -1;
+        }
+}
+
+/* Log the failed handshake held for its peer, with the peer when known. */
+static void fail_flush(struct zplug *zp, struct zmon *m, const char *peer)
+{
+    if (!m->fail[0])
+        return;
+    /* The peer is known when this thread read the fd's address before
+     * libzmq closed it: a handshake that fails at once often wins. */
+    slog(zp, m->fail_level, "zmq: %s: a handshake from %s failed: %s", m->endpoint,
+         peer && *peer ? peer : "a peer already gone", m->fail);
+    m->fail[0] = '\0';
+}
+
 /* One monitor event: [u16 event, u32 value] + an endpoint frame. */
 static int mon_read(struct zplug *zp, struct zmon *m)
 {
@@ -212,19 +283,38 @@ static int mon_read(struct zplug *zp, struct zmon *m)
                  m->endpoint, val);
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: {
-        /* libzmq names the socket's endpoint here, not the peer's. */
+        /* libzmq names the socket's endpoint here, not the peer's: a bound
+         * socket holds the line for the DISCONNECTED that follows, whose
+         * value is the connection's fd (see fail_flush). */
         int crypto = val >= ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC && val < 0x20000000;
-        slog(zp, DCV_LOG_WARN, "zmq: %s: a %s handshake failed: protocol error %#x%s",
-             m->endpoint, m->server ? "peer's" : "connection's", val,
-             val == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
-                 ? " (security mechanism mismatch: the peer is not using the same "
-                   "security.mode)"
-             : crypto && m->server
-                 ? " (cryptographic error: a client has the wrong server key for this "
-                   "endpoint: its security.coordinator_key must be this coordinator's public "
-                   "key, keys/coordinator.pub)"
-             : crypto ? " (cryptographic error: wrong keys)"
-                      : "");
+        const char *why =
+            val == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                ? " (security mechanism mismatch: the peer is not using the same "
+                  "security.mode)"
+            : crypto && m->server
+                ? " (cryptographic error: a client has the wrong server key for this "
+                  "endpoint: its security.coordinator_key must be this coordinator's public "
+                  "key, keys/coordinator.pub)"
+            : crypto ? " (cryptographic error: wrong keys)"
+                     : "";
+        if (m->server) {
+            fail_flush(zp, m, NULL); /* one still held never saw its hang-up */
+            snprintf(m->fail, sizeof m->fail, "protocol error %#x%s", val, why);
+            m->fail_level = DCV_LOG_WARN;
+            m->fail_at = mono_ms();
+        } else {
+            slog(zp, DCV_LOG_WARN, "zmq: %s: a connection's handshake failed: protocol error %#x%s",
+                 m->endpoint, val, why);
+        }
+        break;
+    }
+    case ZMQ_EVENT_ACCEPTED:
+        peer_add(m, (int)val);
+        break;
+    case ZMQ_EVENT_DISCONNECTED: {
+        char peer[64];
+        peer_take(m, (int)val, peer, sizeof peer);
+        fail_flush(zp, m, peer);
         break;
     }
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
@@ -307,6 +397,10 @@ static void *sec_thread(void *arg)
                     break;
             }
         }
+        /* A failure whose hang-up did not follow: log it without a peer. */
+        for (int i = 1; i < n; i++)
+            if (mons[i]->fail[0] && mono_ms() - mons[i]->fail_at > 500)
+                fail_flush(zp, mons[i], NULL);
     }
     pthread_mutex_lock(&zp->mu);
     while (zp->mons) {
@@ -397,7 +491,8 @@ void mon_attach(struct ztx *t, int server)
     snprintf(ep, sizeof(ep), "inproc://dcv-monitor-%u", ++zp->mon_seq);
     if (zmq_socket_monitor(t->sock, ep,
                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_MONITOR_STOPPED) != 0)
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_MONITOR_STOPPED |
+                               (server ? ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED : 0)) != 0)
         return;
     if (!(m = calloc(1, sizeof(*m))) || !(m->pair = zmq_socket(zp->zctx, ZMQ_PAIR)) ||
         zmq_connect(m->pair, ep) != 0) {
@@ -409,6 +504,8 @@ void mon_attach(struct ztx *t, int server)
     }
     zmq_setsockopt(m->pair, ZMQ_LINGER, &zero, sizeof(zero));
     m->server = server;
+    for (unsigned i = 0; i < MON_PEERS; i++)
+        m->peers[i].fd = -1;
     snprintf(m->endpoint, sizeof(m->endpoint), "%s", t->endpoint);
     pthread_mutex_lock(&zp->mu);
     m->next = zp->mons;

@@ -76,9 +76,14 @@ enroll wk
 worker_as wk wk "tcp://127.0.0.1:$CPORT" "$KEYS/op.pub"
 wait_until 60 grep -q "no answer from the coordinator at tcp://127.0.0.1:$CPORT.*security.coordinator_key" "$TMP/wk.log"
 ok $? "a worker with the wrong coordinator key is told to check security.coordinator_key"
+# The peer's address is read from the accepted connection, which libzmq may
+# close before the monitor gets to it: then the line says the peer is gone,
+# and the two forms fold separately (at most one line each).
 n=$(grep -c "a client has the wrong server key for this endpoint" "$TMP/coord.log")
-[ "$n" -eq 1 ]
-ok $? "the coordinator says a client has the wrong server key, once (not on every retry: $n lines)"
+named=$(grep -c "a handshake from 127.0.0.1 failed: .*a client has the wrong server key" "$TMP/coord.log")
+gone=$(grep -c "a handshake from a peer already gone failed: .*a client has the wrong server key" "$TMP/coord.log")
+[ "$n" -ge 1 ] && [ "$named" -le 1 ] && [ "$gone" -le 1 ] && [ $((named + gone)) -eq "$n" ]
+ok $? "the coordinator says a client has the wrong server key, naming the peer when it can, once per form (not on every retry: $named named, $gone without)"
 ctl workers --json >"$TMP/w.json" 2>/dev/null
 [ "$(jget "$TMP/w.json" "len([w for w in d['workers'] if w['worker_id']=='wk'])")" = 0 ]
 ok $? "... and that worker never registered"

@@ -68,7 +68,7 @@ ok $? "the unenrolled worker logs why it cannot register"
 keygen w3
 cp "$KEYS/w3.pub" "$TMP/workers.d/"
 raw_worker w3 w3 DISTCONV_SECURITY_COORDINATOR_KEY="$KEYS/op.pub"
-wait_until 20 logged coord "handshake failed: protocol error .*cryptographic error: a client has the wrong server key"
+wait_until 20 logged coord "a handshake from .* failed: protocol error .*cryptographic error: a client has the wrong server key"
 ok $? "worker with the wrong coordinator key: handshake refused and logged"
 
 raw_worker plain plain DISTCONV_SECURITY_MODE=none
