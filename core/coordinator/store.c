@@ -66,6 +66,16 @@ static const char *const migrations[] = {
     /* 2: retry back-off. A requeued job is not dispatched before this wall
      * clock time (0: at once); stored so a restart keeps the pause. */
     "ALTER TABLE jobs ADD COLUMN not_before_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 3: blob retention (store_retention.c). What happened to a job's
+     * blobs, kept beside the job so a removed file is never a mystery;
+     * uploads are found by their xfer_id (several jobs may share one). */
+    "CREATE TABLE blob_facts ("
+    " job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    " downloaded_ms INTEGER NOT NULL DEFAULT 0,"
+    " input_removed_ms INTEGER NOT NULL DEFAULT 0,"
+    " output_removed_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX jobs_upload ON jobs(json_extract(input, '$.xfer_id'));"
+    "CREATE INDEX jobs_ended ON jobs(state, updated_ms);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

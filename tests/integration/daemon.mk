@@ -18,3 +18,6 @@ EXTRA_DIST += tests/integration/misconfig.sh
 # House rules: every module named in docs/architecture.md, no .c over 1,000 lines.
 TESTS += tests/integration/house.sh
 EXTRA_DIST += tests/integration/house.sh
+# Blob retention, rm and purge on the coordinator (issue 11 A8).
+TESTS += tests/integration/retention.sh
+EXTRA_DIST += tests/integration/retention.sh
