@@ -116,8 +116,8 @@ static void test_open(void)
            "journal mode is WAL");
     sqlite3_finalize(st);
     TAP_OK(sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version", -1, &st, NULL) == SQLITE_OK &&
-               sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 2,
-           "schema_version is 2 (retry back-off column)");
+               sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 3,
+           "schema_version is 3 (blob facts for retention)");
     sqlite3_finalize(st);
     sqlite3_close(db);
 
