@@ -383,10 +383,16 @@ static void gc_job_dir(struct gc_run *g, int dfd, const char *job_id)
     closedir(d);
 }
 
-int dcv_blobs_gc(const struct dcv_blobs *b, int64_t max_age_s, const struct dcv_blobs_gc_ops *ops,
-                 unsigned *removed, int64_t *bytes, char *err, size_t errlen)
+/*
+ * dir_fn(ud, dfd, job_id) for uploads/ (job_id NULL), then for each
+ * jobs/<job_id>/; dfd is the callee's (fdopendir takes it). With prune, a
+ * job directory left empty goes (an output offer makes it again).
+ */
+typedef void (*dir_fn)(void *ud, int dfd, const char *job_id);
+
+static int each_dir(const struct dcv_blobs *b, dir_fn fn, void *ud, int prune, char *err,
+                    size_t errlen)
 {
-    struct gc_run g = { .ops = ops, .max_age_s = max_age_s, .now_s = (int64_t)time(NULL) };
     char p[PATH_MAX + 16];
     struct dirent *e;
     DIR *jobs;
@@ -395,7 +401,7 @@ int dcv_blobs_gc(const struct dcv_blobs *b, int64_t max_age_s, const struct dcv_
     snprintf(p, sizeof p, "%s/uploads", b->root);
     if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         return dcv_err(err, errlen, -errno, "blob storage: %s: %s", p, strerror(errno));
-    gc_uploads(&g, fd);
+    fn(ud, fd, NULL);
     snprintf(p, sizeof p, "%s/jobs", b->root);
     if (!(jobs = opendir(p)))
         return dcv_err(err, errlen, -errno, "blob storage: %s: %s", p, strerror(errno));
@@ -404,9 +410,30 @@ int dcv_blobs_gc(const struct dcv_blobs *b, int64_t max_age_s, const struct dcv_
             continue;
         if ((fd = openat(dirfd(jobs), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
             continue;
-        gc_job_dir(&g, fd, e->d_name);
+        fn(ud, fd, e->d_name);
+        if (prune)
+            (void)unlinkat(dirfd(jobs), e->d_name, AT_REMOVEDIR); /* only when empty */
     }
     closedir(jobs);
+    return 0;
+}
+
+static void gc_dir(void *ud, int dfd, const char *job_id)
+{
+    if (job_id)
+        gc_job_dir(ud, dfd, job_id);
+    else
+        gc_uploads(ud, dfd);
+}
+
+int dcv_blobs_gc(const struct dcv_blobs *b, int64_t max_age_s, const struct dcv_blobs_gc_ops *ops,
+                 unsigned *removed, int64_t *bytes, char *err, size_t errlen)
+{
+    struct gc_run g = { .ops = ops, .max_age_s = max_age_s, .now_s = (int64_t)time(NULL) };
+    int r = each_dir(b, gc_dir, &g, 0, err, errlen);
+
+    if (r < 0)
+        return r;
     if (removed)
         *removed = g.removed;
     if (bytes)
@@ -441,8 +468,7 @@ int dcv_blobs_remove(const char *final_path, int64_t *bytes)
 
 /*
  * Every regular file under uploads/ (job_id NULL) and jobs/<job_id>/, with
- * its stat; fn returns non-zero to unlink it. The job directory is removed
- * when it ends up empty (an output offer makes it again).
+ * its stat; fn returns non-zero to unlink it. Job directories left empty go.
  */
 typedef int (*walk_fn)(void *ud, const char *job_id, int dfd, const char *name,
                        const struct stat *st);
@@ -464,30 +490,21 @@ static void walk_dir(int dfd, const char *job_id, walk_fn fn, void *ud)
     closedir(d);
 }
 
+struct walk_ctx {
+    walk_fn fn;
+    void *ud;
+};
+
+static void walk_one(void *ud, int dfd, const char *job_id)
+{
+    struct walk_ctx *w = ud;
+    walk_dir(dfd, job_id, w->fn, w->ud);
+}
+
 static int walk(const struct dcv_blobs *b, walk_fn fn, void *ud, char *err, size_t errlen)
 {
-    char p[PATH_MAX + 16];
-    struct dirent *e;
-    DIR *jobs;
-    int fd;
-
-    snprintf(p, sizeof p, "%s/uploads", b->root);
-    if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        return dcv_err(err, errlen, -errno, "blob storage: %s: %s", p, strerror(errno));
-    walk_dir(fd, NULL, fn, ud);
-    snprintf(p, sizeof p, "%s/jobs", b->root);
-    if (!(jobs = opendir(p)))
-        return dcv_err(err, errlen, -errno, "blob storage: %s: %s", p, strerror(errno));
-    while ((e = readdir(jobs))) {
-        if (!job_id_ok(e->d_name))
-            continue;
-        if ((fd = openat(dirfd(jobs), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-            continue;
-        walk_dir(fd, e->d_name, fn, ud);
-        (void)unlinkat(dirfd(jobs), e->d_name, AT_REMOVEDIR); /* only when empty */
-    }
-    closedir(jobs);
-    return 0;
+    struct walk_ctx w = { fn, ud };
+    return each_dir(b, walk_one, &w, 1, err, errlen);
 }
 
 /* A committed file's name: not a part, a record or a temporary. */
