@@ -33,7 +33,7 @@ extern volatile sig_atomic_t g_cancel;
 
 enum cmd {
     CMD_SUBMIT, CMD_STATUS, CMD_JOBS, CMD_CANCEL, CMD_RETRY, CMD_GET, CMD_WORKERS, CMD_WORKER,
-    CMD_DRAIN, CMD_UNDRAIN, CMD_INFO, CMD_KEYGEN, CMD_COUNT
+    CMD_DRAIN, CMD_UNDRAIN, CMD_INFO, CMD_KEYGEN, CMD_RM, CMD_PURGE, CMD_COUNT
 };
 
 struct opts {
@@ -43,6 +43,8 @@ struct opts {
     int json, quiet, verbose;
     enum cmd cmd;
     const char *arg; /* the command's positional argument */
+    char **args;     /* rm: every JOB argument (args[0] is arg) */
+    int nargs;
 
     /* submit */
     struct dcv_profile profile;   /* validation only: the wire gets what the user typed */
@@ -61,6 +63,9 @@ struct opts {
     int64_t offset; /* jobs --offset */
     /* get */
     int input;
+    /* purge */
+    const char *done_before;
+    int dry_run;
     /* keygen */
     const char *key_name, *key_dir;
     int fd; /* submit: FILE, opened before anything else so a bad name is a usage error */
@@ -124,6 +129,17 @@ void show_job(json_object *job);
 void show_worker(json_object *w);
 int show_jobs(json_object *body, int64_t offset, int quiet);
 int show_workers(json_object *body, int quiet);
+
+/* ---- storage.c: rm, purge, info, removed blobs in status ------------------- */
+
+int cmd_rm(struct ctl *c);
+int cmd_purge(struct ctl *c);
+int cmd_info(struct ctl *c);
+/* "7d" (that long before now_ms) or "YYYY-MM-DD[THH:MM[:SS]]" local time,
+ * with a trailing Z in UTC: Unix ms in *ms. 0 or -1. */
+int ctl_parse_when(const char *s, int64_t now_ms, int64_t *ms);
+/* status: the output's first download, and the blobs retention removed. */
+void show_blob_facts(json_object *job);
 
 /* ---- JSON helpers: a member of the type asked for, else the default ------- */
 

@@ -44,7 +44,7 @@ static void on_signal(int sig)
 
 static const struct {
     const char *name;
-    int nargs;           /* positional arguments */
+    int nargs;           /* positional arguments (rm: at least) */
     const char *argname; /* for the usage message */
 } cmds[CMD_COUNT] = {
     [CMD_SUBMIT] = {"submit", 1, "FILE"},   [CMD_STATUS] = {"status", 1, "JOB"},
@@ -53,12 +53,14 @@ static const struct {
     [CMD_WORKERS] = {"workers", 0, NULL},   [CMD_WORKER] = {"worker", 1, "WORKER"},
     [CMD_DRAIN] = {"drain", 1, "WORKER"},   [CMD_UNDRAIN] = {"undrain", 1, "WORKER"},
     [CMD_INFO] = {"info", 0, NULL},         [CMD_KEYGEN] = {"keygen", 0, NULL},
+    [CMD_RM] = {"rm", 1, "JOB"},            [CMD_PURGE] = {"purge", 0, NULL},
 };
 
 /* Options and the commands they apply to (a mask of 1 << enum cmd). */
 enum {
     OPT_JSON = 1000, OPT_PRIORITY, OPT_MAX_ATTEMPTS, OPT_IDEM, OPT_SHARED, OPT_WAIT,
     OPT_FOLLOW, OPT_STATE, OPT_LIMIT, OPT_OFFSET, OPT_INPUT, OPT_NAME, OPT_DIR,
+    OPT_DONE_BEFORE, OPT_DRY_RUN,
     OPT_PROFILE, /* every profile option maps here, name looked up by index */
 };
 
@@ -91,7 +93,7 @@ static void usage(FILE *f)
 "    distconvctl [GLOBAL OPTIONS] cancel JOB | retry JOB\n"
 "    distconvctl [GLOBAL OPTIONS] get JOB -o OUT [--input]\n"
 "    distconvctl [GLOBAL OPTIONS] workers | worker ID | drain ID | undrain ID\n"
-"    distconvctl [GLOBAL OPTIONS] info\n"
+"    distconvctl [GLOBAL OPTIONS] info | rm JOB... | purge --done-before WHEN [--dry-run]\n"
 "    distconvctl [GLOBAL OPTIONS] keygen [--name NAME] [--dir DIR]\n"
 "\n"
 "DESCRIPTION\n"
@@ -149,7 +151,13 @@ static void usage(FILE *f)
 "    worker ID            one worker with its capabilities and telemetry\n"
 "    drain ID             the worker finishes its jobs and takes no new ones\n"
 "    undrain ID           the worker takes jobs again\n"
-"    info                 the coordinator's version and data endpoint\n"
+"    info                 the coordinator's version and data endpoint; for operators its\n"
+"                         blob usage, retention settings and free disk\n"
+"    rm JOB...            remove ended jobs: records, outputs, inputs no other job names\n"
+"    purge                remove the jobs that ended before WHEN (operators)\n"
+"        --done-before WHEN  a duration (7d, 12h: ended longer ago) or a date\n"
+"                         YYYY-MM-DD[THH:MM[:SS]] in local time (Z: UTC)\n"
+"        --dry-run        list what would go and the bytes, remove nothing\n"
 "    keygen               make a CURVE key pair: NAME.key (secret, mode 0600) and\n"
 "                         NAME.pub; enroll NAME.pub on the coordinator (workers.d/\n"
 "                         or admins.d/, then SIGHUP); see docs/security.md\n"
@@ -292,6 +300,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"input", no_argument, NULL, OPT_INPUT},
         {"name", required_argument, NULL, OPT_NAME},
         {"dir", required_argument, NULL, OPT_DIR},
+        {"done-before", required_argument, NULL, OPT_DONE_BEFORE},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     };
     struct option longopts[sizeof(base) / sizeof(base[0]) + DCV_PROFILE_OPTS_MAX + 1];
     size_t nb = sizeof(base) / sizeof(base[0]), np = 0;
@@ -408,6 +418,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 o->key_name = optarg;
                 break;
             case OPT_DIR: mask = M(CMD_KEYGEN); o->key_dir = optarg; break;
+            case OPT_DONE_BEFORE: mask = M(CMD_PURGE); o->done_before = optarg; break;
+            case OPT_DRY_RUN: mask = M(CMD_PURGE); o->dry_run = 1; break;
             case ':':
                 if (optopt > 0 && optopt < 256)
                     return ctl_usage_error("-%c: missing argument", optopt);
@@ -448,11 +460,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
                                    cmds[o->cmd].name);
     if (argc - optind < cmds[o->cmd].nargs)
         return ctl_usage_error("%s: missing %s", cmds[o->cmd].name, cmds[o->cmd].argname);
-    if (argc - optind > cmds[o->cmd].nargs)
+    if (argc - optind > cmds[o->cmd].nargs && o->cmd != CMD_RM)
         return ctl_usage_error("%s: unexpected argument '%s'", cmds[o->cmd].name,
                                argv[optind + cmds[o->cmd].nargs]);
     if (cmds[o->cmd].nargs)
         o->arg = argv[optind];
+    o->args = argv + optind;
+    o->nargs = argc - optind;
+    if (o->cmd == CMD_PURGE && !o->done_before)
+        return ctl_usage_error("purge: --done-before WHEN is required");
     if (o->cmd == CMD_GET && !o->out)
         return ctl_usage_error("get: -o OUT is required");
     if (o->out && !*o->out)
@@ -882,29 +898,6 @@ static int cmd_keygen(struct ctl *c)
     return EXIT_OK;
 }
 
-static int cmd_info(struct ctl *c)
-{
-    struct dcv_proto_args a;
-    json_object *b;
-    char *raw;
-    int rc;
-
-    ctl_args_init(&a);
-    if ((rc = ctl_call(c, DCV_VERB_INFO, &a, NULL, &b, &raw)) != EXIT_OK)
-        return rc;
-    if (c->o->json)
-        ctl_print_raw(raw);
-    else {
-        show_kv("admin", c->endpoint);
-        show_kv("data", jstr(b, "data_endpoint", "-"));
-        show_kv("version", jstr(b, "version", "-"));
-        show_kv("epoch", jstr(b, "coordinator_epoch", "-"));
-    }
-    json_object_put(b);
-    free(raw);
-    return EXIT_OK;
-}
-
 /* ---- main ------------------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
@@ -954,6 +947,8 @@ int main(int argc, char **argv)
         case CMD_UNDRAIN: rc = cmd_worker(&c, DCV_VERB_UNDRAIN); break;
         case CMD_INFO: rc = cmd_info(&c); break;
         case CMD_KEYGEN: rc = cmd_keygen(&c); break;
+        case CMD_RM: rc = cmd_rm(&c); break;
+        case CMD_PURGE: rc = cmd_purge(&c); break;
         default: rc = EXIT_USAGE; break;
         }
     }

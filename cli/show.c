@@ -158,6 +158,7 @@ void show_job(json_object *job)
                  jstr(o, "name", "")[0] ? ", " : "", sz, jstr(o, "sha256", "?"));
         show_kv("output", buf);
     }
+    show_blob_facts(job);
     if ((arr = jget(job, "attempts", json_type_array)) && json_object_array_length(arr)) {
         struct dcv_table t;
         static const char *const h[] = {"ATTEMPT", "WORKER", "STARTED", "ENDED", "OUTCOME",

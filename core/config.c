@@ -605,6 +605,11 @@ void dcv_conf_walk(const struct dcv_conf *conf, dcv_conf_walk_fn cb, void *ud)
                 cb(k->path, DCV_CONF_NUMBER, text, NULL, ud);
             }
             break;
+        case KEY_DURATION:
+            memcpy(&v, field, sizeof v);
+            dcv_duration_format(v, text, sizeof text);
+            cb(k->path, DCV_CONF_TEXT, text, NULL, ud);
+            break;
         case KEY_LIST:
             cb(k->path, DCV_CONF_LIST, NULL, (const struct dcv_strlist *)(const void *)field, ud);
             break;

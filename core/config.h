@@ -98,6 +98,10 @@ struct dcv_settings {
     enum dcv_stream_policy stream;       /* transfer.stream */
     int64_t disk_reserve;                /* transfer.disk_reserve: free disk a copy must leave */
     int32_t part_max_age_s;              /* transfer.part_max_age_s: abandoned upload parts live this long */
+    /* storage.* (coordinator blob retention, core/coordinator/retention.h): seconds, 0 = forever */
+    int64_t keep_inputs_s;               /* an uploaded input after its last job ended */
+    int64_t keep_outputs_s;              /* an output after its job ended (or its first download) */
+    int keep_outputs_until_downloaded;   /* never remove an output nobody downloaded */
     struct dcv_strlist shared_roots;     /* coordinator: directories submitters may name */
     struct dcv_strlist path_map;         /* worker.path_map: "COORDINATOR_PREFIX=LOCAL_PREFIX" */
     struct dcv_strlist url_protocols;    /* inputs.url_protocols: schemes a URL input may use */
@@ -160,6 +164,14 @@ int dcv_config_get_bool(const struct dcv_config *cfg, const char *path, int *out
 int dcv_config_get_double(const struct dcv_config *cfg, const char *path, double *out);
 
 const char *dcv_role_name(enum dcv_role role);
+
+/* A duration as the configuration writes it: "forever" (or "0": *secs 0),
+ * or a non-negative integer with an optional unit s, m, h, d ("90", "30s",
+ * "12h", "7d"), at most 100 years. 0, or -EINVAL with what was expected in
+ * why. */
+int dcv_duration_parse(const char *s, int64_t *secs, char *why, size_t whylen);
+/* The shortest exact spelling of secs ("7d", "90m", "forever"). */
+void dcv_duration_format(int64_t secs, char *buf, size_t len);
 
 /* Every setting of the key table, in table order, for --check-config:
  * cb gets the dotted path and the value as text (integers in decimal,

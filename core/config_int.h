@@ -19,6 +19,8 @@ enum key_type {
     KEY_BOOL,   /* int field */
     KEY_LIST,   /* struct dcv_strlist; libconfig array of strings, env: "a;b" */
     KEY_DOUBLE, /* double field in [min, max]; the file may write 60 or 60.0 */
+    KEY_DURATION, /* int64_t seconds, 0 = forever; "30s" "15m" "12h" "7d" "forever", or an
+                     integer of seconds in the file (dcv_duration_parse) */
 };
 
 struct key_choice {

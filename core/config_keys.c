@@ -143,6 +143,12 @@ const struct key_def cfg_keys[] = {
       (long long)1 << 53, NULL },
     { "transfer.part_max_age_s", NULL, KEY_INT, FIELD(part_max_age_s), NULL, 1, 365 * 86400,
       NULL },
+    { "storage.keep_inputs", "DISTCONV_KEEP_INPUTS", KEY_DURATION, FIELD(keep_inputs_s), NULL,
+      0, 0, NULL },
+    { "storage.keep_outputs", "DISTCONV_KEEP_OUTPUTS", KEY_DURATION, FIELD(keep_outputs_s),
+      NULL, 0, 0, NULL },
+    { "storage.keep_outputs_until_downloaded", "DISTCONV_KEEP_OUTPUTS_UNTIL_DOWNLOADED", KEY_BOOL,
+      FIELD(keep_outputs_until_downloaded), NULL, 0, 0, NULL },
     { "inputs.url_protocols", "DISTCONV_URL_PROTOCOLS", KEY_LIST, FIELD(url_protocols), NULL,
       0, 0, validate_url_protocol },
     { "worker.path_map", "DISTCONV_PATH_MAP", KEY_LIST, FIELD(path_map), NULL, 0, 0,
@@ -301,6 +307,55 @@ static void choices_text(const struct key_choice *c, char *out, size_t outlen)
     }
 }
 
+/* ---- durations ---------------------------------------------------------- */
+
+#define DURATION_MAX ((int64_t)100 * 365 * 86400)
+
+static const struct { char unit; int64_t secs; } duration_units[] = {
+    { 'd', 86400 }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 },
+};
+
+int dcv_duration_parse(const char *s, int64_t *secs, char *why, size_t whylen)
+{
+    int64_t mul = 1;
+    long long x;
+    char *end;
+
+    if (s && strcmp(s, "forever") == 0) {
+        *secs = 0;
+        return 0;
+    }
+    errno = 0;
+    x = s && *s >= '0' && *s <= '9' ? strtoll(s, &end, 10) : -1;
+    if (x >= 0 && !errno && *end) {
+        mul = 0;
+        for (size_t i = 0; i < sizeof duration_units / sizeof duration_units[0]; i++)
+            if (end[0] == duration_units[i].unit && end[1] == '\0')
+                mul = duration_units[i].secs;
+    }
+    if (x < 0 || errno || mul == 0 || x > DURATION_MAX / mul) {
+        snprintf(why, whylen, "expected a duration such as \"30s\", \"15m\", \"12h\", \"7d\" "
+                 "(at most 100 years) or \"forever\"; got \"%.64s\"", s ? s : "");
+        return -EINVAL;
+    }
+    *secs = (int64_t)x * mul;
+    return 0;
+}
+
+void dcv_duration_format(int64_t secs, char *buf, size_t len)
+{
+    if (secs <= 0) {
+        snprintf(buf, len, "forever");
+        return;
+    }
+    for (size_t i = 0; i < sizeof duration_units / sizeof duration_units[0]; i++)
+        if (secs % duration_units[i].secs == 0) {
+            snprintf(buf, len, "%lld%c", (long long)(secs / duration_units[i].secs),
+                     duration_units[i].unit);
+            return;
+        }
+}
+
 /* ---- applying values ---------------------------------------------------- */
 
 static void store_int(const struct key_def *k, struct dcv_settings *s, long long v)
@@ -411,6 +466,13 @@ static int apply_string(const struct key_def *k, const char *v, struct dcv_setti
         }
         return 0;
     }
+    case KEY_DURATION: {
+        int64_t x;
+        if (dcv_duration_parse(v, &x, why, whylen) < 0)
+            return -EINVAL;
+        store_int(k, s, x);
+        return 0;
+    }
     case KEY_BOOL: {
         static const char *const yes[] = { "true", "yes", "on", "1" };
         static const char *const no[] = { "false", "no", "off", "0" };
@@ -455,6 +517,17 @@ int cfg_apply_setting(const struct key_def *k, const config_setting_t *st,
         store_int(k, s, x);
         return 0;
     }
+    case KEY_DURATION:
+        if (t == CONFIG_TYPE_STRING)
+            return apply_string(k, config_setting_get_string(st), s, why, whylen);
+        if ((t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) ||
+            config_setting_get_int64(st) < 0 || config_setting_get_int64(st) > DURATION_MAX) {
+            snprintf(why, whylen, "expected a duration such as \"7d\" or \"forever\", or "
+                     "seconds as an integer");
+            return -EINVAL;
+        }
+        store_int(k, s, config_setting_get_int64(st));
+        return 0;
     case KEY_BOOL:
         if (t != CONFIG_TYPE_BOOL) {
             snprintf(why, whylen, "expected true or false");
@@ -547,6 +620,11 @@ void cfg_set_defaults(struct dcv_settings *s)
     s->stream = DCV_STREAM_AUTO;
     s->disk_reserve = (int64_t)1 << 30;
     s->part_max_age_s = 86400;
+    /* Inputs: a day after the job ended leaves time to `retry` a failure;
+     * outputs: a week after the first download (never before it). */
+    s->keep_inputs_s = 86400;
+    s->keep_outputs_s = 7 * 86400;
+    s->keep_outputs_until_downloaded = 1;
     s->job_nice = 10;
     s->benchmark = 1;
     s->benchmark_ms = 2000;

@@ -452,6 +452,8 @@ enum dcv_proto_verb {
     DCV_VERB_SUBMIT = 0, DCV_VERB_STATUS, DCV_VERB_JOBS, DCV_VERB_CANCEL, DCV_VERB_RETRY,
     DCV_VERB_GET, DCV_VERB_WORKERS, DCV_VERB_WORKER, DCV_VERB_DRAIN, DCV_VERB_UNDRAIN,
     DCV_VERB_INFO, /* -> {data_endpoint, version, coordinator_epoch}: where to upload */
+    DCV_VERB_RM,    /* remove an ended job and its blobs (operator) */
+    DCV_VERB_PURGE, /* remove the jobs that ended before before_ms (operator) */
     DCV_VERB_COUNT
 };
 const char *dcv_proto_verb_name(int verb);
@@ -476,6 +478,8 @@ struct dcv_proto_args {
     int64_t priority;               /* -1000..1000 */
     int64_t max_attempts;           /* 1..100, 0 = default */
     int what;                       /* get: 0 "output" (default), 1 "input" */
+    int64_t before_ms;              /* purge: jobs that ended before this (Unix ms) */
+    int dry_run;                    /* purge: only list what would go */
 };
 
 struct dcv_proto_request {

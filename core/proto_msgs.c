@@ -26,7 +26,7 @@ const char *dcv_proto_code_name(int code)
 
 static const char *const verb_names[] = {"submit", "status", "jobs", "cancel", "retry",
                                          "get", "workers", "worker", "drain", "undrain",
-                                         "info"};
+                                         "info", "rm", "purge"};
 _Static_assert(sizeof(verb_names) / sizeof(verb_names[0]) == DCV_VERB_COUNT, "verb names");
 
 const char *dcv_proto_verb_name(int verb)
@@ -522,6 +522,8 @@ static const struct field args_f[] = {
     FINT(T, "priority", priority, 0, -1000, 1000, 0),
     FINT(T, "max_attempts", max_attempts, 0, 1, 100, 0),
     FENUM(T, "what", what, 0, get_what_names, 0),
+    FINT(T, "before_ms", before_ms, 0, 1, DCV_PROTO_MAX_SIZE, 0),
+    FBOOL(T, "dry_run", dry_run, 0, 0),
 };
 #undef T
 static const struct desc args_d = {"args", args_f, ARRAY_N(args_f), sizeof(struct dcv_proto_args), NULL, 0};
@@ -558,7 +560,12 @@ static int request_check(const void *m, const char *where0, char *err, size_t er
                 return fields_bad(err, errlen, where, "source", "expected a URL (scheme://...)");
             return 0;
         }
+    case DCV_VERB_PURGE:
+        if (a->before_ms <= 0)
+            return fields_bad(err, errlen, where, "before_ms", "required by purge");
+        return 0;
     case DCV_VERB_STATUS: case DCV_VERB_CANCEL: case DCV_VERB_RETRY: case DCV_VERB_GET:
+    case DCV_VERB_RM:
         if (!a->job_id[0])
             return fields_bad(err, errlen, where, "job_id", "required by %s", verb_names[r->verb]);
         return 0;

@@ -233,6 +233,7 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
         }
     }
     json_object_put(out);
+    admin_job_facts(c, j, o);
     if (full) {
         struct dcv_attempt *a = NULL;
         struct dcv_transition *h = NULL;
@@ -644,6 +645,11 @@ static void verb_retry(struct req_ctx *x)
         dcv_job_clear(&job);
         return;
     }
+    if (admin_blob_removed(x->c, job.id, 1, err, sizeof err)) {
+        FAILR(x, 400, "job %s cannot be retried: %s; submit the file again", job.id, err);
+        dcv_job_clear(&job);
+        return;
+    }
     r = dcv_store_apply(x->c->store, job.id, DCV_EV_RETRY, job.attempt, "retried by an operator",
                         NULL, NULL, NULL, &after, err, sizeof err);
     dcv_job_clear(&job);
@@ -691,7 +697,10 @@ static void verb_get(struct req_ctx *x)
             dcv_blobs_job_path(c->blobs, job.id, json_object_get_string(v), 0, path, sizeof path,
                                err, sizeof err) < 0 ||
             dcv_blobs_read_record(path, &size, sha) < 0) {
-            FAILR(x, 500, "job %s: its output file is missing on the coordinator", job.id);
+            if (admin_blob_removed(c, job.id, 0, err, sizeof err))
+                FAILR(x, 404, "job %s: %s", job.id, err);
+            else
+                FAILR(x, 500, "job %s: its output file is missing on the coordinator", job.id);
             goto out;
         }
         copy_str(name, sizeof name,
@@ -706,7 +715,9 @@ static void verb_get(struct req_ctx *x)
         size = in.size;
         if (in.kind == DCV_SUBMIT_UPLOAD) {
             if (dcv_blobs_read_record(path, &size, sha) < 0) {
-                FAILR(x, 404, "job %s: its input upload is no longer on the coordinator", job.id);
+                if (!admin_blob_removed(c, job.id, 1, err, sizeof err))
+                    copy_str(err, sizeof err, "its input upload is no longer on the coordinator");
+                FAILR(x, 404, "job %s: %s", job.id, err);
                 goto out;
             }
         } else if ((r = co_hash_get(c, path, size, sha)) <= 0) {
@@ -744,6 +755,8 @@ static void verb_get(struct req_ctx *x)
     copy_str(d->sha, sizeof d->sha, sha);
     copy_str(d->path, sizeof d->path, path);
     d->expires = co_now() + CO_DOWNLOAD_TTL_MS;
+    copy_str(d->job_id, sizeof d->job_id, job.id);
+    d->output = x->rq->args.what == 0;
     d->next = c->dp.downloads;
     c->dp.downloads = d;
     if ((body = json_object_new_object())) {
@@ -771,6 +784,8 @@ static void verb_info(struct req_ctx *x)
         json_object_object_add(body, "data_endpoint", jstr(ep));
         json_object_object_add(body, "version", jstr(PACKAGE_VERSION));
         json_object_object_add(body, "coordinator_epoch", jstr(c->epoch));
+        if (x->roles & DCV_AUTH_OPERATOR)
+            admin_info_storage(c, body);
     }
     admin_reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
 }
@@ -794,6 +809,8 @@ static const struct admin_verb verbs[] = {
     {DCV_VERB_WORKER, DCV_AUTH_OPERATOR, admin_worker},
     {DCV_VERB_DRAIN, DCV_AUTH_OPERATOR, admin_drain},
     {DCV_VERB_UNDRAIN, DCV_AUTH_OPERATOR, admin_undrain},
+    {DCV_VERB_RM, DCV_AUTH_OPERATOR, admin_rm},
+    {DCV_VERB_PURGE, DCV_AUTH_OPERATOR, admin_purge},
 };
 
 /* The req_id of a REQUEST we could not decode, so the error still reaches

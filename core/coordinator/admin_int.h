@@ -1,5 +1,5 @@
 /*
- * The admin verbs' shared pieces (admin.c, admin_workers.c): the request
+ * The admin verbs' shared pieces (admin.c, admin_workers.c, admin_storage.c): the request
  * in hand and the FINAL reply. Not for the rest of the coordinator, which
  * calls co_admin_input() (admin.h) only.
  */
@@ -39,5 +39,16 @@ void admin_workers(struct req_ctx *x);
 void admin_worker(struct req_ctx *x);
 void admin_drain(struct req_ctx *x);
 void admin_undrain(struct req_ctx *x);
+
+/* admin_storage.c */
+void admin_rm(struct req_ctx *x);
+void admin_purge(struct req_ctx *x);
+/* info's "storage": blob usage, retention settings, the state dir's file system */
+void admin_info_storage(struct dcv_coord *c, json_object *body);
+/* A job object's downloaded_ms / input_removed_ms / output_removed_ms. */
+void admin_job_facts(struct dcv_coord *c, const struct dcv_job *j, json_object *o);
+/* 1 with "its output was removed by the retention policy ... at TIME" in msg
+ * when retention removed the job's input (input) or output; else 0. */
+int admin_blob_removed(struct dcv_coord *c, const char *job_id, int input, char *msg, size_t len);
 
 #endif

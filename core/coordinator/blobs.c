@@ -383,10 +383,16 @@ static void gc_job_dir(struct gc_run *g, int dfd, const char *job_id)
     closedir(d);
 }
 
-int dcv_blobs_gc(const struct dcv_blobs *b, int64_t max_age_s, const struct dcv_blobs_gc_ops *ops,
-                 unsigned *removed, int64_t *bytes, char *err, size_t errlen)
+/*
+ * dir_fn(ud, dfd, job_id) for uploads/ (job_id NULL), then for each
+ * jobs/<job_id>/; dfd is the callee's (fdopendir takes it). With prune, a
+ * job directory left empty goes (an output offer makes it again).
+ */
+typedef void (*dir_fn)(void *ud, int dfd, const char *job_id);
+
+static int each_dir(const struct dcv_blobs *b, dir_fn fn, void *ud, int prune, char *err,
+                    size_t errlen)
 {
-    struct gc_run g = { .ops = ops, .max_age_s = max_age_s, .now_s = (int64_t)time(NULL) };
     char p[PATH_MAX + 16];
     struct dirent *e;
     DIR *jobs;
@@ -395,7 +401,7 @@ int dcv_blobs_gc(const struct dcv_blobs *b, int64_t max_age_s, const struct dcv_
     snprintf(p, sizeof p, "%s/uploads", b->root);
     if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         return dcv_err(err, errlen, -errno, "blob storage: %s: %s", p, strerror(errno));
-    gc_uploads(&g, fd);
+    fn(ud, fd, NULL);
     snprintf(p, sizeof p, "%s/jobs", b->root);
     if (!(jobs = opendir(p)))
         return dcv_err(err, errlen, -errno, "blob storage: %s: %s", p, strerror(errno));
@@ -404,12 +410,230 @@ int dcv_blobs_gc(const struct dcv_blobs *b, int64_t max_age_s, const struct dcv_
             continue;
         if ((fd = openat(dirfd(jobs), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
             continue;
-        gc_job_dir(&g, fd, e->d_name);
+        fn(ud, fd, e->d_name);
+        if (prune)
+            (void)unlinkat(dirfd(jobs), e->d_name, AT_REMOVEDIR); /* only when empty */
     }
     closedir(jobs);
+    return 0;
+}
+
+static void gc_dir(void *ud, int dfd, const char *job_id)
+{
+    if (job_id)
+        gc_job_dir(ud, dfd, job_id);
+    else
+        gc_uploads(ud, dfd);
+}
+
+int dcv_blobs_gc(const struct dcv_blobs *b, int64_t max_age_s, const struct dcv_blobs_gc_ops *ops,
+                 unsigned *removed, int64_t *bytes, char *err, size_t errlen)
+{
+    struct gc_run g = { .ops = ops, .max_age_s = max_age_s, .now_s = (int64_t)time(NULL) };
+    int r = each_dir(b, gc_dir, &g, 0, err, errlen);
+
+    if (r < 0)
+        return r;
     if (removed)
         *removed = g.removed;
     if (bytes)
         *bytes = g.bytes;
     return 0;
+}
+
+/* ---- committed files: removal, usage, the orphan sweep -------------------- */
+
+int dcv_blobs_remove(const char *final_path, int64_t *bytes)
+{
+    char rec[PATH_MAX + 16];
+    struct stat st;
+    int r = 0;
+
+    if (suffixed(rec, sizeof rec, final_path, ".sha256") < 0)
+        return -ENAMETOOLONG;
+    /* The file before its record: a record left alone reads as absent
+     * (dcv_blobs_read_record) and the sweep takes it. */
+    if (stat(final_path, &st) == 0 && unlink(final_path) == 0) {
+        if (bytes)
+            *bytes += st.st_size;
+    } else if (errno != ENOENT) {
+        r = -errno;
+    }
+    if (unlink(rec) < 0 && errno != ENOENT && r == 0)
+        r = -errno;
+    if (r == 0)
+        fsync_parent(final_path);
+    return r;
+}
+
+/*
+ * Every regular file under uploads/ (job_id NULL) and jobs/<job_id>/, with
+ * its stat; fn returns non-zero to unlink it. Job directories left empty go.
+ */
+typedef int (*walk_fn)(void *ud, const char *job_id, int dfd, const char *name,
+                       const struct stat *st);
+
+static void walk_dir(int dfd, const char *job_id, walk_fn fn, void *ud)
+{
+    DIR *d = fdopendir(dfd);
+    struct dirent *e;
+    struct stat st;
+
+    if (!d) {
+        close(dfd);
+        return;
+    }
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && fn(ud, job_id, dirfd(d), e->d_name, &st))
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+}
+
+struct walk_ctx {
+    walk_fn fn;
+    void *ud;
+};
+
+static void walk_one(void *ud, int dfd, const char *job_id)
+{
+    struct walk_ctx *w = ud;
+    walk_dir(dfd, job_id, w->fn, w->ud);
+}
+
+static int walk(const struct dcv_blobs *b, walk_fn fn, void *ud, char *err, size_t errlen)
+{
+    struct walk_ctx w = { fn, ud };
+    return each_dir(b, walk_one, &w, 1, err, errlen);
+}
+
+/* A committed file's name: not a part, a record or a temporary. */
+static int committed_name(const char *name)
+{
+    return !ends_with(name, ".part") && !ends_with(name, ".sha256") && !ends_with(name, ".tmp");
+}
+
+static int usage_one(void *ud, const char *job_id, int dfd, const char *name, const struct stat *st)
+{
+    struct dcv_blobs_usage *u = ud;
+    (void)dfd;
+    if (ends_with(name, ".part")) {
+        u->parts++;
+        u->part_bytes += st->st_size;
+    } else if (committed_name(name)) {
+        *(job_id ? &u->outputs : &u->inputs) += 1;
+        *(job_id ? &u->output_bytes : &u->input_bytes) += st->st_size;
+    }
+    return 0;
+}
+
+int dcv_blobs_usage(const struct dcv_blobs *b, struct dcv_blobs_usage *u, char *err, size_t errlen)
+{
+    memset(u, 0, sizeof *u);
+    return walk(b, usage_one, u, err, errlen);
+}
+
+struct job_bytes {
+    const char *job_id;
+    int64_t bytes;
+};
+
+static int job_bytes_one(void *ud, const char *job_id, int dfd, const char *name,
+                         const struct stat *st)
+{
+    struct job_bytes *j = ud;
+    (void)dfd;
+    if (job_id && strcmp(job_id, j->job_id) == 0 && !ends_with(name, ".sha256"))
+        j->bytes += st->st_size;
+    return 0;
+}
+
+int64_t dcv_blobs_job_bytes(const struct dcv_blobs *b, const char *job_id)
+{
+    struct job_bytes j = { job_id, 0 };
+    char p[PATH_MAX + 64];
+    int fd;
+
+    if (!job_id_ok(job_id))
+        return 0;
+    snprintf(p, sizeof p, "%s/jobs/%s", b->root, job_id);
+    if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+        walk_dir(fd, job_id, job_bytes_one, &j);
+    return j.bytes;
+}
+
+static int remove_all(void *ud, const char *job_id, int dfd, const char *name, const struct stat *st)
+{
+    int64_t *bytes = ud;
+    (void)job_id;
+    (void)dfd;
+    if (!ends_with(name, ".sha256")) /* what the files hold, as usage counts */
+        *bytes += st->st_size;
+    return 1;
+}
+
+int dcv_blobs_remove_job(const struct dcv_blobs *b, const char *job_id, int64_t *bytes)
+{
+    char p[PATH_MAX + 64];
+    int64_t n = 0;
+    int fd;
+
+    if (!job_id_ok(job_id))
+        return -EINVAL;
+    snprintf(p, sizeof p, "%s/jobs/%s", b->root, job_id);
+    if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    walk_dir(fd, job_id, remove_all, &n);
+    if (rmdir(p) < 0 && errno != ENOENT)
+        return -errno;
+    if (bytes)
+        *bytes += n;
+    return 0;
+}
+
+struct sweep_run {
+    const struct dcv_blobs_sweep_ops *ops;
+    unsigned removed;
+    int64_t bytes;
+};
+
+static int sweep_one(void *ud, const char *job_id, int dfd, const char *name, const struct stat *st)
+{
+    struct sweep_run *s = ud;
+    char file[NAME_MAX + 1];
+    struct stat fs;
+    size_t n = strlen(name);
+    int drop;
+
+    if (ends_with(name, ".sha256") && !ends_with(name, ".part.sha256")) {
+        /* A record whose file is gone (removal or commit cut short). */
+        memcpy(file, name, n - 7);
+        file[n - 7] = '\0';
+        drop = fstatat(dfd, file, &fs, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+    } else if (committed_name(name)) {
+        drop = s->ops->drop(s->ops->ud, job_id, name, (int64_t)st->st_mtime);
+    } else {
+        return 0; /* parts: dcv_blobs_gc's */
+    }
+    if (drop) {
+        s->removed++;
+        s->bytes += st->st_size;
+        if (committed_name(name)) {
+            /* its record goes with it */
+            char rec[NAME_MAX + 16];
+            snprintf(rec, sizeof rec, "%s.sha256", name);
+            (void)unlinkat(dfd, rec, 0);
+        }
+    }
+    return drop;
+}
+
+int dcv_blobs_sweep(const struct dcv_blobs *b, const struct dcv_blobs_sweep_ops *ops,
+                    unsigned *removed, int64_t *bytes, char *err, size_t errlen)
+{
+    struct sweep_run s = { ops, 0, 0 };
+    int r = walk(b, sweep_one, &s, err, errlen);
+    *removed = s.removed;
+    *bytes = s.bytes;
+    return r;
 }

@@ -74,4 +74,32 @@ int dcv_blobs_gc(const struct dcv_blobs *b, int64_t max_age_s, const struct dcv_
  * exists and its length matches the record; -ENOENT otherwise. */
 int dcv_blobs_read_record(const char *final_path, int64_t *size, char sha256[65]);
 
+/* Remove a committed file, then its record (*bytes, may be NULL, grows by
+ * the file's size). A file already gone is fine. 0 or -errno. */
+int dcv_blobs_remove(const char *final_path, int64_t *bytes);
+/* Remove blobs/jobs/<job_id> with every file in it. */
+int dcv_blobs_remove_job(const struct dcv_blobs *b, const char *job_id, int64_t *bytes);
+/* Bytes of the files under blobs/jobs/<job_id>. */
+int64_t dcv_blobs_job_bytes(const struct dcv_blobs *b, const char *job_id);
+
+/* Committed files (inputs: uploads/, outputs: jobs/) and parts, counted. */
+struct dcv_blobs_usage {
+    int64_t inputs, input_bytes, outputs, output_bytes, parts, part_bytes;
+};
+int dcv_blobs_usage(const struct dcv_blobs *b, struct dcv_blobs_usage *u, char *err, size_t errlen);
+
+/*
+ * The orphan sweep of committed files: drop(ud, job_id, name, mtime_s) is
+ * asked about each (job_id NULL for uploads/<name>, else jobs/<job_id>/<name>);
+ * non-zero removes the file and its record. Records whose file is gone and
+ * empty job directories go too; parts are dcv_blobs_gc's. *removed counts
+ * files, *bytes their sizes.
+ */
+struct dcv_blobs_sweep_ops {
+    int (*drop)(void *ud, const char *job_id, const char *name, int64_t mtime_s);
+    void *ud;
+};
+int dcv_blobs_sweep(const struct dcv_blobs *b, const struct dcv_blobs_sweep_ops *ops,
+                    unsigned *removed, int64_t *bytes, char *err, size_t errlen);
+
 #endif

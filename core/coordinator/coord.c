@@ -31,6 +31,7 @@
 #include "coordinator/inputhash.h"
 #include "coordinator/outbox.h"
 #include "coordinator/registry.h"
+#include "coordinator/retention.h"
 #include "errbuf.h"
 #include "log.h"
 #include "rand.h"
@@ -108,6 +109,7 @@ static void tick_cb(struct dcv_loop *loop, uint64_t id, void *arg)
     attempts_cron(c, now);   /* accept leases, the restart grace */
     dispatch_cron(c, now);   /* back-offs, GPU waits, session holds */
     dataplane_cron(c, now);  /* part GC, download expiry, the pump */
+    retention_cron(c, now);  /* storage.keep_*, the orphan sweep */
     co_outbox_flush(c);      /* backlogged sends */
 }
 

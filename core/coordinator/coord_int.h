@@ -110,6 +110,10 @@ struct co_download {
     char sha[DCV_PROTO_SHA];
     char path[PATH_MAX];
     uint64_t expires; /* monotonic ms */
+    char job_id[DCV_PROTO_JOB_ID]; /* whose blob (retention.c) */
+    int output;                    /* the job's output (a whole FETCH counts as its download) */
+    int active;                    /* FETCHes of it under way: never expired or removed */
+    int fetched;                   /* fetched whole once: retention no longer waits for it */
 };
 
 /* SHA-256 of an input on shared storage, computed a slice per loop turn. */
@@ -192,6 +196,10 @@ struct co_dataplane {         /* dataplane.c (admin.c's `get` adds downloads) */
     uint64_t gc_last;    /* monotonic ms of the last sweep of abandoned parts */
 };
 
+struct co_retention {         /* retention.c */
+    uint64_t last, swept; /* monotonic ms of the last pass / orphan sweep */
+};
+
 struct dcv_coord {
     struct dcv_loop *loop;
     struct dcv_net *net;
@@ -216,6 +224,7 @@ struct dcv_coord {
     struct co_hashes hash;
     struct co_dispatcher disp;
     struct co_dataplane dp;
+    struct co_retention ret;
 };
 
 #define CO_LOG "coord"

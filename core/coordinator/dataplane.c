@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "coordinator/attempts.h"
 #include "coordinator/jobrec.h"
+#include "coordinator/store_retention.h"
 #include "errbuf.h"
 #include "log.h"
 
@@ -291,6 +292,19 @@ static void xs_received(void *ud, const struct dcv_proto_xfer_open *o, void *use
     rx_free(c, x);
 }
 
+/* The download a FETCH names, no longer under way (NULL: not a download). */
+static struct co_download *sent_done(struct dcv_coord *c, const struct dcv_proto_xfer_open *o)
+{
+    struct co_download *d = c->dp.downloads;
+    if (o->purpose != DCV_PURPOSE_DOWNLOAD)
+        return NULL;
+    while (d && d->xfer_id != o->blob.xfer_id)
+        d = d->next;
+    if (d && d->active > 0)
+        d->active--;
+    return d;
+}
+
 static int xs_fetch(void *ud, const struct dcv_tx_peer *peer, const struct dcv_proto_xfer_open *o,
                     struct dcv_xsrv_file *f, int *code, char *msg, size_t msglen)
 {
@@ -333,18 +347,23 @@ static int xs_fetch(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
             return refuse(code, DCV_CODE_PROTOCOL, msg, msglen,
                           "unknown download xfer_id: ask `get` for one");
         d->expires = co_now() + CO_DOWNLOAD_TTL_MS;
+        d->active++; /* until xs_sent */
         path = d->path;
         size = d->size;
         sha = d->sha;
     } else {
         return refuse(code, DCV_CODE_PROTOCOL, msg, msglen, "FETCH is for inputs and downloads");
     }
-    if ((f->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return refuse(code, DCV_CODE_INPUT, msg, msglen, strerror(errno));
-    if (fstat(f->fd, &st) < 0 || (size >= 0 && st.st_size != size)) {
-        close(f->fd);
+    if ((f->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+        fstat(f->fd, &st) < 0 || (size >= 0 && st.st_size != size)) {
+        int e = errno;
+        if (f->fd >= 0)
+            close(f->fd);
         f->fd = -1;
-        return refuse(code, DCV_CODE_INPUT, msg, msglen, "the file changed since it was registered");
+        sent_done(c, o);
+        return refuse(code, DCV_CODE_INPUT, msg, msglen,
+                      e == ENOENT ? "the file is no longer on the coordinator"
+                                  : "the file changed since it was registered");
     }
     f->size = st.st_size;
     copy_str(f->sha256, sizeof f->sha256, sha);
@@ -352,10 +371,29 @@ static int xs_fetch(void *ud, const struct dcv_tx_peer *peer, const struct dcv_p
     return 0;
 }
 
+/* A download's FETCH ended: whole (ok, not a range read) is the output's
+ * first download for retention (storage.keep_outputs_until_downloaded). */
+static void xs_sent(void *ud, const struct dcv_proto_xfer_open *o, void *user, int ok,
+                    const char *reason)
+{
+    struct dcv_coord *c = ud;
+    struct co_download *d = sent_done(c, o);
+    char err[256];
+    (void)user;
+    (void)reason;
+
+    if (d && ok && !o->range)
+        d->fetched = 1;
+    if (d && ok && !o->range && d->output && d->job_id[0] &&
+        dcv_store_note_downloaded(c->store, d->job_id, co_wall_ms(), err, sizeof err) < 0)
+        dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: recording its download: %s", d->job_id, err);
+}
+
 const struct dcv_xsrv_cbs co_xsrv_cbs = {
     .on_offer = xs_offer,
     .on_fetch = xs_fetch,
     .on_received = xs_received,
+    .on_sent = xs_sent,
 };
 
 void co_on_data(struct dcv_coord *c, const struct dcv_tx_peer *from, const struct dcv_proto_msg *m)
@@ -421,7 +459,7 @@ void dataplane_cron(struct dcv_coord *c, uint64_t now)
     if (now - c->dp.gc_last >= gc_period_ms(c))
         co_gc_sweep(c, "periodic");
     for (struct co_download **pp = &c->dp.downloads, *d; (d = *pp);) {
-        if (now > d->expires) {
+        if (now > d->expires && !d->active) {
             *pp = d->next;
             free(d);
         } else {

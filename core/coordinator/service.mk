@@ -5,7 +5,9 @@
 #                                     attempts, outbox, sessions, jobrec,
 #                                     inputhash, registry, control, dispatch,
 #                                     dataplane (coord_int.h), admin.c
-#                                     (admin verbs), blobs.c (blob files)
+#                                     (admin verbs), blobs.c (blob files),
+#                                     retention.c (storage.keep_*, rm, purge,
+#                                     the orphan sweep), admin_storage.c
 # Link it with what it sits on, e.g.
 #   core/coordinator/libdcvcoord.la core/coordinator/libdcvstore.la
 #   core/coordinator/libdcvsched.la core/xfer/libdcvdata.la core/libdcvnet.la
@@ -23,7 +25,8 @@ core_coordinator_libdcvcoord_la_SOURCES = core/coordinator/coord.c core/coordina
 	core/coordinator/dispatch.c core/coordinator/dispatch.h core/coordinator/waits.c core/coordinator/waits.h core/coordinator/dataplane.c \
 	core/coordinator/dataplane.h core/coordinator/admin.c core/coordinator/admin.h \
 	core/coordinator/admin_int.h core/coordinator/admin_workers.c \
-	core/coordinator/blobs.c core/coordinator/blobs.h
+	core/coordinator/blobs.c core/coordinator/blobs.h core/coordinator/retention.c \
+	core/coordinator/retention.h core/coordinator/admin_storage.c
 core_coordinator_libdcvcoord_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS) $(SQLITE_CFLAGS)
 core_coordinator_libdcvcoord_la_LIBADD = core/coordinator/libdcvstore.la \
 	core/coordinator/libdcvsched.la core/xfer/libdcvdata.la core/libdcvnet.la \

@@ -69,6 +69,16 @@ static const char *const migrations[] = {
     /* 3: the last lines a failed attempt's job process logged (REJECT/FAIL
      * log_tail, '\n'-separated), so they outlive the worker's log. */
     "ALTER TABLE attempts ADD COLUMN log_tail TEXT;",
+    /* 4: blob retention (store_retention.c). What happened to a job's
+     * blobs, kept beside the job so a removed file is never a mystery;
+     * uploads are found by their xfer_id (several jobs may share one). */
+    "CREATE TABLE blob_facts ("
+    " job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    " downloaded_ms INTEGER NOT NULL DEFAULT 0,"
+    " input_removed_ms INTEGER NOT NULL DEFAULT 0,"
+    " output_removed_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX jobs_upload ON jobs(json_extract(input, '$.xfer_id'));"
+    "CREATE INDEX jobs_ended ON jobs(state, updated_ms);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

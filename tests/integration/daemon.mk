@@ -25,3 +25,6 @@ EXTRA_DIST += tests/integration/stale-mount.sh
 # A failed attempt keeps its job process's last log lines (issue 11, item 10).
 TESTS += tests/integration/failure-log.sh
 EXTRA_DIST += tests/integration/failure-log.sh
+# Blob retention, rm and purge on the coordinator (issue 11 A8).
+TESTS += tests/integration/retention.sh
+EXTRA_DIST += tests/integration/retention.sh

@@ -739,6 +739,77 @@ static void test_admission_keys(void)
                  "1: admission.min_mem_avail: expected an integer", "bytes must be an integer");
 }
 
+/* storage.* durations (issue 11 A8): the syntax, its limits, the file's
+ * integer form, the environment, the defaults and their --check-config text. */
+static void test_storage_keys(void)
+{
+    static const struct { const char *text; int64_t secs; } good[] = {
+        { "forever", 0 }, { "0", 0 },     { "0s", 0 },         { "90", 90 },
+        { "30s", 30 },    { "15m", 900 }, { "12h", 43200 },    { "7d", 604800 },
+        { "36500d", (int64_t)36500 * 86400 },
+    };
+    static const char *const bad[] = { "", "7x", "d", "-1d", " 7d", "7d ", "7dd", "1.5h",
+                                       "36501d", "99999999999999999999", "Forever", "7 d" };
+    struct dcv_conf *c;
+    char why[256], text[32];
+    int64_t v;
+
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        v = -1;
+        TAP_OK(dcv_duration_parse(good[i].text, &v, why, sizeof why) == 0 && v == good[i].secs,
+               "duration \"%s\" is %lld s", good[i].text, (long long)good[i].secs);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        TAP_OK(dcv_duration_parse(bad[i], &v, why, sizeof why) == -EINVAL &&
+                   strstr(why, "expected a duration"),
+               "duration \"%s\" is refused", bad[i]);
+    dcv_duration_format(604800, text, sizeof text);
+    TAP_IS_STR(text, "7d", "604800 s formats as 7d");
+    dcv_duration_format(5400, text, sizeof text);
+    TAP_IS_STR(text, "90m", "5400 s formats as 90m");
+    dcv_duration_format(0, text, sizeof text);
+    TAP_IS_STR(text, "forever", "0 formats as forever");
+
+    c = load_ok(write_file("empty-storage.conf", ""), 1, "storage defaults");
+    if (c) {
+        const struct dcv_settings *s = dcv_conf_settings(c);
+        TAP_OK(s->keep_inputs_s == 86400 && s->keep_outputs_s == 7 * 86400 &&
+                   s->keep_outputs_until_downloaded == 1,
+               "storage defaults: inputs 1d, outputs 7d, kept until downloaded");
+        dcv_conf_free(&c);
+    }
+    c = load_ok(write_file("storage.conf", "storage = { keep_inputs = \"12h\"; keep_outputs = 3600;\n"
+                                           "  keep_outputs_until_downloaded = false; };\n"),
+                1, "storage keys");
+    if (c) {
+        const struct dcv_settings *s = dcv_conf_settings(c);
+        TAP_OK(s->keep_inputs_s == 43200 && s->keep_outputs_s == 3600 &&
+                   !s->keep_outputs_until_downloaded,
+               "storage keys: a duration string, an integer of seconds, a boolean");
+        dcv_conf_free(&c);
+    }
+    setenv("DISTCONV_KEEP_OUTPUTS", "forever", 1);
+    c = load_ok(write_file("empty-storage.conf", ""), 1, "DISTCONV_KEEP_OUTPUTS");
+    if (c) {
+        TAP_OK(dcv_conf_settings(c)->keep_outputs_s == 0, "DISTCONV_KEEP_OUTPUTS=forever keeps outputs");
+        dcv_conf_free(&c);
+    }
+    unsetenv("DISTCONV_KEEP_OUTPUTS");
+    expect_error("storage = {\n  keep_outputs = \"7x\";\n};\n",
+                 "2: storage.keep_outputs: expected a duration such as \"30s\", \"15m\", \"12h\", "
+                 "\"7d\" (at most 100 years) or \"forever\"; got \"7x\"",
+                 "a bad duration names file:line");
+    expect_error("storage = { keep_inputs = -5; };\n",
+                 "1: storage.keep_inputs: expected a duration such as \"7d\" or \"forever\", or "
+                 "seconds as an integer", "a negative integer duration is refused");
+    expect_error("storage = { keep_inputs = true; };\n",
+                 "1: storage.keep_inputs: expected a duration such as \"7d\" or \"forever\", or "
+                 "seconds as an integer", "a boolean duration is refused");
+    expect_env_error("DISTCONV_KEEP_INPUTS", "soon",
+                     "DISTCONV_KEEP_INPUTS: expected a duration such as \"30s\", \"15m\", \"12h\", "
+                     "\"7d\" (at most 100 years) or \"forever\"; got \"soon\"");
+}
+
 /* The security files' defaults live beside the configuration file in use
  * (-c FILE's directory), as docs/security.md says; they followed the
  * built-in default's directory whatever -c named (issue 11 A10). */
@@ -784,6 +855,7 @@ int main(void)
     test_cluster_keys();
     test_admission_keys();
     test_security_beside_conf();
+    test_storage_keys();
 
     rm_rf(tmpdir);
     return tap_done();
