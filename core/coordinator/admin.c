@@ -155,8 +155,12 @@ static json_object *admin_lines(const char *text)
 
 static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int full)
 {
-    json_object *o = json_object_new_object(), *p, *in, *out = NULL, *v;
+    json_object *o = json_object_new_object(), *p;
     struct co_job *cj = co_job_find(c, j->id);
+    struct co_input ir;
+    struct co_output orec;
+    char ierr[256];
+    int have_out;
 
     if (!o)
         return NULL;
@@ -168,13 +172,12 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
     json_object_object_add(o, "priority", json_object_new_int(j->priority));
     json_object_object_add(o, "created_ms", json_object_new_int64(j->created_ms));
     json_object_object_add(o, "updated_ms", json_object_new_int64(j->updated_ms));
-    if ((in = parse_obj(j->input_json))) {
-        if (json_object_object_get_ex(in, "name", &v))
-            json_object_object_add(o, "name", json_object_get(v));
-        if (json_object_object_get_ex(in, "size", &v) && json_object_get_int64(v) >= 0)
-            json_object_object_add(o, "input_size", json_object_get(v));
-        json_object_put(in);
-    }
+    /* A record that does not parse still names the file where it can. */
+    (void)co_input_parse(c, j->input_json, &ir, ierr, sizeof ierr);
+    if (ir.name[0])
+        json_object_object_add(o, "name", jstr(ir.name));
+    if (ir.size >= 0)
+        json_object_object_add(o, "input_size", json_object_new_int64(ir.size));
     json_object_object_add(o, "profile", (p = parse_obj(j->profile_json)) ? p : json_object_new_object());
     if (j->worker)
         json_object_object_add(o, "worker", jstr(j->worker));
@@ -191,8 +194,7 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
             json_object_object_add(o, "progress", pr);
         }
     }
-    if (j->state == DCV_JOB_DONE)
-        out = parse_obj(j->output_json);
+    have_out = j->state == DCV_JOB_DONE && co_output_parse(j->output_json, &orec) == 0;
     if (cj && cj->has_encoder) {
         json_object *e = json_object_new_object();
         if (e) {
@@ -201,8 +203,14 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
             json_object_object_add(e, "device_id", jstr(cj->device_id));
             json_object_object_add(o, "encoder", e);
         }
-    } else if (out && json_object_object_get_ex(out, "encoder", &v)) {
-        json_object_object_add(o, "encoder", json_object_get(v));
+    } else if (have_out && orec.has_encoder) {
+        json_object *e = json_object_new_object();
+        if (e) {
+            json_object_object_add(e, "plugin", jstr(orec.plugin));
+            json_object_object_add(e, "encoder", jstr(orec.encoder));
+            json_object_object_add(e, "device_id", jstr(orec.device_id));
+            json_object_object_add(o, "encoder", e);
+        }
     }
     if (j->last_error)
         json_object_object_add(o, "error", jstr(j->last_error));
@@ -211,28 +219,24 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
         json_object_object_add(o, "next_attempt_ms", json_object_new_int64(j->not_before_ms));
     else if (j->state == DCV_JOB_QUEUED)
         add_waiting(c, o, j->id);
-    if (out) {
-        /* What the attempt produced (protocol DONE.outcome); records from
-         * before outcomes existed are encoded ones. */
-        json_object_object_add(o, "outcome",
-                               json_object_object_get_ex(out, "outcome", &v)
-                                   ? json_object_get(v) : jstr("encoded"));
-        if (json_object_object_get_ex(out, "note", &v))
-            json_object_object_add(o, "note", json_object_get(v));
+    if (have_out) {
+        /* What the attempt produced (protocol DONE.outcome). */
+        json_object_object_add(o, "outcome", jstr(orec.outcome));
+        if (orec.note[0])
+            json_object_object_add(o, "note", jstr(orec.note));
     }
-    if (out && json_object_object_get_ex(out, "file", &v)) {
+    if (have_out && orec.file[0]) {
         json_object *r = json_object_new_object();
         if (r) {
-            if (json_object_object_get_ex(out, "size", &v))
-                json_object_object_add(r, "size", json_object_get(v));
-            if (json_object_object_get_ex(out, "sha256", &v))
-                json_object_object_add(r, "sha256", json_object_get(v));
-            if (json_object_object_get_ex(out, "name", &v))
-                json_object_object_add(r, "name", json_object_get(v));
+            if (orec.size >= 0)
+                json_object_object_add(r, "size", json_object_new_int64(orec.size));
+            if (orec.sha[0])
+                json_object_object_add(r, "sha256", jstr(orec.sha));
+            if (orec.name[0])
+                json_object_object_add(r, "name", jstr(orec.name));
             json_object_object_add(o, "output", r);
         }
     }
-    json_object_put(out);
     admin_job_facts(c, j, o);
     if (full) {
         struct dcv_attempt *a = NULL;
@@ -300,13 +304,12 @@ static int own_jobs_only(const struct req_ctx *x)
 
 /* The identity recorded on a job at submit ("" for jobs from before
  * security, or from an unauthenticated socket). */
-static void job_owner(const struct dcv_job *j, char *out, size_t len)
+static void job_owner(struct dcv_coord *c, const struct dcv_job *j, char *out, size_t len)
 {
-    json_object *o = j->input_json ? json_tokener_parse(j->input_json) : NULL, *v;
-    out[0] = '\0';
-    if (o && json_object_object_get_ex(o, "submitter", &v) && json_object_is_type(v, json_type_string))
-        snprintf(out, len, "%s", json_object_get_string(v));
-    json_object_put(o);
+    struct co_input in;
+    char err[256];
+    (void)co_input_parse(c, j->input_json, &in, err, sizeof err);
+    snprintf(out, len, "%s", in.submitter);
 }
 
 static int shared_root_of(struct dcv_coord *c, const char *real, char *roots, size_t rlen)
@@ -336,8 +339,10 @@ static void verb_submit(struct req_ctx *x)
     struct dcv_profile prof;
     struct dcv_job_new req;
     struct dcv_job job;
-    json_object *in, *body;
+    struct co_input *in;
+    json_object *body;
     char err[DCV_PROTO_TEXT], path[PATH_MAX], real[PATH_MAX], sha[DCV_PROTO_SHA], roots[900];
+    char *record = NULL;
     int64_t size;
     int created = 0, r;
 
@@ -346,7 +351,7 @@ static void verb_submit(struct req_ctx *x)
         FAILR(x, 400, "%s", err);
         return;
     }
-    if (!(in = json_object_new_object())) {
+    if (!(in = calloc(1, sizeof *in))) {
         FAILR(x, 500, "coordinator out of memory");
         return;
     }
@@ -362,16 +367,14 @@ static void verb_submit(struct req_ctx *x)
                   " bytes with sha256 %s", a->blob.xfer_id, size, sha);
             goto out;
         }
-        json_object_object_add(in, "kind", jstr("upload"));
-        json_object_object_add(in, "xfer_id", json_object_new_int64(a->blob.xfer_id));
-        json_object_object_add(in, "size", json_object_new_int64(size));
-        json_object_object_add(in, "sha256", jstr(sha));
+        in->kind = DCV_SUBMIT_UPLOAD;
+        in->xfer_id = a->blob.xfer_id;
+        in->size = size;
+        copy_str(in->sha, sizeof in->sha, sha);
         if (a->name[0])
-            json_object_object_add(in, "name", jstr(a->name));
-        else {
-            snprintf(path, sizeof path, "upload-%" PRId64, a->blob.xfer_id);
-            json_object_object_add(in, "name", jstr(path));
-        }
+            copy_str(in->name, sizeof in->name, a->name);
+        else
+            snprintf(in->name, sizeof in->name, "upload-%" PRId64, a->blob.xfer_id);
         break;
     case DCV_SUBMIT_PATH: {
         struct stat st;
@@ -398,12 +401,13 @@ static void verb_submit(struct req_ctx *x)
             goto out;
         }
         base = strrchr(real, '/');
-        json_object_object_add(in, "kind", jstr("path"));
-        json_object_object_add(in, "path", jstr(real));
-        json_object_object_add(in, "size", json_object_new_int64(st.st_size));
-        /* with the size, what a worker's mount must match (JOB.input.mtime) */
-        json_object_object_add(in, "mtime", json_object_new_int64((int64_t)st.st_mtim.tv_sec));
-        json_object_object_add(in, "name", jstr(a->name[0] ? a->name : base ? base + 1 : real));
+        in->kind = DCV_SUBMIT_PATH;
+        copy_str(in->path, sizeof in->path, real);
+        in->size = st.st_size;
+        in->mtime = (int64_t)st.st_mtim.tv_sec;
+        /* a file name: NAME_MAX (255) bytes at most, as the record's field */
+        snprintf(in->name, sizeof in->name, "%.*s", (int)sizeof in->name - 1,
+                 a->name[0] ? a->name : base ? base + 1 : real);
         break;
     }
     default: {
@@ -417,9 +421,9 @@ static void verb_submit(struct req_ctx *x)
             goto out;
         }
         dcv_url_name(a->path, name, sizeof name);
-        json_object_object_add(in, "kind", jstr("url"));
-        json_object_object_add(in, "url", jstr(a->path));
-        json_object_object_add(in, "name", jstr(a->name[0] ? a->name : name));
+        in->kind = DCV_SUBMIT_URL;
+        copy_str(in->path, sizeof in->path, a->path);
+        copy_str(in->name, sizeof in->name, a->name[0] ? a->name : name);
         break;
     }
     }
@@ -431,16 +435,18 @@ static void verb_submit(struct req_ctx *x)
     req.max_attempts = a->max_attempts > 0 ? (int)a->max_attempts : c->set->max_attempts;
     req.profile_json = a->profile;
     /* Who submitted it: submitters see only their own jobs. */
-    if (x->user[0])
-        json_object_object_add(in, "submitter", jstr(x->user));
-    req.input_json = json_object_to_json_string_ext(in, JSON_C_TO_STRING_PLAIN);
+    copy_str(in->submitter, sizeof in->submitter, x->user);
+    if (!(req.input_json = record = co_input_record(in))) {
+        FAILR(x, 500, "coordinator out of memory");
+        goto out;
+    }
     if ((r = dcv_store_submit(c->store, &req, &job, &created, err, sizeof err)) < 0) {
         FAILR(x, store_status(r), "%s", err);
         goto out;
     }
     if (created) {
         dcv_log(DCV_LOG_INFO, CO_LOG, "job %s submitted (%s, %s priority %d)", job.id,
-                json_object_get_string(json_object_object_get(in, "name")),
+                in->name,
                 dcv_prio_class_name(job.prio_class), job.priority);
         co_dispatch_soon(c);
     }
@@ -451,7 +457,8 @@ static void verb_submit(struct req_ctx *x)
     dcv_job_clear(&job);
     admin_reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
 out:
-    json_object_put(in);
+    free(record);
+    free(in);
 }
 
 static int load(struct req_ctx *x, struct dcv_job *job)
@@ -464,7 +471,7 @@ static int load(struct req_ctx *x, struct dcv_job *job)
         FAILR(x, store_status(r), "%s", err);
     if (r == 0 && own_jobs_only(x)) {
         char owner[DCV_TX_MAX_USER_ID + 1];
-        job_owner(job, owner, sizeof owner);
+        job_owner(x->c, job, owner, sizeof owner);
         if (strcmp(owner, x->user) != 0) {
             dcv_log(DCV_LOG_WARN, CO_LOG, "admin %s refused: submitter %s asked for job %s of %s",
                     dcv_proto_verb_name(x->rq->verb), x->user, job->id,
@@ -509,7 +516,7 @@ static int list_one(const struct dcv_job *j, void *ud)
     size_t n;
     if (u->owner) {
         char owner[DCV_TX_MAX_USER_ID + 1];
-        job_owner(j, owner, sizeof owner);
+        job_owner(u->c, j, owner, sizeof owner);
         if (strcmp(owner, u->owner) != 0)
             return 0;
         u->seen++;
@@ -668,11 +675,12 @@ static void verb_get(struct req_ctx *x)
     struct co_download *d, **pp;
     struct dcv_job job;
     struct co_input in;
-    json_object *o = NULL, *v, *body;
-    char err[512], path[PATH_MAX], sha[DCV_PROTO_SHA], name[DCV_PROTO_HOST * 2];
+    struct co_output orec;
+    json_object *body;
+    char err[512], path[PATH_MAX], sha[DCV_PROTO_SHA], name[sizeof orec.name];
     int64_t size;
     size_t n = 0;
-    int r;
+    int r, have_out;
 
     if (load(x, &job) < 0)
         return;
@@ -682,20 +690,17 @@ static void verb_get(struct req_ctx *x)
                   dcv_job_state_wire_name(job.state));
             goto out;
         }
-        if ((o = parse_obj(job.output_json)) && !json_object_object_get_ex(o, "file", &v) &&
-            json_object_object_get_ex(o, "outcome", &v)) {
+        have_out = co_output_parse(job.output_json, &orec) == 0;
+        if (have_out && !orec.file[0] && strcmp(orec.outcome, "encoded") != 0) {
             /* Done without an output (library rules): the source is the
              * result. 404 as for any absent object, with the reason. */
-            json_object *note = NULL;
             FAILR(x, 404, "job %s has no output: %s (%s); keep the original file", job.id,
-                  json_object_get_string(v),
-                  json_object_object_get_ex(o, "note", &note) ? json_object_get_string(note)
-                                                               : "-");
+                  orec.outcome, orec.note[0] ? orec.note : "-");
             goto out;
         }
-        if (!o || !json_object_object_get_ex(o, "file", &v) ||
-            dcv_blobs_job_path(c->blobs, job.id, json_object_get_string(v), 0, path, sizeof path,
-                               err, sizeof err) < 0 ||
+        if (!have_out || !orec.file[0] ||
+            dcv_blobs_job_path(c->blobs, job.id, orec.file, 0, path, sizeof path, err,
+                               sizeof err) < 0 ||
             dcv_blobs_read_record(path, &size, sha) < 0) {
             if (admin_blob_removed(c, job.id, 0, err, sizeof err))
                 FAILR(x, 404, "job %s: %s", job.id, err);
@@ -703,8 +708,7 @@ static void verb_get(struct req_ctx *x)
                 FAILR(x, 500, "job %s: its output file is missing on the coordinator", job.id);
             goto out;
         }
-        copy_str(name, sizeof name,
-                 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "output");
+        copy_str(name, sizeof name, orec.name[0] ? orec.name : "output");
     } else {
         if (co_input_parse(c, job.input_json, &in, err, sizeof err) < 0) {
             FAILR(x, 500, "job %s: %s", job.id, err);
@@ -767,7 +771,6 @@ static void verb_get(struct req_ctx *x)
     }
     admin_reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
 out:
-    json_object_put(o);
     dcv_job_clear(&job);
 }
 

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <json-c/json.h>
 #include <libavformat/avformat.h>
 
 #include "auth.h"
@@ -242,8 +241,8 @@ static void done_without_output(struct dcv_coord *c, struct co_worker *w, struct
                                 const struct dcv_proto_done *m)
 {
     const char *outcome = dcv_proto_outcome_name(m->outcome);
-    char err[512], note[DCV_PROTO_TEXT + 32];
-    json_object *o;
+    char err[512], note[DCV_PROTO_TEXT + 32], *text;
+    struct co_output rec;
     int r;
 
     /* A skip is decided before any encoder is chosen, so no ACCEPT came:
@@ -251,16 +250,15 @@ static void done_without_output(struct dcv_coord *c, struct co_worker *w, struct
     if (!j->accepted)
         (void)co_apply_ev(c, j->id, DCV_EV_START, j->attempt, outcome, NULL, m->fence.session, NULL,
                           NULL);
-    if (!(o = json_object_new_object()))
+    memset(&rec, 0, sizeof rec);
+    copy_str(rec.outcome, sizeof rec.outcome, outcome);
+    copy_str(rec.note, sizeof rec.note, m->note);
+    rec.elapsed_ms = m->elapsed_ms;
+    copy_str(rec.worker, sizeof rec.worker, w->id);
+    if (!(text = co_output_record(&rec)))
         return;
-    json_object_object_add(o, "outcome", json_object_new_string(outcome));
-    json_object_object_add(o, "note", json_object_new_string(m->note[0] ? m->note : outcome));
-    if (m->elapsed_ms >= 0)
-        json_object_object_add(o, "elapsed_ms", json_object_new_int64(m->elapsed_ms));
-    json_object_object_add(o, "worker", json_object_new_string(w->id));
-    r = dcv_store_set_output(c->store, j->id, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-                             err, sizeof err);
-    json_object_put(o);
+    r = dcv_store_set_output(c->store, j->id, text, err, sizeof err);
+    free(text);
     snprintf(note, sizeof note, "%s: %s", outcome, m->note[0] ? m->note : "no output");
     if (r < 0) {
         dcv_log(DCV_LOG_ERROR, CO_LOG, "job %s: record outcome: %s", j->id, err);
@@ -283,7 +281,8 @@ static void on_done(struct dcv_coord *c, struct co_worker *w, const void *msg)
     struct co_input in;
     int64_t rsize;
     char rsha[DCV_PROTO_SHA];
-    json_object *o, *enc;
+    struct co_output *rec;
+    char *rec_json;
     int r, committed;
 
     if (!j) {
@@ -336,30 +335,29 @@ static void on_done(struct dcv_coord *c, struct co_worker *w, const void *msg)
     co_output_name(in.name, cont, name, sizeof name);
     dcv_job_clear(&job);
 
-    o = json_object_new_object();
-    if (!o)
+    rec = calloc(1, sizeof *rec);
+    if (!rec)
         return;
-    json_object_object_add(o, "outcome", json_object_new_string("encoded"));
-    if (m->note[0])
-        json_object_object_add(o, "note", json_object_new_string(m->note));
-    json_object_object_add(o, "file", json_object_new_string(file));
-    json_object_object_add(o, "name", json_object_new_string(name));
-    json_object_object_add(o, "size", json_object_new_int64(m->output.size));
-    json_object_object_add(o, "sha256", json_object_new_string(m->output.sha256));
-    if (m->frames >= 0)
-        json_object_object_add(o, "frames", json_object_new_int64(m->frames));
-    if (m->elapsed_ms >= 0)
-        json_object_object_add(o, "elapsed_ms", json_object_new_int64(m->elapsed_ms));
-    if (j->has_encoder && (enc = json_object_new_object())) {
-        json_object_object_add(enc, "plugin", json_object_new_string(j->plugin));
-        json_object_object_add(enc, "encoder", json_object_new_string(j->encoder));
-        json_object_object_add(enc, "device_id", json_object_new_string(j->device_id));
-        json_object_object_add(o, "encoder", enc);
+    copy_str(rec->outcome, sizeof rec->outcome, "encoded");
+    copy_str(rec->note, sizeof rec->note, m->note);
+    copy_str(rec->file, sizeof rec->file, file);
+    copy_str(rec->name, sizeof rec->name, name);
+    rec->size = m->output.size;
+    copy_str(rec->sha, sizeof rec->sha, m->output.sha256);
+    rec->frames = m->frames;
+    rec->elapsed_ms = m->elapsed_ms;
+    if ((rec->has_encoder = j->has_encoder)) {
+        copy_str(rec->plugin, sizeof rec->plugin, j->plugin);
+        copy_str(rec->encoder, sizeof rec->encoder, j->encoder);
+        copy_str(rec->device_id, sizeof rec->device_id, j->device_id);
     }
-    json_object_object_add(o, "worker", json_object_new_string(w->id));
-    r = dcv_store_set_output(c->store, j->id, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-                             err, sizeof err);
-    json_object_put(o);
+    copy_str(rec->worker, sizeof rec->worker, w->id);
+    rec_json = co_output_record(rec);
+    free(rec);
+    if (!rec_json)
+        return;
+    r = dcv_store_set_output(c->store, j->id, rec_json, err, sizeof err);
+    free(rec_json);
     if (r < 0) {
         /* Not done without a record of what `get` serves: retry later. */
         dcv_log(DCV_LOG_ERROR, CO_LOG, "job %s: record output: %s", j->id, err);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -14,11 +15,12 @@
 #include "profile.h"
 #include "profile_json.h"
 
-/* Stored form (written by admin.c's submit):
+/* The input record, written at submit:
  *   {"kind":"upload","xfer_id":N,"size":N,"sha256":"..","name":".."}
  *   {"kind":"path","path":"/real/path","size":N,"mtime":S,"name":".."}
  *     (mtime: seconds since the epoch; absent in records of older versions)
- *   {"kind":"url","url":"https://...","name":".."} */
+ *   {"kind":"url","url":"https://...","name":".."}
+ * each with "submitter":"<identity>" when one was authenticated. */
 int co_input_parse(struct dcv_coord *c, const char *input_json, struct co_input *in, char *err,
                    size_t errlen)
 {
@@ -41,6 +43,8 @@ int co_input_parse(struct dcv_coord *c, const char *input_json, struct co_input 
         copy_str(in->sha, sizeof in->sha, json_object_get_string(v));
     if (json_object_object_get_ex(o, "mtime", &v))
         in->mtime = json_object_get_int64(v);
+    if (json_object_object_get_ex(o, "submitter", &v) && json_object_is_type(v, json_type_string))
+        copy_str(in->submitter, sizeof in->submitter, json_object_get_string(v));
     if (strcmp(kind, "upload") == 0) {
         in->kind = DCV_SUBMIT_UPLOAD;
         in->xfer_id = json_object_object_get_ex(o, "xfer_id", &v) ? json_object_get_int64(v) : 0;
@@ -64,6 +68,133 @@ int co_input_parse(struct dcv_coord *c, const char *input_json, struct co_input 
 out:
     json_object_put(o);
     return r;
+}
+
+static char *record_text(json_object *o)
+{
+    char *text = o ? strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) : NULL;
+    json_object_put(o);
+    return text;
+}
+
+static void add_str(json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static void add_int(json_object *o, const char *k, int64_t v)
+{
+    json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+char *co_input_record(const struct co_input *in)
+{
+    json_object *o = json_object_new_object();
+
+    if (!o)
+        return NULL;
+    switch (in->kind) {
+    case DCV_SUBMIT_UPLOAD:
+        add_str(o, "kind", "upload");
+        add_int(o, "xfer_id", in->xfer_id);
+        add_int(o, "size", in->size);
+        add_str(o, "sha256", in->sha);
+        break;
+    case DCV_SUBMIT_PATH:
+        add_str(o, "kind", "path");
+        add_str(o, "path", in->path);
+        add_int(o, "size", in->size);
+        /* with the size, what a worker's mount must match (JOB.input.mtime) */
+        add_int(o, "mtime", in->mtime);
+        break;
+    default:
+        add_str(o, "kind", "url");
+        add_str(o, "url", in->path);
+        break;
+    }
+    add_str(o, "name", in->name);
+    if (in->submitter[0])
+        add_str(o, "submitter", in->submitter);
+    return record_text(o);
+}
+
+/* The output record, written when the job is done:
+ *   {"outcome":"encoded","note":"..","file":"out-N","name":"..","size":N,"sha256":"..",
+ *    "frames":N,"elapsed_ms":N,"encoder":{"plugin","encoder","device_id"},"worker":".."}
+ *   {"outcome":"skipped"|"kept-original","note":"..","elapsed_ms":N,"worker":".."}
+ * (no "file": the source is the result; records from before outcomes
+ * existed have no "outcome" and are encoded ones). */
+char *co_output_record(const struct co_output *out)
+{
+    json_object *o = json_object_new_object(), *enc;
+    int encoded = out->file[0] != '\0';
+
+    if (!o)
+        return NULL;
+    add_str(o, "outcome", out->outcome);
+    if (out->note[0] || !encoded)
+        add_str(o, "note", out->note[0] ? out->note : out->outcome);
+    if (encoded) {
+        add_str(o, "file", out->file);
+        add_str(o, "name", out->name);
+        add_int(o, "size", out->size);
+        add_str(o, "sha256", out->sha);
+        if (out->frames >= 0)
+            add_int(o, "frames", out->frames);
+    }
+    if (out->elapsed_ms >= 0)
+        add_int(o, "elapsed_ms", out->elapsed_ms);
+    if (encoded && out->has_encoder && (enc = json_object_new_object())) {
+        add_str(enc, "plugin", out->plugin);
+        add_str(enc, "encoder", out->encoder);
+        add_str(enc, "device_id", out->device_id);
+        json_object_object_add(o, "encoder", enc);
+    }
+    add_str(o, "worker", out->worker);
+    return record_text(o);
+}
+
+static void get_str(json_object *o, const char *k, char *out, size_t len)
+{
+    json_object *v;
+    if (o && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
+        copy_str(out, len, json_object_get_string(v));
+}
+
+static int64_t get_int(json_object *o, const char *k)
+{
+    json_object *v;
+    return o && json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -1;
+}
+
+int co_output_parse(const char *output_json, struct co_output *out)
+{
+    json_object *o = output_json ? json_tokener_parse(output_json) : NULL, *enc;
+
+    memset(out, 0, sizeof *out);
+    out->size = out->frames = out->elapsed_ms = -1;
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return -EINVAL;
+    }
+    copy_str(out->outcome, sizeof out->outcome, "encoded");
+    get_str(o, "outcome", out->outcome, sizeof out->outcome);
+    get_str(o, "note", out->note, sizeof out->note);
+    get_str(o, "file", out->file, sizeof out->file);
+    get_str(o, "name", out->name, sizeof out->name);
+    get_str(o, "sha256", out->sha, sizeof out->sha);
+    get_str(o, "worker", out->worker, sizeof out->worker);
+    out->size = get_int(o, "size");
+    out->frames = get_int(o, "frames");
+    out->elapsed_ms = get_int(o, "elapsed_ms");
+    if (json_object_object_get_ex(o, "encoder", &enc) && json_object_is_type(enc, json_type_object)) {
+        out->has_encoder = 1;
+        get_str(enc, "plugin", out->plugin, sizeof out->plugin);
+        get_str(enc, "encoder", out->encoder, sizeof out->encoder);
+        get_str(enc, "device_id", out->device_id, sizeof out->device_id);
+    }
+    json_object_put(o);
+    return 0;
 }
 
 void co_input_to_path_job(const struct co_input *in, struct dcv_proto_input *out)

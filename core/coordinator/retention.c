@@ -36,12 +36,10 @@ int co_blob_held(struct dcv_coord *c, const char *path)
 /* The output file a done job's description names ("" none). */
 static void output_file(const char *output_json, char *out, size_t len)
 {
-    json_object *o = output_json ? json_tokener_parse(output_json) : NULL, *v;
+    struct co_output rec;
     out[0] = '\0';
-    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "file", &v) &&
-        json_object_is_type(v, json_type_string))
-        copy_str(out, len, json_object_get_string(v));
-    json_object_put(o);
+    if (co_output_parse(output_json, &rec) == 0)
+        copy_str(out, len, rec.file);
 }
 
 /* ---- the pass ------------------------------------------------------------------ */
