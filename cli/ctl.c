@@ -211,9 +211,9 @@ int ctl_resolve_job(struct ctl *c, const char *arg, char id[DCV_PROTO_JOB_ID])
     a.limit = 10000;
     if ((r = ctl_call(c, DCV_VERB_JOBS, &a, NULL, &body, NULL)) != EXIT_OK)
         return r;
-    jobs = jget(body, "jobs", json_type_array);
+    jobs = dcv_json_get(body, "jobs", json_type_array);
     for (size_t i = 0; jobs && i < json_object_array_length(jobs); i++) {
-        const char *j = jstr(json_object_array_get_idx(jobs, i), "job_id", "");
+        const char *j = dcv_json_str(json_object_array_get_idx(jobs, i), "job_id", "");
         if (strncmp(j, lower, n) == 0) {
             match = j;
             nmatch++;

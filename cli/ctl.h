@@ -13,6 +13,8 @@
 
 #include <json-c/json.h>
 
+#include "jsonutil.h"
+
 #include "adminc.h"
 #include "config.h"
 #include "errbuf.h"
@@ -140,45 +142,5 @@ int cmd_info(struct ctl *c);
 int ctl_parse_when(const char *s, int64_t now_ms, int64_t *ms);
 /* status: the output's first download, and the blobs retention removed. */
 void show_blob_facts(json_object *job);
-
-/* ---- JSON helpers: a member of the type asked for, else the default ------- */
-
-static inline json_object *jget(json_object *o, const char *key, json_type t)
-{
-    json_object *v;
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, t))
-        return NULL;
-    return v;
-}
-
-static inline const char *jstr(json_object *o, const char *key, const char *def)
-{
-    json_object *v = jget(o, key, json_type_string);
-    return v ? json_object_get_string(v) : def;
-}
-
-static inline int64_t jint(json_object *o, const char *key, int64_t def)
-{
-    json_object *v;
-    if (!o || !json_object_object_get_ex(o, key, &v) ||
-        !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
-        return def;
-    return json_object_get_int64(v);
-}
-
-static inline double jdbl(json_object *o, const char *key, double def)
-{
-    json_object *v;
-    if (!o || !json_object_object_get_ex(o, key, &v) ||
-        !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
-        return def;
-    return json_object_get_double(v);
-}
-
-static inline int jbool(json_object *o, const char *key)
-{
-    json_object *v = jget(o, key, json_type_boolean);
-    return v ? json_object_get_boolean(v) : 0;
-}
 
 #endif

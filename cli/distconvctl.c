@@ -531,7 +531,7 @@ static int follow_job(struct ctl *c, const char *job_id, int lines)
 
         if ((rc = ctl_call(c, DCV_VERB_STATUS, &a, NULL, &job, &raw)) != EXIT_OK)
             break;
-        state = jstr(job, "state", "?");
+        state = dcv_json_str(job, "state", "?");
         show_progress_text(job, prog, sizeof prog);
         snprintf(now, sizeof now, "%s %s", state, prog);
         if (c->o->json && !lines && is_terminal(state))
@@ -544,24 +544,24 @@ static int follow_job(struct ctl *c, const char *job_id, int lines)
                 char t[32];
                 dcv_fmt_time(t, sizeof t, dcv_now_unix_ms());
                 printf("%s  %-9s %s%s%s\n", strlen(t) > 11 ? t + 11 : t, state, prog,
-                       jstr(job, "worker", NULL) ? "  on " : "", jstr(job, "worker", ""));
+                       dcv_json_str(job, "worker", NULL) ? "  on " : "", dcv_json_str(job, "worker", ""));
                 fflush(stdout);
             } else if (st != DCV_PROGRESS_NONE) {
-                json_object *p = jget(job, "progress", json_type_object);
+                json_object *p = dcv_json_get(job, "progress", json_type_object);
                 if (strcmp(state, last_state) != 0) {
                     /* A new phase of life gets a new line. */
                     dcv_progress_end(&pl);
                     dcv_progress_begin(&pl, st, state);
-                    if (!p && !is_terminal(state) && !jget(job, "waiting", json_type_object))
-                        dcv_progress_pct(&pl, -1, jstr(job, "worker", ""));
+                    if (!p && !is_terminal(state) && !dcv_json_get(job, "waiting", json_type_object))
+                        dcv_progress_pct(&pl, -1, dcv_json_str(job, "worker", ""));
                 }
-                if (!p && jget(job, "waiting", json_type_object)) {
+                if (!p && dcv_json_get(job, "waiting", json_type_object)) {
                     dcv_progress_note(&pl, prog); /* "waiting: w1: no av1 encoder" */
                 } else if (p) {
                     char note[64];
-                    snprintf(note, sizeof note, "%s%s%s", jstr(p, "phase", ""),
-                             jstr(job, "worker", NULL) ? " on " : "", jstr(job, "worker", ""));
-                    dcv_progress_pct(&pl, jdbl(p, "pct", 0), note);
+                    snprintf(note, sizeof note, "%s%s%s", dcv_json_str(p, "phase", ""),
+                             dcv_json_str(job, "worker", NULL) ? " on " : "", dcv_json_str(job, "worker", ""));
+                    dcv_progress_pct(&pl, dcv_json_dbl(p, "pct", 0), note);
                 }
             }
             snprintf(last, sizeof last, "%s", now);
@@ -574,7 +574,7 @@ static int follow_job(struct ctl *c, const char *job_id, int lines)
                 /* Said even with -q: it changes what the user does next. */
                 if (!c->o->json)
                     fprintf(stderr, "job %s: done, %s: %s (no output: keep the original)\n",
-                            job_id, show_no_output(job), jstr(job, "note", "-"));
+                            job_id, show_no_output(job), dcv_json_str(job, "note", "-"));
                 /* With -o the file asked for will not exist. */
                 rc = !lines && c->o->out ? EXIT_NO_OUTPUT : EXIT_OK;
             } else if (!strcmp(state, "done")) {
@@ -583,8 +583,8 @@ static int follow_job(struct ctl *c, const char *job_id, int lines)
                 rc = EXIT_OK;
             } else {
                 if (!c->o->json)
-                    ctl_errorf("job %s %s%s%s", job_id, state, jstr(job, "error", NULL) ? ": " : "",
-                               jstr(job, "error", ""));
+                    ctl_errorf("job %s %s%s%s", job_id, state, dcv_json_str(job, "error", NULL) ? ": " : "",
+                               dcv_json_str(job, "error", ""));
                 rc = EXIT_FAILED;
             }
             json_object_put(job);
@@ -594,9 +594,9 @@ static int follow_job(struct ctl *c, const char *job_id, int lines)
             /* Poll faster when the end is near, so --wait returns within
              * ~0.1 s of the job finishing (what `bench/e2e` measures),
              * while a long queue wait costs the coordinator 2 requests/s. */
-            json_object *p = jget(job, "progress", json_type_object);
+            json_object *p = dcv_json_get(job, "progress", json_type_object);
             int soon = !strcmp(state, "assigned") || !strcmp(state, "verifying") ||
-                       (p && jdbl(p, "pct", 0) >= 90);
+                       (p && dcv_json_dbl(p, "pct", 0) >= 90);
             json_object_put(job);
             nap(soon ? 100 : 500);
         }
@@ -683,8 +683,8 @@ static int cmd_submit(struct ctl *c)
 
     if ((rc = ctl_call(c, DCV_VERB_SUBMIT, &a, key, &body, &raw)) != EXIT_OK)
         return rc;
-    job_id = jstr(body, "job_id", NULL);
-    created = jbool(body, "created");
+    job_id = dcv_json_str(body, "job_id", NULL);
+    created = dcv_json_bool(body, "created");
     if (!job_id || strlen(job_id) != 32) {
         json_object_put(body);
         free(raw);
@@ -771,8 +771,8 @@ static int cmd_cancel_retry(struct ctl *c, int verb)
     if (c->o->json)
         ctl_print_raw(raw);
     else if (!c->o->quiet)
-        printf("job %s: %s (attempt %lld of %lld)\n", a.job_id, jstr(job, "state", "?"),
-               (long long)jint(job, "attempt", 0), (long long)jint(job, "max_attempts", 0));
+        printf("job %s: %s (attempt %lld of %lld)\n", a.job_id, dcv_json_str(job, "state", "?"),
+               (long long)dcv_json_int(job, "attempt", 0), (long long)dcv_json_int(job, "max_attempts", 0));
     json_object_put(job);
     free(raw);
     return EXIT_OK;
@@ -793,9 +793,9 @@ static int cmd_get(struct ctl *c)
         snprintf(a.job_id, sizeof a.job_id, "%s", id);
         if ((rc = ctl_call(c, DCV_VERB_STATUS, &a, NULL, &job, NULL)) != EXIT_OK)
             return rc;
-        if (!strcmp(jstr(job, "state", ""), "done") && show_no_output(job)) {
+        if (!strcmp(dcv_json_str(job, "state", ""), "done") && show_no_output(job)) {
             ctl_errorf("job %s has no output: %s: %s; keep the original file", id,
-                       show_no_output(job), jstr(job, "note", "-"));
+                       show_no_output(job), dcv_json_str(job, "note", "-"));
             json_object_put(job);
             return EXIT_NO_OUTPUT;
         }
@@ -844,11 +844,11 @@ static int cmd_worker(struct ctl *c, int verb)
         const char *what;
         if (verb == DCV_VERB_DRAIN)
             what = "draining (finishes its jobs, takes no new ones)";
-        else if (!jbool(w, "draining"))
+        else if (!dcv_json_bool(w, "draining"))
             what = "taking jobs";
         else /* the coordinator reports the worker's own state until it confirms */
             what = "undrained: taking jobs again once it confirms (next heartbeat)";
-        printf("worker %s: %s\n", jstr(w, "worker_id", c->o->arg), what);
+        printf("worker %s: %s\n", dcv_json_str(w, "worker_id", c->o->arg), what);
     }
     json_object_put(w);
     free(raw);

@@ -20,18 +20,18 @@ static void short_id(const char *id, char out[13])
 /* "encode 42%" from a job's progress, "" when none. */
 void show_progress_text(json_object *job, char *buf, size_t len)
 {
-    json_object *p = jget(job, "progress", json_type_object);
-    const char *state = jstr(job, "state", "");
+    json_object *p = dcv_json_get(job, "progress", json_type_object);
+    const char *state = dcv_json_str(job, "state", "");
     if (p) {
-        double fps = jdbl(p, "fps", -1);
-        int n = snprintf(buf, len, "%s %.0f%%", jstr(p, "phase", "?"), jdbl(p, "pct", 0));
+        double fps = dcv_json_dbl(p, "fps", -1);
+        int n = snprintf(buf, len, "%s %.0f%%", dcv_json_str(p, "phase", "?"), dcv_json_dbl(p, "pct", 0));
         if (fps > 0 && n > 0 && (size_t)n < len)
             snprintf(buf + n, len - (size_t)n, " %.0f fps", fps);
     } else if (!strcmp(state, "done")) {
         snprintf(buf, len, "100%%");
-    } else if (!strcmp(state, "queued") && (p = jget(job, "waiting", json_type_object))) {
+    } else if (!strcmp(state, "queued") && (p = dcv_json_get(job, "waiting", json_type_object))) {
         /* Why it waits (the scheduler's words), cut to fit with "...". */
-        int n = snprintf(buf, len, "waiting: %s", jstr(p, "reason", "?"));
+        int n = snprintf(buf, len, "waiting: %s", dcv_json_str(p, "reason", "?"));
         if (n > 0 && (size_t)n >= len && len > 4)
             memcpy(buf + len - 4, "...", 4);
     } else {
@@ -66,11 +66,11 @@ static void show_log_tails(json_object *attempts)
 {
     for (size_t i = 0; i < json_object_array_length(attempts); i++) {
         json_object *a = json_object_array_get_idx(attempts, i);
-        json_object *lines = jget(a, "log_tail", json_type_array);
+        json_object *lines = dcv_json_get(a, "log_tail", json_type_array);
         if (!lines || !json_object_array_length(lines))
             continue;
-        printf("\nlog of attempt %lld (%s, %s), last %zu lines:\n", (long long)jint(a, "attempt", 0),
-               jstr(a, "worker", "-"), jstr(a, "outcome", "-"), json_object_array_length(lines));
+        printf("\nlog of attempt %lld (%s, %s), last %zu lines:\n", (long long)dcv_json_int(a, "attempt", 0),
+               dcv_json_str(a, "worker", "-"), dcv_json_str(a, "outcome", "-"), json_object_array_length(lines));
         for (size_t k = 0; k < json_object_array_length(lines); k++) {
             json_object *l = json_object_array_get_idx(lines, k);
             put_safe_line("  ", json_object_is_type(l, json_type_string) ? json_object_get_string(l)
@@ -85,20 +85,20 @@ void show_job(json_object *job)
     json_object *o, *arr;
     int64_t now = dcv_now_unix_ms();
 
-    show_kv("job", jstr(job, "job_id", "?"));
-    snprintf(buf, sizeof buf, "%s (attempt %lld of %lld)", jstr(job, "state", "?"),
-             (long long)jint(job, "attempt", 0), (long long)jint(job, "max_attempts", 0));
+    show_kv("job", dcv_json_str(job, "job_id", "?"));
+    snprintf(buf, sizeof buf, "%s (attempt %lld of %lld)", dcv_json_str(job, "state", "?"),
+             (long long)dcv_json_int(job, "attempt", 0), (long long)dcv_json_int(job, "max_attempts", 0));
     show_kv("state", buf);
-    if (jstr(job, "name", NULL))
-        show_kv("name", jstr(job, "name", ""));
-    if (jint(job, "input_size", -1) >= 0) {
-        dcv_fmt_bytes(buf, sizeof buf, jint(job, "input_size", -1));
+    if (dcv_json_str(job, "name", NULL))
+        show_kv("name", dcv_json_str(job, "name", ""));
+    if (dcv_json_int(job, "input_size", -1) >= 0) {
+        dcv_fmt_bytes(buf, sizeof buf, dcv_json_int(job, "input_size", -1));
         show_kv("input", buf);
     }
-    snprintf(buf, sizeof buf, "%s %lld", jstr(job, "prio_class", "normal"),
-             (long long)jint(job, "priority", 0));
+    snprintf(buf, sizeof buf, "%s %lld", dcv_json_str(job, "prio_class", "normal"),
+             (long long)dcv_json_int(job, "priority", 0));
     show_kv("priority", buf);
-    if ((o = jget(job, "profile", json_type_object))) {
+    if ((o = dcv_json_get(job, "profile", json_type_object))) {
         size_t n = 0;
         buf[0] = '\0';
         json_object_object_foreach(o, k, v) {
@@ -110,56 +110,56 @@ void show_job(json_object *job)
         }
         show_kv("profile", n ? buf : "(defaults)");
     }
-    if (jget(job, "progress", json_type_object)) {
-        json_object *p = jget(job, "progress", json_type_object);
+    if (dcv_json_get(job, "progress", json_type_object)) {
+        json_object *p = dcv_json_get(job, "progress", json_type_object);
         int n;
         show_progress_text(job, buf, sizeof buf);
         n = (int)strlen(buf);
-        if (jint(p, "frames", -1) >= 0)
+        if (dcv_json_int(p, "frames", -1) >= 0)
             snprintf(buf + n, sizeof buf - (size_t)n, ", frame %lld",
-                     (long long)jint(p, "frames", 0));
+                     (long long)dcv_json_int(p, "frames", 0));
         show_kv("progress", buf);
     }
-    if ((o = jget(job, "waiting", json_type_object))) {
-        if (jbool(o, "unschedulable")) {
-            dcv_fmt_time(t1, sizeof t1, jint(o, "since_ms", 0));
-            snprintf(buf, sizeof buf, "%s (since %s)", jstr(o, "reason", "?"), t1);
+    if ((o = dcv_json_get(job, "waiting", json_type_object))) {
+        if (dcv_json_bool(o, "unschedulable")) {
+            dcv_fmt_time(t1, sizeof t1, dcv_json_int(o, "since_ms", 0));
+            snprintf(buf, sizeof buf, "%s (since %s)", dcv_json_str(o, "reason", "?"), t1);
         } else {
-            snprintf(buf, sizeof buf, "%s", jstr(o, "reason", "?"));
+            snprintf(buf, sizeof buf, "%s", dcv_json_str(o, "reason", "?"));
         }
         show_kv("waiting", buf);
     }
-    if (jstr(job, "worker", NULL))
-        show_kv("worker", jstr(job, "worker", ""));
-    if ((o = jget(job, "encoder", json_type_object))) {
-        snprintf(buf, sizeof buf, "%s %s on %s", jstr(o, "plugin", "?"), jstr(o, "encoder", "?"),
-                 jstr(o, "device_id", "?"));
+    if (dcv_json_str(job, "worker", NULL))
+        show_kv("worker", dcv_json_str(job, "worker", ""));
+    if ((o = dcv_json_get(job, "encoder", json_type_object))) {
+        snprintf(buf, sizeof buf, "%s %s on %s", dcv_json_str(o, "plugin", "?"), dcv_json_str(o, "encoder", "?"),
+                 dcv_json_str(o, "device_id", "?"));
         show_kv("encoder", buf);
     }
-    dcv_fmt_time(t1, sizeof t1, jint(job, "created_ms", 0));
-    dcv_fmt_age(t2, sizeof t2, now - jint(job, "created_ms", now));
+    dcv_fmt_time(t1, sizeof t1, dcv_json_int(job, "created_ms", 0));
+    dcv_fmt_age(t2, sizeof t2, now - dcv_json_int(job, "created_ms", now));
     snprintf(buf, sizeof buf, "%s (%s ago)", t1, t2);
     show_kv("created", buf);
-    dcv_fmt_time(t1, sizeof t1, jint(job, "updated_ms", 0));
+    dcv_fmt_time(t1, sizeof t1, dcv_json_int(job, "updated_ms", 0));
     show_kv("updated", t1);
-    if (jstr(job, "error", NULL))
-        show_kv("error", jstr(job, "error", ""));
-    if (jstr(job, "outcome", NULL)) {
-        int none = strcmp(jstr(job, "outcome", ""), "encoded") != 0;
-        snprintf(buf, sizeof buf, "%s%s%s%s", jstr(job, "outcome", ""),
-                 jstr(job, "note", NULL) ? ": " : "", jstr(job, "note", ""),
+    if (dcv_json_str(job, "error", NULL))
+        show_kv("error", dcv_json_str(job, "error", ""));
+    if (dcv_json_str(job, "outcome", NULL)) {
+        int none = strcmp(dcv_json_str(job, "outcome", ""), "encoded") != 0;
+        snprintf(buf, sizeof buf, "%s%s%s%s", dcv_json_str(job, "outcome", ""),
+                 dcv_json_str(job, "note", NULL) ? ": " : "", dcv_json_str(job, "note", ""),
                  none ? " (no output: keep the original)" : "");
         show_kv("outcome", buf);
     }
-    if ((o = jget(job, "output", json_type_object))) {
+    if ((o = dcv_json_get(job, "output", json_type_object))) {
         char sz[32];
-        dcv_fmt_bytes(sz, sizeof sz, jint(o, "size", -1));
-        snprintf(buf, sizeof buf, "%s%s%s sha256 %s", jstr(o, "name", ""),
-                 jstr(o, "name", "")[0] ? ", " : "", sz, jstr(o, "sha256", "?"));
+        dcv_fmt_bytes(sz, sizeof sz, dcv_json_int(o, "size", -1));
+        snprintf(buf, sizeof buf, "%s%s%s sha256 %s", dcv_json_str(o, "name", ""),
+                 dcv_json_str(o, "name", "")[0] ? ", " : "", sz, dcv_json_str(o, "sha256", "?"));
         show_kv("output", buf);
     }
     show_blob_facts(job);
-    if ((arr = jget(job, "attempts", json_type_array)) && json_object_array_length(arr)) {
+    if ((arr = dcv_json_get(job, "attempts", json_type_array)) && json_object_array_length(arr)) {
         struct dcv_table t;
         static const char *const h[] = {"ATTEMPT", "WORKER", "STARTED", "ENDED", "OUTCOME",
                                         "ERROR"};
@@ -169,11 +169,11 @@ void show_job(json_object *job)
                 json_object *a = json_object_array_get_idx(arr, i);
                 char n[24];
                 const char *row[6];
-                snprintf(n, sizeof n, "%lld", (long long)jint(a, "attempt", 0));
-                dcv_fmt_time(t1, sizeof t1, jint(a, "started_ms", 0));
-                dcv_fmt_time(t2, sizeof t2, jint(a, "ended_ms", 0));
-                row[0] = n; row[1] = jstr(a, "worker", "-"); row[2] = t1; row[3] = t2;
-                row[4] = jstr(a, "outcome", "-"); row[5] = jstr(a, "error", "");
+                snprintf(n, sizeof n, "%lld", (long long)dcv_json_int(a, "attempt", 0));
+                dcv_fmt_time(t1, sizeof t1, dcv_json_int(a, "started_ms", 0));
+                dcv_fmt_time(t2, sizeof t2, dcv_json_int(a, "ended_ms", 0));
+                row[0] = n; row[1] = dcv_json_str(a, "worker", "-"); row[2] = t1; row[3] = t2;
+                row[4] = dcv_json_str(a, "outcome", "-"); row[5] = dcv_json_str(a, "error", "");
                 if (dcv_table_add(&t, row) < 0)
                     break;
             }
@@ -182,7 +182,7 @@ void show_job(json_object *job)
         }
         show_log_tails(arr);
     }
-    if ((arr = jget(job, "history", json_type_array)) && json_object_array_length(arr)) {
+    if ((arr = dcv_json_get(job, "history", json_type_array)) && json_object_array_length(arr)) {
         struct dcv_table t;
         static const char *const h[] = {"TIME", "FROM", "TO", "EVENT", "ATTEMPT", "NOTE"};
         printf("\nhistory:\n");
@@ -191,10 +191,10 @@ void show_job(json_object *job)
                 json_object *e = json_object_array_get_idx(arr, i);
                 char n[24];
                 const char *row[6];
-                snprintf(n, sizeof n, "%lld", (long long)jint(e, "attempt", 0));
-                dcv_fmt_time(t1, sizeof t1, jint(e, "time_ms", 0));
-                row[0] = t1; row[1] = jstr(e, "from", "-"); row[2] = jstr(e, "to", "-");
-                row[3] = jstr(e, "event", "-"); row[4] = n; row[5] = jstr(e, "note", "");
+                snprintf(n, sizeof n, "%lld", (long long)dcv_json_int(e, "attempt", 0));
+                dcv_fmt_time(t1, sizeof t1, dcv_json_int(e, "time_ms", 0));
+                row[0] = t1; row[1] = dcv_json_str(e, "from", "-"); row[2] = dcv_json_str(e, "to", "-");
+                row[3] = dcv_json_str(e, "event", "-"); row[4] = n; row[5] = dcv_json_str(e, "note", "");
                 if (dcv_table_add(&t, row) < 0)
                     break;
             }
@@ -208,7 +208,7 @@ void show_job(json_object *job)
  * outcome ("skipped", "kept-original"), else NULL. */
 const char *show_no_output(json_object *job)
 {
-    const char *oc = jstr(job, "outcome", NULL);
+    const char *oc = dcv_json_str(job, "outcome", NULL);
     return oc && strcmp(oc, "encoded") != 0 ? oc : NULL;
 }
 
@@ -218,12 +218,12 @@ int show_jobs(json_object *body, int64_t offset, int quiet)
     int rc = EXIT_OK;
     size_t n;
 
-    jobs = jget(body, "jobs", json_type_array);
+    jobs = dcv_json_get(body, "jobs", json_type_array);
     n = jobs ? json_object_array_length(jobs) : 0;
     if (n == 0) {
-        if (!quiet && offset > 0 && jint(body, "total", 0) > 0)
+        if (!quiet && offset > 0 && dcv_json_int(body, "total", 0) > 0)
             printf("no jobs past the %lld newest (%lld in all)\n", (long long)offset,
-                   (long long)jint(body, "total", 0));
+                   (long long)dcv_json_int(body, "total", 0));
         else if (!quiet)
             printf("no jobs\n");
         return EXIT_OK;
@@ -238,15 +238,15 @@ int show_jobs(json_object *body, int64_t offset, int quiet)
             json_object *j = json_object_array_get_idx(jobs, i);
             char id[13], prog[96], age[32];
             const char *row[6];
-            short_id(jstr(j, "job_id", "?"), id);
+            short_id(dcv_json_str(j, "job_id", "?"), id);
             show_progress_text(j, prog, sizeof prog);
-            dcv_fmt_age(age, sizeof age, now - jint(j, "created_ms", now));
+            dcv_fmt_age(age, sizeof age, now - dcv_json_int(j, "created_ms", now));
             char state[64];
-            snprintf(state, sizeof state, "%s%s%s%s", jstr(j, "state", "?"),
+            snprintf(state, sizeof state, "%s%s%s%s", dcv_json_str(j, "state", "?"),
                      show_no_output(j) ? " (" : "", show_no_output(j) ? show_no_output(j) : "",
                      show_no_output(j) ? ")" : "");
             row[0] = id; row[1] = state; row[2] = prog;
-            row[3] = jstr(j, "worker", "-"); row[4] = jstr(j, "name", "-"); row[5] = age;
+            row[3] = dcv_json_str(j, "worker", "-"); row[4] = dcv_json_str(j, "name", "-"); row[5] = age;
             if (dcv_table_add(&t, row) < 0) {
                 rc = EXIT_FAILED;
                 break;
@@ -254,10 +254,10 @@ int show_jobs(json_object *body, int64_t offset, int quiet)
         }
         dcv_table_print(&t, stdout);
         dcv_table_free(&t);
-        if (jint(body, "total", (int64_t)n) > offset + (int64_t)n && !quiet)
+        if (dcv_json_int(body, "total", (int64_t)n) > offset + (int64_t)n && !quiet)
             printf("(jobs %lld-%lld of %lld, newest first; --offset %lld shows the next %zu)\n",
                    (long long)offset + 1, (long long)offset + (long long)n,
-                   (long long)jint(body, "total", 0), (long long)offset + (long long)n, n);
+                   (long long)dcv_json_int(body, "total", 0), (long long)offset + (long long)n, n);
     }
     return rc;
 }
@@ -265,15 +265,15 @@ int show_jobs(json_object *body, int64_t offset, int quiet)
 /* "x264, nvenc x2" from a worker's devices. */
 static void fmt_devices(json_object *w, char *buf, size_t len)
 {
-    json_object *devs = jget(w, "devices", json_type_array);
+    json_object *devs = dcv_json_get(w, "devices", json_type_array);
     size_t n = devs ? json_object_array_length(devs) : 0, o = 0;
 
     buf[0] = '\0';
     for (size_t i = 0; i < n; i++) {
-        const char *p = jstr(json_object_array_get_idx(devs, i), "plugin", "?");
+        const char *p = dcv_json_str(json_object_array_get_idx(devs, i), "plugin", "?");
         size_t count = 0, seen = 0;
         for (size_t j = 0; j < n; j++) {
-            const char *q = jstr(json_object_array_get_idx(devs, j), "plugin", "?");
+            const char *q = dcv_json_str(json_object_array_get_idx(devs, j), "plugin", "?");
             if (!strcmp(p, q)) {
                 count++;
                 if (j < i)
@@ -296,16 +296,16 @@ static void fmt_devices(json_object *w, char *buf, size_t len)
 
 static void fmt_worker_state(json_object *w, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s%s%s%s", jstr(w, "state", "?"), jbool(w, "draining") ? ",draining" : "",
-             jbool(w, "busy") ? ",busy" : "", jbool(w, "benchmarking") ? ",benchmarking" : "");
+    snprintf(buf, len, "%s%s%s%s", dcv_json_str(w, "state", "?"), dcv_json_bool(w, "draining") ? ",draining" : "",
+             dcv_json_bool(w, "busy") ? ",busy" : "", dcv_json_bool(w, "benchmarking") ? ",benchmarking" : "");
 }
 
 /* A figure or "-" when the worker did not report it (left out = unknown). */
 static void fmt_opt(char *buf, size_t len, json_object *o, const char *key, int decimals,
                     const char *unit)
 {
-    if (jget(o, key, json_type_double) || jget(o, key, json_type_int))
-        snprintf(buf, len, "%.*f%s", decimals, jdbl(o, key, 0), unit);
+    if (dcv_json_get(o, key, json_type_double) || dcv_json_get(o, key, json_type_int))
+        snprintf(buf, len, "%.*f%s", decimals, dcv_json_dbl(o, key, 0), unit);
     else
         snprintf(buf, len, "-");
 }
@@ -321,38 +321,38 @@ static void fmt_gpu(json_object *g, char *buf, size_t len)
     fmt_opt(t, sizeof t, g, "temp_c", 0, " C");
     fmt_opt(p, sizeof p, g, "power_w", 0, " W");
     fmt_opt(n, sizeof n, g, "enc_sessions", 0, "");
-    dcv_fmt_bytes(mu, sizeof mu, jint(g, "mem_used", -1));
-    dcv_fmt_bytes(mt, sizeof mt, jint(g, "mem_total", -1));
+    dcv_fmt_bytes(mu, sizeof mu, dcv_json_int(g, "mem_used", -1));
+    dcv_fmt_bytes(mt, sizeof mt, dcv_json_int(g, "mem_total", -1));
     snprintf(buf, len,
              "%s (%s%s%s): util %s, enc %s, dec %s, mem %s of %s, %s, %s, %s encoder sessions",
-             jstr(g, "id", "?"), jstr(g, "name", "?"), jget(g, "pci", json_type_string) ? ", " : "",
-             jstr(g, "pci", ""), u, e, d, mu, mt, t, p, n);
+             dcv_json_str(g, "id", "?"), dcv_json_str(g, "name", "?"), dcv_json_get(g, "pci", json_type_string) ? ", " : "",
+             dcv_json_str(g, "pci", ""), u, e, d, mu, mt, t, p, n);
 }
 
 void show_worker(json_object *w)
 {
-    json_object *tel = jget(w, "telemetry", json_type_object), *arr;
+    json_object *tel = dcv_json_get(w, "telemetry", json_type_object), *arr;
     char buf[512], a[32], b[32];
     int64_t now = dcv_now_unix_ms();
 
-    show_kv("worker", jstr(w, "worker_id", "?"));
+    show_kv("worker", dcv_json_str(w, "worker_id", "?"));
     fmt_worker_state(w, buf, sizeof buf);
     show_kv("state", buf);
-    snprintf(buf, sizeof buf, "%s%s%s%s", jstr(w, "hostname", ""),
-             jstr(w, "hostname", "")[0] ? " " : "", jstr(w, "host", "")[0] ? "host " : "",
-             jstr(w, "host", ""));
+    snprintf(buf, sizeof buf, "%s%s%s%s", dcv_json_str(w, "hostname", ""),
+             dcv_json_str(w, "hostname", "")[0] ? " " : "", dcv_json_str(w, "host", "")[0] ? "host " : "",
+             dcv_json_str(w, "host", ""));
     show_kv("host", buf);
-    show_kv("version", jstr(w, "version", "-"));
-    show_kv("session", jstr(w, "session", "-"));
-    snprintf(buf, sizeof buf, "%lld used of %lld", (long long)jint(w, "slots_used", 0),
-             (long long)jint(w, "slots", 0));
+    show_kv("version", dcv_json_str(w, "version", "-"));
+    show_kv("session", dcv_json_str(w, "session", "-"));
+    snprintf(buf, sizeof buf, "%lld used of %lld", (long long)dcv_json_int(w, "slots_used", 0),
+             (long long)dcv_json_int(w, "slots", 0));
     show_kv("slots", buf);
-    dcv_fmt_time(a, sizeof a, jint(w, "last_seen_ms", 0));
-    dcv_fmt_age(b, sizeof b, now - jint(w, "last_seen_ms", now));
+    dcv_fmt_time(a, sizeof a, dcv_json_int(w, "last_seen_ms", 0));
+    dcv_fmt_age(b, sizeof b, now - dcv_json_int(w, "last_seen_ms", now));
     snprintf(buf, sizeof buf, "%s (%s ago)", a, b);
     show_kv("last seen", buf);
-    if (jbool(w, "busy"))
-        show_kv("busy", jstr(w, "busy_reason", "-"));
+    if (dcv_json_bool(w, "busy"))
+        show_kv("busy", dcv_json_str(w, "busy_reason", "-"));
     if (tel) {
         json_object *o;
         char c5[16], c15[16], tc[16];
@@ -360,10 +360,10 @@ void show_worker(json_object *w)
         fmt_opt(c15, sizeof c15, tel, "load15", 2, "");
         fmt_opt(tc, sizeof tc, tel, "temp_c", 0, " C");
         snprintf(buf, sizeof buf, "%.0f%% of %lld CPUs, load %.2f %s %s, %s",
-                 jdbl(tel, "cpu_pct", 0), (long long)jint(tel, "ncpu", 0), jdbl(tel, "load1", 0),
+                 dcv_json_dbl(tel, "cpu_pct", 0), (long long)dcv_json_int(tel, "ncpu", 0), dcv_json_dbl(tel, "load1", 0),
                  c5, c15, tc);
         show_kv("cpu", buf);
-        if ((o = jget(tel, "cores", json_type_array))) {
+        if ((o = dcv_json_get(tel, "cores", json_type_array))) {
             size_t k, off = 0;
             buf[0] = '\0';
             for (k = 0; k < json_object_array_length(o) && off + 8 < sizeof buf; k++) {
@@ -376,64 +376,64 @@ void show_worker(json_object *w)
             }
             show_kv("cores %", buf);
         }
-        dcv_fmt_bytes(a, sizeof a, jint(tel, "mem_avail", -1));
-        dcv_fmt_bytes(b, sizeof b, jint(tel, "mem_total", -1));
+        dcv_fmt_bytes(a, sizeof a, dcv_json_int(tel, "mem_avail", -1));
+        dcv_fmt_bytes(b, sizeof b, dcv_json_int(tel, "mem_total", -1));
         snprintf(buf, sizeof buf, "%s available of %s", a, b);
         show_kv("memory", buf);
-        if (jget(tel, "swap_total", json_type_int)) {
-            dcv_fmt_bytes(a, sizeof a, jint(tel, "swap_free", -1));
-            dcv_fmt_bytes(b, sizeof b, jint(tel, "swap_total", -1));
+        if (dcv_json_get(tel, "swap_total", json_type_int)) {
+            dcv_fmt_bytes(a, sizeof a, dcv_json_int(tel, "swap_free", -1));
+            dcv_fmt_bytes(b, sizeof b, dcv_json_int(tel, "swap_total", -1));
             snprintf(buf, sizeof buf, "%s free of %s", a, b);
             show_kv("swap", buf);
         }
-        if ((o = jget(tel, "psi", json_type_object))) {
+        if ((o = dcv_json_get(tel, "psi", json_type_object))) {
             snprintf(buf, sizeof buf, "cpu %.1f%%, memory %.1f%% (full %.1f%%), io %.1f%% "
-                     "(full %.1f%%), avg10", jdbl(o, "cpu_some", 0), jdbl(o, "mem_some", 0),
-                     jdbl(o, "mem_full", 0), jdbl(o, "io_some", 0), jdbl(o, "io_full", 0));
+                     "(full %.1f%%), avg10", dcv_json_dbl(o, "cpu_some", 0), dcv_json_dbl(o, "mem_some", 0),
+                     dcv_json_dbl(o, "mem_full", 0), dcv_json_dbl(o, "io_some", 0), dcv_json_dbl(o, "io_full", 0));
             show_kv("pressure", buf);
         }
-        dcv_fmt_bytes(a, sizeof a, jint(tel, "disk_free", -1));
-        dcv_fmt_bytes(b, sizeof b, jint(tel, "disk_total", -1));
+        dcv_fmt_bytes(a, sizeof a, dcv_json_int(tel, "disk_free", -1));
+        dcv_fmt_bytes(b, sizeof b, dcv_json_int(tel, "disk_total", -1));
         snprintf(buf, sizeof buf, "%s free of %s", a, b);
         show_kv("disk", buf);
-        if (jget(tel, "net_rx_bps", json_type_double) || jget(tel, "net_rx_bps", json_type_int)) {
-            dcv_fmt_bytes(a, sizeof a, (int64_t)jdbl(tel, "net_rx_bps", 0));
-            dcv_fmt_bytes(b, sizeof b, (int64_t)jdbl(tel, "net_tx_bps", 0));
+        if (dcv_json_get(tel, "net_rx_bps", json_type_double) || dcv_json_get(tel, "net_rx_bps", json_type_int)) {
+            dcv_fmt_bytes(a, sizeof a, (int64_t)dcv_json_dbl(tel, "net_rx_bps", 0));
+            dcv_fmt_bytes(b, sizeof b, (int64_t)dcv_json_dbl(tel, "net_tx_bps", 0));
             snprintf(buf, sizeof buf, "in %s/s, out %s/s", a, b);
             show_kv("network", buf);
         }
-        if ((o = jget(tel, "gpus", json_type_array)))
+        if ((o = dcv_json_get(tel, "gpus", json_type_array)))
             for (size_t k = 0; k < json_object_array_length(o); k++) {
                 fmt_gpu(json_object_array_get_idx(o, k), buf, sizeof buf);
                 show_kv(k ? "" : "gpus", buf);
             }
     }
-    if ((arr = jget(w, "jobs", json_type_array))) {
+    if ((arr = dcv_json_get(w, "jobs", json_type_array))) {
         for (size_t i = 0; i < json_object_array_length(arr); i++) {
             json_object *j = json_object_array_get_idx(arr, i);
-            snprintf(buf, sizeof buf, "%s attempt %lld, %.0f%%", jstr(j, "job_id", "?"),
-                     (long long)jint(j, "attempt", 0), jdbl(j, "progress", 0));
+            snprintf(buf, sizeof buf, "%s attempt %lld, %.0f%%", dcv_json_str(j, "job_id", "?"),
+                     (long long)dcv_json_int(j, "attempt", 0), dcv_json_dbl(j, "progress", 0));
             show_kv(i ? "" : "jobs", buf);
         }
     }
-    if ((arr = jget(w, "devices", json_type_array))) {
+    if ((arr = dcv_json_get(w, "devices", json_type_array))) {
         for (size_t i = 0; i < json_object_array_length(arr); i++) {
             json_object *d = json_object_array_get_idx(arr, i), *codecs;
             size_t o;
-            o = (size_t)snprintf(buf, sizeof buf, "%s: %s (%s%s)", jstr(d, "plugin", "?"),
-                                 jstr(d, "name", jstr(d, "device_id", "?")),
-                                 jbool(d, "hardware") ? "hardware" : "software",
-                                 jget(d, "available", json_type_boolean) && !jbool(d, "available")
+            o = (size_t)snprintf(buf, sizeof buf, "%s: %s (%s%s)", dcv_json_str(d, "plugin", "?"),
+                                 dcv_json_str(d, "name", dcv_json_str(d, "device_id", "?")),
+                                 dcv_json_bool(d, "hardware") ? "hardware" : "software",
+                                 dcv_json_get(d, "available", json_type_boolean) && !dcv_json_bool(d, "available")
                                      ? ", unavailable" : "");
             if (o >= sizeof buf)
                 o = sizeof buf - 1;
-            if ((codecs = jget(d, "codecs", json_type_array))) {
+            if ((codecs = dcv_json_get(d, "codecs", json_type_array))) {
                 for (size_t k = 0; k < json_object_array_length(codecs) && o < sizeof buf; k++) {
                     json_object *cd = json_object_array_get_idx(codecs, k);
                     /* worker: whole capability objects; workers: names */
                     const char *name = json_object_is_type(cd, json_type_string)
                                            ? json_object_get_string(cd)
-                                           : jstr(cd, "codec", jstr(cd, "name", "?"));
+                                           : dcv_json_str(cd, "codec", dcv_json_str(cd, "name", "?"));
                     int w2 = snprintf(buf + o, sizeof buf - o, "%s%s", k ? ", " : " ", name);
                     if (w2 < 0)
                         break;
@@ -443,11 +443,11 @@ void show_worker(json_object *w)
             show_kv(i ? "" : "devices", buf);
         }
     }
-    if ((arr = jget(w, "plugins", json_type_array))) {
+    if ((arr = dcv_json_get(w, "plugins", json_type_array))) {
         for (size_t i = 0; i < json_object_array_length(arr); i++) {
             json_object *p = json_object_array_get_idx(arr, i);
-            snprintf(buf, sizeof buf, "%s %s (ABI minor %lld)", jstr(p, "name", "?"),
-                     jstr(p, "version", "?"), (long long)jint(p, "abi_minor", 0));
+            snprintf(buf, sizeof buf, "%s %s (ABI minor %lld)", dcv_json_str(p, "name", "?"),
+                     dcv_json_str(p, "version", "?"), (long long)dcv_json_int(p, "abi_minor", 0));
             show_kv(i ? "" : "plugins", buf);
         }
     }
@@ -459,7 +459,7 @@ int show_workers(json_object *body, int quiet)
     int rc = EXIT_OK;
     size_t n;
 
-    ws = jget(body, "workers", json_type_array);
+    ws = dcv_json_get(body, "workers", json_type_array);
     n = ws ? json_object_array_length(ws) : 0;
     if (n == 0) {
         if (!quiet)
@@ -474,21 +474,21 @@ int show_workers(json_object *body, int quiet)
             return EXIT_FAILED;
         for (size_t i = 0; i < n; i++) {
             json_object *w = json_object_array_get_idx(ws, i);
-            json_object *tel = jget(w, "telemetry", json_type_object);
-            json_object *jobs = jget(w, "jobs", json_type_array);
+            json_object *tel = dcv_json_get(w, "telemetry", json_type_object);
+            json_object *jobs = dcv_json_get(w, "jobs", json_type_array);
             char st[64], slots[32], cpu[16], disk[32], nj[16], devs[256];
             const char *row[7];
             fmt_worker_state(w, st, sizeof st);
-            snprintf(slots, sizeof slots, "%lld/%lld", (long long)jint(w, "slots_used", 0),
-                     (long long)jint(w, "slots", 0));
+            snprintf(slots, sizeof slots, "%lld/%lld", (long long)dcv_json_int(w, "slots_used", 0),
+                     (long long)dcv_json_int(w, "slots", 0));
             if (tel)
-                snprintf(cpu, sizeof cpu, "%.0f%%", jdbl(tel, "cpu_pct", 0));
+                snprintf(cpu, sizeof cpu, "%.0f%%", dcv_json_dbl(tel, "cpu_pct", 0));
             else
                 snprintf(cpu, sizeof cpu, "-");
-            dcv_fmt_bytes(disk, sizeof disk, tel ? jint(tel, "disk_free", -1) : -1);
+            dcv_fmt_bytes(disk, sizeof disk, tel ? dcv_json_int(tel, "disk_free", -1) : -1);
             snprintf(nj, sizeof nj, "%zu", jobs ? json_object_array_length(jobs) : 0);
             fmt_devices(w, devs, sizeof devs);
-            row[0] = jstr(w, "worker_id", "?"); row[1] = st; row[2] = slots; row[3] = cpu;
+            row[0] = dcv_json_str(w, "worker_id", "?"); row[1] = st; row[2] = slots; row[3] = cpu;
             row[4] = disk; row[5] = nj; row[6] = devs;
             if (dcv_table_add(&t, row) < 0) {
                 rc = EXIT_FAILED;
@@ -500,14 +500,14 @@ int show_workers(json_object *body, int quiet)
         /* Below the table: why a worker is busy, and its GPUs (NVML). */
         for (size_t i = 0; i < n; i++) {
             json_object *w = json_object_array_get_idx(ws, i);
-            json_object *tel = jget(w, "telemetry", json_type_object);
-            json_object *gpus = tel ? jget(tel, "gpus", json_type_array) : NULL;
+            json_object *tel = dcv_json_get(w, "telemetry", json_type_object);
+            json_object *gpus = tel ? dcv_json_get(tel, "gpus", json_type_array) : NULL;
             char line[1024];
-            if (jbool(w, "busy"))
-                printf("%s busy: %s\n", jstr(w, "worker_id", "?"), jstr(w, "busy_reason", "-"));
+            if (dcv_json_bool(w, "busy"))
+                printf("%s busy: %s\n", dcv_json_str(w, "worker_id", "?"), dcv_json_str(w, "busy_reason", "-"));
             for (size_t k = 0; gpus && k < json_object_array_length(gpus); k++) {
                 fmt_gpu(json_object_array_get_idx(gpus, k), line, sizeof line);
-                printf("%s %s\n", jstr(w, "worker_id", "?"), line);
+                printf("%s %s\n", dcv_json_str(w, "worker_id", "?"), line);
             }
         }
     }

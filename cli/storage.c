@@ -53,8 +53,8 @@ void show_blob_facts(json_object *job)
     char t[32], buf[96];
 
     for (size_t i = 0; i < sizeof facts / sizeof facts[0]; i++)
-        if (jint(job, facts[i].key, 0) > 0) {
-            dcv_fmt_time(t, sizeof t, jint(job, facts[i].key, 0));
+        if (dcv_json_int(job, facts[i].key, 0) > 0) {
+            dcv_fmt_time(t, sizeof t, dcv_json_int(job, facts[i].key, 0));
             snprintf(buf, sizeof buf, "%s %s", facts[i].what, t);
             show_kv("blobs", buf);
         }
@@ -76,7 +76,7 @@ int cmd_rm(struct ctl *c)
             if (c->o->json)
                 ctl_print_raw(raw);
             else if (!c->o->quiet) {
-                dcv_fmt_bytes(sz, sizeof sz, jint(body, "bytes", 0));
+                dcv_fmt_bytes(sz, sizeof sz, dcv_json_int(body, "bytes", 0));
                 printf("job %s removed (%s freed)\n", a.job_id, sz);
             }
             json_object_put(body);
@@ -106,7 +106,7 @@ int cmd_purge(struct ctl *c)
     if (c->o->json) {
         ctl_print_raw(raw);
     } else {
-        jobs = jget(body, "jobs", json_type_array);
+        jobs = dcv_json_get(body, "jobs", json_type_array);
         if (a.dry_run && jobs && json_object_array_length(jobs)) {
             static const char *const h[] = {"ID", "STATE", "ENDED", "SIZE", "NAME"};
             struct dcv_table t;
@@ -114,23 +114,23 @@ int cmd_purge(struct ctl *c)
                 for (size_t i = 0; i < json_object_array_length(jobs); i++) {
                     json_object *j = json_object_array_get_idx(jobs, i);
                     char ended[32];
-                    const char *row[5] = {jstr(j, "job_id", "?"), jstr(j, "state", "?"), ended,
-                                          sz, jstr(j, "name", "")};
-                    dcv_fmt_time(ended, sizeof ended, jint(j, "ended_ms", 0));
-                    dcv_fmt_bytes(sz, sizeof sz, jint(j, "bytes", 0));
+                    const char *row[5] = {dcv_json_str(j, "job_id", "?"), dcv_json_str(j, "state", "?"), ended,
+                                          sz, dcv_json_str(j, "name", "")};
+                    dcv_fmt_time(ended, sizeof ended, dcv_json_int(j, "ended_ms", 0));
+                    dcv_fmt_bytes(sz, sizeof sz, dcv_json_int(j, "bytes", 0));
                     dcv_table_add(&t, row);
                 }
                 dcv_table_print(&t, stdout);
                 dcv_table_free(&t);
             }
         }
-        skipped = jget(body, "skipped", json_type_array);
+        skipped = dcv_json_get(body, "skipped", json_type_array);
         for (size_t i = 0; skipped && i < json_object_array_length(skipped); i++)
-            ctl_errorf("not removed: %s", jstr(json_object_array_get_idx(skipped, i), "error", "?"));
-        dcv_fmt_bytes(sz, sizeof sz, jint(body, "bytes", 0));
+            ctl_errorf("not removed: %s", dcv_json_str(json_object_array_get_idx(skipped, i), "error", "?"));
+        dcv_fmt_bytes(sz, sizeof sz, dcv_json_int(body, "bytes", 0));
         if (!c->o->quiet || !a.dry_run)
             printf("%s %lld job(s), %s%s\n", a.dry_run ? "would remove" : "removed",
-                   (long long)jint(body, "count", 0), sz, a.dry_run ? "" : " freed");
+                   (long long)dcv_json_int(body, "count", 0), sz, a.dry_run ? "" : " freed");
         if (skipped && json_object_array_length(skipped))
             rc = EXIT_FAILED;
     }
@@ -141,12 +141,12 @@ int cmd_purge(struct ctl *c)
 
 static void show_usage(json_object *st, const char *key, const char *label)
 {
-    json_object *o = jget(st, key, json_type_object);
+    json_object *o = dcv_json_get(st, key, json_type_object);
     char sz[32], buf[96];
     if (!o)
         return;
-    dcv_fmt_bytes(sz, sizeof sz, jint(o, "bytes", 0));
-    snprintf(buf, sizeof buf, "%lld file(s), %s", (long long)jint(o, "count", 0), sz);
+    dcv_fmt_bytes(sz, sizeof sz, dcv_json_int(o, "bytes", 0));
+    snprintf(buf, sizeof buf, "%lld file(s), %s", (long long)dcv_json_int(o, "count", 0), sz);
     show_kv(label, buf);
 }
 
@@ -164,22 +164,22 @@ int cmd_info(struct ctl *c)
         ctl_print_raw(raw);
     else {
         show_kv("admin", c->endpoint);
-        show_kv("data", jstr(b, "data_endpoint", "-"));
-        show_kv("version", jstr(b, "version", "-"));
-        show_kv("epoch", jstr(b, "coordinator_epoch", "-"));
-        if ((st = jget(b, "storage", json_type_object))) {
+        show_kv("data", dcv_json_str(b, "data_endpoint", "-"));
+        show_kv("version", dcv_json_str(b, "version", "-"));
+        show_kv("epoch", dcv_json_str(b, "coordinator_epoch", "-"));
+        if ((st = dcv_json_get(b, "storage", json_type_object))) {
             show_usage(st, "inputs", "inputs");
             show_usage(st, "outputs", "outputs");
             show_usage(st, "parts", "partial");
             snprintf(buf, sizeof buf, "inputs %s after their last job ended; outputs %s after "
-                     "the job ended%s", jstr(st, "keep_inputs", "?"), jstr(st, "keep_outputs", "?"),
-                     jbool(st, "keep_outputs_until_downloaded")
+                     "the job ended%s", dcv_json_str(st, "keep_inputs", "?"), dcv_json_str(st, "keep_outputs", "?"),
+                     dcv_json_bool(st, "keep_outputs_until_downloaded")
                          ? " and the first download (never before it)" : "");
             show_kv("retention", buf);
-            if ((fs = jget(st, "filesystem", json_type_object))) {
-                dcv_fmt_bytes(f1, sizeof f1, jint(fs, "free_bytes", -1));
-                dcv_fmt_bytes(f2, sizeof f2, jint(fs, "size_bytes", -1));
-                snprintf(buf, sizeof buf, "%s free of %s (%s)", f1, f2, jstr(fs, "path", "?"));
+            if ((fs = dcv_json_get(st, "filesystem", json_type_object))) {
+                dcv_fmt_bytes(f1, sizeof f1, dcv_json_int(fs, "free_bytes", -1));
+                dcv_fmt_bytes(f2, sizeof f2, dcv_json_int(fs, "size_bytes", -1));
+                snprintf(buf, sizeof buf, "%s free of %s (%s)", f1, f2, dcv_json_str(fs, "path", "?"));
                 show_kv("disk", buf);
             }
         }

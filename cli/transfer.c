@@ -30,7 +30,7 @@ static int data_endpoint(struct ctl *c, char *out, size_t len)
     ctl_args_init(&a);
     if ((r = ctl_call(c, DCV_VERB_INFO, &a, NULL, &body, NULL)) != EXIT_OK)
         return r;
-    ep = jstr(body, "data_endpoint", NULL);
+    ep = dcv_json_str(body, "data_endpoint", NULL);
     if (!ep || !strstr(ep, "://")) {
         json_object_put(body);
         ctl_errorf("the coordinator's info names no data endpoint");
@@ -148,9 +148,9 @@ int transfer_download(struct ctl *c, const char *job_id, int what_input, const c
     if ((rc = ctl_call(c, DCV_VERB_GET, &a, NULL, &body, &raw)) != EXIT_OK)
         return rc;
     memset(&blob, 0, sizeof blob);
-    blob.xfer_id = jint(body, "xfer_id", 0);
-    blob.size = jint(body, "size", -1);
-    snprintf(blob.sha256, sizeof blob.sha256, "%s", jstr(body, "sha256", ""));
+    blob.xfer_id = dcv_json_int(body, "xfer_id", 0);
+    blob.size = dcv_json_int(body, "size", -1);
+    snprintf(blob.sha256, sizeof blob.sha256, "%s", dcv_json_str(body, "sha256", ""));
     json_object_put(body);
     if (blob.xfer_id <= 0) {
         free(raw);

@@ -15,6 +15,7 @@
  * (the daemon probes at start-up, the worker in its registration step).
  */
 #include "probe.h"
+#include "jsonutil.h"
 #include "clock.h"
 
 #include "build-config.h"
@@ -51,7 +52,6 @@
 #define MAX_REPORT (1u << 20)
 #define MAX_FIELD 1024
 
-static const char *jstr(struct json_object *o, const char *key);
 
 struct child {
     const char *file;
@@ -588,17 +588,17 @@ static struct json_object *plugin_report(struct child *c, unsigned timeout_ms,
  * name and refuses the rest, and the report must say the same. */
 static void mark_duplicate(struct json_object *earlier, struct json_object *p)
 {
-    const char *name = jstr(p, "name");
+    const char *name = dcv_json_str(p, "name", "");
     char reason[MAX_FIELD];
 
-    if (!*name || strcmp(jstr(p, "status"), "refused") == 0)
+    if (!*name || strcmp(dcv_json_str(p, "status", ""), "refused") == 0)
         return;
     for (size_t i = 0; i < json_object_array_length(earlier); i++) {
         struct json_object *o = json_object_array_get_idx(earlier, i);
-        if (strcmp(jstr(o, "name"), name) != 0 || strcmp(jstr(o, "status"), "refused") == 0)
+        if (strcmp(dcv_json_str(o, "name", ""), name) != 0 || strcmp(dcv_json_str(o, "status", ""), "refused") == 0)
             continue;
         snprintf(reason, sizeof(reason), "duplicate plugin name '%s', already loaded from %s",
-                 name, jstr(o, "file"));
+                 name, dcv_json_str(o, "file", ""));
         add_str(p, "status", "refused");
         add_str(p, "reason", reason);
         struct json_object *none = json_object_new_array();
@@ -758,31 +758,6 @@ int dcv_probe_run(struct dcv_conf *conf, unsigned timeout_ms, const struct dcv_p
 /* Text rendering                                                             */
 /* ------------------------------------------------------------------------ */
 
-static const char *jstr(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return "";
-}
-
-static int64_t jint(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int))
-        return json_object_get_int64(v);
-    return 0;
-}
-
-static int jbool(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-
-    return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
-}
-
 static struct json_object *jarr(struct json_object *o, const char *key)
 {
     struct json_object *v;
@@ -797,21 +772,21 @@ static void text_codec(FILE *f, struct json_object *c)
     struct json_object *a;
     size_t n;
 
-    fprintf(f, "      %s via %s:", jstr(c, "codec"), jstr(c, "encoder"));
+    fprintf(f, "      %s via %s:", dcv_json_str(c, "codec", ""), dcv_json_str(c, "encoder", ""));
     if ((a = jarr(c, "bit_depths")) && (n = json_object_array_length(a)) > 0) {
         fputc(' ', f);
         for (size_t i = 0; i < n; i++)
             fprintf(f, "%s%d", i ? "/" : "", json_object_get_int(json_object_array_get_idx(a, i)));
         fputs("-bit,", f);
     }
-    if (jint(c, "max_width") > 0 && jint(c, "max_height") > 0)
-        fprintf(f, " up to %lldx%lld,", (long long)jint(c, "max_width"),
-                (long long)jint(c, "max_height"));
+    if (dcv_json_int(c, "max_width", 0) > 0 && dcv_json_int(c, "max_height", 0) > 0)
+        fprintf(f, " up to %lldx%lld,", (long long)dcv_json_int(c, "max_width", 0),
+                (long long)dcv_json_int(c, "max_height", 0));
     if ((a = jarr(c, "pix_fmts")))
         for (size_t i = 0; i < json_object_array_length(a); i++)
             fprintf(f, " %s", json_object_get_string(json_object_array_get_idx(a, i)));
-    if (*jstr(c, "profiles"))
-        fprintf(f, " (profiles %s)", jstr(c, "profiles"));
+    if (*dcv_json_str(c, "profiles", ""))
+        fprintf(f, " (profiles %s)", dcv_json_str(c, "profiles", ""));
     fputc('\n', f);
 }
 
@@ -819,23 +794,23 @@ static void text_device(FILE *f, struct json_object *d)
 {
     struct json_object *a;
 
-    if (!jbool(d, "available")) {
-        fprintf(f, "    device %lld: unavailable: %s\n", (long long)jint(d, "index"),
-                jstr(d, "unavailable_reason"));
+    if (!dcv_json_bool(d, "available")) {
+        fprintf(f, "    device %lld: unavailable: %s\n", (long long)dcv_json_int(d, "index", 0),
+                dcv_json_str(d, "unavailable_reason", ""));
         return;
     }
-    fprintf(f, "    device %lld %s \"%s\": available, ", (long long)jint(d, "index"),
-            jstr(d, "device_id"), jstr(d, "device_name"));
-    if (jbool(d, "hardware"))
-        fprintf(f, "hardware (%s)", jstr(d, "hw_type"));
+    fprintf(f, "    device %lld %s \"%s\": available, ", (long long)dcv_json_int(d, "index", 0),
+            dcv_json_str(d, "device_id", ""), dcv_json_str(d, "device_name", ""));
+    if (dcv_json_bool(d, "hardware"))
+        fprintf(f, "hardware (%s)", dcv_json_str(d, "hw_type", ""));
     else
         fputs("software", f);
-    const char *scope = jstr(d, "sessions_scope");
-    if (strcmp(scope, "unlimited") == 0 || jint(d, "max_sessions") == 0)
+    const char *scope = dcv_json_str(d, "sessions_scope", "");
+    if (strcmp(scope, "unlimited") == 0 || dcv_json_int(d, "max_sessions", 0) == 0)
         fputs(", sessions unlimited", f);
     else
-        fprintf(f, ", sessions %lld %s (%s)", (long long)jint(d, "max_sessions"), scope,
-                jstr(d, "sessions_source"));
+        fprintf(f, ", sessions %lld %s (%s)", (long long)dcv_json_int(d, "max_sessions", 0), scope,
+                dcv_json_str(d, "sessions_source", ""));
     if ((a = jarr(d, "flags")))
         for (size_t i = 0; i < json_object_array_length(a); i++)
             fprintf(f, ", %s", json_object_get_string(json_object_array_get_idx(a, i)));
@@ -863,24 +838,24 @@ int dcv_probe_format_text(const char *json, char **text_out)
         json_object_put(root);
         return -ENOMEM;
     }
-    fprintf(f, "distconv plugin ABI %s", jstr(root, "host_abi"));
+    fprintf(f, "distconv plugin ABI %s", dcv_json_str(root, "host_abi", ""));
     if (json_object_object_get_ex(root, "ffmpeg", &ff))
-        fprintf(f, ", libavcodec %s", jstr(ff, "avcodec"));
-    fprintf(f, "\nplugins in %s:\n", jstr(root, "plugin_dir"));
+        fprintf(f, ", libavcodec %s", dcv_json_str(ff, "avcodec", ""));
+    fprintf(f, "\nplugins in %s:\n", dcv_json_str(root, "plugin_dir", ""));
     plugins = jarr(root, "plugins");
     if (!plugins || json_object_array_length(plugins) == 0)
         fputs("  (none)\n", f);
     for (size_t i = 0; plugins && i < json_object_array_length(plugins); i++) {
         struct json_object *p = json_object_array_get_idx(plugins, i), *devs;
-        const char *name = jstr(p, "name"), *status = jstr(p, "status");
+        const char *name = dcv_json_str(p, "name", ""), *status = dcv_json_str(p, "status", "");
 
         if (*name)
-            fprintf(f, "  %s %s (%s): %s", name, jstr(p, "version"), jstr(p, "file"), status);
+            fprintf(f, "  %s %s (%s): %s", name, dcv_json_str(p, "version", ""), dcv_json_str(p, "file", ""), status);
         else
-            fprintf(f, "  %s: %s", jstr(p, "file"), status);
-        if (*jstr(p, "reason"))
-            fprintf(f, ": %s", jstr(p, "reason"));
-        if (strcmp(jstr(p, "kind"), "transport") == 0)
+            fprintf(f, "  %s: %s", dcv_json_str(p, "file", ""), status);
+        if (*dcv_json_str(p, "reason", ""))
+            fprintf(f, ": %s", dcv_json_str(p, "reason", ""));
+        if (strcmp(dcv_json_str(p, "kind", ""), "transport") == 0)
             fputs(" [transport]", f);
         fputc('\n', f);
         if ((devs = jarr(p, "devices")))

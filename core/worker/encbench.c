@@ -24,6 +24,7 @@
 #include "caps_json.h"
 #include "clock.h"
 #include "config.h"
+#include "jsonutil.h"
 #include "errbuf.h"
 #include "log.h"
 #include "pluginhost.h"
@@ -343,14 +344,6 @@ static void bench_child(struct dcv_plugin *p, struct json_object *devices,
 /* The report (parent side)                                                  */
 /* ------------------------------------------------------------------------ */
 
-static const char *jstr(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return "";
-}
-
 static int jnum(struct json_object *o, const char *key, double lo, double hi, double *out)
 {
     struct json_object *v;
@@ -378,12 +371,12 @@ static struct json_object *bench_check(struct json_object *v, void *arg)
 {
     struct json_object *o, *hw;
     double dev, w, h, frames, secs, fps;
-    const char *pf = jstr(v, "pix_fmt"), *e = jstr(v, "error");
+    const char *pf = dcv_json_str(v, "pix_fmt", ""), *e = dcv_json_str(v, "error", "");
     (void)arg;
 
     if (!json_object_is_type(v, json_type_object) || jnum(v, "device", 0, MAX_DEVICES - 1, &dev) ||
-        !text_ok(jstr(v, "device_id"), 127, 1) || !text_ok(jstr(v, "codec"), 15, 1) ||
-        !text_ok(jstr(v, "encoder"), 31, 1) || jnum(v, "width", 0, 65536, &w) ||
+        !text_ok(dcv_json_str(v, "device_id", ""), 127, 1) || !text_ok(dcv_json_str(v, "codec", ""), 15, 1) ||
+        !text_ok(dcv_json_str(v, "encoder", ""), 31, 1) || jnum(v, "width", 0, 65536, &w) ||
         jnum(v, "height", 0, 65536, &h) || jnum(v, "frames", 0, 1e9, &frames) ||
         jnum(v, "seconds", 0, 86400, &secs) || jnum(v, "fps", -1, 1e6, &fps) ||
         !json_object_object_get_ex(v, "hardware", &hw) ||
@@ -393,10 +386,10 @@ static struct json_object *bench_check(struct json_object *v, void *arg)
     if (!(o = json_object_new_object()))
         return NULL;
     json_object_object_add(o, "device", json_object_new_int((int)dev));
-    add_str(o, "device_id", jstr(v, "device_id"));
+    add_str(o, "device_id", dcv_json_str(v, "device_id", ""));
     json_object_object_add(o, "hardware", json_object_new_boolean(json_object_get_boolean(hw)));
-    add_str(o, "codec", jstr(v, "codec"));
-    add_str(o, "encoder", jstr(v, "encoder"));
+    add_str(o, "codec", dcv_json_str(v, "codec", ""));
+    add_str(o, "encoder", dcv_json_str(v, "encoder", ""));
     add_str(o, "pix_fmt", pf);
     json_object_object_add(o, "width", json_object_new_int((int)w));
     json_object_object_add(o, "height", json_object_new_int((int)h));
@@ -431,17 +424,17 @@ static int fingerprint_obj(struct json_object *root, unsigned budget_ms, char *o
     snprintf(line, sizeof line, "budget %u", budget_ms);
     fnv(&h, line);
     if (json_object_object_get_ex(root, "ffmpeg", &ff))
-        snprintf(line, sizeof line, "avcodec %s", jstr(ff, "avcodec"));
+        snprintf(line, sizeof line, "avcodec %s", dcv_json_str(ff, "avcodec", ""));
     else
         snprintf(line, sizeof line, "avcodec %u", avcodec_version());
     fnv(&h, line);
     for (size_t i = 0; i < json_object_array_length(plugins); i++) {
         struct json_object *p = json_object_array_get_idx(plugins, i), *devs;
-        if (strcmp(jstr(p, "kind"), "encoder") != 0 || strcmp(jstr(p, "status"), "ok") != 0 ||
+        if (strcmp(dcv_json_str(p, "kind", ""), "encoder") != 0 || strcmp(dcv_json_str(p, "status", ""), "ok") != 0 ||
             !json_object_object_get_ex(p, "devices", &devs) ||
             !json_object_is_type(devs, json_type_array))
             continue;
-        snprintf(line, sizeof line, "plugin %s %s", jstr(p, "name"), jstr(p, "version"));
+        snprintf(line, sizeof line, "plugin %s %s", dcv_json_str(p, "name", ""), dcv_json_str(p, "version", ""));
         fnv(&h, line);
         for (size_t k = 0; k < json_object_array_length(devs); k++) {
             struct json_object *d = json_object_array_get_idx(devs, k), *av, *codecs;
@@ -451,8 +444,8 @@ static int fingerprint_obj(struct json_object *root, unsigned budget_ms, char *o
                 continue;
             for (size_t c = 0; c < json_object_array_length(codecs); c++) {
                 struct json_object *cc = json_object_array_get_idx(codecs, c);
-                snprintf(line, sizeof line, "device %zu %s %s %s", k, jstr(d, "device_id"),
-                         jstr(cc, "codec"), jstr(cc, "encoder"));
+                snprintf(line, sizeof line, "device %zu %s %s %s", k, dcv_json_str(d, "device_id", ""),
+                         dcv_json_str(cc, "codec", ""), dcv_json_str(cc, "encoder", ""));
                 fnv(&h, line);
             }
         }
@@ -488,12 +481,12 @@ static int flatten(struct json_object *root, unsigned budget_ms, char **json_out
         json_object_is_type(plugins, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(plugins); i++) {
             struct json_object *p = json_object_array_get_idx(plugins, i), *b, *e;
-            if (strcmp(jstr(p, "kind"), "encoder") != 0 && *jstr(p, "kind"))
+            if (strcmp(dcv_json_str(p, "kind", ""), "encoder") != 0 && *dcv_json_str(p, "kind", ""))
                 continue;
             if ((e = json_object_new_object())) {
                 static const char *const keys[] = {"file", "name", "version", "status", "reason"};
                 for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-                    add_str(e, keys[k], jstr(p, keys[k]));
+                    add_str(e, keys[k], dcv_json_str(p, keys[k], ""));
                 json_object_array_add(plist, e);
             }
             if (!json_object_object_get_ex(p, "bench", &b) ||
@@ -503,8 +496,8 @@ static int flatten(struct json_object *root, unsigned budget_ms, char **json_out
                 struct json_object *f = json_object_array_get_idx(b, k), *o;
                 if (!(o = json_object_new_object()))
                     continue;
-                add_str(o, "plugin", jstr(p, "name"));
-                add_str(o, "version", jstr(p, "version"));
+                add_str(o, "plugin", dcv_json_str(p, "name", ""));
+                add_str(o, "version", dcv_json_str(p, "version", ""));
                 json_object_object_foreach(f, key, val)
                     json_object_object_add(o, key, json_object_get(val));
                 json_object_array_add(results, o);
@@ -580,12 +573,12 @@ int dcv_bench_format_text(const char *json, char **text_out)
     for (size_t i = 0; i < json_object_array_length(results); i++) {
         struct json_object *o = json_object_array_get_idx(results, i), *fv;
         double fps = json_object_object_get_ex(o, "fps", &fv) ? json_object_get_double(fv) : -1;
-        fprintf(f, "%-12s %-24s %-6s %-16s ", jstr(o, "plugin"), jstr(o, "device_id"),
-                jstr(o, "codec"), jstr(o, "encoder"));
+        fprintf(f, "%-12s %-24s %-6s %-16s ", dcv_json_str(o, "plugin", ""), dcv_json_str(o, "device_id", ""),
+                dcv_json_str(o, "codec", ""), dcv_json_str(o, "encoder", ""));
         if (fps > 0)
             fprintf(f, "%10.1f\n", fps);
         else
-            fprintf(f, "%10s  (%s)\n", "-", jstr(o, "error"));
+            fprintf(f, "%10s  (%s)\n", "-", dcv_json_str(o, "error", ""));
     }
     if (json_object_array_length(results) == 0)
         fputs("  (no available encoder device)\n", f);
@@ -593,9 +586,9 @@ int dcv_bench_format_text(const char *json, char **text_out)
         json_object_is_type(plugins, json_type_array))
         for (size_t i = 0; i < json_object_array_length(plugins); i++) {
             struct json_object *p = json_object_array_get_idx(plugins, i);
-            if (strcmp(jstr(p, "status"), "ok") != 0)
-                fprintf(f, "%s: %s%s%s\n", *jstr(p, "name") ? jstr(p, "name") : jstr(p, "file"),
-                        jstr(p, "status"), *jstr(p, "reason") ? ": " : "", jstr(p, "reason"));
+            if (strcmp(dcv_json_str(p, "status", ""), "ok") != 0)
+                fprintf(f, "%s: %s%s%s\n", *dcv_json_str(p, "name", "") ? dcv_json_str(p, "name", "") : dcv_json_str(p, "file", ""),
+                        dcv_json_str(p, "status", ""), *dcv_json_str(p, "reason", "") ? ": " : "", dcv_json_str(p, "reason", ""));
         }
     json_object_put(root);
     if (fclose(f) != 0 || !buf) {
@@ -647,9 +640,9 @@ int dcv_bench_cache_load(const char *path, const char *fp, char **json_out, char
         free(buf);
         return dcv_err(err, errlen, 0, "%s: not a benchmark report, measuring again", path);
     }
-    if (strcmp(jstr(root, "fingerprint"), fp) != 0) {
+    if (strcmp(dcv_json_str(root, "fingerprint", ""), fp) != 0) {
         dcv_errf(err, errlen, "%s: made for other plugins, devices or FFmpeg (fingerprint %s, "
-                 "now %s), measuring again", path, jstr(root, "fingerprint"), fp);
+                 "now %s), measuring again", path, dcv_json_str(root, "fingerprint", ""), fp);
         json_object_put(root);
         free(buf);
         return 0;
@@ -712,15 +705,15 @@ static void log_figures(const char *json, int cached)
         struct json_object *o = json_object_array_get_idx(results, i), *v;
         double fps = json_object_object_get_ex(o, "fps", &v) ? json_object_get_double(v) : -1;
         if (fps > 0)
-            dcv_log(DCV_LOG_INFO, COMP, "%s %s %s (%s): %.1f fps at %dx%d%s", jstr(o, "plugin"),
-                    jstr(o, "device_id"), jstr(o, "codec"), jstr(o, "encoder"), fps,
+            dcv_log(DCV_LOG_INFO, COMP, "%s %s %s (%s): %.1f fps at %dx%d%s", dcv_json_str(o, "plugin", ""),
+                    dcv_json_str(o, "device_id", ""), dcv_json_str(o, "codec", ""), dcv_json_str(o, "encoder", ""), fps,
                     json_object_object_get_ex(o, "width", &v) ? json_object_get_int(v) : 0,
                     json_object_object_get_ex(o, "height", &v) ? json_object_get_int(v) : 0,
                     cached ? " (cached)" : "");
         else
-            dcv_log(DCV_LOG_WARN, COMP, "%s %s %s (%s): not measured: %s", jstr(o, "plugin"),
-                    jstr(o, "device_id"), jstr(o, "codec"), jstr(o, "encoder"),
-                    jstr(o, "error"));
+            dcv_log(DCV_LOG_WARN, COMP, "%s %s %s (%s): not measured: %s", dcv_json_str(o, "plugin", ""),
+                    dcv_json_str(o, "device_id", ""), dcv_json_str(o, "codec", ""), dcv_json_str(o, "encoder", ""),
+                    dcv_json_str(o, "error", ""));
     }
     json_object_put(root);
 }
@@ -795,8 +788,8 @@ int dcv_bench_figures(const char *json, const char *plugin, const char *device_i
     for (size_t i = 0; i < json_object_array_length(results); i++) {
         struct json_object *o = json_object_array_get_idx(results, i), *v;
         double fps = json_object_object_get_ex(o, "fps", &v) ? json_object_get_double(v) : -1;
-        const char *codec = jstr(o, "codec");
-        if (strcmp(jstr(o, "plugin"), plugin) != 0 || strcmp(jstr(o, "device_id"), device_id) != 0 ||
+        const char *codec = dcv_json_str(o, "codec", "");
+        if (strcmp(dcv_json_str(o, "plugin", ""), plugin) != 0 || strcmp(dcv_json_str(o, "device_id", ""), device_id) != 0 ||
             !(fps > 0 && fps <= 1e6) || !text_ok(codec, sizeof out->codec - 1, 1))
             continue;
         if (fps > *best)

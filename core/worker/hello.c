@@ -17,6 +17,7 @@
 
 #include "build-config.h"
 #include "caps_json.h"
+#include "jsonutil.h"
 #include "config.h"
 #include "errbuf.h"
 #include "log.h"
@@ -69,21 +70,13 @@ static void host_identity(char *out, size_t len)
         snprintf(out, len, "unknown-host");
 }
 
-const char *wk_jstr(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return "";
-    return json_object_get_string(v);
-}
-
 static int add_devices(struct dcv_proto_hello *h, struct json_object *plugins, int available)
 {
     size_t np = json_object_array_length(plugins);
     for (size_t i = 0; i < np; i++) {
         struct json_object *p = json_object_array_get_idx(plugins, i), *devs;
-        const char *name = wk_jstr(p, "name");
-        if (strcmp(wk_jstr(p, "kind"), "encoder") != 0 || strcmp(wk_jstr(p, "status"), "ok") != 0 ||
+        const char *name = dcv_json_str(p, "name", "");
+        if (strcmp(dcv_json_str(p, "kind", ""), "encoder") != 0 || strcmp(dcv_json_str(p, "status", ""), "ok") != 0 ||
             !json_object_object_get_ex(p, "devices", &devs) ||
             !json_object_is_type(devs, json_type_array))
             continue;
@@ -128,15 +121,15 @@ static int hello_from_probe(struct dcv_proto_hello *h, const char *probe_json, c
     for (size_t i = 0; i < np; i++) {
         struct json_object *p = json_object_array_get_idx(plugins, i), *v;
         struct dcv_proto_plugin *pl;
-        if (strcmp(wk_jstr(p, "kind"), "encoder") != 0 || strcmp(wk_jstr(p, "status"), "ok") != 0)
+        if (strcmp(dcv_json_str(p, "kind", ""), "encoder") != 0 || strcmp(dcv_json_str(p, "status", ""), "ok") != 0)
             continue;
         if (h->n_plugins >= DCV_PROTO_MAX_PLUGINS)
             break;
         pl = &h->plugins[h->n_plugins];
-        tokenize(pl->name, sizeof pl->name, wk_jstr(p, "name"));
+        tokenize(pl->name, sizeof pl->name, dcv_json_str(p, "name", ""));
         if (!pl->name[0])
             continue;
-        dcv_text_sanitize(pl->version, sizeof pl->version, wk_jstr(p, "version"));
+        dcv_text_sanitize(pl->version, sizeof pl->version, dcv_json_str(p, "version", ""));
         /* The report carries the plugin's ABI minor when probe.c provides
          * it; 0 (the v1.0 baseline every accepted plugin meets) otherwise. */
         pl->abi_minor = 0;

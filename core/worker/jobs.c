@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "errbuf.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "loop.h"
 #include "worker/jobspec.h"
@@ -420,14 +421,14 @@ static void relay_log(struct wjob *j, const char *line, size_t len)
         o = json_tokener_parse(line);
     if (o && json_object_is_type(o, json_type_object) &&
         json_object_object_get_ex(o, "msg", &v) && json_object_is_type(v, json_type_string)) {
-        const char *lv = wk_jstr(o, "level");
+        const char *lv = dcv_json_str(o, "level", "");
         if (dcv_log_level_parse(lv, &level) < 0)
             level = DCV_LOG_INFO;
         if (dcv_log_enabled(level))
-            dcv_log(level, "job", "%s %s: %s", j->tag, wk_jstr(o, "component"),
+            dcv_log(level, "job", "%s %s: %s", j->tag, dcv_json_str(o, "component", ""),
                     json_object_get_string(v));
         snprintf(text, sizeof text, "%s %s: %s", lv && *lv ? lv : "info",
-                 wk_jstr(o, "component"), json_object_get_string(v));
+                 dcv_json_str(o, "component", ""), json_object_get_string(v));
         dcv_logtail_add(&j->log, text, strlen(text));
     } else {
         if (dcv_log_enabled(DCV_LOG_INFO))

@@ -134,8 +134,6 @@ void wk_hello_bench(struct dcv_worker *w, const char *bench_json);
 size_t wk_hello_figures(const struct dcv_worker *w, struct dcv_proto_devbench *out, size_t cap);
 int wk_hello_init(struct dcv_worker *w, const struct dcv_worker_opts *opts, char *err,
                   size_t errlen);
-struct json_object;
-const char *wk_jstr(struct json_object *o, const char *key);
 
 /* worker.c */
 void wk_sync_fds(struct dcv_worker *w);
