@@ -304,8 +304,7 @@ void dcv_coord_free(struct dcv_coord **cp)
     unlink_ipc(c->ep_ctl);
     unlink_ipc(c->ep_data);
     unlink_ipc(c->ep_adm);
-    if (c->store)
-        dcv_store_close(c->store);
+    dcv_store_close(&c->store);
     dcv_blobs_free(&c->blobs);
     co_registry_free(c);
     co_attempts_free(c);

@@ -434,15 +434,17 @@ int dcv_store_open(const char *dir, struct dcv_store **out, char *err, size_t er
     *out = s;
     return 0;
 fail:
-    dcv_store_close(s);
+    dcv_store_close(&s);
     return r;
 }
 
-void dcv_store_close(struct dcv_store *s)
+void dcv_store_close(struct dcv_store **sp)
 {
+    struct dcv_store *s = sp ? *sp : NULL;
     if (!s)
         return;
     if (s->db)
         (void)sqlite3_close_v2(s->db);
     free(s);
+    *sp = NULL;
 }

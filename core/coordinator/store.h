@@ -91,7 +91,8 @@ struct dcv_transition {
 
 /* Open (creating, mode 0600) dir/jobs.db; dir must exist. */
 int dcv_store_open(const char *dir, struct dcv_store **out, char *err, size_t errlen);
-void dcv_store_close(struct dcv_store *s);
+/* Closes and frees *s, and sets it NULL. NULL and *s NULL ok. */
+void dcv_store_close(struct dcv_store **s);
 
 /* Store a new job, durably, before returning. With an idempotency key that
  * is already present, *out is the EXISTING job and *created is 0. */

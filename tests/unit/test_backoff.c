@@ -157,7 +157,7 @@ static void test_store(void)
     j = get(s, id);
     TAP_OK(j.state == DCV_JOB_QUEUED && j.not_before_ms == 0, "retry_backoff_ms 0: no wait");
     dcv_job_clear(&j);
-    dcv_store_close(s);
+    dcv_store_close(&s);
 }
 
 /* A store written by the first schema gets the column, 0 for its jobs. */
@@ -194,7 +194,7 @@ static void test_migration(void)
         return;
     TAP_IS_INT(dcv_store_list_due(s, wall_ms(), 0, count_cb, &n, err, sizeof err), 0, "list due");
     TAP_IS_INT(n, 1, "its queued job is due at once");
-    dcv_store_close(s);
+    dcv_store_close(&s);
 }
 
 int main(void)

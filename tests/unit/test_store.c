@@ -105,7 +105,7 @@ static void test_open(void)
     TAP_IS_INT(dcv_store_open(dir, &s, err, sizeof err), 0, "open creates the store");
     snprintf(path, sizeof path, "%s/jobs.db", dir);
     TAP_OK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "store file is 0600");
-    dcv_store_close(s);
+    dcv_store_close(&s);
 
     /* check the pragmas through a second, independent connection */
     sqlite3 *db;
@@ -549,7 +549,7 @@ static void test_durability(int use_kill)
     TAP_OK(j.prio_class == DCV_PRIO_HIGH && j.priority == 7 && j.state == DCV_JOB_QUEUED, "with its fields");
     dcv_job_clear(&j);
     apply(s, id, DCV_EV_CANCEL, 1, NULL, NULL, NULL);
-    dcv_store_close(s);
+    dcv_store_close(&s);
 }
 
 static void test_reopen(void)
@@ -568,7 +568,7 @@ static void test_reopen(void)
     apply(s, keep, DCV_EV_ASSIGN, 1, "wR", "sR", NULL);
     apply(s, keep, DCV_EV_ACCEPT, 1, "wR", "sR", NULL);
     hl = history_len(s, keep);
-    dcv_store_close(s);
+    dcv_store_close(&s);
 
     TAP_IS_INT(dcv_store_open(dir, &s, err, sizeof err), 0, "reopen");
     j = get(s, keep);
@@ -582,7 +582,7 @@ static void test_reopen(void)
     dcv_job_clear(&j);
     TAP_IS_INT(dcv_store_requeue_running_of_worker(s, "wR", "sR", "coordinator restart grace", err, sizeof err), 1,
                "requeue after restart");
-    dcv_store_close(s);
+    dcv_store_close(&s);
 }
 
 
@@ -665,7 +665,7 @@ static void test_coordinator_additions(void)
     TAP_OK(na == 1 && a[0].session && strcmp(a[0].session, "s9") == 0,
            "open attempt row moved to the new session");
     dcv_store_attempts_free(a, na);
-    dcv_store_close(s);
+    dcv_store_close(&s);
 }
 
 /* A failed attempt's log tail (issue 11, item 10): kept with the newest row
@@ -687,7 +687,7 @@ static void test_log_tail(void)
     id = submit(s, NULL, DCV_PRIO_NORMAL, 0, 3);
     apply(s, id, DCV_EV_ASSIGN, 1, "w1", "s", NULL);
     apply(s, id, DCV_EV_FAIL_RETRYABLE, 1, "w1", "s", "input: old failure");
-    dcv_store_close(s);
+    dcv_store_close(&s);
     /* back to schema 2, as a coordinator before this change left it */
     snprintf(path, sizeof path, "%s/jobs.db", sub);
     if (sqlite3_open(path, &db) != SQLITE_OK ||
@@ -721,7 +721,7 @@ static void test_log_tail(void)
                "a tail over DCV_STORE_LOG_MAX bytes is refused");
     TAP_IS_INT(dcv_store_set_attempt_log(s, "nothex", 2, "x", err, sizeof err), -EINVAL,
                "a bad job id is refused");
-    dcv_store_close(s);
+    dcv_store_close(&s);
 }
 
 int main(void)
@@ -745,7 +745,7 @@ int main(void)
     test_busy(s);
     test_worker_lost(s);
     test_hostile(s);
-    dcv_store_close(s);
+    dcv_store_close(&s);
     test_durability(0);
     test_durability(1);
     test_reopen();
