@@ -466,6 +466,29 @@ void co_on_heartbeat(struct dcv_coord *c, struct co_worker *w, const struct dcv_
     }
 }
 
+/* 1 when some registered device offers the encoder preference `name` (its
+ * plugin family or one of its encoders) and every such device probed as
+ * hardware: the names dcv_profile_hw_only() cannot know (a third-party
+ * plugin, the test-only fakegpu). */
+static int hw_only_registered(const struct dcv_coord *c, const char *name)
+{
+    int found = 0;
+
+    for (const struct co_worker *w = c->reg.workers; w; w = w->next)
+        for (size_t d = 0; d < w->n_devices; d++) {
+            const struct dcv_device_caps *caps = &w->devices[d].caps;
+            int named = strcmp(w->devices[d].plugin, name) == 0;
+            for (uint32_t k = 0; k < caps->n_codecs && k < DCV_MAX_CODECS && !named; k++)
+                named = strncmp(caps->codecs[k].encoder, name, sizeof caps->codecs[k].encoder) == 0;
+            if (!named)
+                continue;
+            if (!(caps->flags & DCV_CAP_HARDWARE))
+                return 0;
+            found = 1;
+        }
+    return found;
+}
+
 int co_profile_known(struct dcv_coord *c, const struct dcv_profile *p, char *err, size_t errlen)
 {
     /* The portable codecs and the plugin families this project ships or
@@ -500,6 +523,8 @@ int co_profile_known(struct dcv_coord *c, const struct dcv_profile *p, char *err
         return dcv_err(err, errlen, -EINVAL, "encoder '%s': not auto, hw, sw, a plugin (x264, x265, "
                        "nvenc, vaapi, qsv, vtb, or one a worker registered) or an encoder of this "
                        "FFmpeg", p->encoder);
+    if (p->gpu_policy == DCV_PROFILE_GPU_FALLBACK && hw_only_registered(c, p->encoder))
+        return dcv_profile_fallback_refused(p, err, errlen);
     return 0;
 }
 
