@@ -504,6 +504,11 @@ static int set_interlaced(struct dcv_profile *p, const struct opt_def *o, const 
     return 0;
 }
 
+/* The names the core knows without asking a device: what distconvctl
+ * checks before an upload, and the job process without a registry. The
+ * coordinator also refuses what its workers probed as hardware
+ * (DCV_CAP_HARDWARE, coordinator/registry.c), so a plugin not named here
+ * is still caught at submit. */
 int dcv_profile_hw_only(const char *e)
 {
     static const char *const plugins[] = {"hw", "nvenc", "vaapi", "qsv", "vtb", "amf"};
@@ -523,18 +528,22 @@ int dcv_profile_hw_only(const char *e)
     return 0;
 }
 
+int dcv_profile_fallback_refused(const struct dcv_profile *p, char *err, size_t errlen)
+{
+    if (err && errlen)
+        snprintf(err, errlen,
+                 "--gpu-policy fallback needs a job that may run in software: use "
+                 "--encoder auto (--encoder %s runs on hardware only)",
+                 p->encoder);
+    return -EINVAL;
+}
+
 int dcv_profile_check(const struct dcv_profile *p, char *err, size_t errlen)
 {
     /* Falling back means encoding in software: a job that may only use
      * hardware would silently get what it asked not to. */
-    if (p->gpu_policy == DCV_PROFILE_GPU_FALLBACK && dcv_profile_hw_only(p->encoder)) {
-        if (err && errlen)
-            snprintf(err, errlen,
-                     "--gpu-policy fallback needs a job that may run in software: use "
-                     "--encoder auto (--encoder %s runs on hardware only)",
-                     p->encoder);
-        return -EINVAL;
-    }
+    if (p->gpu_policy == DCV_PROFILE_GPU_FALLBACK && dcv_profile_hw_only(p->encoder))
+        return dcv_profile_fallback_refused(p, err, errlen);
     if (p->interlaced_keep &&
         (p->deinterlace == DCV_DEINT_ON || p->deinterlace == DCV_DEINT_DOUBLE)) {
         if (err && errlen)

@@ -85,8 +85,13 @@ int dcv_profile_check(const struct dcv_profile *p, char *err, size_t errlen);
 
 /* 1 when the encoder preference can only run on hardware: hw, or a
  * hardware plugin / encoder name known to the core (nvenc, vaapi, qsv,
- * vtb, *_nvenc, *_vaapi, *_qsv, *_videotoolbox, *_amf). */
+ * vtb, *_nvenc, *_vaapi, *_qsv, *_videotoolbox, *_amf). Where devices'
+ * capabilities are known (the coordinator at submit), their probed
+ * DCV_CAP_HARDWARE decides for the other names. */
 int dcv_profile_hw_only(const char *encoder);
+/* gpu-policy fallback with an encoder that runs on hardware only: -EINVAL,
+ * the reason (the same wherever it is found) in err. */
+int dcv_profile_fallback_refused(const struct dcv_profile *p, char *err, size_t errlen);
 
 /* 1 for the boolean options, which a command line may give without a
  * value (meaning true); 0 otherwise. */

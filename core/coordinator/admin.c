@@ -32,6 +32,7 @@
 #include "errbuf.h"
 #include "urlpolicy.h"
 #include "log.h"
+#include "pathutil.h"
 #include "rand.h"
 #include "profile.h"
 
@@ -323,7 +324,7 @@ static int shared_root_of(struct dcv_coord *c, const char *real, char *roots, si
         int n;
         if (!realpath(l->v[i], rr))
             continue; /* a root that does not exist (yet) holds nothing */
-        if (co_path_under(real, rr))
+        if (dcv_path_under(real, rr))
             return 1;
         n = snprintf(roots + pos, rlen - pos, "%s%s", pos ? ", " : "", l->v[i]);
         if (n > 0 && (size_t)n < rlen - pos)

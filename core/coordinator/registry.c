@@ -18,6 +18,7 @@
 #include "coordinator/outbox.h"
 #include "coordinator/sessions.h"
 #include "log.h"
+#include "pathutil.h"
 
 struct co_worker *co_worker_find(struct dcv_coord *c, const char *id)
 {
@@ -35,20 +36,10 @@ struct co_worker *co_worker_by_peer(struct dcv_coord *c, const struct dcv_tx_pee
     return NULL;
 }
 
-int co_path_under(const char *file, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    while (n > 1 && prefix[n - 1] == '/')
-        n--;
-    if (n == 1 && prefix[0] == '/')
-        return file[0] == '/';
-    return strncmp(file, prefix, n) == 0 && (file[n] == '/' || file[n] == '\0');
-}
-
 int co_worker_reads_path(const struct co_worker *w, const char *file)
 {
     for (size_t i = 0; i < w->n_paths; i++)
-        if (co_path_under(file, w->paths[i]))
+        if (dcv_path_under(file, w->paths[i]))
             return 1;
     return 0;
 }
@@ -466,6 +457,29 @@ void co_on_heartbeat(struct dcv_coord *c, struct co_worker *w, const struct dcv_
     }
 }
 
+/* 1 when some registered device offers the encoder preference `name` (its
+ * plugin family or one of its encoders) and every such device probed as
+ * hardware: the names dcv_profile_hw_only() cannot know (a third-party
+ * plugin, the test-only fakegpu). */
+static int hw_only_registered(const struct dcv_coord *c, const char *name)
+{
+    int found = 0;
+
+    for (const struct co_worker *w = c->reg.workers; w; w = w->next)
+        for (size_t d = 0; d < w->n_devices; d++) {
+            const struct dcv_device_caps *caps = &w->devices[d].caps;
+            int named = strcmp(w->devices[d].plugin, name) == 0;
+            for (uint32_t k = 0; k < caps->n_codecs && k < DCV_MAX_CODECS && !named; k++)
+                named = strncmp(caps->codecs[k].encoder, name, sizeof caps->codecs[k].encoder) == 0;
+            if (!named)
+                continue;
+            if (!(caps->flags & DCV_CAP_HARDWARE))
+                return 0;
+            found = 1;
+        }
+    return found;
+}
+
 int co_profile_known(struct dcv_coord *c, const struct dcv_profile *p, char *err, size_t errlen)
 {
     /* The portable codecs and the plugin families this project ships or
@@ -500,6 +514,8 @@ int co_profile_known(struct dcv_coord *c, const struct dcv_profile *p, char *err
         return dcv_err(err, errlen, -EINVAL, "encoder '%s': not auto, hw, sw, a plugin (x264, x265, "
                        "nvenc, vaapi, qsv, vtb, or one a worker registered) or an encoder of this "
                        "FFmpeg", p->encoder);
+    if (p->gpu_policy == DCV_PROFILE_GPU_FALLBACK && hw_only_registered(c, p->encoder))
+        return dcv_profile_fallback_refused(p, err, errlen);
     return 0;
 }
 

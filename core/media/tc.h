@@ -7,7 +7,9 @@
  * in; the stages share struct tc because each hands its packet or frame
  * straight on to the next (by reference, no queue between them):
  *   pipeline.c  dcv_transcode(): setup order, stream mapping, the read loop,
- *               the time range, finishing; errors and progress
+ *               the time range, finishing
+ *   tc.c        what every stage uses: errors, progress and cancellation,
+ *               filter-graph linking (depends on no other stage)
  *   input.c     the demuxer: opening the input (or a custom AVIO), timestamp
  *               jumps, which stream is the video
  *   video.c     the video stream: encoder choice, decoder, filter graph,
@@ -190,7 +192,7 @@ struct tc {
 /* Where dcv_tc_link_graph() stopped. */
 enum link_step { LINK_ALLOC, LINK_PARSE, LINK_CONFIG };
 
-/* pipeline.c: errors, progress, filter graphs */
+/* tc.c: errors, progress, filter graphs */
 /* An AVERROR as a negative errno. */
 int dcv_tc_map_averror(int e);
 /* Write the message into t->err; return the (mapped) negative errno, so a
@@ -200,6 +202,13 @@ int dcv_tc_fail(struct tc *t, int ret, const char *fmt, ...) DCV_PRINTF(3, 4);
 /* AVIOInterruptCB of the input (opaque: the struct tc). */
 int dcv_tc_interrupt_cb(void *opaque);
 int dcv_tc_cancelled_error(struct tc *t);
+/* Seconds since the transcode started. */
+double dcv_tc_elapsed_s(const struct tc *t);
+/* The progress so far (final: the output is complete). */
+void dcv_tc_fill_progress(const struct tc *t, struct dcv_progress *p, int final);
+/* Calls the progress callback when due. Returns -ECANCELED when the
+ * callback asked to stop (now or before). */
+int dcv_tc_progress_tick(struct tc *t);
 int dcv_tc_link_graph(AVFilterGraph *g, AVFilterContext *src, AVFilterContext *sink,
                       const char *chain, enum link_step *step);
 

@@ -24,6 +24,7 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "loop.h"
+#include "pathutil.h"
 #include "worker/jobspec.h"
 #include "worker/logtail.h"
 #include "worker/runner.h"
@@ -217,18 +218,6 @@ static int wjob_lingers(const struct wjob *j, uint64_t now)
 
 /* ---- paths ------------------------------------------------------------------ */
 
-/* Longest prefix match of a coordinator path; 1 if `prefix` covers `path`. */
-static size_t prefix_len(const char *path, const char *prefix, size_t plen)
-{
-    while (plen > 1 && prefix[plen - 1] == '/')
-        plen--;
-    if (strncmp(path, prefix, plen) != 0)
-        return 0;
-    if (plen == 1 && prefix[0] == '/')
-        return 1;
-    return path[plen] == '/' || path[plen] == '\0' ? plen : 0;
-}
-
 /* JOB.input.path (the coordinator's view) -> our local path. */
 static int map_path(const struct dcv_worker *w, const char *cpath, char *out, size_t len)
 {
@@ -241,7 +230,7 @@ static int map_path(const struct dcv_worker *w, const char *cpath, char *out, si
         size_t l;
         if (!eq)
             continue;
-        l = prefix_len(cpath, pm->v[i], (size_t)(eq - pm->v[i]));
+        l = dcv_path_prefix_len(cpath, pm->v[i], (size_t)(eq - pm->v[i]));
         if (l > best) {
             const char *local = eq + 1, *rest = cpath + (l == 1 ? 0 : l);
             size_t ll = strlen(local);
@@ -256,7 +245,7 @@ static int map_path(const struct dcv_worker *w, const char *cpath, char *out, si
         }
     }
     for (size_t i = 0; i < w->n_local; i++) {
-        size_t l = prefix_len(cpath, w->local[i], strlen(w->local[i]));
+        size_t l = dcv_path_prefix_len(cpath, w->local[i], strlen(w->local[i]));
         if (l > best) {
             if ((size_t)snprintf(out, len, "%s", cpath) >= len)
                 return -ENAMETOOLONG;

@@ -113,12 +113,15 @@ int dcv_nvml_open(struct dcv_nvml **out, const char *library, char *why, size_t 
     return 0;
 }
 
-void dcv_nvml_close(struct dcv_nvml *n)
+void dcv_nvml_close(struct dcv_nvml **np)
 {
+    struct dcv_nvml *n = np ? *np : NULL;
+
     if (!n)
         return;
     n->shutdown();
     free(n);
+    *np = NULL;
 }
 
 /* NVML strings into a protocol text field: printable ASCII, trimmed. */

@@ -45,7 +45,8 @@ int dcv_nvml_open(struct dcv_nvml **out, const char *library, char *why, size_t 
 /* Query every GPU now; fills at most max entries, returns how many. */
 size_t dcv_nvml_sample(struct dcv_nvml *n, struct dcv_nvml_gpu *gpus, size_t max);
 
-/* nvmlShutdown(); the library stays mapped (see above). NULL is fine. */
-void dcv_nvml_close(struct dcv_nvml *n);
+/* nvmlShutdown(); the library stays mapped (see above). Sets *n to NULL;
+ * NULL and *n NULL are fine. */
+void dcv_nvml_close(struct dcv_nvml **n);
 
 #endif

@@ -109,8 +109,10 @@ static void unlink_child(struct dcv_runner *r, struct dcv_child *c)
         }
 }
 
-void dcv_runner_destroy(struct dcv_runner *r)
+void dcv_runner_destroy(struct dcv_runner **rp)
 {
+    struct dcv_runner *r = rp ? *rp : NULL;
+
     if (!r)
         return;
     while (r->children) {
@@ -123,6 +125,7 @@ void dcv_runner_destroy(struct dcv_runner *r)
         child_free(c);
     }
     free(r);
+    *rp = NULL;
 }
 
 /* pipe2 with both ends >= 3, so dup2 onto 0-2 in the child never clobbers

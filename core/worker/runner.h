@@ -59,8 +59,9 @@ struct dcv_spawn_opts {
 
 /* NULL on allocation failure; max_children >= 1. */
 struct dcv_runner *dcv_runner_new(unsigned max_children);
-/* SIGKILLs every child's process group and reaps it; no callbacks run. */
-void dcv_runner_destroy(struct dcv_runner *r);
+/* SIGKILLs every child's process group and reaps it; no callbacks run.
+ * Sets *r to NULL; NULL and *r NULL are fine. */
+void dcv_runner_destroy(struct dcv_runner **r);
 
 /*
  * Start argv[0] (searched in PATH when it has no '/') with envp (NULL: this

@@ -695,15 +695,17 @@ int dcv_telem_new(struct dcv_telem **out, const char *root, const char *workdir,
     t->cap = 4096;
     t->buf = malloc(t->cap);
     if (!t->root || (workdir && !t->workdir) || !t->buf) {
-        dcv_telem_free(t);
+        dcv_telem_free(&t);
         return dcv_err(err, errlen, -ENOMEM, "telemetry: out of memory");
     }
     *out = t;
     return 0;
 }
 
-void dcv_telem_free(struct dcv_telem *t)
+void dcv_telem_free(struct dcv_telem **tp)
 {
+    struct dcv_telem *t = tp ? *tp : NULL;
+
     if (!t)
         return;
     free(t->root);
@@ -714,8 +716,9 @@ void dcv_telem_free(struct dcv_telem *t)
     free(t->core_pct);
     free(t->net_prev);
     free(t->net_cur);
-    dcv_nvml_close(t->nvml);
+    dcv_nvml_close(&t->nvml);
     free(t);
+    *tp = NULL;
 }
 
 int dcv_telem_use_nvml(struct dcv_telem *t, const char *library, char *why, size_t whylen)

@@ -56,7 +56,8 @@ struct dcv_telem_sample {
  * workdir: file system to report (NULL = disk figures unknown). */
 int dcv_telem_new(struct dcv_telem **out, const char *root, const char *workdir, char *err,
                   size_t errlen);
-void dcv_telem_free(struct dcv_telem *t);
+/* Sets *t to NULL; NULL and *t NULL are fine. */
+void dcv_telem_free(struct dcv_telem **t);
 
 /* Add GPU figures from NVML `library` (telemetry.nvml_library) to every
  * later sample. Opened once: on failure the sampler goes on without GPUs and

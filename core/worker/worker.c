@@ -719,8 +719,7 @@ void dcv_worker_free(struct dcv_worker **wp)
             dcv_runner_reap(w->runner);
             dcv_runner_tick(w->runner);
         }
-        dcv_runner_destroy(w->runner);
-        w->runner = NULL;
+        dcv_runner_destroy(&w->runner);
         wk_jobs_orphan(w);
     }
     for (size_t i = 0; i < w->n_watched; i++)
@@ -735,7 +734,7 @@ void dcv_worker_free(struct dcv_worker **wp)
     if (w->tick_id)
         dcv_loop_cancel_timer(w->loop, w->tick_id);
     close_sock(w);
-    dcv_telem_free(w->telem);
+    dcv_telem_free(&w->telem);
     wk_jobs_free(w);
     wk_outbox_free(w);
     free(w->watched);

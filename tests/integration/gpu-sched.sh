@@ -5,7 +5,8 @@
 #   1. two workers sharing one GPU never exceed its sessions;
 #   2. with the GPU full: fallback encodes at once in software, reject fails
 #      at once, queue fails after gpu-wait, queue without a short wait runs
-#      once a session frees;
+#      once a session frees; fallback with the fakegpu named is refused at
+#      submit (the workers probed it as hardware);
 #   3. a GPU that has fewer sessions than it reports refuses one (-EBUSY):
 #      the job costs no attempt, is held back and completes;
 #   4. sessions NVML reports for other software (fake libnvidia-ml) leave
@@ -119,6 +120,19 @@ ok $? "both workers took jobs ($workers)"
 
 # --- 2. policies with the GPU full ----------------------------------------------
 at "2. policies"
+# Fallback with an encoder that runs on hardware only has nothing to fall
+# back to: refused at submit as --encoder hw is. Only the workers' probed
+# DCV_CAP_HARDWARE tells the coordinator fakegpu is one (distconvctl's
+# own check knows the shipped names only, so it lets these through).
+for e in fakegpu h264_fakegpu; do
+    ctl submit "$TMP/media/s.mkv" --codec h264 --encoder $e --gpu-policy fallback --json \
+        >"$TMP/o" 2>"$TMP/e"
+    rc=$?
+    # accepted (the failure): cancelled, so it holds no session below
+    [ $rc -ne 0 ] || ctl cancel "$(jget "$TMP/o" "d['job_id']")" >/dev/null 2>&1
+    [ $rc -ne 0 ] && grep -qF "fallback needs a job that may run in software: use --encoder auto (--encoder $e runs on hardware only)" "$TMP/e"
+    ok_or $? "--encoder $e --gpu-policy fallback: refused at submit, the workers probed it as hardware (rc $rc)" diag "$(cat "$TMP/e")"
+done
 # Two long jobs (100 frames at 20 fps: 5 s) hold both sessions; the
 # verdicts on the others are compared with the moment the first of them
 # let go (its close in the events log, the same wall clock as the job

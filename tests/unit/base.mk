@@ -40,3 +40,10 @@ tests_unit_test_rand_SOURCES = tests/unit/test_rand.c
 tests_unit_test_rand_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
 tests_unit_test_rand_CFLAGS = $(AM_CFLAGS)
 tests_unit_test_rand_LDADD = core/libdcvbase.la tests/libtap.la
+# pathutil: path prefixes matched by whole components
+check_PROGRAMS += tests/unit/test_pathutil
+TESTS += tests/unit/test_pathutil
+tests_unit_test_pathutil_SOURCES = tests/unit/test_pathutil.c
+tests_unit_test_pathutil_CPPFLAGS = $(BASE_TEST_CPPFLAGS)
+tests_unit_test_pathutil_CFLAGS = $(AM_CFLAGS)
+tests_unit_test_pathutil_LDADD = core/libdcvbase.la tests/libtap.la

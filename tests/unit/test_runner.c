@@ -310,7 +310,7 @@ static void test_max_children(void)
     TAP_IS_INT(dcv_runner_spawn(r, argv, NULL, &ox, &cx, err, sizeof(err)), 0,
                "a slot is free again after reap");
     pid_t pb = dcv_child_pid(cb), px = dcv_child_pid(cx);
-    dcv_runner_destroy(r);
+    dcv_runner_destroy(&r);
     TAP_OK(!alive(pb) && !alive(px) && kill(pb, 0) < 0 && kill(px, 0) < 0,
            "destroy kills and reaps the rest");
 }
@@ -600,7 +600,7 @@ int main(void)
     test_pdeathsig();
     test_distconvd(r);
     TAP_IS_INT(dcv_runner_count(r), 0, "every child reaped");
-    dcv_runner_destroy(r);
+    dcv_runner_destroy(&r);
     int n = count_my_children(which, sizeof(which));
     TAP_IS_INT(n, 0, "no zombies or orphans left among this process's children");
     if (n)

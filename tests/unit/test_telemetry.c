@@ -182,7 +182,7 @@ static void test_cpu(void)
     rm(root, "/proc/stat");
     TAP_IS_INT(dcv_telem_sample_at(t, 15000, &s), 0, "cpu: missing file ok");
     TAP_NEAR(s.cpu_pct, -1, "cpu: missing file unknown");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
 }
 
 /* ---- captured layouts (tests/fixtures/telemetry, one .tree file each) ------ */
@@ -259,7 +259,7 @@ static int sample_tree(const char *name, struct dcv_telem_sample *s)
         return -1;
     struct dcv_telem *t = open_root(root, NULL);
     TAP_IS_INT(dcv_telem_sample_at(t, 0, s), 0, name);
-    dcv_telem_free(t); /* s keeps only numbers here (no cores, no GPUs) */
+    dcv_telem_free(&t); /* s keeps only numbers here (no cores, no GPUs) */
     return 0;
 }
 
@@ -380,7 +380,7 @@ static void test_load_mem(void)
     put(root, "/proc/meminfo", "");
     dcv_telem_sample_at(t, 0, &s);
     TAP_OK(s.load1 == -1 && s.mem_total == -1, "load/mem: empty files unknown");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
 }
 
 static void test_psi(void)
@@ -417,7 +417,7 @@ static void test_psi(void)
     TAP_NEAR(s.psi_mem.full_avg10, -1, "psi: over 100 unknown");
     TAP_NEAR(s.psi_io.some_avg10, -1, "psi: unexpected field order unknown");
     TAP_NEAR(s.psi_io.full_avg10, -1, "psi: bare full unknown");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
 }
 
 static void test_temp(void)
@@ -470,7 +470,7 @@ static void test_temp(void)
     rm(root, "/sys/class/hwmon/hwmon2/temp2_label");
     dcv_telem_sample_at(t, 0, &s);
     TAP_NEAR(s.temp_c, 95.0, "temp: k10temp Tctl when it is all there is");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
 }
 
 static const char net_hdr[] =
@@ -523,7 +523,7 @@ static void test_net(void)
     put_net(root, 0, 100, 100, 2500);
     dcv_telem_sample_at(t, 7000, &s);
     TAP_NEAR(s.net_rx_bps, -1, "net: after a missing file, unknown again");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
 }
 
 static void test_disk(void)
@@ -539,18 +539,18 @@ static void test_disk(void)
     TAP_OK(s.disk_free >= 0 && s.disk_free <= s.disk_total, "disk: 0 <= free <= total");
     long long want = (long long)v.f_bavail * (long long)v.f_frsize;
     TAP_OK(llabs(s.disk_free - want) <= 64LL << 20, "disk: free matches f_bavail (+-64 MiB)");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
 
     char path[4096];
     snprintf(path, sizeof path, "%s/no/such/dir", tmp);
     t = open_root(tmp, path);
     dcv_telem_sample_at(t, 0, &s);
     TAP_OK(s.disk_total == -1 && s.disk_free == -1, "disk: missing work dir unknown");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
     t = open_root(tmp, NULL);
     dcv_telem_sample_at(t, 0, &s);
     TAP_OK(s.disk_total == -1, "disk: no work dir unknown");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
 }
 
 /* Files full of binary junk, NULs, and a very long line: no crash, unknown. */
@@ -587,7 +587,7 @@ static void test_garbage(void)
     TAP_IS_INT(dcv_telem_sample_at(t, 1, &s), 0, "garbage: huge files ok");
     TAP_IS_INT(s.ncpu, 1, "garbage: lines after a huge one still parsed");
     TAP_NEAR(s.load1, -1, "garbage: huge number is not a load");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
 }
 
 static void test_empty_root(void)
@@ -603,7 +603,7 @@ static void test_empty_root(void)
                s.mem_total == -1 && s.swap_total == -1 && !s.psi_present && s.temp_c == -1 &&
                s.net_rx_bps == -1 && s.disk_total == -1,
            "empty root: everything unknown");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
 }
 
 static struct dcv_telem_sample base_sample(void)
@@ -987,7 +987,7 @@ static void test_nvml(void)
     put_gpus(file, "uuid=GPU-12345678-90ab-cdef-1234-567890abcdef temp=93 sessions=5\n");
     k = dcv_nvml_sample(n, g, DCV_NVML_MAX_GPUS);
     TAP_OK(k == 1 && NEAR(g[0].temp_c, 93) && g[0].enc_sessions == 5, "nvml: live figures");
-    dcv_nvml_close(n);
+    dcv_nvml_close(&n);
 
     /* Through the sampler: GPUs in the sample, HEARTBEAT, admission. */
     char root[4096];
@@ -1020,7 +1020,7 @@ static void test_nvml(void)
     put_gpus(file, "");
     dcv_telem_sample_at(t, 0, &s);
     TAP_OK(s.n_gpus == 0 && s.gpus == NULL, "nvml: GPUs gone, none reported");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
 
     /* A sampler whose NVML cannot open goes on without GPUs. */
     t = open_root(root, NULL);
@@ -1028,7 +1028,7 @@ static void test_nvml(void)
                "nvml: sampler without NVML reports why");
     TAP_IS_INT(dcv_telem_sample_at(t, 0, &s), 0, "nvml: and still samples");
     TAP_IS_INT(s.n_gpus, 0, "nvml: no GPUs");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
     unsetenv("DCV_FAKE_NVML_FILE");
 }
 
@@ -1075,7 +1075,7 @@ static void test_real(void)
            "real: PSI absent or 0..100");
     TAP_OK(s.temp_c == -1 || (s.temp_c > 0 && s.temp_c <= 200), "real: temperature absent or sane");
     TAP_OK(s.net_rx_bps >= 0 && s.net_tx_bps >= 0, "real: network rates known on second sample");
-    dcv_telem_free(t);
+    dcv_telem_free(&t);
 }
 
 int main(void)
