@@ -243,10 +243,8 @@ static void child_run(struct dcv_conf *conf, const char *path, int fd,
     p->hdr.fini(p->ctx);
 }
 
-static void child_main(struct dcv_conf *conf, const char *dir, const char *file, int fd,
-                       pid_t parent, const struct dcv_probe_ext *ext)
+void dcv_probe_child_setup(pid_t parent)
 {
-    char path[PATH_MAX + 256];
     sigset_t none;
 
     /* The daemon blocks signals for its signalfd; a plugin crash must
@@ -263,13 +261,21 @@ static void child_main(struct dcv_conf *conf, const char *dir, const char *file,
     /* Own process group, so a timeout also kills helpers it spawned. */
     setpgid(0, 0);
 #ifdef HAVE_SYS_PRCTL_H
-    /* An orphaned probe (the daemon was killed) must not hold a GPU. */
+    /* An orphaned child (the daemon was killed) must not hold a GPU. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(1);
 #else
     (void)parent;
 #endif
+}
+
+static void child_main(struct dcv_conf *conf, const char *dir, const char *file, int fd,
+                       pid_t parent, const struct dcv_probe_ext *ext)
+{
+    char path[PATH_MAX + 256];
+
+    dcv_probe_child_setup(parent);
     snprintf(path, sizeof(path), "%s/%s", dir, file);
     child_run(conf, path, fd, ext);
     close(fd);

@@ -8,6 +8,7 @@
 #define DCV_PROBE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include "config.h"
 
 /* Probe every plugin in the configured plugin_dir. Returns 0 and a JSON
@@ -54,5 +55,10 @@ int dcv_probe_run(struct dcv_conf *conf, unsigned timeout_ms, const struct dcv_p
 
 /* Render a report from dcv_probe_all as human-readable text. */
 int dcv_probe_format_text(const char *json, char **text_out);
+/* In a child forked without exec (a probe, the background benchmark):
+ * default signal dispositions and an empty mask, its own process group,
+ * and killed when the daemon dies (it _exits at once if that happened
+ * already). parent: the daemon's pid, taken before fork(). */
+void dcv_probe_child_setup(pid_t parent);
 
 #endif

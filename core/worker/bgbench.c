@@ -13,12 +13,10 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#ifdef HAVE_SYS_PRCTL_H
-#include <sys/prctl.h>
-#endif
 
 #include "errbuf.h"
 #include "log.h"
+#include "probe.h"
 #include "worker/encbench.h"
 
 #define COMP "benchmark"
@@ -52,24 +50,11 @@ static void write_all(int fd, const char *p, size_t n)
 
 static void child_main(struct dcv_conf *conf, unsigned probe_timeout_ms, int fd, pid_t parent)
 {
-    static const int dfl[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE};
-    sigset_t none;
     char *json = NULL, err[1024] = "";
 
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (size_t i = 0; i < sizeof dfl / sizeof dfl[0]; i++)
-        signal(dfl[i], SIG_DFL);
     /* Its own group: a TERM for the daemon's group (a terminal's ^C)
      * reaches the daemon, which then ends this one itself. */
-    setpgid(0, 0);
-#ifdef HAVE_SYS_PRCTL_H
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(1);
-#else
-    (void)parent;
-#endif
+    dcv_probe_child_setup(parent);
     errno = 0;
     if (setpriority(PRIO_PROCESS, 0, getpriority(PRIO_PROCESS, 0) + BENCH_NICE) < 0)
         dcv_log(DCV_LOG_DEBUG, COMP, "cannot lower its priority: %s", strerror(errno));
