@@ -167,6 +167,8 @@ int cmd_info(struct ctl *c)
         show_kv("data", dcv_json_str(b, "data_endpoint", "-"));
         show_kv("version", dcv_json_str(b, "version", "-"));
         show_kv("epoch", dcv_json_str(b, "coordinator_epoch", "-"));
+        if (dcv_json_str(b, "http_url", NULL))
+            show_kv("http", dcv_json_str(b, "http_url", ""));
         if ((st = dcv_json_get(b, "storage", json_type_object))) {
             show_usage(st, "inputs", "inputs");
             show_usage(st, "outputs", "outputs");

@@ -93,6 +93,10 @@ struct dcv_settings {
     enum dcv_gpu_policy gpu_policy;      /* queue.gpu_policy: default of profile gpu-policy */
     int32_t gpu_wait_s;                  /* queue.gpu_wait_s: queue policy's wait, 0 = forever */
     int32_t unschedulable_timeout_s;     /* queue.unschedulable_timeout_s: 0 = wait forever */
+    char http_bind[96];                  /* http.bind: "127.0.0.1:7480", "" = no HTTP plane */
+    int32_t http_max_connections;        /* http.max_connections: clients at once */
+    int32_t http_per_ip;                 /* http.per_ip_connections: one address at once */
+    int32_t http_timeout_s;              /* http.timeout_s: an idle connection is closed */
     int32_t busy_hold_s;                 /* queue.busy_hold_s: an -EBUSY lowered limit lasts this long */
     int32_t chunk_size, credit_chunks;   /* transfer.*: data-plane chunk bytes, window */
     enum dcv_stream_policy stream;       /* transfer.stream */

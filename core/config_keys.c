@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "config_int.h"
+#include "http/httpaddr.h"
 #include "errbuf.h"
 #include "urlpolicy.h"
 
@@ -95,6 +96,7 @@ static int validate_path_map(const char *v, char *why, size_t whylen);
 static int validate_abs(const char *v, char *why, size_t whylen);
 static int validate_group(const char *v, char *why, size_t whylen);
 static int validate_url_protocol(const char *v, char *why, size_t whylen);
+static int validate_http_bind(const char *v, char *why, size_t whylen);
 
 const struct key_def cfg_keys[] = {
     { "role", "DISTCONV_ROLE", KEY_ENUM, FIELD(role), role_choices, 0, 0, NULL },
@@ -132,6 +134,13 @@ const struct key_def cfg_keys[] = {
       86400000, NULL },
     { "queue.gpu_policy", NULL, KEY_ENUM, FIELD(gpu_policy), gpu_policy_choices, 0, 0, NULL },
     { "queue.gpu_wait_s", NULL, KEY_INT, FIELD(gpu_wait_s), NULL, 0, 30 * 86400, NULL },
+    { "http.bind", "DISTCONV_HTTP_BIND", KEY_STRING, FIELD(http_bind), NULL, 0, 0,
+      validate_http_bind },
+    { "http.max_connections", "DISTCONV_HTTP_MAX_CONNECTIONS", KEY_INT,
+      FIELD(http_max_connections), NULL, 1, 10000, NULL },
+    { "http.per_ip_connections", NULL, KEY_INT, FIELD(http_per_ip), NULL, 1, 10000, NULL },
+    { "http.timeout_s", "DISTCONV_HTTP_TIMEOUT_S", KEY_INT, FIELD(http_timeout_s), NULL, 1,
+      3600, NULL },
     { "queue.unschedulable_timeout_s", "DISTCONV_UNSCHEDULABLE_TIMEOUT_S", KEY_INT,
       FIELD(unschedulable_timeout_s), NULL, 0, 30 * 86400, NULL },
     { "queue.busy_hold_s", NULL, KEY_INT, FIELD(busy_hold_s), NULL, 1, 3600, NULL },
@@ -239,6 +248,17 @@ static int validate_name(const char *v, char *why, size_t whylen)
 }
 
 /* "" (the role's default) or a transport endpoint: tcp://HOST:PORT or ipc:///PATH. */
+/* "" turns the HTTP plane off; otherwise an address it can listen on. */
+static int validate_http_bind(const char *v, char *why, size_t whylen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int loopback;
+    if (!*v)
+        return 0;
+    return dcv_http_bind_parse(v, &ss, &sl, &loopback, why, whylen);
+}
+
 static int validate_endpoint(const char *v, char *why, size_t whylen)
 {
     const char *colon;
@@ -614,6 +634,10 @@ void cfg_set_defaults(struct dcv_settings *s)
     s->retry_backoff_max_ms = 60000;
     s->gpu_policy = DCV_GPU_FALLBACK;
     s->gpu_wait_s = 3600;
+    snprintf(s->http_bind, sizeof s->http_bind, "127.0.0.1:7480");
+    s->http_max_connections = 64;
+    s->http_per_ip = 16;
+    s->http_timeout_s = 30;
     s->busy_hold_s = 60;
     s->chunk_size = 1024 * 1024;
     s->credit_chunks = 8;

@@ -1,13 +1,13 @@
 # Sourced by scripts/quickstart and scripts/test: install the Debian 12
 # packages distconv needs to build and test, if any is missing.
 DCV_DEPS="build-essential autoconf automake libtool pkg-config
-  libconfig-dev libjson-c-dev libsqlite3-dev libzmq3-dev libssl-dev
+  libconfig-dev libjson-c-dev libsqlite3-dev libzmq3-dev libssl-dev libmicrohttpd-dev
   libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev
   ffmpeg python3"
 # Only scripts/test's fuzz and valgrind stages need these (a quickstart
 # user should not download a second compiler); mesa-vulkan-drivers gives
 # test_hwframes a real (software, lavapipe) hardware-frames device.
-DCV_TEST_DEPS="clang libclang-rt-14-dev valgrind xxd mesa-vulkan-drivers"
+DCV_TEST_DEPS="clang libclang-rt-14-dev valgrind xxd mesa-vulkan-drivers prometheus curl"
 
 dcv_install_deps() { # dcv_install_deps [PACKAGES]: default $DCV_DEPS
     missing=""

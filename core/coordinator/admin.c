@@ -788,6 +788,12 @@ static void verb_info(struct req_ctx *x)
         json_object_object_add(body, "data_endpoint", jstr(ep));
         json_object_object_add(body, "version", jstr(PACKAGE_VERSION));
         json_object_object_add(body, "coordinator_epoch", jstr(c->epoch));
+        /* The HTTP plane, when it listens (http.bind). */
+        if (c->http) {
+            char url[160];
+            snprintf(url, sizeof url, "http://%s/", c->set->http_bind);
+            json_object_object_add(body, "http_url", jstr(url));
+        }
         if (x->roles & DCV_AUTH_OPERATOR)
             admin_info_storage(c, body);
     }

@@ -28,6 +28,7 @@
 #include "coordinator/control.h"
 #include "coordinator/dataplane.h"
 #include "coordinator/dispatch.h"
+#include "coordinator/http_metrics.h"
 #include "coordinator/inputhash.h"
 #include "coordinator/outbox.h"
 #include "coordinator/registry.h"
@@ -248,6 +249,11 @@ int dcv_coord_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *c
         goto fail;
     }
     c->started_at = co_now();
+    c->started_wall_ms = co_wall_ms();
+    if ((r = co_http_start(c, e, sizeof e)) < 0) {
+        dcv_errf(err, errlen, "http: %s", e);
+        goto fail;
+    }
     tick = c->hb_ms / 4;
     tick = tick < 20 ? 20 : tick > 500 ? 500 : tick;
     if ((r = dcv_loop_add_timer(loop, tick, tick, tick_cb, c, &c->tick_timer, e, sizeof e)) < 0) {
@@ -295,6 +301,7 @@ void dcv_coord_free(struct dcv_coord **cp)
         dcv_loop_cancel_timer(c->loop, c->out.timer);
     if (c->hash.timer)
         dcv_loop_cancel_timer(c->loop, c->hash.timer);
+    co_http_free(c);
     /* The timers are off: what follows frees what their callbacks use. */
     dcv_xsrv_free(&c->xsrv);
     co_dataplane_free(c);

@@ -179,6 +179,7 @@ struct co_hashes {            /* inputhash.c */
     uint64_t timer;
 };
 struct co_wait;
+struct dcv_httpd;
 struct co_dispatcher {        /* dispatch.c, waits.c */
     struct dcv_sched_cursor cursor;
     struct co_hint *hints;
@@ -215,6 +216,8 @@ struct dcv_coord {
     uint64_t hb_ms, dead_ms;  /* heartbeat interval, liveness window */
     uint64_t tick_timer;
     uint64_t started_at;
+    int64_t started_wall_ms;  /* for process_start_time_seconds */
+    struct dcv_httpd *http;   /* http_metrics.c; NULL without http.bind */
     int grace_done;
 
     struct co_registry reg;

@@ -26,9 +26,10 @@ core_coordinator_libdcvcoord_la_SOURCES = core/coordinator/coord.c core/coordina
 	core/coordinator/dataplane.h core/coordinator/admin.c core/coordinator/admin.h \
 	core/coordinator/admin_int.h core/coordinator/admin_workers.c \
 	core/coordinator/blobs.c core/coordinator/blobs.h core/coordinator/retention.c \
-	core/coordinator/retention.h core/coordinator/admin_storage.c
+	core/coordinator/retention.h core/coordinator/admin_storage.c \
+	core/coordinator/http_metrics.c core/coordinator/http_metrics.h
 core_coordinator_libdcvcoord_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS) $(SQLITE_CFLAGS)
-core_coordinator_libdcvcoord_la_LIBADD = core/coordinator/libdcvstore.la \
+core_coordinator_libdcvcoord_la_LIBADD = core/http/libdcvhttp.la core/coordinator/libdcvstore.la \
 	core/coordinator/libdcvsched.la core/xfer/libdcvdata.la core/libdcvnet.la \
 	core/xfer/libdcvxfer.la core/libdcvproto.la core/libdcvloop.la core/libdcvplug.la \
 	core/libdcvbase.la $(SQLITE_LIBS) $(JSONC_LIBS) $(AV_LIBS)

@@ -1,0 +1,286 @@
+/*
+ * The coordinator's HTTP plane (http_metrics.h): its routes and /metrics
+ * in the Prometheus text exposition format 0.0.4.
+ *
+ * Cardinality is bounded by the cluster, not the queue: labels name
+ * states, workers and GPUs, never jobs.
+ */
+#include "coordinator/http_metrics.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "build-config.h"
+#include "config.h"
+#include "coordinator/jobstate.h"
+#include "coordinator/registry.h"
+#include "coordinator/store.h"
+#include "errbuf.h"
+#include "http/httpd.h"
+#include "log.h"
+
+/* A growing text buffer; on allocation failure it stops growing and says so. */
+struct mbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void mb_add(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mb_add(struct mbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->oom)
+        return;
+    for (;;) {
+        size_t room = b->cap - b->len;
+        va_start(ap, fmt);
+        n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && (size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap ? b->cap * 2 : 8192) + (size_t)n;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+}
+
+/* A label value: backslash, double quote and newline escaped. */
+static void mb_label(struct mbuf *b, const char *v)
+{
+    for (const char *s = v; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            mb_add(b, "\\%c", *s);
+        else if (*s == '\n')
+            mb_add(b, "\\n");
+        else
+            mb_add(b, "%c", *s);
+    }
+}
+
+static void mb_family(struct mbuf *b, const char *name, const char *type, const char *help)
+{
+    mb_add(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{worker="w1"} value: one sample of a per-worker family. */
+static void worker_sample(struct mbuf *b, const char *name, const struct co_worker *w, double v)
+{
+    mb_add(b, "%s{worker=\"", name);
+    mb_label(b, w->id);
+    mb_add(b, "\"} %.17g\n", v);
+}
+
+static void jobs_by_state(struct dcv_coord *c, struct mbuf *b)
+{
+    char err[256];
+
+    mb_family(b, "distconv_jobs", "gauge", "Jobs in the store by state.");
+    for (int s = 0; s < DCV_JOB_STATE_COUNT; s++) {
+        int64_t n = 0;
+        if (dcv_store_count(c->store, s, &n, err, sizeof err) < 0) {
+            dcv_log(DCV_LOG_WARN, CO_LOG, "metrics: %s", err);
+            continue;
+        }
+        mb_add(b, "distconv_jobs{state=\"%s\"} %" PRId64 "\n", dcv_job_state_wire_name(s), n);
+    }
+}
+
+/* Every worker the registry knows, online or not; telemetry only where a
+ * heartbeat brought it (a figure the worker does not know is left out). */
+static void workers(struct dcv_coord *c, struct mbuf *b)
+{
+    static const struct {
+        const char *name, *help;
+    } fam[] = {
+        {"distconv_worker_up", "1 while the worker's heartbeats arrive."},
+        {"distconv_worker_draining", "1 while the worker takes no new jobs (drain)."},
+        {"distconv_worker_busy", "1 while the worker's admission control refuses jobs."},
+        {"distconv_worker_benchmarking", "1 while its startup benchmark measures."},
+        {"distconv_worker_slots", "Jobs the worker runs at once."},
+        {"distconv_worker_slots_used", "Jobs the coordinator has placed on the worker."},
+    };
+    int online = 0, offline = 0;
+
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        mb_family(b, fam[f].name, "gauge", fam[f].help);
+        for (struct co_worker *w = c->reg.workers; w; w = w->next) {
+            double v = 0;
+            switch (f) {
+            case 0: v = w->online; break;
+            case 1: v = w->admin_drain || (w->has_tel && w->tel.draining); break;
+            case 2: v = w->has_tel && w->tel.busy; break;
+            case 3: v = w->online && w->benchmarking; break;
+            case 4: v = (double)w->slots; break;
+            default: {
+                unsigned n = 0;
+                for (struct co_job *j = c->att.jobs; j; j = j->next)
+                    n += strcmp(j->worker, w->id) == 0;
+                v = n;
+            }
+            }
+            worker_sample(b, fam[f].name, w, v);
+        }
+    }
+    for (struct co_worker *w = c->reg.workers; w; w = w->next) {
+        if (w->online)
+            online++;
+        else
+            offline++;
+    }
+    mb_family(b, "distconv_workers", "gauge", "Workers the coordinator knows, by state.");
+    mb_add(b, "distconv_workers{state=\"online\"} %d\ndistconv_workers{state=\"offline\"} %d\n",
+           online, offline);
+
+    mb_family(b, "distconv_worker_cpu_percent", "gauge", "Whole-machine CPU use of the worker.");
+    for (struct co_worker *w = c->reg.workers; w; w = w->next)
+        if (w->online && w->has_tel)
+            worker_sample(b, "distconv_worker_cpu_percent", w, w->tel.cpu_pct);
+    mb_family(b, "distconv_worker_load1", "gauge", "The worker's 1-minute load average.");
+    for (struct co_worker *w = c->reg.workers; w; w = w->next)
+        if (w->online && w->has_tel)
+            worker_sample(b, "distconv_worker_load1", w, w->tel.load1);
+    mb_family(b, "distconv_worker_memory_bytes", "gauge", "The worker machine's memory.");
+    for (struct co_worker *w = c->reg.workers; w; w = w->next)
+        if (w->online && w->has_tel) {
+            mb_add(b, "distconv_worker_memory_bytes{worker=\"");
+            mb_label(b, w->id);
+            mb_add(b, "\",kind=\"total\"} %" PRId64 "\n", w->tel.mem_total);
+            mb_add(b, "distconv_worker_memory_bytes{worker=\"");
+            mb_label(b, w->id);
+            mb_add(b, "\",kind=\"available\"} %" PRId64 "\n", w->tel.mem_avail);
+        }
+    mb_family(b, "distconv_worker_temperature_celsius", "gauge",
+              "The worker's hottest CPU sensor, where it has one.");
+    for (struct co_worker *w = c->reg.workers; w; w = w->next)
+        if (w->online && w->has_tel && w->tel.temp_c >= 0)
+            worker_sample(b, "distconv_worker_temperature_celsius", w, w->tel.temp_c);
+    mb_family(b, "distconv_gpu_encoder_sessions", "gauge",
+              "Encoder sessions open on an NVIDIA GPU (every process of its machine), from NVML.");
+    for (struct co_worker *w = c->reg.workers; w; w = w->next)
+        for (size_t g = 0; w->online && w->has_tel && g < w->tel.n_gpus && g < DCV_PROTO_MAX_GPUS; g++)
+            if (w->tel.gpus[g].enc_sessions >= 0) {
+                mb_add(b, "distconv_gpu_encoder_sessions{worker=\"");
+                mb_label(b, w->id);
+                mb_add(b, "\",gpu=\"");
+                mb_label(b, w->tel.gpus[g].id);
+                mb_add(b, "\"} %" PRId64 "\n", w->tel.gpus[g].enc_sessions);
+            }
+}
+
+/* The process_* families Prometheus client libraries export. */
+static void process(struct dcv_coord *c, struct mbuf *b)
+{
+    struct rusage ru;
+    long size_pages = 0, rss_pages = 0, page = sysconf(_SC_PAGESIZE);
+    unsigned long fds = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    DIR *d = opendir("/proc/self/fd");
+
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size_pages, &rss_pages) != 2)
+            rss_pages = 0;
+        fclose(f);
+    }
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));)
+            fds += e->d_name[0] != '.';
+        closedir(d);
+    }
+    getrusage(RUSAGE_SELF, &ru);
+    mb_family(b, "process_cpu_seconds_total", "counter", "User and system CPU time spent.");
+    mb_add(b, "process_cpu_seconds_total %.6f\n",
+           (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+               ru.ru_stime.tv_usec / 1e6);
+    mb_family(b, "process_resident_memory_bytes", "gauge", "Resident memory size.");
+    mb_add(b, "process_resident_memory_bytes %ld\n", rss_pages * page);
+    mb_family(b, "process_open_fds", "gauge", "Open file descriptors.");
+    mb_add(b, "process_open_fds %lu\n", fds > 0 ? fds - 1 : 0); /* less opendir's own */
+    mb_family(b, "process_start_time_seconds", "gauge", "Start time since the Unix epoch.");
+    mb_add(b, "process_start_time_seconds %.3f\n", (double)c->started_wall_ms / 1000.0);
+}
+
+static void on_metrics(void *ud, const struct dcv_http_req *rq, struct dcv_http_reply *out)
+{
+    struct dcv_coord *c = ud;
+    struct mbuf b = {0};
+
+    (void)rq;
+    mb_family(&b, "distconv_build_info", "gauge", "The running distconv version.");
+    mb_add(&b, "distconv_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+    jobs_by_state(c, &b);
+    workers(c, &b);
+    process(c, &b);
+    if (b.oom) {
+        free(b.p);
+        out->status = 500;
+        out->body = strdup("{\"error\":\"coordinator out of memory\"}\n");
+        out->len = out->body ? strlen(out->body) : 0;
+        return;
+    }
+    out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    out->body = b.p;
+    out->len = b.len;
+}
+
+static const struct dcv_http_route routes[] = {
+    {"GET", "/metrics", on_metrics},
+};
+
+int co_http_start(struct dcv_coord *c, char *err, size_t errlen)
+{
+    const struct dcv_settings *s = c->set;
+    struct dcv_http_opts o = {
+        .bind = s->http_bind,
+        .max_connections = (unsigned)s->http_max_connections,
+        .per_ip = (unsigned)s->http_per_ip,
+        .timeout_s = (unsigned)s->http_timeout_s,
+    };
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int loopback, r;
+
+    if (!s->http_bind[0])
+        return 0;
+    if ((r = dcv_http_bind_parse(s->http_bind, &ss, &sl, &loopback, err, errlen)) < 0)
+        return r;
+    /* Read-only and without authentication so far: loopback only (docs/
+     * operations.md "The HTTP plane"). */
+    if (!loopback)
+        return dcv_err(err, errlen, -EPERM,
+                       "http.bind %s is not a loopback address: the HTTP plane serves "
+                       "without authentication and listens only on 127.0.0.0/8 or [::1]; "
+                       "set http.bind = \"127.0.0.1:7480\" (or \"\" for none)",
+                       s->http_bind);
+    if ((r = dcv_httpd_start(c->loop, &o, routes, sizeof routes / sizeof routes[0], c, &c->http,
+                             err, errlen)) < 0)
+        return r;
+    dcv_log(DCV_LOG_INFO, CO_LOG, "http endpoint bound: http://%s/metrics", s->http_bind);
+    return 0;
+}
+
+void co_http_free(struct dcv_coord *c)
+{
+    dcv_httpd_free(&c->http);
+}
