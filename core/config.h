@@ -93,7 +93,7 @@ struct dcv_settings {
     enum dcv_gpu_policy gpu_policy;      /* queue.gpu_policy: default of profile gpu-policy */
     int32_t gpu_wait_s;                  /* queue.gpu_wait_s: queue policy's wait, 0 = forever */
     int32_t unschedulable_timeout_s;     /* queue.unschedulable_timeout_s: 0 = wait forever */
-    char http_bind[96];                  /* http.bind: "127.0.0.1:7480", "" = no HTTP plane */
+    char http_bind[96];                  /* http.bind: "127.0.0.1:7480", "off" or "" = none */
     int32_t http_max_connections;        /* http.max_connections: clients at once */
     int32_t http_per_ip;                 /* http.per_ip_connections: one address at once */
     int32_t http_timeout_s;              /* http.timeout_s: an idle connection is closed */

@@ -248,13 +248,14 @@ static int validate_name(const char *v, char *why, size_t whylen)
 }
 
 /* "" (the role's default) or a transport endpoint: tcp://HOST:PORT or ipc:///PATH. */
-/* "" turns the HTTP plane off; otherwise an address it can listen on. */
+/* "off" (or "" in the file) turns the HTTP plane off; otherwise an address
+ * it can listen on. An empty variable counts as unset, hence the word. */
 static int validate_http_bind(const char *v, char *why, size_t whylen)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
     int loopback;
-    if (!*v)
+    if (!*v || strcmp(v, "off") == 0)
         return 0;
     return dcv_http_bind_parse(v, &ss, &sl, &loopback, why, whylen);
 }

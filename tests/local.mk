@@ -22,7 +22,7 @@ AM_TESTS_ENVIRONMENT = \
 	DCV_FFMPEG='$(FFMPEG)'; export DCV_FFMPEG; \
 	DCV_FFPROBE='$(FFPROBE)'; export DCV_FFPROBE; \
 	DCV_SANITIZERS='$(enable_sanitizers)'; export DCV_SANITIZERS; \
-	DISTCONV_HTTP_BIND=$${DISTCONV_HTTP_BIND-}; export DISTCONV_HTTP_BIND; \
+	DISTCONV_HTTP_BIND=$${DISTCONV_HTTP_BIND:-off}; export DISTCONV_HTTP_BIND; \
 	ASAN_OPTIONS='detect_leaks=1:abort_on_error=1:detect_odr_violation=0'; export ASAN_OPTIONS; \
 	UBSAN_OPTIONS='print_stacktrace=1:halt_on_error=1'; export UBSAN_OPTIONS; \
 	LSAN_OPTIONS='suppressions=$(abs_top_srcdir)/tests/lsan.supp:print_suppressions=0'; export LSAN_OPTIONS;

@@ -29,6 +29,7 @@
 #include "coordinator/outbox.h"
 #include "coordinator/registry.h"
 #include "coordinator/waits.h"
+#include "coordinator/stats.h"
 #include "errbuf.h"
 #include "urlpolicy.h"
 #include "log.h"
@@ -446,6 +447,7 @@ static void verb_submit(struct req_ctx *x)
         goto out;
     }
     if (created) {
+        co_stats_submitted(c);
         dcv_log(DCV_LOG_INFO, CO_LOG, "job %s submitted (%s, %s priority %d)", job.id,
                 in->name,
                 dcv_prio_class_name(job.prio_class), job.priority);

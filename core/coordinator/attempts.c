@@ -3,6 +3,7 @@
  * after -EBUSY, the store-event wrapper and the kicks (attempts.h).
  */
 #include "coordinator/attempts.h"
+#include "coordinator/stats.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -61,8 +62,18 @@ int co_apply_ev(struct dcv_coord *c, const char *job_id, enum dcv_job_event ev, 
                 struct dcv_job *out)
 {
     char err[512];
-    int r = dcv_store_apply(c->store, job_id, ev, attempt, note, worker, session, error, out, err,
-                            sizeof err);
+    struct dcv_job mine;
+    struct dcv_job *j = out ? out : &mine;
+    int r;
+
+    /* The job after the event: /metrics counts the ends (stats.c). */
+    memset(&mine, 0, sizeof mine);
+    r = dcv_store_apply(c->store, job_id, ev, attempt, note, worker, session, error, j, err,
+                        sizeof err);
+    if (r == 0)
+        co_stats_event(c, (int)ev, (int)j->state);
+    if (!out)
+        dcv_job_clear(&mine);
     if (r == -ESTALE || r == -EINVAL || r == -ENOENT)
         dcv_log(DCV_LOG_DEBUG, CO_LOG, "ignored %s for job %s attempt %d: %s",
                 dcv_job_event_name(ev), job_id, attempt, err);

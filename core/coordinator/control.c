@@ -18,6 +18,7 @@
 #include "coordinator/jobrec.h"
 #include "coordinator/outbox.h"
 #include "coordinator/registry.h"
+#include "coordinator/stats.h"
 #include "coordinator/sessions.h"
 #include "errbuf.h"
 #include "log.h"
@@ -365,6 +366,8 @@ static void on_done(struct dcv_coord *c, struct co_worker *w, const void *msg)
                     j->session, err, NULL);
     } else if (co_apply_ev(c, j->id, DCV_EV_SUCCEED, j->attempt, "output verified", NULL, j->session,
                            NULL, NULL) == 0) {
+        co_stats_run_time(c, j->codec, j->has_encoder ? j->plugin : j->reattach_plugin,
+                          (double)(co_now() - j->assigned_at) / 1000.0);
         dcv_log(DCV_LOG_INFO, CO_LOG, "job %s done on %s: %s, %" PRId64 " bytes", j->id, w->id,
                 name, m->output.size);
     }

@@ -66,6 +66,7 @@ struct co_job {
     char phys[DCV_SCHED_KEY_MAX]; /* physical device "host/device_id" of a hw placement */
     int hw;                       /* placed on a hardware device: a GPU job */
     char place_dev[DCV_PROTO_HOST]; /* placement device_id, for messages */
+    char codec[16];                 /* the placement's codec, for /metrics */
     char reattach_plugin[DCV_PROTO_ID]; /* re-attached, device not yet matched */
     int has_progress;
     uint64_t progress_stored; /* monotonic ms of the last PROGRESS written to the store */
@@ -179,6 +180,23 @@ struct co_hashes {            /* inputhash.c */
     uint64_t timer;
 };
 struct co_wait;
+
+/* stats.c: counters and histograms since this process started (/metrics). */
+#define CO_HIST_BOUNDS 12 /* bucket upper bounds in seconds, +Inf after them */
+#define CO_HIST_SERIES 24 /* codec x family pairs kept; more go to "other" */
+struct co_hist {
+    char codec[16], family[DCV_PROTO_ID];
+    uint64_t bucket[CO_HIST_BOUNDS + 1]; /* not cumulative; +Inf last */
+    uint64_t count;
+    double sum;
+};
+struct co_stats {
+    uint64_t submitted;
+    uint64_t ended[DCV_JOB_STATE_COUNT]; /* jobs that reached done, failed, cancelled */
+    uint64_t attempts[DCV_EV_COUNT];     /* attempts ended, by the event that ended them */
+    struct co_hist wait[CO_HIST_SERIES], run[CO_HIST_SERIES];
+    size_t n_wait, n_run;
+};
 struct dcv_httpd;
 struct co_dispatcher {        /* dispatch.c, waits.c */
     struct dcv_sched_cursor cursor;
@@ -218,6 +236,7 @@ struct dcv_coord {
     uint64_t started_at;
     int64_t started_wall_ms;  /* for process_start_time_seconds */
     struct dcv_httpd *http;   /* http_metrics.c; NULL without http.bind */
+    struct co_stats stats;    /* stats.c */
     int grace_done;
 
     struct co_registry reg;

@@ -4,6 +4,7 @@
  */
 #include "coordinator/dispatch.h"
 #include "coordinator/waits.h"
+#include "coordinator/stats.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -127,6 +128,8 @@ static int assign(struct dcv_coord *c, const struct qjob *q, const struct co_inp
     copy_str(j->session, sizeof j->session, w->session);
     j->attempt = q->attempt;
     j->assigned_at = co_now();
+    snprintf(j->codec, sizeof j->codec, "%.*s", (int)strnlen(cc->codec, sizeof cc->codec),
+             cc->codec);
     co_job_place(j, view, dev);
     copy_str(skey, skeylen, j->skey);
 
@@ -620,6 +623,8 @@ void co_dispatch(struct dcv_coord *c)
         if (assign(c, x, &ci, vs.ws[res.worker], &WJ[res.worker], &pl, skey, sizeof skey) == 0) {
             struct co_job *cj = co_job_find(c, x->id);
             co_wait_clear(c, x->id);
+            co_stats_queue_wait(c, prof.codec, pl.dev->plugin,
+                                (double)(wall - x->queued_ms) / 1000.0);
             W[res.worker].slots_used++;
             if (res.hw)
                 W[res.worker].gpu_used++;

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "coordinator/jobstate.h"
 #include "coordinator/registry.h"
+#include "coordinator/stats.h"
 #include "coordinator/store.h"
 #include "errbuf.h"
 #include "http/httpd.h"
@@ -104,6 +105,62 @@ static void jobs_by_state(struct dcv_coord *c, struct mbuf *b)
             continue;
         }
         mb_add(b, "distconv_jobs{state=\"%s\"} %" PRId64 "\n", dcv_job_state_wire_name(s), n);
+    }
+}
+
+/* Counters since this process started (stats.c). */
+static void counters(struct dcv_coord *c, struct mbuf *b)
+{
+    static const struct {
+        int ev;
+        const char *outcome;
+    } att[] = {
+        {DCV_EV_SUCCEED, "done"},           {DCV_EV_FAIL_RETRYABLE, "failed_retryable"},
+        {DCV_EV_FAIL_PERMANENT, "failed"},  {DCV_EV_REJECT, "rejected"},
+        {DCV_EV_WORKER_LOST, "worker_lost"}, {DCV_EV_REQUEUE_BUSY, "busy"},
+    };
+    static const int ends[] = {DCV_JOB_DONE, DCV_JOB_FAILED, DCV_JOB_CANCELLED};
+
+    mb_family(b, "distconv_jobs_submitted_total", "counter", "Jobs submitted since start.");
+    mb_add(b, "distconv_jobs_submitted_total %" PRIu64 "\n", c->stats.submitted);
+    mb_family(b, "distconv_jobs_ended_total", "counter",
+              "Jobs that reached a final state since start, by that state.");
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+        mb_add(b, "distconv_jobs_ended_total{state=\"%s\"} %" PRIu64 "\n",
+               dcv_job_state_wire_name(ends[i]), c->stats.ended[ends[i]]);
+    mb_family(b, "distconv_attempts_total", "counter",
+              "Attempts ended since start, by outcome (busy: requeued, not spent).");
+    for (size_t i = 0; i < sizeof att / sizeof att[0]; i++)
+        mb_add(b, "distconv_attempts_total{outcome=\"%s\"} %" PRIu64 "\n", att[i].outcome,
+               c->stats.attempts[att[i].ev]);
+}
+
+static void histogram(struct mbuf *b, const char *name, const char *help,
+                      const struct co_hist *h, size_t n)
+{
+    mb_family(b, name, "histogram", help);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t cum = 0;
+        for (size_t k = 0; k <= CO_HIST_BOUNDS; k++) {
+            cum += h[i].bucket[k];
+            mb_add(b, "%s_bucket{codec=\"", name);
+            mb_label(b, h[i].codec);
+            mb_add(b, "\",family=\"");
+            mb_label(b, h[i].family);
+            if (k < CO_HIST_BOUNDS)
+                mb_add(b, "\",le=\"%g\"} %" PRIu64 "\n", co_hist_bounds[k], cum);
+            else
+                mb_add(b, "\",le=\"+Inf\"} %" PRIu64 "\n", cum);
+        }
+        mb_add(b, "%s_sum{codec=\"", name);
+        mb_label(b, h[i].codec);
+        mb_add(b, "\",family=\"");
+        mb_label(b, h[i].family);
+        mb_add(b, "\"} %.3f\n%s_count{codec=\"", h[i].sum, name);
+        mb_label(b, h[i].codec);
+        mb_add(b, "\",family=\"");
+        mb_label(b, h[i].family);
+        mb_add(b, "\"} %" PRIu64 "\n", h[i].count);
     }
 }
 
@@ -230,6 +287,14 @@ static void on_metrics(void *ud, const struct dcv_http_req *rq, struct dcv_http_
     mb_family(&b, "distconv_build_info", "gauge", "The running distconv version.");
     mb_add(&b, "distconv_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
     jobs_by_state(c, &b);
+    counters(c, &b);
+    histogram(&b, "distconv_queue_wait_seconds",
+              "Time a job waited in the queue before each placement, by codec and the "
+              "placed device's encoder family.",
+              c->stats.wait, c->stats.n_wait);
+    histogram(&b, "distconv_attempt_run_seconds",
+              "Time from placement to DONE of successful attempts, by codec and encoder family.",
+              c->stats.run, c->stats.n_run);
     workers(c, &b);
     process(c, &b);
     if (b.oom) {
@@ -261,7 +326,7 @@ int co_http_start(struct dcv_coord *c, char *err, size_t errlen)
     socklen_t sl;
     int loopback, r;
 
-    if (!s->http_bind[0])
+    if (!s->http_bind[0] || strcmp(s->http_bind, "off") == 0)
         return 0;
     if ((r = dcv_http_bind_parse(s->http_bind, &ss, &sl, &loopback, err, errlen)) < 0)
         return r;
@@ -271,7 +336,7 @@ int co_http_start(struct dcv_coord *c, char *err, size_t errlen)
         return dcv_err(err, errlen, -EPERM,
                        "http.bind %s is not a loopback address: the HTTP plane serves "
                        "without authentication and listens only on 127.0.0.0/8 or [::1]; "
-                       "set http.bind = \"127.0.0.1:7480\" (or \"\" for none)",
+                       "set http.bind = \"127.0.0.1:7480\" (or \"off\")",
                        s->http_bind);
     if ((r = dcv_httpd_start(c->loop, &o, routes, sizeof routes / sizeof routes[0], c, &c->http,
                              err, errlen)) < 0)
