@@ -133,7 +133,7 @@ static void add_waiting(struct dcv_coord *c, json_object *o, const char *id)
     json_object *e;
     char why[CO_WAIT_WHY_MAX + 64];
 
-    co_wait_text(c, id, why, sizeof why);
+    co_wait_text(c, w, why, sizeof why);
     if (!why[0] || !(e = json_object_new_object()))
         return;
     json_object_object_add(e, "reason", jstr(why));

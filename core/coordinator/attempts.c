@@ -63,17 +63,19 @@ int co_apply_ev(struct dcv_coord *c, const char *job_id, enum dcv_job_event ev, 
 {
     char err[512];
     struct dcv_job mine;
-    struct dcv_job *j = out ? out : &mine;
+    /* /metrics counts the jobs an event ends (stats.c): only those events
+     * need the job read back, never PROGRESS at heartbeat rate. */
+    int may_end = ev == DCV_EV_SUCCEED || ev == DCV_EV_REJECT || ev == DCV_EV_FAIL_RETRYABLE ||
+                  ev == DCV_EV_FAIL_PERMANENT || ev == DCV_EV_WORKER_LOST || ev == DCV_EV_CANCEL;
+    struct dcv_job *j = out ? out : may_end ? &mine : NULL;
     int r;
 
-    /* The job after the event: /metrics counts the ends (stats.c). */
     memset(&mine, 0, sizeof mine);
     r = dcv_store_apply(c->store, job_id, ev, attempt, note, worker, session, error, j, err,
                         sizeof err);
     if (r == 0)
-        co_stats_event(c, (int)ev, (int)j->state);
-    if (!out)
-        dcv_job_clear(&mine);
+        co_stats_event(c, (int)ev, j ? (int)j->state : -1);
+    dcv_job_clear(&mine);
     if (r == -ESTALE || r == -EINVAL || r == -ENOENT)
         dcv_log(DCV_LOG_DEBUG, CO_LOG, "ignored %s for job %s attempt %d: %s",
                 dcv_job_event_name(ev), job_id, attempt, err);

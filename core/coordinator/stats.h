@@ -16,7 +16,8 @@
 extern const double co_hist_bounds[CO_HIST_BOUNDS];
 
 void co_stats_submitted(struct dcv_coord *c);
-/* An event applied; state: the job's state after it. */
+/* An event applied; state: the job's state after it (-1: not read, for an
+ * event that cannot end a job). */
 void co_stats_event(struct dcv_coord *c, int ev, int state);
 /* Seconds in the queue before a placement on a device of this family. */
 void co_stats_queue_wait(struct dcv_coord *c, const char *codec, const char *family,

@@ -79,9 +79,8 @@ const struct co_wait *co_wait_find(const struct dcv_coord *c, const char *id)
     return NULL;
 }
 
-void co_wait_text(const struct dcv_coord *c, const char *id, char *buf, size_t len)
+void co_wait_text(const struct dcv_coord *c, const struct co_wait *w, char *buf, size_t len)
 {
-    const struct co_wait *w = co_wait_find(c, id);
     size_t online = 0;
 
     buf[0] = '\0';

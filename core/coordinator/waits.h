@@ -38,9 +38,10 @@ void co_wait_clear(struct dcv_coord *c, const char *id);
 /* NULL when nothing is known about the job. */
 const struct co_wait *co_wait_find(const struct dcv_coord *c, const char *id);
 /* "no worker can run it: w1: no av1 encoder" or "w1: slots 2/2" into buf,
- * the line `status` and `--wait` show; "" when nothing is known. With no
- * worker online at all the registry's word ("no worker online") is used. */
-void co_wait_text(const struct dcv_coord *c, const char *id, char *buf, size_t len);
+ * the line `status` and `--wait` show for w (co_wait_find's; NULL, nothing
+ * known, gives ""). With no worker online at all the registry's word ("no
+ * worker online") is used. */
+void co_wait_text(const struct dcv_coord *c, const struct co_wait *w, char *buf, size_t len);
 void waits_cron(struct dcv_coord *c, uint64_t now);
 void co_waits_free(struct dcv_coord *c);
 
