@@ -13,8 +13,10 @@ EXTRA_DIST += tests/integration/stages.sh
 TESTS += tests/integration/docs.sh
 EXTRA_DIST += tests/integration/docs.sh
 # Misconfigured workers: one clear line on the side that can act (issue 11 A9).
-TESTS += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh
-EXTRA_DIST += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh
+TESTS += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh \
+	tests/integration/http-api.sh
+EXTRA_DIST += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh \
+	tests/integration/http-api.sh
 # House rules: every module named in docs/architecture.md, no .c over 1,000 lines.
 TESTS += tests/integration/house.sh
 EXTRA_DIST += tests/integration/house.sh
