@@ -15,6 +15,9 @@ EXTRA_DIST += tests/integration/docs.sh
 # Misconfigured workers: one clear line on the side that can act (issue 11 A9).
 TESTS += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh
 EXTRA_DIST += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh
+# GPU and worker figures of /metrics, and a worker's own (worker.http_bind).
+TESTS += tests/integration/worker-metrics.sh
+EXTRA_DIST += tests/integration/worker-metrics.sh
 # House rules: every module named in docs/architecture.md, no .c over 1,000 lines.
 TESTS += tests/integration/house.sh
 EXTRA_DIST += tests/integration/house.sh
