@@ -4,7 +4,6 @@
 #include "http/promtext.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
