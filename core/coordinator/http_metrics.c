@@ -219,6 +219,7 @@ static void session_row(struct dcv_coord *c, const struct co_sess *t, const stru
     struct dcv_sched_device dv = {.plugin = w->devices[k].plugin, .caps = cp};
     const struct dcv_sched_session *s = NULL;
     char key[DCV_SCHED_KEY_MAX], phys[DCV_SCHED_KEY_MAX];
+    int64_t nvml = -1; /* every process's sessions on it, where NVML reports it */
 
     row->worker = w->id;
     row->gpu = cp->device_id;
@@ -227,7 +228,9 @@ static void session_row(struct dcv_coord *c, const struct co_sess *t, const stru
     for (size_t g = 0; w->has_tel && g < w->tel.n_gpus && g < DCV_PROTO_MAX_GPUS; g++)
         if (w->tel.gpus[g].enc_sessions >= 0 &&
             strncmp(w->tel.gpus[g].id, cp->device_id, sizeof cp->device_id) == 0)
-            row->other = 0;
+            nvml = w->tel.gpus[g].enc_sessions;
+    if (nvml >= 0)
+        row->other = 0;
     if (dcv_sched_session_key(&view, &dv, key, sizeof key) == 0 && key[0]) {
         for (size_t i = 0; i < t->n && !s; i++)
             if (strcmp(t->s[i].key, key) == 0)
@@ -244,6 +247,10 @@ static void session_row(struct dcv_coord *c, const struct co_sess *t, const stru
         for (const struct co_job *j = c->att.jobs; j && len > 0 && (size_t)len < sizeof phys;
              j = j->next)
             row->used += j->phys[0] && strcmp(j->phys, phys) == 0;
+        if (nvml > row->used) { /* sessions.c's rule: NVML's count less ours */
+            row->other = nvml - row->used;
+            row->used = nvml;
+        }
     }
     row->limit = effective_limit(cp, s);
 }
