@@ -123,6 +123,7 @@ struct dcv_settings {
     int64_t job_memory_limit;            /* worker.job_memory_limit: RLIMIT_AS of a job, 0 = none */
     int benchmark;                       /* worker.benchmark: measure encoders at start (role worker) */
     int32_t benchmark_ms;                /* worker.benchmark_ms: encode budget per device+codec */
+    char worker_http_bind[96];           /* worker.http_bind: its own /metrics, "" or "off" = none */
 
     /* admission.* (worker; core/worker/telemetry.h): the worker reports
      * itself BUSY past any of these. 0 = that check off. */

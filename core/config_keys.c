@@ -185,6 +185,8 @@ const struct key_def cfg_keys[] = {
       NULL, 0, (long long)1 << 53, NULL },
     { "worker.benchmark", "DISTCONV_BENCHMARK", KEY_BOOL, FIELD(benchmark), NULL, 0, 0, NULL },
     { "worker.benchmark_ms", NULL, KEY_INT, FIELD(benchmark_ms), NULL, 100, 60000, NULL },
+    { "worker.http_bind", "DISTCONV_WORKER_HTTP_BIND", KEY_STRING, FIELD(worker_http_bind), NULL,
+      0, 0, validate_http_bind },
     { "admission.max_mem_pressure", NULL, KEY_DOUBLE, FIELD(adm_max_mem_pressure), NULL, 0,
       100, NULL },
     { "admission.min_mem_avail", NULL, KEY_INT, FIELD(adm_min_mem_avail), NULL, 0,

@@ -92,6 +92,8 @@ struct wjob {
     int64_t frames;
     double fps;
     int progress_new;  /* newer than what was last forwarded */
+    int64_t in_bytes;  /* an input fetched on the data plane: its size, for /metrics */
+    int in_stream;     /* read as a stream (counted when done), else copied */
     uint64_t progress_sent_ms;
     char work_dir[PATH_MAX];
     char tag[48];      /* "0123abcd/1" for logs */
@@ -334,6 +336,31 @@ static unsigned class_limit(const struct dcv_worker *w, int gpu)
     return (unsigned)(lim > 0 ? lim : w->s->max_jobs);
 }
 
+void wk_jobs_stats(const struct dcv_worker *w, struct wk_job_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (const struct wjob *j = w->jobs; j; j = j->next) {
+        if (wjob_alive(j))
+            out->processes++;
+        if (!wjob_holds_slot(j))
+            continue;
+        out->used[j->gpu != 0]++;
+        if (j->phase == DCV_PHASE_ENCODE && j->fps > 0)
+            out->fps += j->fps;
+    }
+    out->limit[0] = class_limit(w, 0);
+    out->limit[1] = class_limit(w, 1);
+}
+
+unsigned wk_jobs_on(const struct dcv_worker *w, const char *plugin, const char *device_id)
+{
+    unsigned n = 0;
+    for (const struct wjob *j = w->jobs; j; j = j->next)
+        n += wjob_holds_slot(j) && strcmp(j->place_plugin, plugin) == 0 &&
+             strcmp(j->place_dev, device_id) == 0;
+    return n;
+}
+
 static double job_progress(const struct wjob *j)
 {
     if (j->outcome != WJ_OUT_NONE)
@@ -433,6 +460,15 @@ static int same_fence(const struct dcv_proto_fence *a, const struct dcv_proto_fe
            strcmp(a->session, b->session) == 0;
 }
 
+/* Bytes this worker's jobs fetched, whole files as the JOB named them: a
+ * copy once the job accepted (fetched before it chose an encoder), a
+ * stream once the job is done (it read the input through). */
+static void count_input(struct wjob *j)
+{
+    j->w->xfer_rx += (uint64_t)j->in_bytes;
+    j->in_bytes = 0;
+}
+
 static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const char *line,
                         size_t len, unsigned flags, void *user)
 {
@@ -472,6 +508,8 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
         if (j->child == WJ_CHILD_RUNNING)
             return;
         wjob_step(j, WJ_EV_ACCEPT);
+        if (!j->in_stream)
+            count_input(j); /* a copy is whole before the job accepts */
         dcv_log(DCV_LOG_INFO, COMP, "job %s: encoding with %s (%s, device %s)", j->tag,
                 l.accept.encoder, l.accept.plugin, l.accept.device_id);
         wk_send(w, DCV_CMD_ACCEPT, &l.accept, NULL);
@@ -492,6 +530,9 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
     }
     case DCV_JOBLINE_DONE:
         wjob_step(j, WJ_EV_REPORT);
+        count_input(j);
+        if (l.done.output.xfer_id > 0 && l.done.output.size > 0)
+            w->xfer_tx += (uint64_t)l.done.output.size; /* committed before the line */
         j->reported_ms = dcv_loop_now_ms();
         dcv_log(DCV_LOG_INFO, COMP,
                 "job %s: done, output %" PRId64 " bytes (xfer %" PRId64 "), %" PRId64
@@ -720,6 +761,10 @@ void wk_on_job(struct dcv_worker *w, const struct dcv_proto_msg *m)
     if (job->has_placement) {
         memcpy(j->place_plugin, job->placement.plugin, sizeof j->place_plugin);
         memcpy(j->place_dev, job->placement.device_id, sizeof j->place_dev);
+    }
+    if (job->input.kind == DCV_INPUT_XFER) {
+        j->in_bytes = job->input.blob.size;
+        j->in_stream = job->input.mode == DCV_FETCH_STREAM;
     }
     snprintf(j->tag, sizeof j->tag, "%.8s/%" PRId64, job->fence.job_id, job->fence.attempt);
     /* work_dir is PATH_MAX at most and checked absolute by the config;

@@ -17,6 +17,9 @@ TESTS += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integ
 	tests/integration/http-api.sh
 EXTRA_DIST += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh \
 	tests/integration/http-api.sh
+# GPU and worker figures of /metrics, and a worker's own (worker.http_bind).
+TESTS += tests/integration/worker-metrics.sh
+EXTRA_DIST += tests/integration/worker-metrics.sh
 # House rules: every module named in docs/architecture.md, no .c over 1,000 lines.
 TESTS += tests/integration/house.sh
 EXTRA_DIST += tests/integration/house.sh
