@@ -67,6 +67,9 @@ static void jobs_by_state(struct dcv_coord *c, FILE *f)
         }
         fprintf(f, "distconv_jobs{state=\"%s\"} %" PRId64 "\n", dcv_job_state_wire_name(s), n);
     }
+    mb_family(f, "distconv_jobs_stalled", "gauge",
+              "Running jobs whose progress has not moved for queue.stall_after seconds.");
+    fprintf(f, "distconv_jobs_stalled %u\n", co_jobs_stalled(c));
 }
 
 /* Counters since this process started (stats.c). */

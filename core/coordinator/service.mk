@@ -28,7 +28,8 @@ core_coordinator_libdcvcoord_la_SOURCES = core/coordinator/coord.c core/coordina
 	core/coordinator/blobs.c core/coordinator/blobs.h core/coordinator/retention.c \
 	core/coordinator/retention.h core/coordinator/admin_storage.c \
 	core/coordinator/http_metrics.c core/coordinator/http_metrics.h \
-	core/coordinator/stats.c core/coordinator/stats.h
+	core/coordinator/stats.c core/coordinator/stats.h \
+	core/coordinator/progress.c core/coordinator/progress.h
 core_coordinator_libdcvcoord_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS) $(SQLITE_CFLAGS)
 core_coordinator_libdcvcoord_la_LIBADD = core/http/libdcvhttp.la core/coordinator/libdcvstore.la \
 	core/coordinator/libdcvsched.la core/xfer/libdcvdata.la core/libdcvnet.la \
