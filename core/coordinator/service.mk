@@ -46,3 +46,11 @@ tests_unit_test_coord_LDADD = core/coordinator/libdcvcoord.la core/coordinator/l
 	core/xfer/libdcvxfer.la core/libdcvproto.la core/libdcvloop.la core/libdcvplug.la \
 	core/libdcvbase.la tests/libtap.la $(SQLITE_LIBS) $(JSONC_LIBS) $(AV_LIBS) $(LIBS) -lm
 endif
+
+# core/coordinator/progress.c alone: pure, no coordinator around it.
+check_PROGRAMS += tests/unit/test_progress
+TESTS += tests/unit/test_progress
+tests_unit_test_progress_SOURCES = tests/unit/test_progress.c core/coordinator/progress.c \
+	core/coordinator/progress.h
+tests_unit_test_progress_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_progress_LDADD = tests/libtap.la $(JSONC_LIBS)
