@@ -151,4 +151,12 @@ grep -q "job $id attempt 1 on w1 stalled: no progress for 3 s (queue.stall_after
 ok_or $? "the coordinator logs the stall and that it fails the attempt" grep stall "$TMP/coord.log"
 rm -f "$TMP/stall"
 
+kill -TERM "$COORD_PID"
+wait "$COORD_PID"
+rc=$?
+[ $rc -eq 0 ]; ok $? "the coordinator exits cleanly on SIGTERM (exit $rc)"
+! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$TMP/coord.log" "$TMP/w1.log"
+ok_or $? "no sanitizer report in the coordinator's or the worker's log" \
+    grep -E -A5 'AddressSanitizer|LeakSanitizer|runtime error:' "$TMP/coord.log" "$TMP/w1.log"
+
 done_testing
