@@ -182,8 +182,9 @@ static void on_progress(struct dcv_coord *c, struct co_worker *w, const void *ms
         int was_stalled = j->prog.stalled;
         uint64_t idle = co_progress_idle_ms(&j->prog, now);
         if (co_progress_update(&j->prog, m, now, co_wall_ms()) && was_stalled)
-            dcv_log(DCV_LOG_INFO, CO_LOG, "job %s attempt %d on %s: progress resumed after %" PRIu64
-                    " s without", j->id, j->attempt, w->id, idle / 1000);
+            dcv_log(DCV_LOG_INFO, CO_LOG,
+                    "job %s attempt %d on %s: progress resumed after a stall of %" PRIu64 " s",
+                    j->id, j->attempt, w->id, idle / 1000);
     }
 }
 

@@ -114,7 +114,7 @@ wait_until 90 job_state_is "$id" done
 ok_or $? "released, the job completes" dump_logs
 [ "$(job_field "$id" "d['attempt']")" = 1 ]
 ok $? "... on its first attempt (stall_action flag does not fail it)"
-grep -q "job $id attempt 1 on w1: progress resumed after [0-9]* s without" "$TMP/coord.log"
+grep -q "job $id attempt 1 on w1: progress resumed after a stall of [0-9]* s" "$TMP/coord.log"
 ok_or $? "the coordinator logs that progress resumed" grep -E "stall|resumed|$id" "$TMP/coord.log"
 curl -s -o "$TMP/m.txt" "http://127.0.0.1:$HPORT/metrics"
 grep -qx 'distconv_jobs_stalled 0' "$TMP/m.txt"
