@@ -38,6 +38,9 @@ static void jobs_by_state(struct dcv_coord *c, FILE *f)
         }
         fprintf(f, "distconv_jobs{state=\"%s\"} %" PRId64 "\n", dcv_job_state_wire_name(s), n);
     }
+    dcv_prom_family(f, "distconv_jobs_stalled", "gauge",
+                    "Running jobs whose progress has not moved for queue.stall_after seconds.");
+    fprintf(f, "distconv_jobs_stalled %u\n", co_jobs_stalled(c));
 }
 
 /* Counters since this process started (stats.c). */
@@ -126,9 +129,9 @@ static void workers(struct dcv_coord *c, FILE *f)
             case 5: v = co_held_by(c, w); break;
             default:
                 for (const struct co_job *j = c->att.jobs; j; j = j->next)
-                    if (j->has_progress && j->phase == DCV_PHASE_ENCODE && j->fps > 0 &&
+                    if (j->prog.has && j->prog.phase == DCV_PHASE_ENCODE && j->prog.fps > 0 &&
                         strcmp(j->worker, w->id) == 0)
-                        v += j->fps;
+                        v += j->prog.fps;
                 break;
             }
             dcv_prom_worker_sample(f, fam[k].name, w->id, v);

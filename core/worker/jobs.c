@@ -89,8 +89,8 @@ struct wjob {
     uint64_t reported_ms;
     int phase;         /* latest progress */
     double pct;
-    int64_t frames;
-    double fps;
+    int64_t frames, frames_total;
+    double fps, speed;
     int progress_new;  /* newer than what was last forwarded */
     int64_t in_bytes;  /* an input fetched on the data plane: its size, for /metrics */
     int in_stream;     /* read as a stream (counted when done), else copied */
@@ -419,6 +419,8 @@ static void send_progress(struct dcv_worker *w, struct wjob *j, uint64_t now)
     p.pct = j->pct < 0 ? 0 : j->pct > 100 ? 100 : j->pct;
     p.frames = j->frames;
     p.fps = j->fps;
+    p.frames_total = j->frames_total;
+    p.speed = j->speed;
     j->progress_new = 0;
     j->progress_sent_ms = now;
     wk_send(w, DCV_CMD_PROGRESS, &p, NULL);
@@ -521,6 +523,8 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
         j->pct = l.progress.pct;
         j->frames = l.progress.frames;
         j->fps = l.progress.fps;
+        j->frames_total = l.progress.frames_total;
+        j->speed = l.progress.speed;
         j->progress_new = 1;
         if (w->state == CONN_READY &&
             (now - j->progress_sent_ms >= PROGRESS_MIN_MS ||
@@ -754,8 +758,8 @@ void wk_on_job(struct dcv_worker *w, const struct dcv_proto_msg *m)
     j->w = w;
     j->fence = job->fence;
     j->phase = -1;
-    j->frames = -1;
-    j->fps = -1;
+    j->frames = j->frames_total = -1;
+    j->fps = j->speed = -1;
     /* A job without a placement chooses its own encoder: counted as CPU. */
     j->gpu = job->has_placement && job->placement.hw;
     if (job->has_placement) {
