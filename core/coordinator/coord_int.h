@@ -207,6 +207,7 @@ struct co_dispatcher {        /* dispatch.c, waits.c */
     int64_t gpu_wait_at; /* wall ms the first job waiting for a GPU times out; 0 none */
     int64_t unsched_at;  /* wall ms the first unschedulable job times out; 0 none */
     uint64_t last_pass;  /* monotonic ms of the last pass */
+    int failed_in_pass;  /* fail_queued() calls, counted so a pass pages the queue right */
     struct co_wait *waits; /* waits.c: why queued jobs wait */
     size_t n_waits;
 };

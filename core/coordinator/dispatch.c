@@ -26,7 +26,8 @@
 #include "profile.h"
 #include "urlpolicy.h"
 
-#define DISPATCH_BATCH 64        /* queued jobs considered per dispatch pass */
+#define DISPATCH_BATCH 64        /* queued jobs read per page of a dispatch pass */
+#define DISPATCH_SCAN_MAX 1024   /* queued jobs one pass may consider, page by page */
 
 struct qjob {
     char id[DCV_PROTO_JOB_ID];
@@ -66,6 +67,7 @@ static void fail_queued(struct dcv_coord *c, const struct qjob *q, const char *w
 {
     co_wait_clear(c, q->id);
     dcv_log(DCV_LOG_WARN, CO_LOG, "job %s cannot run: %s", q->id, why);
+    c->disp.failed_in_pass++;
     co_apply_ev(c, q->id, DCV_EV_FAIL_PERMANENT, q->attempt, "refused by the coordinator", NULL, NULL,
                 why, NULL);
 }
@@ -522,6 +524,107 @@ static void waits_note(struct dcv_coord *c, const struct qjob *x, const struct d
         c->disp.unsched_at = due;
 }
 
+/* One queued job of a pass: place it, or note why it waits. 1 when it was
+ * placed, else 0 (it waits, or fail_queued() failed it: that one counts
+ * c->disp.failed_in_pass). */
+static int consider(struct dcv_coord *c, const struct qjob *x, struct views *vs,
+                    struct co_sess *t, int64_t wall)
+{
+    char err[512];
+    struct dcv_sched_worker *W = vs->W, *WJ = vs->WJ;
+    struct dcv_profile prof;
+    struct dcv_sched_job sj;
+    struct dcv_sched_input in;
+    struct dcv_sched_result res;
+    struct co_input ci;
+    struct co_place pl;
+    struct stat st;
+    char why[1024], skey[DCV_SCHED_KEY_MAX];
+    int hashing, r;
+
+    if (co_profile_parse(x->profile, &prof, err, sizeof err) < 0) {
+        fail_queued(c, x, err);
+        return 0;
+    }
+    if (co_input_parse(c, x->input, &ci, err, sizeof err) < 0) {
+        fail_queued(c, x, err);
+        return 0;
+    }
+    if (ci.kind != DCV_SUBMIT_URL && (stat(ci.path, &st) < 0 || !S_ISREG(st.st_mode))) {
+        snprintf(err, sizeof err, "input %.300s is gone: %s", ci.name[0] ? ci.name : ci.path,
+                 strerror(errno ? errno : ENOENT));
+        fail_queued(c, x, err);
+        return 0;
+    }
+    if (ci.size < 0 && ci.kind != DCV_SUBMIT_URL)
+        ci.size = st.st_size;
+    memcpy(WJ, W, vs->nw * sizeof *W);
+    if ((hashing = input_gate(c, x, &ci, vs)) < 0)
+        return 0;
+    memset(&sj, 0, sizeof sj);
+    sj.codec = prof.codec;
+    sj.bit_depth = prof.bit_depth;
+    sj.encoder = prof.encoder;
+    if (c->set->strategy != DCV_CONF_ROUND_ROBIN && ci.kind != DCV_SUBMIT_URL)
+        sj.size_hint = size_hint(c, &ci, &st);
+    memset(&in, 0, sizeof in);
+    in.workers = WJ;
+    in.n_workers = vs->nw;
+    in.sessions = t->s;
+    in.n_sessions = t->n;
+    in.strategy = (enum dcv_sched_strategy)c->set->strategy;
+    r = dcv_sched_pick_worker(&in, &sj, &c->disp.cursor, &res, why, sizeof why);
+    if (r < 0 && r != -EAGAIN) {
+        dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: scheduler: %s", x->id, why);
+        return 0;
+    }
+    memset(&pl, 0, sizeof pl);
+    if (gpu_policy_apply(c, x, &prof, r, &res, wall, &pl))
+        return 0;
+    if (r == -EAGAIN) {
+        waits_note(c, x, &prof, &res, why, sizeof why, hashing, wall);
+        return 0;
+    }
+    if (res.worker < 0)
+        return 0;
+    pl.dev = &WJ[res.worker].devices[res.device];
+    pl.codec = res.codec;
+    if (pl.fallback)
+        dcv_log(DCV_LOG_INFO, CO_LOG, "job %s: fallback to %s: no GPU session free (%s)", x->id,
+                pl.dev->plugin, res.gpu_detail);
+    if (assign(c, x, &ci, vs->ws[res.worker], &WJ[res.worker], &pl, skey, sizeof skey) != 0)
+        return 0;
+    {
+        struct co_job *cj = co_job_find(c, x->id);
+        co_wait_clear(c, x->id);
+        co_stats_queue_wait(c, prof.codec, pl.dev->plugin,
+                            (double)(wall - x->queued_ms) / 1000.0);
+        W[res.worker].slots_used++;
+        if (res.hw)
+            W[res.worker].gpu_used++;
+        else
+            W[res.worker].cpu_used++;
+        if (skey[0] && cj) {
+            struct dcv_sched_session *e = co_sessions_slot(t, cj->skey);
+            if (e) {
+                e->used++;
+                dcv_sched_sessions_sort(t->s, t->n);
+            }
+        }
+    }
+    return 1;
+}
+
+/* Some worker could take a job now (views_build's rule, after this pass's
+ * placements). */
+static int capacity_left(const struct views *vs)
+{
+    for (size_t i = 0; i < vs->nw; i++)
+        if (!vs->W[i].draining && !vs->W[i].busy && vs->W[i].slots_used < vs->W[i].slots_total)
+            return 1;
+    return 0;
+}
+
 void co_dispatch(struct dcv_coord *c)
 {
     struct views vs;
@@ -553,91 +656,30 @@ void co_dispatch(struct dcv_coord *c)
         dcv_log(DCV_LOG_ERROR, CO_LOG, "dispatch: out of memory");
         goto out;
     }
-    if (dcv_store_list_due(c->store, wall, (int)q.cap, collect_queued, &q, err, sizeof err) < 0) {
-        dcv_log(DCV_LOG_ERROR, CO_LOG, "dispatch: %s", err);
-        goto out;
-    }
-    for (size_t n = 0; n < q.n; n++) {
-        struct qjob *x = &q.v[n];
-        struct dcv_sched_worker *W = vs.W, *WJ = vs.WJ;
-        struct dcv_profile prof;
-        struct dcv_sched_job sj;
-        struct dcv_sched_input in;
-        struct dcv_sched_result res;
-        struct co_input ci;
-        struct co_place pl;
-        struct stat st;
-        char why[1024], skey[DCV_SCHED_KEY_MAX];
-        int hashing, r;
-
-        if (co_profile_parse(x->profile, &prof, err, sizeof err) < 0) {
-            fail_queued(c, x, err);
-            continue;
+    /* A page of the queue at a time: jobs nobody can run now (no encoder
+     * online for them, say) must not hide the runnable ones behind them,
+     * so while a page was full and a worker still has room, the next one,
+     * up to DISPATCH_SCAN_MAX jobs a pass. Placed and failed jobs left the
+     * queue: the next page starts after the ones that still wait. */
+    for (int offset = 0, scanned = 0;;) {
+        int left = 0, failed0 = c->disp.failed_in_pass;
+        for (size_t n = 0; n < q.n; n++) {
+            free(q.v[n].profile);
+            free(q.v[n].input);
         }
-        if (co_input_parse(c, x->input, &ci, err, sizeof err) < 0) {
-            fail_queued(c, x, err);
-            continue;
+        q.n = 0;
+        if (dcv_store_list_queue_page(c->store, wall, (int)q.cap, offset, collect_queued, &q, err,
+                                      sizeof err) < 0) {
+            dcv_log(DCV_LOG_ERROR, CO_LOG, "dispatch: %s", err);
+            goto out;
         }
-        if (ci.kind != DCV_SUBMIT_URL && (stat(ci.path, &st) < 0 || !S_ISREG(st.st_mode))) {
-            snprintf(err, sizeof err, "input %.300s is gone: %s", ci.name[0] ? ci.name : ci.path,
-                     strerror(errno ? errno : ENOENT));
-            fail_queued(c, x, err);
-            continue;
-        }
-        if (ci.size < 0 && ci.kind != DCV_SUBMIT_URL)
-            ci.size = st.st_size;
-        memcpy(WJ, W, vs.nw * sizeof *W);
-        if ((hashing = input_gate(c, x, &ci, &vs)) < 0)
-            continue;
-        memset(&sj, 0, sizeof sj);
-        sj.codec = prof.codec;
-        sj.bit_depth = prof.bit_depth;
-        sj.encoder = prof.encoder;
-        if (c->set->strategy != DCV_CONF_ROUND_ROBIN && ci.kind != DCV_SUBMIT_URL)
-            sj.size_hint = size_hint(c, &ci, &st);
-        memset(&in, 0, sizeof in);
-        in.workers = WJ;
-        in.n_workers = vs.nw;
-        in.sessions = t.s;
-        in.n_sessions = t.n;
-        in.strategy = (enum dcv_sched_strategy)c->set->strategy;
-        r = dcv_sched_pick_worker(&in, &sj, &c->disp.cursor, &res, why, sizeof why);
-        if (r < 0 && r != -EAGAIN) {
-            dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: scheduler: %s", x->id, why);
-            continue;
-        }
-        memset(&pl, 0, sizeof pl);
-        if (gpu_policy_apply(c, x, &prof, r, &res, wall, &pl))
-            continue;
-        if (r == -EAGAIN) {
-            waits_note(c, x, &prof, &res, why, sizeof why, hashing, wall);
-            continue;
-        }
-        if (res.worker < 0)
-            continue;
-        pl.dev = &WJ[res.worker].devices[res.device];
-        pl.codec = res.codec;
-        if (pl.fallback)
-            dcv_log(DCV_LOG_INFO, CO_LOG, "job %s: fallback to %s: no GPU session free (%s)", x->id,
-                    pl.dev->plugin, res.gpu_detail);
-        if (assign(c, x, &ci, vs.ws[res.worker], &WJ[res.worker], &pl, skey, sizeof skey) == 0) {
-            struct co_job *cj = co_job_find(c, x->id);
-            co_wait_clear(c, x->id);
-            co_stats_queue_wait(c, prof.codec, pl.dev->plugin,
-                                (double)(wall - x->queued_ms) / 1000.0);
-            W[res.worker].slots_used++;
-            if (res.hw)
-                W[res.worker].gpu_used++;
-            else
-                W[res.worker].cpu_used++;
-            if (skey[0] && cj) {
-                struct dcv_sched_session *e = co_sessions_slot(&t, cj->skey);
-                if (e) {
-                    e->used++;
-                    dcv_sched_sessions_sort(t.s, t.n);
-                }
-            }
-        }
+        for (size_t n = 0; n < q.n; n++)
+            left += !consider(c, &q.v[n], &vs, &t, wall);
+        left -= c->disp.failed_in_pass - failed0;
+        scanned += (int)q.n;
+        if (q.n < q.cap || scanned >= DISPATCH_SCAN_MAX || !capacity_left(&vs))
+            break;
+        offset += left > 0 ? left : 0;
     }
 out:
     for (size_t n = 0; n < q.n; n++) {

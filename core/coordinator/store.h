@@ -134,6 +134,9 @@ void dcv_store_set_backoff(struct dcv_store *s, int32_t base_ms, int32_t max_ms)
  * scheduling order. Same contract as dcv_store_list_queued(). */
 int dcv_store_list_due(struct dcv_store *s, int64_t now, int limit, dcv_store_job_cb cb, void *ud,
                        char *err, size_t errlen);
+/* The same, a page of them: limit from offset in that order. */
+int dcv_store_list_queue_page(struct dcv_store *s, int64_t now, int limit, int offset,
+                              dcv_store_job_cb cb, void *ud, char *err, size_t errlen);
 /* The earliest not_before_ms of a queued job still waiting at `now`: 1 with
  * *when, 0 when none waits, or -errno. */
 int dcv_store_next_due(struct dcv_store *s, int64_t now, int64_t *when, char *err, size_t errlen);

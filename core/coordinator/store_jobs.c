@@ -138,6 +138,12 @@ int dcv_store_list_due(struct dcv_store *s, int64_t now, int limit, dcv_store_jo
     return list_queued(s, now, limit, 0, cb, ud, err, errlen);
 }
 
+int dcv_store_list_queue_page(struct dcv_store *s, int64_t now, int limit, int offset,
+                              dcv_store_job_cb cb, void *ud, char *err, size_t errlen)
+{
+    return list_queued(s, now, limit, offset, cb, ud, err, errlen);
+}
+
 int dcv_store_next_due(struct dcv_store *s, int64_t now, int64_t *when, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
@@ -344,11 +350,14 @@ int dcv_store_count(struct dcv_store *s, int state, int64_t *n, char *err, size_
         dcv_errf(err, errlen, "job count: bad state filter");
         return -EINVAL;
     }
-    if ((r = sto_prep(s, "SELECT count(*) FROM jobs WHERE (?1 IS NULL OR state = ?1)", &st, err,
-                  errlen)) < 0)
+    /* Two statements, not "?1 IS NULL OR state = ?1": SQLite plans that
+     * one as a scan of the whole index; `state = ?1` is a range of it
+     * (/metrics and the cluster summary count every state at each call). */
+    if ((r = sto_prep(s, state >= 0 ? "SELECT count(*) FROM jobs WHERE state = ?1"
+                                    : "SELECT count(*) FROM jobs", &st, err, errlen)) < 0)
         return r;
-    if ((rc = sto_bind_text(st, 1, state >= 0 ? dcv_job_state_name((enum dcv_job_state)state) : NULL)) !=
-        SQLITE_OK)
+    if (state >= 0 &&
+        (rc = sto_bind_text(st, 1, dcv_job_state_name((enum dcv_job_state)state))) != SQLITE_OK)
         r = sto_db_fail(s, rc, "bind", err, errlen);
     else if ((rc = sqlite3_step(st)) == SQLITE_ROW)
         *n = sqlite3_column_int64(st, 0);

@@ -16,13 +16,36 @@ start_worker w1
 wait_until 30 workers_online 1
 ok $? "w1 online (x264, x265: no av1 encoder)"
 
+# --- a runnable job behind a page of jobs nobody can run ----------------------------
+# A dispatch pass reads the queue a page (64) at a time: 70 av1 jobs ahead
+# of an h264 one at the same priority must not hide it (issue 12's bench
+# found a pass that looked at the first 64 only).
+i=0
+while [ $i -lt 70 ]; do
+    ctl -q submit --shared "$TMP/media/in.mkv" --codec av1 >>"$TMP/ahead.ids" 2>>"$TMP/ctl.err" || break
+    i=$((i + 1))
+done
+[ $i -eq 70 ]
+ok $? "70 av1 jobs queued (no worker has an av1 encoder)"
+behind=$(submit_id "$TMP/media/in.mkv" --codec h264)
+wait_until 60 job_state_is "$behind" done
+ok_or() { _st=$1 _nm=$2; shift 2; ok "$_st" "$_nm"; [ "$_st" -eq 0 ] || "$@"; }
+ok_or $? "the h264 job behind them runs (a pass reads the next page while a worker has room)" dump_logs
+ctl jobs --state queued --limit 1 --offset 69 --json >"$TMP/q.json" 2>/dev/null
+[ "$(jget "$TMP/q.json" "d['total']")" = 70 ] &&
+    [ "$(jget "$TMP/q.json" "d['jobs'][0]['waiting']['reason']")" = "no worker can run it: w1: no av1 encoder" ]
+ok_or $? "... and the 70th av1 job knows why it waits too" cat "$TMP/q.json"
+while read -r id; do ctl -q cancel "$id" >/dev/null 2>&1 || break; done <"$TMP/ahead.ids"
+ctl jobs --state queued --json >"$TMP/q.json" 2>/dev/null
+[ "$(jget "$TMP/q.json" "d['total']")" = 0 ]
+ok $? "the 70 cancelled: the queue is empty again"
+
 # --- a job no worker can run -------------------------------------------------------
 av1=$(submit_id "$TMP/media/in.mkv" --codec av1)
 [ -n "$av1" ]
 ok $? "an av1 job is accepted (a known codec: a worker with it may come)"
 reason_is() { [ "$(job_field "$1" "d.get('waiting',{}).get('reason','')")" = "$2" ]; }
 wait_until 20 reason_is "$av1" "no worker can run it: w1: no av1 encoder"
-ok_or() { _st=$1 _nm=$2; shift 2; ok "$_st" "$_nm"; [ "$_st" -eq 0 ] || "$@"; }
 ok_or $? "status --json: waiting.reason names the worker and what it lacks" cat "$TMP/s.json"
 [ "$(jget "$TMP/s.json" "d['waiting']['unschedulable']")" = True ] &&
     [ "$(jget "$TMP/s.json" "d['waiting']['since_ms'] > 0")" = True ] &&
