@@ -25,6 +25,7 @@
 #include "coordinator/stats.h"
 #include "coordinator/store.h"
 #include "errbuf.h"
+#include "http/assets.h"
 #include "http/httpd.h"
 #include "log.h"
 
@@ -277,6 +278,8 @@ static void on_metrics(void *ud, const struct dcv_http_req *rq, struct dcv_http_
 
 static const struct dcv_http_route routes[] = {
     {"GET", "/metrics", on_metrics},
+    {"GET", "/", dcv_assets_serve},
+    {"GET", "/assets/*", dcv_assets_serve},
 };
 
 int co_http_start(struct dcv_coord *c, char *err, size_t errlen)

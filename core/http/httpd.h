@@ -4,7 +4,9 @@
  * runs on the loop thread and reads the coordinator's state without locks.
  * libmicrohttpd parses HTTP; this module binds, bounds it (connections,
  * per-IP connections, idle timeout, header memory: slow or greedy clients
- * cannot pin it), routes exact paths to handlers and writes their replies.
+ * cannot pin it), routes paths to handlers and writes their replies. A
+ * route's path is exact ("/metrics") or, when it ends in '*', a prefix
+ * (the "/assets/" files: the handler looks the rest up itself).
  *
  * Routes are one table; a path that exists with another method answers 405
  * with Allow, an unknown path 404, both with a JSON error body. Request
@@ -23,6 +25,7 @@ struct dcv_httpd;
 struct dcv_http_req {
     const char *method; /* "GET", "HEAD", ... */
     const char *path;   /* the URL's path, without the query */
+    void *conn;         /* the server's connection, for dcv_http_header() */
 };
 
 struct dcv_http_reply {
@@ -30,13 +33,15 @@ struct dcv_http_reply {
     const char *content_type; /* default "application/json" */
     char *body;               /* malloc'd, taken by the server; NULL = empty */
     size_t len;
+    const char *etag;          /* static string or NULL: an ETag header */
+    const char *cache_control; /* static string; NULL = "no-store" */
 };
 
 typedef void (*dcv_http_fn)(void *ud, const struct dcv_http_req *rq, struct dcv_http_reply *out);
 
 struct dcv_http_route {
     const char *method; /* "GET" (HEAD is served by GET routes too) */
-    const char *path;   /* exact: "/metrics" */
+    const char *path;   /* exact "/metrics"; ending in '*': a prefix */
     dcv_http_fn fn;
 };
 
@@ -46,6 +51,10 @@ struct dcv_http_opts {
     unsigned per_ip;           /* at once, one client address */
     unsigned timeout_s;        /* an idle connection is closed after this */
 };
+
+/* A request header's value (name case-insensitive), NULL when absent;
+ * valid while the handler runs. */
+const char *dcv_http_header(const struct dcv_http_req *rq, const char *name);
 
 /* Bind and serve routes[0..n) (the table must outlive the server) with ud
  * passed to each handler. 0, or negative errno with the reason (the
