@@ -7,7 +7,7 @@ DCV_DEPS="build-essential autoconf automake libtool pkg-config
 # Only scripts/test's fuzz and valgrind stages need these (a quickstart
 # user should not download a second compiler); mesa-vulkan-drivers gives
 # test_hwframes a real (software, lavapipe) hardware-frames device.
-DCV_TEST_DEPS="clang libclang-rt-14-dev valgrind xxd mesa-vulkan-drivers prometheus curl"
+DCV_TEST_DEPS="clang libclang-rt-14-dev valgrind xxd mesa-vulkan-drivers prometheus curl chromium"
 
 dcv_install_deps() { # dcv_install_deps [PACKAGES]: default $DCV_DEPS
     missing=""

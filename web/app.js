@@ -437,6 +437,18 @@
     return h('table', {class: 'devs'}, h('thead', null, h('tr', null, h('th', null, 'Device'), h('th', null, 'Codecs (encoder)'))), h('tbody', null, rows));
   }
 
+  /* "h264, hevc · 3 unavailable": the devices in one line. */
+  function capsSummary(w) {
+    var d = S.wdetail[w.worker_id], devs = (d && d.devices) || w.devices || [];
+    var codecs = {}, off = 0;
+    devs.forEach(function (dv) {
+      if (dv.available === false) { off++; return; }
+      (dv.codecs || []).forEach(function (c) { codecs[typeof c === 'string' ? c : c.codec] = 1; });
+    });
+    var s = Object.keys(codecs).sort().join(', ') || 'no codec';
+    return s + (off ? ' · ' + off + ' unavailable' : '');
+  }
+
   function gpuRows(w) {
     var t = w.telemetry || {}, gpus = t.gpus || [], d = S.wdetail[w.worker_id];
     var sp = S.spark[w.worker_id] || {gpu: {}};
@@ -485,7 +497,7 @@
       gpuRows(w),
       h('h3', null, 'Running jobs'),
       jobs.length ? h('ul', {class: 'running-jobs'}, jobs) : h('p', {class: 'muted'}, 'None'),
-      h('details', {class: 'caps', open: route().id === w.worker_id}, h('summary', null, 'Capabilities'), devicesTable(w)),
+      h('details', {class: 'caps', open: route().id === w.worker_id}, h('summary', null, 'Capabilities ', h('span', {class: 'muted'}, capsSummary(w))), devicesTable(w)),
       h('div', {class: 'actions'}, drainButton(w), w.state === 'online' ? null : h('span', {class: 'muted'}, 'last seen ' + ago(w.last_seen_ms))));
   }
 

@@ -39,10 +39,9 @@ class Browser:
                 "--disable-background-networking", "--disable-component-update",
                 "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
                 "--disable-dev-shm-usage", "--window-size=%d,%d" % (width, height)]
-        # Root cannot use the sandbox (Chromium refuses to start).
-        if os.geteuid() == 0:
-            args.append("--no-sandbox")
-        args.append("about:blank")
+        # Root cannot use Chromium's sandbox, nor can a container without
+        # user namespaces; the page is the test's own.
+        args += ["--no-sandbox", "about:blank"]
         self.proc = subprocess.Popen(args, preexec_fn=child, close_fds=False,
                                      stdin=subprocess.DEVNULL,
                                      stdout=log or subprocess.DEVNULL,
@@ -137,8 +136,10 @@ class Browser:
         return r.get("result", {}).get("value")
 
     def wait(self, expr, timeout=20, step=0.1):
-        """The first truthy value of expr, or None after timeout seconds."""
+        """The first truthy value of expr (an element counts as true), or
+        None after timeout seconds."""
         end = time.monotonic() + timeout
+        expr = "(function(){var v = (%s); return v instanceof Node ? true : v;})()" % expr
         while True:
             try:
                 v = self.eval(expr)

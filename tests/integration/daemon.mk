@@ -15,6 +15,9 @@ EXTRA_DIST += tests/integration/docs.sh
 # Misconfigured workers: one clear line on the side that can act (issue 11 A9).
 TESTS += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh
 EXTRA_DIST += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh
+# The dashboard: compiled-in files, and the pages in headless Chromium.
+TESTS += tests/integration/dashboard.sh
+EXTRA_DIST += tests/integration/dashboard.sh tests/browser/cdp.py tests/browser/dashboard.py
 # House rules: every module named in docs/architecture.md, no .c over 1,000 lines.
 TESTS += tests/integration/house.sh
 EXTRA_DIST += tests/integration/house.sh
