@@ -54,6 +54,7 @@ void ctl_args_init(struct dcv_proto_args *a)
     a->state = -1;
     a->prio_class = 1;
     a->blob.size = -1;
+    a->role = -1;
 }
 
 /* Load the configuration and the transport; work out the endpoint. Exit code. */

@@ -35,7 +35,7 @@ extern volatile sig_atomic_t g_cancel;
 
 enum cmd {
     CMD_SUBMIT, CMD_STATUS, CMD_JOBS, CMD_CANCEL, CMD_RETRY, CMD_GET, CMD_WORKERS, CMD_WORKER,
-    CMD_DRAIN, CMD_UNDRAIN, CMD_INFO, CMD_KEYGEN, CMD_RM, CMD_PURGE, CMD_COUNT
+    CMD_DRAIN, CMD_UNDRAIN, CMD_INFO, CMD_KEYGEN, CMD_RM, CMD_PURGE, CMD_TOKEN, CMD_COUNT
 };
 
 struct opts {
@@ -68,8 +68,10 @@ struct opts {
     /* purge */
     const char *done_before;
     int dry_run;
-    /* keygen */
+    /* keygen, token create */
     const char *key_name, *key_dir;
+    /* token create */
+    const char *role;
     int fd; /* submit: FILE, opened before anything else so a bad name is a usage error */
 };
 /* The running program: configuration, transport and the admin client. */
@@ -136,6 +138,8 @@ int show_workers(json_object *body, int quiet);
 
 int cmd_rm(struct ctl *c);
 int cmd_purge(struct ctl *c);
+/* tokens.c */
+int cmd_token(struct ctl *c);
 int cmd_info(struct ctl *c);
 /* "7d" (that long before now_ms) or "YYYY-MM-DD[THH:MM[:SS]]" local time,
  * with a trailing Z in UTC: Unix ms in *ms. 0 or -1. */

@@ -54,13 +54,14 @@ static const struct {
     [CMD_DRAIN] = {"drain", 1, "WORKER"},   [CMD_UNDRAIN] = {"undrain", 1, "WORKER"},
     [CMD_INFO] = {"info", 0, NULL},         [CMD_KEYGEN] = {"keygen", 0, NULL},
     [CMD_RM] = {"rm", 1, "JOB"},            [CMD_PURGE] = {"purge", 0, NULL},
+    [CMD_TOKEN] = {"token", 1, "create|list|revoke"},
 };
 
 /* Options and the commands they apply to (a mask of 1 << enum cmd). */
 enum {
     OPT_JSON = 1000, OPT_PRIORITY, OPT_MAX_ATTEMPTS, OPT_IDEM, OPT_SHARED, OPT_WAIT,
     OPT_FOLLOW, OPT_STATE, OPT_LIMIT, OPT_OFFSET, OPT_INPUT, OPT_NAME, OPT_DIR,
-    OPT_DONE_BEFORE, OPT_DRY_RUN,
+    OPT_DONE_BEFORE, OPT_DRY_RUN, OPT_ROLE,
     OPT_PROFILE, /* every profile option maps here, name looked up by index */
 };
 
@@ -95,6 +96,8 @@ static void usage(FILE *f)
 "    distconvctl [GLOBAL OPTIONS] workers | worker ID | drain ID | undrain ID\n"
 "    distconvctl [GLOBAL OPTIONS] info | rm JOB... | purge --done-before WHEN [--dry-run]\n"
 "    distconvctl [GLOBAL OPTIONS] keygen [--name NAME] [--dir DIR]\n"
+"    distconvctl [GLOBAL OPTIONS] token create --name NAME --role ROLE | token list |\n"
+"                token revoke NAME\n"
 "\n"
 "DESCRIPTION\n"
 "    Talks to the distconv coordinator over its admin endpoint. JOB is a job id\n"
@@ -164,6 +167,13 @@ static void usage(FILE *f)
 "        --name NAME      the key's name (default: `name` of the configuration,\n"
 "                         the host name)\n"
 "        --dir DIR        where to write them (default: the current directory)\n"
+"    token create         make an HTTP API token (operators; docs/api.md); prints its\n"
+"                         secret once: the coordinator keeps only its hash\n"
+"        --name NAME      the token's name (letters, digits, '.', '_', '-')\n"
+"        --role ROLE      viewer (reads everything), submitter (submits; sees its\n"
+"                         own jobs) or operator (everything)\n"
+"    token list           the tokens: name, role, created, last used (no secrets)\n"
+"    token revoke NAME    the token and its dashboard sessions stop working now\n"
 "\n"
 "ENCODE OPTIONS (submit; the same as distconvd --transcode)\n%s"
 "\n"
@@ -300,6 +310,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"input", no_argument, NULL, OPT_INPUT},
         {"name", required_argument, NULL, OPT_NAME},
         {"dir", required_argument, NULL, OPT_DIR},
+        {"role", required_argument, NULL, OPT_ROLE},
         {"done-before", required_argument, NULL, OPT_DONE_BEFORE},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     };
@@ -410,7 +421,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 break;
             case OPT_INPUT: mask = M(CMD_GET); o->input = 1; break;
             case OPT_NAME:
-                mask = M(CMD_KEYGEN);
+                mask = M(CMD_KEYGEN) | M(CMD_TOKEN);
                 if (!dcv_auth_valid_name(optarg))
                     return ctl_usage_error("--name: expected 1..63 letters, digits, '.', '_' or "
                                            "'-' (not starting with '.' or '-'), got '%s'",
@@ -418,6 +429,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 o->key_name = optarg;
                 break;
             case OPT_DIR: mask = M(CMD_KEYGEN); o->key_dir = optarg; break;
+            case OPT_ROLE:
+                mask = M(CMD_TOKEN);
+                if (strcmp(optarg, "viewer") && strcmp(optarg, "submitter") &&
+                    strcmp(optarg, "operator"))
+                    return ctl_usage_error("--role: expected viewer, submitter or operator, "
+                                           "got '%s'", optarg);
+                o->role = optarg;
+                break;
             case OPT_DONE_BEFORE: mask = M(CMD_PURGE); o->done_before = optarg; break;
             case OPT_DRY_RUN: mask = M(CMD_PURGE); o->dry_run = 1; break;
             case ':':
@@ -460,7 +479,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
                                    cmds[o->cmd].name);
     if (argc - optind < cmds[o->cmd].nargs)
         return ctl_usage_error("%s: missing %s", cmds[o->cmd].name, cmds[o->cmd].argname);
-    if (argc - optind > cmds[o->cmd].nargs && o->cmd != CMD_RM)
+    if (argc - optind > cmds[o->cmd].nargs && o->cmd != CMD_RM &&
+        !(o->cmd == CMD_TOKEN && argc - optind == 2))
         return ctl_usage_error("%s: unexpected argument '%s'", cmds[o->cmd].name,
                                argv[optind + cmds[o->cmd].nargs]);
     if (cmds[o->cmd].nargs)
@@ -949,6 +969,7 @@ int main(int argc, char **argv)
         case CMD_KEYGEN: rc = cmd_keygen(&c); break;
         case CMD_RM: rc = cmd_rm(&c); break;
         case CMD_PURGE: rc = cmd_purge(&c); break;
+        case CMD_TOKEN: rc = cmd_token(&c); break;
         default: rc = EXIT_USAGE; break;
         }
     }

@@ -6,7 +6,7 @@
 
 bin_PROGRAMS += cli/distconvctl
 cli_distconvctl_SOURCES = cli/distconvctl.c cli/ctl.c cli/ctl.h cli/transfer.c cli/show.c \
-	cli/storage.c \
+	cli/storage.c cli/tokens.c \
 	cli/adminc.c cli/adminc.h cli/ui.c cli/ui.h \
 	core/coordinator/jobstate.c core/coordinator/jobstate.h
 cli_distconvctl_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)

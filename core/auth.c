@@ -33,6 +33,8 @@ const char *dcv_auth_role_name(int roles)
         return "operator";
     if (roles & DCV_AUTH_SUBMITTER)
         return "submitter";
+    if (roles & DCV_AUTH_VIEWER)
+        return "viewer";
     if (roles & DCV_AUTH_WORKER)
         return "worker";
     return "nobody";
@@ -235,8 +237,10 @@ int dcv_auth_write_keys(const char *dir, const char *name, const char *pub, cons
 
 /* ---- allow-lists ------------------------------------------------------------------- */
 
-static int role_parse(const char *v)
+int dcv_auth_role_parse(const char *v)
 {
+    if (strcmp(v, "viewer") == 0)
+        return DCV_AUTH_VIEWER;
     if (strcmp(v, "worker") == 0)
         return DCV_AUTH_WORKER;
     if (strcmp(v, "submitter") == 0)
@@ -284,13 +288,13 @@ int dcv_allow_parse_file(const char *path, int default_role, int allowed,
         if (eq) {
             *eq = '\0';
             if (strcmp(trim(p), "role") == 0) {
-                int role = role_parse(trim(eq + 1));
+                int role = dcv_auth_role_parse(trim(eq + 1));
                 if (!role || !(role & allowed) || have_role) {
                     r = dcv_err(err, errlen, -EINVAL, "%s:%d: %s", path, lineno,
                                 have_role ? "role given twice"
                                 : allowed == DCV_AUTH_WORKER
                                     ? "a workers.d entry can only have role = worker"
-                                    : "expected role = submitter or role = operator");
+                                    : "expected role = viewer, submitter or operator");
                     break;
                 }
                 out->roles = role;
@@ -399,7 +403,7 @@ static int allow_build(const char *workers_dir, const char *admins_dir, const ch
         r = load_dir(a, &cap, workers_dir, DCV_AUTH_WORKER, DCV_AUTH_WORKER, err, errlen);
     if (r == 0 && admins_dir && admins_dir[0])
         r = load_dir(a, &cap, admins_dir, DCV_AUTH_OPERATOR,
-                     DCV_AUTH_SUBMITTER | DCV_AUTH_OPERATOR, err, errlen);
+                     DCV_AUTH_PEOPLE, err, errlen);
     if (r < 0) {
         dcv_allow_free(&a);
         return r;
@@ -638,8 +642,8 @@ int dcv_auth_authorize(void *auth_ctx, const struct dcv_tx_auth_req *rq, char *u
             snprintf(reason, reason_len, "'%s' is a %s, not a worker", e->name,
                      dcv_auth_role_name(e->roles));
         else if (strcmp(domain, DCV_AUTH_DOMAIN_ADMIN) == 0 &&
-                 !(e->roles & (DCV_AUTH_SUBMITTER | DCV_AUTH_OPERATOR)))
-            snprintf(reason, reason_len, "'%s' is a worker, not a submitter or operator",
+                 !(e->roles & DCV_AUTH_PEOPLE))
+            snprintf(reason, reason_len, "'%s' is a worker, not a viewer, submitter or operator",
                      e->name);
         else {
             snprintf(user_id, user_id_len, "%s", e->name);

@@ -6,7 +6,7 @@
  * Identity model. A peer's identity is the ZAP user id its connection got:
  *   - CURVE: NAME of the allow-list file NAME.pub holding its public key
  *     (workers.d: role worker; admins.d: role operator unless the file
- *     says `role = submitter`). The coordinator's own key is always
+ *     says `role = submitter` or `role = viewer`). The coordinator's own key is always
  *     enrolled as the coordinator's `name` with every role (a standalone
  *     daemon's local worker, a CLI run with the coordinator's key).
  *   - token mode (PLAIN): the user name the peer sent, once its password
@@ -37,7 +37,10 @@ struct dcv_settings;
 #define DCV_AUTH_WORKER 1
 #define DCV_AUTH_SUBMITTER 2
 #define DCV_AUTH_OPERATOR 4
-#define DCV_AUTH_ALL (DCV_AUTH_WORKER | DCV_AUTH_SUBMITTER | DCV_AUTH_OPERATOR)
+#define DCV_AUTH_VIEWER 8 /* reads everything, changes nothing (perm.h) */
+#define DCV_AUTH_ALL (DCV_AUTH_WORKER | DCV_AUTH_SUBMITTER | DCV_AUTH_OPERATOR | DCV_AUTH_VIEWER)
+/* The roles a person (not a worker) may have: admins.d, API tokens. */
+#define DCV_AUTH_PEOPLE (DCV_AUTH_VIEWER | DCV_AUTH_SUBMITTER | DCV_AUTH_OPERATOR)
 
 /* ZAP domains, one per plane: a key enrolled only in admins.d must not
  * speak on the worker control plane and vice versa. */
@@ -48,8 +51,10 @@ struct dcv_settings;
 #define DCV_AUTH_NAME_MAX 64 /* bytes of an allow-list NAME, NUL included */
 
 /* The highest role of a mask, for messages: "operator", "submitter",
- * "worker", or "nobody". */
+ * "viewer", "worker", or "nobody". */
 const char *dcv_auth_role_name(int roles);
+/* "worker", "viewer", "submitter", "operator" -> its bit; 0 otherwise. */
+int dcv_auth_role_parse(const char *name);
 
 /* Default file under the configuration directory (the directory of the
  * default distconvd.conf, /etc/distconv for a distribution): "keys/x.key"

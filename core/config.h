@@ -45,6 +45,10 @@ enum dcv_stream_policy {
 };
 
 /* security.mode (docs/security.md). */
+/* http.anonymous: what a request without credentials may do (loopback
+ * binds only; docs/api.md). */
+enum dcv_http_anon { DCV_HTTP_ANON_VIEWER = 0, DCV_HTTP_ANON_NONE = 1 };
+
 enum dcv_sec_mode {
     DCV_SEC_CURVE = 0, /* CurveZMQ keys + allow-lists on every tcp endpoint (default) */
     DCV_SEC_TOKEN = 1, /* ZMQ PLAIN with a shared token: weaker, no encryption */
@@ -97,6 +101,10 @@ struct dcv_settings {
     int32_t http_max_connections;        /* http.max_connections: clients at once */
     int32_t http_per_ip;                 /* http.per_ip_connections: one address at once */
     int32_t http_timeout_s;              /* http.timeout_s: an idle connection is closed */
+    char http_tls_cert[PATH_MAX];        /* http.tls_cert: PEM; with tls_key: HTTPS */
+    char http_tls_key[PATH_MAX];         /* http.tls_key: PEM, mode 0600 */
+    int32_t http_anonymous;              /* http.anonymous: DCV_HTTP_ANON_* */
+    char http_metrics_token_file[PATH_MAX]; /* http.metrics_token_file: "" = none */
     int32_t busy_hold_s;                 /* queue.busy_hold_s: an -EBUSY lowered limit lasts this long */
     int32_t chunk_size, credit_chunks;   /* transfer.*: data-plane chunk bytes, window */
     enum dcv_stream_policy stream;       /* transfer.stream */

@@ -76,6 +76,11 @@ static const struct key_choice gpu_policy_choices[] = {
     { "reject", DCV_GPU_REJECT, 0 },
     { NULL, 0, 0 },
 };
+static const struct key_choice http_anon_choices[] = {
+    { "viewer", DCV_HTTP_ANON_VIEWER, 0 },
+    { "none", DCV_HTTP_ANON_NONE, 0 },
+    { NULL, 0, 0 },
+};
 static const struct key_choice sec_mode_choices[] = {
     { "curve", DCV_SEC_CURVE, 0 },
     { "token", DCV_SEC_TOKEN, 0 },
@@ -141,6 +146,13 @@ const struct key_def cfg_keys[] = {
     { "http.per_ip_connections", NULL, KEY_INT, FIELD(http_per_ip), NULL, 1, 10000, NULL },
     { "http.timeout_s", "DISTCONV_HTTP_TIMEOUT_S", KEY_INT, FIELD(http_timeout_s), NULL, 1,
       3600, NULL },
+    { "http.tls_cert", "DISTCONV_HTTP_TLS_CERT", KEY_PATH, FIELD(http_tls_cert), NULL, 0, 0,
+      NULL },
+    { "http.tls_key", "DISTCONV_HTTP_TLS_KEY", KEY_PATH, FIELD(http_tls_key), NULL, 0, 0, NULL },
+    { "http.anonymous", "DISTCONV_HTTP_ANONYMOUS", KEY_ENUM, FIELD(http_anonymous),
+      http_anon_choices, 0, 0, NULL },
+    { "http.metrics_token_file", "DISTCONV_HTTP_METRICS_TOKEN_FILE", KEY_PATH,
+      FIELD(http_metrics_token_file), NULL, 0, 0, NULL },
     { "queue.unschedulable_timeout_s", "DISTCONV_UNSCHEDULABLE_TIMEOUT_S", KEY_INT,
       FIELD(unschedulable_timeout_s), NULL, 0, 30 * 86400, NULL },
     { "queue.busy_hold_s", NULL, KEY_INT, FIELD(busy_hold_s), NULL, 1, 3600, NULL },

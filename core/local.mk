@@ -8,7 +8,7 @@ core_libdcvbase_la_SOURCES = core/clock.c core/clock.h core/errbuf.c core/errbuf
 	core/profile.c core/profile.h core/urlpolicy.c core/urlpolicy.h
 core_libdcvbase_la_SOURCES += core/profile_json.c core/profile_json.h
 core_libdcvbase_la_SOURCES += core/jsonutil.h core/http/httpaddr.c core/http/httpaddr.h
-core_libdcvbase_la_SOURCES += core/pathutil.c core/pathutil.h
+core_libdcvbase_la_SOURCES += core/pathutil.c core/pathutil.h core/perm.c core/perm.h
 core_libdcvbase_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
 core_libdcvbase_la_LIBADD = $(LIBCONFIG_LIBS) $(JSONC_LIBS) $(AV_LIBS)
 

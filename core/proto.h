@@ -454,6 +454,9 @@ enum dcv_proto_verb {
     DCV_VERB_INFO, /* -> {data_endpoint, version, coordinator_epoch}: where to upload */
     DCV_VERB_RM,    /* remove an ended job and its blobs (operator) */
     DCV_VERB_PURGE, /* remove the jobs that ended before before_ms (operator) */
+    DCV_VERB_TOKEN_CREATE, /* an HTTP API token: name, role -> its secret, once */
+    DCV_VERB_TOKEN_LIST,   /* the tokens, without their secrets */
+    DCV_VERB_TOKEN_REVOKE, /* name: the token and its sessions end now */
     DCV_VERB_COUNT
 };
 const char *dcv_proto_verb_name(int verb);
@@ -480,7 +483,13 @@ struct dcv_proto_args {
     int what;                       /* get: 0 "output" (default), 1 "input" */
     int64_t before_ms;              /* purge: jobs that ended before this (Unix ms) */
     int dry_run;                    /* purge: only list what would go */
+    char token_name[64];            /* token_create, token_revoke: 1..63 of [A-Za-z0-9._-] */
+    int role;                       /* token_create: enum dcv_proto_role */
 };
+
+/* token_create's role: viewer, submitter, operator (docs/api.md). */
+enum dcv_proto_role { DCV_ROLE_VIEWER = 0, DCV_ROLE_SUBMITTER, DCV_ROLE_OPERATOR, DCV_ROLE_COUNT };
+const char *dcv_proto_role_name(int role); /* NULL when out of range */
 
 struct dcv_proto_request {
     char req_id[DCV_PROTO_ID];

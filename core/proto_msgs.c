@@ -26,12 +26,21 @@ const char *dcv_proto_code_name(int code)
 
 static const char *const verb_names[] = {"submit", "status", "jobs", "cancel", "retry",
                                          "get", "workers", "worker", "drain", "undrain",
-                                         "info", "rm", "purge"};
+                                         "info", "rm", "purge", "token_create",
+                                         "token_list", "token_revoke"};
 _Static_assert(sizeof(verb_names) / sizeof(verb_names[0]) == DCV_VERB_COUNT, "verb names");
 
 const char *dcv_proto_verb_name(int verb)
 {
     return verb >= 0 && verb < DCV_VERB_COUNT ? verb_names[verb] : NULL;
+}
+
+static const char *const role_names[] = {"viewer", "submitter", "operator"};
+_Static_assert(sizeof(role_names) / sizeof(role_names[0]) == DCV_ROLE_COUNT, "role names");
+
+const char *dcv_proto_role_name(int role)
+{
+    return role >= 0 && role < DCV_ROLE_COUNT ? role_names[role] : NULL;
 }
 
 static const char *const state_names[] = {"queued", "assigned", "running", "verifying",
@@ -524,9 +533,21 @@ static const struct field args_f[] = {
     FENUM(T, "what", what, 0, get_what_names, 0),
     FINT(T, "before_ms", before_ms, 0, 1, DCV_PROTO_MAX_SIZE, 0),
     FBOOL(T, "dry_run", dry_run, 0, 0),
+    FSTR(T, "name", token_name, 0, 0),
+    FENUM(T, "role", role, 0, role_names, -1),
 };
 #undef T
 static const struct desc args_d = {"args", args_f, ARRAY_N(args_f), sizeof(struct dcv_proto_args), NULL, 0};
+
+/* An API token's name: the rule of an allow-list NAME (auth.h), which the
+ * codec cannot link: 1..63 of [A-Za-z0-9._-], not starting with '.' or '-'. */
+static int token_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || s[0] == '.' || s[0] == '-')
+        return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
 
 static int request_check(const void *m, const char *where0, char *err, size_t errlen)
 {
@@ -535,6 +556,10 @@ static int request_check(const void *m, const char *where0, char *err, size_t er
     char where[96];
 
     snprintf(where, sizeof(where), "%s.args", where0);
+    if (a->token_name[0] && r->verb != DCV_VERB_TOKEN_CREATE && r->verb != DCV_VERB_TOKEN_REVOKE)
+        return fields_bad(err, errlen, where, "name",
+                          "only token_create and token_revoke take a name (a submit's file "
+                          "name goes in input.name)");
     switch (r->verb) {
     case DCV_VERB_SUBMIT:
         if (!a->profile[0])
@@ -563,6 +588,16 @@ static int request_check(const void *m, const char *where0, char *err, size_t er
     case DCV_VERB_PURGE:
         if (a->before_ms <= 0)
             return fields_bad(err, errlen, where, "before_ms", "required by purge");
+        return 0;
+    case DCV_VERB_TOKEN_CREATE:
+        if (a->role < 0)
+            return fields_bad(err, errlen, where, "role", "required by token_create");
+        /* fall through */
+    case DCV_VERB_TOKEN_REVOKE:
+        if (!token_name_ok(a->token_name))
+            return fields_bad(err, errlen, where, "name",
+                              "required by %s: 1..63 of letters, digits, '.', '_', '-', "
+                              "not starting with '.' or '-'", verb_names[r->verb]);
         return 0;
     case DCV_VERB_STATUS: case DCV_VERB_CANCEL: case DCV_VERB_RETRY: case DCV_VERB_GET:
     case DCV_VERB_RM:

@@ -319,6 +319,36 @@
     renderQueued = true;
     requestAnimationFrame(function () { renderQueued = false; renderNow(false); });
   }
+  /* Bring the page's DOM to what a fresh render drew, changing only what
+   * differs: elements under the pointer stay (a click is not lost to an
+   * update), and so do open <details> and the scroll position. */
+  function sameNode(a, b) {
+    if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName) return false;
+    if (a.nodeType !== 1) return true;
+    return a.getAttribute('data-worker') === b.getAttribute('data-worker') &&
+      a.getAttribute('data-job') === b.getAttribute('data-job') && a.id === b.id;
+  }
+  function morph(old, neu) {
+    if (!sameNode(old, neu)) { old.replaceWith(neu); return; }
+    if (old.nodeType !== 1) { if (old.nodeValue !== neu.nodeValue) old.nodeValue = neu.nodeValue; return; }
+    var i, at;
+    for (i = 0; i < neu.attributes.length; i++) {
+      at = neu.attributes[i];
+      if (at.name === 'style') { if (old.style.cssText !== neu.style.cssText) old.style.cssText = neu.style.cssText; }
+      else if (old.getAttribute(at.name) !== at.value) old.setAttribute(at.name, at.value);
+    }
+    for (i = old.attributes.length - 1; i >= 0; i--) {
+      at = old.attributes[i];
+      /* an open <details> is the reader's choice */
+      if (!neu.hasAttribute(at.name) && !(at.name === 'open' && old.nodeName === 'DETAILS')) old.removeAttribute(at.name);
+    }
+    var kids = Array.prototype.slice.call(neu.childNodes);
+    while (old.childNodes.length > kids.length) old.removeChild(old.lastChild);
+    kids.forEach(function (k, n) {
+      if (n < old.childNodes.length) morph(old.childNodes[n], k);
+      else old.appendChild(k);
+    });
+  }
   /* Forms (login, submit) are drawn once per visit: live updates must not
    * wipe what someone is typing. */
   var formDrawn = '';
@@ -341,7 +371,8 @@
     else if (r.name === 'submit') view = viewSubmit();
     else if (r.name === 'login') view = viewLogin('');
     else view = viewTranscoders(r);
-    main.replaceChildren(view);
+    if (!force && main.firstChild && main.childNodes.length === 1) morph(main.firstChild, view);
+    else main.replaceChildren(view);
   }
   function renderWho() {
     var el = $('who'), me = S.me || {};
@@ -405,20 +436,16 @@
     return 'online';
   }
 
+  /* Buttons in the live views carry data-action and data-id and are
+   * handled by one listener (below): morph() keeps the elements across
+   * updates, so a closure bound to an old worker or job would go stale. */
   function drainButton(w) {
     if (w.state !== 'online' && !w.draining) return null;
     if (!can('workers.control')) {
       return loggedIn() ? null : h('a', {class: 'btn', href: '#/login'}, 'Log in to drain');
     }
-    var verb = w.draining ? 'undrain' : 'drain';
-    var b = h('button', {type: 'button', class: w.draining ? '' : 'danger', 'data-action': verb,
-      onclick: function () {
-        b.disabled = true;
-        api('POST', '/workers/' + encodeURIComponent(w.worker_id) + '/' + verb, {}).then(function (nw) {
-          clearError(); setWorker(nw); render();
-        }, function (e) { b.disabled = false; showError(e); });
-      }}, w.draining ? 'Undrain' : 'Drain');
-    return b;
+    return h('button', {type: 'button', class: w.draining ? '' : 'danger', 'data-action': w.draining ? 'undrain' : 'drain',
+      'data-id': w.worker_id}, w.draining ? 'Undrain' : 'Drain');
   }
 
   function devicesTable(w) {
@@ -540,21 +567,28 @@
     return s;
   }
 
-  function jobControls(j, after) {
+  function jobControls(j) {
     if (!can('jobs.control')) return loggedIn() ? null : h('a', {class: 'btn', href: '#/login'}, 'Log in to cancel or retry');
     var out = [];
-    function act(verb, label, cls) {
-      var b = h('button', {type: 'button', class: cls, 'data-action': verb, onclick: function () {
-        b.disabled = true;
-        api('POST', '/jobs/' + encodeURIComponent(j.job_id) + '/' + verb, {}).then(function (nj) {
-          clearError(); setJob(nj); if (after) after(nj); render();
-        }, function (e) { b.disabled = false; showError(e); });
-      }}, label);
-      out.push(b);
-    }
-    if (ACTIVE[j.state]) act('cancel', 'Cancel', 'danger');
-    if (j.state === 'failed' || j.state === 'cancelled') act('retry', 'Retry', 'primary');
+    if (ACTIVE[j.state]) out.push(h('button', {type: 'button', class: 'danger', 'data-action': 'cancel', 'data-id': j.job_id}, 'Cancel'));
+    if (j.state === 'failed' || j.state === 'cancelled')
+      out.push(h('button', {type: 'button', class: 'primary', 'data-action': 'retry', 'data-id': j.job_id}, 'Retry'));
     return out;
+  }
+  var ACTIONS = {
+    drain: ['/workers/', function (w) { setWorker(w); }],
+    undrain: ['/workers/', function (w) { setWorker(w); }],
+    cancel: ['/jobs/', function (j) { setJob(j); if (S.job && S.job.job_id === j.job_id) loadJob(j.job_id); }],
+    retry: ['/jobs/', function (j) { setJob(j); if (S.job && S.job.job_id === j.job_id) loadJob(j.job_id); }]
+  };
+  function onAction(ev) {
+    var b = ev.target.closest && ev.target.closest('button[data-action]');
+    var verb = b && b.getAttribute('data-action'), a = ACTIONS[verb];
+    if (!a) return;
+    b.disabled = true;
+    api('POST', a[0] + encodeURIComponent(b.getAttribute('data-id')) + '/' + verb, {}).then(function (o) {
+      b.disabled = false; clearError(); a[1](o); render();
+    }, function (e) { b.disabled = false; showError(e); });
   }
 
   function viewJobs(r) {
@@ -653,7 +687,7 @@
           ['Submitted', fmtTime(j.created_ms)],
           ['Updated', fmtTime(j.updated_ms)]
         ]),
-        h('div', {class: 'actions'}, jobControls(j, function () { loadJob(j.job_id); }))),
+        h('div', {class: 'actions'}, jobControls(j))),
       h('h2', null, 'Attempts'),
       attempts.length ? h('div', {class: 'card table-card'}, h('table', {class: 'stack', id: 'attempts'},
         h('thead', null, h('tr', null, ['#', 'Worker', 'Started', 'Took', 'Outcome'].map(function (t) { return h('th', null, t); }))),
@@ -700,7 +734,7 @@
       if (bad) { msg.textContent = bad; return; }
       var body = {input: {kind: v('f-kind'), source: v('f-source')}, profile: profile,
         prio_class: v('f-prio'), priority: Number(v('f-priority') || 0), max_attempts: Number(v('f-attempts') || 3)};
-      if (v('f-name')) body.name = v('f-name');
+      if (v('f-name')) body.input.name = v('f-name');
       var btn = $('f-go');
       btn.disabled = true;
       msg.textContent = '';
@@ -770,6 +804,7 @@
   }
   document.addEventListener('DOMContentLoaded', function () {
     $('banner-close').addEventListener('click', clearError);
+    $('main').addEventListener('click', onAction);
     window.addEventListener('hashchange', onRoute);
     loadWhoami().then(function () {
       connect();

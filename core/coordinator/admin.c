@@ -24,6 +24,7 @@
 #include "build-config.h"
 #include "caps_json.h"
 #include "coordinator/attempts.h"
+#include "coordinator/http.h"
 #include "coordinator/inputhash.h"
 #include "coordinator/jobrec.h"
 #include "coordinator/outbox.h"
@@ -61,6 +62,16 @@ void admin_reply(struct dcv_coord *c, const struct dcv_tx_peer *to, const char *
     char *out = NULL, err[512];
     size_t len = 0;
 
+    if (c->admin_sink) {
+        /* co_admin_call: the reply goes back to the HTTP API, not a peer. */
+        struct co_admin_res *res = c->admin_sink;
+        res->status = status;
+        copy_str(res->error, sizeof res->error, status >= 400 && error && *error ? error : "");
+        json_object_put(res->body);
+        res->body = body;
+        res->replied = 1;
+        return;
+    }
     memset(&r, 0, sizeof r);
     copy_str(r.req_id, sizeof r.req_id, req_id);
     r.status = status;
@@ -155,7 +166,7 @@ static json_object *admin_lines(const char *text)
     return a;
 }
 
-static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int full)
+json_object *co_admin_job_json(struct dcv_coord *c, const struct dcv_job *j, int full)
 {
     json_object *o = json_object_new_object(), *p;
     struct co_job *cj = co_job_find(c, j->id);
@@ -298,10 +309,11 @@ static json_object *job_json(struct dcv_coord *c, const struct dcv_job *j, int f
 
 /* ---- verbs --------------------------------------------------------------------- */
 
-/* A submitter (not an operator) sees only the jobs it submitted. */
+/* A submitter (not an operator, nor a viewer for reading) sees only the
+ * jobs it submitted (perm.h). */
 static int own_jobs_only(const struct req_ctx *x)
 {
-    return !(x->roles & DCV_AUTH_OPERATOR);
+    return dcv_perm_own_only(x->roles, x->act);
 }
 
 /* The identity recorded on a job at submit ("" for jobs from before
@@ -452,6 +464,7 @@ static void verb_submit(struct req_ctx *x)
                 in->name,
                 dcv_prio_class_name(job.prio_class), job.priority);
         co_dispatch_soon(c);
+        co_events_job(c, job.id);
     }
     if ((body = json_object_new_object())) {
         json_object_object_add(body, "job_id", jstr(job.id));
@@ -489,7 +502,7 @@ static int load(struct req_ctx *x, struct dcv_job *job)
 
 static void reply_job(struct req_ctx *x, const struct dcv_job *job, int full)
 {
-    json_object *o = job_json(x->c, job, full);
+    json_object *o = co_admin_job_json(x->c, job, full);
     admin_reply(x->c, x->peer, x->rq->req_id, o ? 200 : 500, "coordinator out of memory", o);
 }
 
@@ -531,7 +544,7 @@ static int list_one(const struct dcv_job *j, void *ud)
             return 0; /* keep counting for "total" */
         u->left--;
     }
-    o = job_json(u->c, j, 0);
+    o = co_admin_job_json(u->c, j, 0);
     if (!o)
         return -ENOMEM;
     n = strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) + 1;
@@ -626,6 +639,7 @@ static void verb_cancel(struct req_ctx *x)
         return;
     }
     dcv_log(DCV_LOG_INFO, CO_LOG, "job %s cancelled", after.id);
+    co_events_job(c, after.id);
     if (held) {
         co_send_cancel(c, co_worker_find(c, worker), after.id, attempt, session,
                        "cancelled by an operator");
@@ -668,6 +682,7 @@ static void verb_retry(struct req_ctx *x)
         return;
     }
     co_dispatch_soon(x->c);
+    co_events_job(x->c, after.id);
     reply_job(x, &after, 0);
     dcv_job_clear(&after);
 }
@@ -793,7 +808,8 @@ static void verb_info(struct req_ctx *x)
         /* The HTTP plane, when it listens (http.bind). */
         if (c->http) {
             char url[160];
-            snprintf(url, sizeof url, "http://%s/", c->set->http_bind);
+            snprintf(url, sizeof url, "%s://%s/", c->web.tls_cert ? "https" : "http",
+                     c->set->http_bind);
             json_object_object_add(body, "http_url", jstr(url));
         }
         if (x->roles & DCV_AUTH_OPERATOR)
@@ -802,28 +818,75 @@ static void verb_info(struct req_ctx *x)
     admin_reply(c, x->peer, x->rq->req_id, body ? 200 : 500, "coordinator out of memory", body);
 }
 
-/* Every verb: who may call it and its handler (Redis's command table). */
-#define ANYONE (DCV_AUTH_SUBMITTER | DCV_AUTH_OPERATOR)
+/* Every verb: its entry in the permission table (perm.h, shared with the
+ * HTTP routes) and its handler (Redis's command table). */
 struct admin_verb {
     int verb;
-    int roles; /* DCV_AUTH_* of whom it serves */
+    enum dcv_action act;
     void (*fn)(struct req_ctx *x);
 };
 static const struct admin_verb verbs[] = {
-    {DCV_VERB_SUBMIT, ANYONE, verb_submit},
-    {DCV_VERB_STATUS, ANYONE, verb_status},
-    {DCV_VERB_JOBS, ANYONE, verb_jobs},
-    {DCV_VERB_CANCEL, ANYONE, verb_cancel},
-    {DCV_VERB_RETRY, ANYONE, verb_retry},
-    {DCV_VERB_GET, ANYONE, verb_get},
-    {DCV_VERB_INFO, ANYONE, verb_info},
-    {DCV_VERB_WORKERS, DCV_AUTH_OPERATOR, admin_workers},
-    {DCV_VERB_WORKER, DCV_AUTH_OPERATOR, admin_worker},
-    {DCV_VERB_DRAIN, DCV_AUTH_OPERATOR, admin_drain},
-    {DCV_VERB_UNDRAIN, DCV_AUTH_OPERATOR, admin_undrain},
-    {DCV_VERB_RM, DCV_AUTH_OPERATOR, admin_rm},
-    {DCV_VERB_PURGE, DCV_AUTH_OPERATOR, admin_purge},
+    {DCV_VERB_SUBMIT, DCV_ACT_JOBS_SUBMIT, verb_submit},
+    {DCV_VERB_STATUS, DCV_ACT_JOBS_READ, verb_status},
+    {DCV_VERB_JOBS, DCV_ACT_JOBS_READ, verb_jobs},
+    {DCV_VERB_CANCEL, DCV_ACT_JOBS_CONTROL, verb_cancel},
+    {DCV_VERB_RETRY, DCV_ACT_JOBS_CONTROL, verb_retry},
+    {DCV_VERB_GET, DCV_ACT_JOBS_DOWNLOAD, verb_get},
+    {DCV_VERB_INFO, DCV_ACT_INFO, verb_info},
+    {DCV_VERB_WORKERS, DCV_ACT_WORKERS_READ, admin_workers},
+    {DCV_VERB_WORKER, DCV_ACT_WORKERS_READ, admin_worker},
+    {DCV_VERB_DRAIN, DCV_ACT_WORKERS_CONTROL, admin_drain},
+    {DCV_VERB_UNDRAIN, DCV_ACT_WORKERS_CONTROL, admin_undrain},
+    {DCV_VERB_RM, DCV_ACT_STORAGE, admin_rm},
+    {DCV_VERB_PURGE, DCV_ACT_STORAGE, admin_purge},
+    {DCV_VERB_TOKEN_CREATE, DCV_ACT_TOKENS, admin_token_create},
+    {DCV_VERB_TOKEN_LIST, DCV_ACT_TOKENS, admin_token_list},
+    {DCV_VERB_TOKEN_REVOKE, DCV_ACT_TOKENS, admin_token_revoke},
 };
+
+/* The verb's row, or NULL. */
+static const struct admin_verb *verb_row(int verb)
+{
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (verbs[i].verb == verb)
+            return &verbs[i];
+    return NULL;
+}
+
+/* The table's check: 0, or a 403 sent and -EACCES. */
+static int permitted(struct req_ctx *x, const struct admin_verb *row)
+{
+    const char *verb = dcv_proto_verb_name(x->rq->verb) ? dcv_proto_verb_name(x->rq->verb) : "?";
+
+    x->act = row ? row->act : DCV_ACT_NONE;
+    if (dcv_perm_allows(x->roles, x->act) && x->act != DCV_ACT_NONE)
+        return 0;
+    dcv_log(DCV_LOG_WARN, CO_LOG, "admin %s refused: %s %s is not allowed to", verb,
+            dcv_auth_role_name(x->roles), x->user);
+    FAILR(x, 403, "permission denied: %s %s may not %s", dcv_auth_role_name(x->roles), x->user,
+          verb);
+    return -EACCES;
+}
+
+int co_admin_call(struct dcv_coord *c, const char *user, int roles,
+                  const struct dcv_proto_request *rq, struct co_admin_res *res)
+{
+    struct req_ctx x = {.c = c, .peer = NULL, .rq = rq, .user = user, .roles = roles};
+    const struct admin_verb *row = verb_row(rq->verb);
+
+    memset(res, 0, sizeof *res);
+    c->admin_sink = res;
+    if (permitted(&x, row) == 0)
+        row->fn(&x);
+    c->admin_sink = NULL;
+    if (!res->replied) {
+        /* Every verb answers before it returns; one that did not is a bug
+         * to see, not a request to leave hanging. */
+        res->status = 500;
+        copy_str(res->error, sizeof res->error, "the verb gave no reply");
+    }
+    return 0;
+}
 
 /* The req_id of a REQUEST we could not decode, so the error still reaches
  * the client (it is waiting for that id); NULL when there is none. */
@@ -916,33 +979,22 @@ void co_admin_input(struct dcv_coord *c, const struct dcv_tx_peer *from, const s
         free(rq);
         return;
     }
-    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0] && !row; i++)
-        if (verbs[i].verb == (int)rq->verb)
-            row = &verbs[i];
+    row = verb_row(rq->verb);
     x.c = c;
     x.peer = from;
     x.rq = rq;
     {
-        /* Roles per verb (the table): submitters submit and read (their own
-         * jobs), operators do everything; workers have no business here. */
+        /* Roles per verb (the permission table): workers have no business here. */
         int64_t uid;
-        int need = row ? row->roles : DCV_AUTH_OPERATOR;
         x.user = dcv_sock_user(c->adm, &uid);
         x.roles = dcv_auth_role(dcv_net_auth(c->net), x.user, uid);
-        if (!(x.roles & need)) {
-            const char *verb = dcv_proto_verb_name(rq->verb) ? dcv_proto_verb_name(rq->verb) : "?";
-            dcv_log(DCV_LOG_WARN, CO_LOG, "admin %s refused: %s %s is not allowed to", verb,
-                    dcv_auth_role_name(x.roles), x.user);
-            FAILR(&x, 403, "permission denied: %s %s may not %s", dcv_auth_role_name(x.roles),
-                  x.user, verb);
-            free(rq);
-            return;
-        }
     }
-    dcv_log(DCV_LOG_DEBUG, CO_LOG, "admin %s (req %s)", dcv_proto_verb_name(rq->verb), rq->req_id);
-    if (row)
-        row->fn(&x);
-    else
+    if (!row) {
         FAILR(&x, 400, "unknown verb");
+    } else if (permitted(&x, row) == 0) {
+        dcv_log(DCV_LOG_DEBUG, CO_LOG, "admin %s (req %s)", dcv_proto_verb_name(rq->verb),
+                rq->req_id);
+        row->fn(&x);
+    }
     free(rq);
 }

@@ -10,6 +10,7 @@
 
 #include "coordinator/admin.h"
 #include "errbuf.h"
+#include "perm.h"
 
 #define REPLY_BUDGET (DCV_PROTO_MAX_REPLY_BODY - 64 * 1024) /* room for the envelope */
 
@@ -19,6 +20,7 @@ struct req_ctx {
     const struct dcv_proto_request *rq;
     const char *user; /* authenticated identity, "" when the socket has none */
     int roles;        /* DCV_AUTH_* of user now */
+    enum dcv_action act; /* the verb's entry in the permission table */
 };
 
 /* One FINAL for req_id; body (owned, may be NULL) is put. */
@@ -39,6 +41,11 @@ void admin_workers(struct req_ctx *x);
 void admin_worker(struct req_ctx *x);
 void admin_drain(struct req_ctx *x);
 void admin_undrain(struct req_ctx *x);
+
+/* admin_tokens.c */
+void admin_token_create(struct req_ctx *x);
+void admin_token_list(struct req_ctx *x);
+void admin_token_revoke(struct req_ctx *x);
 
 /* admin_storage.c */
 void admin_rm(struct req_ctx *x);

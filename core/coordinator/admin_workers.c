@@ -100,7 +100,7 @@ static json_object *telemetry_json(const struct dcv_proto_telemetry *t, int full
     return o;
 }
 
-static json_object *worker_json(struct dcv_coord *c, struct co_worker *w, int full)
+json_object *co_admin_worker_json(struct dcv_coord *c, struct co_worker *w, int full)
 {
     json_object *o = json_object_new_object(), *arr;
     char err[256];
@@ -201,7 +201,7 @@ static struct co_worker *find_worker(struct req_ctx *x)
 
 static void reply_worker(struct req_ctx *x, struct co_worker *w, int full)
 {
-    json_object *o = worker_json(x->c, w, full);
+    json_object *o = co_admin_worker_json(x->c, w, full);
     admin_reply(x->c, x->peer, x->rq->req_id, o ? 200 : 500, "coordinator out of memory", o);
 }
 
@@ -217,7 +217,7 @@ void admin_workers(struct req_ctx *x)
         return;
     }
     for (struct co_worker *w = x->c->reg.workers; w; w = w->next) {
-        json_object *o = worker_json(x->c, w, 0);
+        json_object *o = co_admin_worker_json(x->c, w, 0);
         if (!o)
             continue;
         bytes += strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) + 1;

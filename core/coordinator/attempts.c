@@ -3,6 +3,7 @@
  * after -EBUSY, the store-event wrapper and the kicks (attempts.h).
  */
 #include "coordinator/attempts.h"
+#include "coordinator/http.h"
 #include "coordinator/stats.h"
 
 #include <errno.h>
@@ -76,6 +77,10 @@ int co_apply_ev(struct dcv_coord *c, const char *job_id, enum dcv_job_event ev, 
     if (r == 0)
         co_stats_event(c, (int)ev, j ? (int)j->state : -1);
     dcv_job_clear(&mine);
+    /* The event stream's clients see the change (progress: once a second,
+     * from http_events.c's tick). */
+    if (r == 0 && ev != DCV_EV_PROGRESS)
+        co_events_job(c, job_id);
     if (r == -ESTALE || r == -EINVAL || r == -ENOENT)
         dcv_log(DCV_LOG_DEBUG, CO_LOG, "ignored %s for job %s attempt %d: %s",
                 dcv_job_event_name(ev), job_id, attempt, err);

@@ -28,7 +28,8 @@
 #include "coordinator/control.h"
 #include "coordinator/dataplane.h"
 #include "coordinator/dispatch.h"
-#include "coordinator/http_metrics.h"
+#include "coordinator/http.h"
+#include "coordinator/tokens.h"
 #include "coordinator/inputhash.h"
 #include "coordinator/outbox.h"
 #include "coordinator/registry.h"
@@ -250,6 +251,10 @@ int dcv_coord_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *c
     }
     c->started_at = co_now();
     c->started_wall_ms = co_wall_ms();
+    if ((r = co_tokens_load(c, e, sizeof e)) < 0) {
+        dcv_errf(err, errlen, "API tokens: %s", e);
+        goto fail;
+    }
     if ((r = co_http_start(c, e, sizeof e)) < 0) {
         dcv_errf(err, errlen, "http: %s", e);
         goto fail;
@@ -302,6 +307,7 @@ void dcv_coord_free(struct dcv_coord **cp)
     if (c->hash.timer)
         dcv_loop_cancel_timer(c->loop, c->hash.timer);
     co_http_free(c);
+    co_tokens_free(c);
     /* The timers are off: what follows frees what their callbacks use. */
     dcv_xsrv_free(&c->xsrv);
     co_dataplane_free(c);

@@ -73,6 +73,8 @@ struct co_job {
     int phase;
     double pct, fps;
     int64_t frames;
+    double ev_pct;           /* http_events.c: progress as last published */
+    int64_t ev_frames;
     int has_encoder;
     char plugin[DCV_PROTO_ID], encoder[DCV_PROTO_ID], device_id[DCV_PROTO_HOST];
     /* input served on the data plane (0 = none: kind path; CO_XFER_ADOPT =
@@ -215,6 +217,31 @@ struct co_dataplane {         /* dataplane.c (admin.c's `get` adds downloads) */
     uint64_t gc_last;    /* monotonic ms of the last sweep of abandoned parts */
 };
 
+/* The HTTP plane's state (http.c, http_auth.c, http_api.c, http_events.c;
+ * tokens.c owns the token cache). */
+struct dcv_token_rec;
+struct co_session;
+struct co_login_fail {
+    char addr[48];
+    uint64_t since; /* monotonic ms of the window's first failure */
+    int n;
+};
+#define CO_LOGIN_FAILS 64
+struct co_web {
+    struct dcv_token_rec *tokens; /* tokens.c: the store's, cached */
+    size_t n_tokens;
+    struct co_session *sessions;  /* http_auth.c */
+    size_t n_sessions;
+    struct co_login_fail fails[CO_LOGIN_FAILS];
+    int loopback;                 /* http.bind is a loopback address */
+    int anon_roles;               /* what a request without credentials gets */
+    char scrape[256];             /* http.metrics_token_file's token, "" none */
+    char *tls_cert, *tls_key;     /* PEM text read at start */
+    uint64_t events_timer;        /* http_events.c */
+    struct co_wsig *wsig;         /* http_events.c: workers as last published */
+    size_t n_wsig;
+};
+
 struct co_retention {         /* retention.c */
     uint64_t last, swept; /* monotonic ms of the last pass / orphan sweep */
 };
@@ -235,7 +262,9 @@ struct dcv_coord {
     uint64_t tick_timer;
     uint64_t started_at;
     int64_t started_wall_ms;  /* for process_start_time_seconds */
-    struct dcv_httpd *http;   /* http_metrics.c; NULL without http.bind */
+    struct dcv_httpd *http;   /* http.c; NULL without http.bind */
+    struct co_web web;        /* http*.c, tokens.c */
+    struct co_admin_res *admin_sink; /* admin.c: co_admin_call's reply, while it runs */
     struct co_stats stats;    /* stats.c */
     int grace_done;
 

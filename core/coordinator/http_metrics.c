@@ -1,11 +1,10 @@
 /*
- * The coordinator's HTTP plane (http_metrics.h): its routes and /metrics
- * in the Prometheus text exposition format 0.0.4.
+ * /metrics (http.h) in the Prometheus text exposition format 0.0.4.
  *
  * Cardinality is bounded by the cluster, not the queue: labels name
  * states, workers and GPUs, never jobs.
  */
-#include "coordinator/http_metrics.h"
+#include "coordinator/http.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,7 +24,6 @@
 #include "coordinator/stats.h"
 #include "coordinator/store.h"
 #include "errbuf.h"
-#include "http/assets.h"
 #include "http/httpd.h"
 #include "log.h"
 
@@ -235,7 +233,7 @@ static void process(struct dcv_coord *c, FILE *f)
     fprintf(f, "process_start_time_seconds %.3f\n", (double)c->started_wall_ms / 1000.0);
 }
 
-static void on_metrics(void *ud, const struct dcv_http_req *rq, struct dcv_http_reply *out)
+void co_http_metrics(void *ud, const struct dcv_http_req *rq, struct dcv_http_reply *out)
 {
     struct dcv_coord *c = ud;
     char *text = NULL;
@@ -274,47 +272,4 @@ static void on_metrics(void *ud, const struct dcv_http_req *rq, struct dcv_http_
     out->content_type = "text/plain; version=0.0.4; charset=utf-8";
     out->body = text;
     out->len = len;
-}
-
-static const struct dcv_http_route routes[] = {
-    {"GET", "/metrics", on_metrics},
-    {"GET", "/", dcv_assets_serve},
-    {"GET", "/assets/*", dcv_assets_serve},
-};
-
-int co_http_start(struct dcv_coord *c, char *err, size_t errlen)
-{
-    const struct dcv_settings *s = c->set;
-    struct dcv_http_opts o = {
-        .bind = s->http_bind,
-        .max_connections = (unsigned)s->http_max_connections,
-        .per_ip = (unsigned)s->http_per_ip,
-        .timeout_s = (unsigned)s->http_timeout_s,
-    };
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    int loopback, r;
-
-    if (!s->http_bind[0] || strcmp(s->http_bind, "off") == 0)
-        return 0;
-    if ((r = dcv_http_bind_parse(s->http_bind, &ss, &sl, &loopback, err, errlen)) < 0)
-        return r;
-    /* Read-only and without authentication so far: loopback only (docs/
-     * operations.md "The HTTP plane"). */
-    if (!loopback)
-        return dcv_err(err, errlen, -EPERM,
-                       "http.bind %s is not a loopback address: the HTTP plane serves "
-                       "without authentication and listens only on 127.0.0.0/8 or [::1]; "
-                       "set http.bind = \"127.0.0.1:7480\" (or \"off\")",
-                       s->http_bind);
-    if ((r = dcv_httpd_start(c->loop, &o, routes, sizeof routes / sizeof routes[0], c, &c->http,
-                             err, errlen)) < 0)
-        return r;
-    dcv_log(DCV_LOG_INFO, CO_LOG, "http endpoint bound: http://%s/metrics", s->http_bind);
-    return 0;
-}
-
-void co_http_free(struct dcv_coord *c)
-{
-    dcv_httpd_free(&c->http);
 }

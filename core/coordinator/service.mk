@@ -27,7 +27,9 @@ core_coordinator_libdcvcoord_la_SOURCES = core/coordinator/coord.c core/coordina
 	core/coordinator/admin_int.h core/coordinator/admin_workers.c \
 	core/coordinator/blobs.c core/coordinator/blobs.h core/coordinator/retention.c \
 	core/coordinator/retention.h core/coordinator/admin_storage.c \
-	core/coordinator/http_metrics.c core/coordinator/http_metrics.h \
+	core/coordinator/http.c core/coordinator/http.h core/coordinator/http_metrics.c \
+	core/coordinator/http_auth.c core/coordinator/http_api.c core/coordinator/http_events.c \
+	core/coordinator/tokens.c core/coordinator/tokens.h core/coordinator/admin_tokens.c \
 	core/coordinator/stats.c core/coordinator/stats.h
 core_coordinator_libdcvcoord_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS) $(SQLITE_CFLAGS)
 core_coordinator_libdcvcoord_la_LIBADD = core/http/libdcvhttp.la core/coordinator/libdcvstore.la \

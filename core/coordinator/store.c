@@ -79,6 +79,15 @@ static const char *const migrations[] = {
     " output_removed_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX jobs_upload ON jobs(json_extract(input, '$.xfer_id'));"
     "CREATE INDEX jobs_ended ON jobs(state, updated_ms);",
+    /* 5: HTTP API tokens (store_tokens.c): only the SHA-256 of a secret is
+     * kept; revoking deletes the row. */
+    "CREATE TABLE api_tokens ("
+    " name TEXT PRIMARY KEY NOT NULL,"
+    " role TEXT NOT NULL,"
+    " sha256 TEXT NOT NULL UNIQUE,"
+    " created_ms INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL DEFAULT '',"
+    " last_used_ms INTEGER NOT NULL DEFAULT 0);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -5,7 +5,8 @@ noinst_LTLIBRARIES += core/coordinator/libdcvstore.la
 core_coordinator_libdcvstore_la_SOURCES = core/coordinator/jobstate.c core/coordinator/jobstate.h \
 	core/coordinator/store.c core/coordinator/store.h core/coordinator/store_int.h \
 	core/coordinator/store_jobs.c core/coordinator/store_apply.c \
-	core/coordinator/store_retention.c core/coordinator/store_retention.h
+	core/coordinator/store_retention.c core/coordinator/store_retention.h \
+	core/coordinator/store_tokens.c core/coordinator/store_tokens.h
 core_coordinator_libdcvstore_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 core_coordinator_libdcvstore_la_LIBADD = core/libdcvbase.la $(SQLITE_LIBS)
 

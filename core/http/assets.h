@@ -23,9 +23,11 @@ struct dcv_asset {
 /* The file served at path, exactly: 0, or -ENOENT. */
 int dcv_assets_find(const char *path, const struct dcv_asset **out);
 
-/* A route handler (core/http/httpd.h) for "/" and "/assets/ *": the file
- * with its ETag and "Cache-Control: no-cache" (a browser revalidates and
- * gets 304 while the build is the same), 404 for any other path. */
+/* A route handler (core/http/httpd.h) for "/" and the "/assets/" files:
+ * the file with its ETag, "Cache-Control: no-cache" (a browser revalidates
+ * and gets 304 while the build is the same) and a Content-Security-Policy
+ * that lets the page load and run only these files; 404 for any other
+ * path. */
 void dcv_assets_serve(void *ud, const struct dcv_http_req *rq, struct dcv_http_reply *out);
 
 #endif

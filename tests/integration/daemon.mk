@@ -13,8 +13,10 @@ EXTRA_DIST += tests/integration/stages.sh
 TESTS += tests/integration/docs.sh
 EXTRA_DIST += tests/integration/docs.sh
 # Misconfigured workers: one clear line on the side that can act (issue 11 A9).
-TESTS += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh
-EXTRA_DIST += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh
+TESTS += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh \
+	tests/integration/http-api.sh
+EXTRA_DIST += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh \
+	tests/integration/http-api.sh
 # The dashboard: compiled-in files, and the pages in headless Chromium.
 TESTS += tests/integration/dashboard.sh
 EXTRA_DIST += tests/integration/dashboard.sh tests/browser/cdp.py tests/browser/dashboard.py

@@ -33,7 +33,7 @@ start_worker w1
 start_worker w2
 wait_until 30 workers_online 2
 ok $? "coordinator with http.bind, two workers online"
-grep -q "http endpoint bound: http://127.0.0.1:$HPORT/metrics" "$TMP/coord.log"
+grep -q "http endpoint bound: http://127.0.0.1:$HPORT/ (anonymous access: read-only)" "$TMP/coord.log"
 ok $? "the coordinator logs the HTTP endpoint"
 
 ctl info >"$TMP/info.txt" 2>&1
@@ -91,9 +91,11 @@ ok $? "an unknown path: 404 with a JSON error"
 code=$(curl -s -D "$TMP/h2.txt" -o "$TMP/e.json" -w '%{http_code}' -X DELETE "$URL/metrics")
 [ "$code" = 405 ] && grep -qi '^Allow: GET' "$TMP/h2.txt"
 ok $? "DELETE /metrics: 405 with Allow: GET"
-code=$(curl -s -o "$TMP/e.json" -w '%{http_code}' -X POST --data-binary @"$TMP/media/in.mkv" "$URL/no/such/page")
-[ "$code" = 413 ]
-ok $? "a request body where no route takes one: 413 ($code)"
+head -c 100000 /dev/zero | tr '\0' 'a' >"$TMP/big.json"
+code=$(curl -s -o "$TMP/e.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary @"$TMP/big.json" "$URL/api/v1/login")
+[ "$code" = 413 ] && grep -q 'request body over 65536 bytes' "$TMP/e.json"
+ok $? "a request body over 64 KiB: 413 ($code)"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/../../etc/passwd" --path-as-is)
 [ "$code" = 404 ]
 ok $? "a traversal path: 404 ($code)"
@@ -130,7 +132,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/metrics")
 [ "$code" = 200 ] && kill -0 "$COORD_PID"
 ok $? "the coordinator is up and serving after the hostile clients"
 
-# A non-loopback bind is refused at start (no authentication yet); a bad
+# A non-loopback bind with anonymous reading is refused at start; a bad
 # http.bind names the file and line.
 mkdir -p "$TMP/c2"
 DISTCONV_ROLE=coordinator DISTCONV_STATE_DIR="$TMP/c2" DISTCONV_BIND="tcp://127.0.0.1:$(free_port)" \

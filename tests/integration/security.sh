@@ -116,7 +116,7 @@ with sam jobs --json >"$TMP/j.json" && [ "$(jget "$TMP/j.json" "[j['job_id'] for
 ok $? "sam's job list has exactly its job"
 ctl status "$sid" >/dev/null; ok $? "the operator sees every job"
 with w1 info >/dev/null 2>&1; [ $? -eq 3 ]; ok $? "a worker key gets no admin access"
-wait_until 20 logged coord "on 'dcv-admin': 'w1' is a worker, not a submitter or operator"
+wait_until 20 logged coord "on 'dcv-admin': 'w1' is a worker, not a viewer, submitter or operator"
 ok $? "and that refusal is logged"
 wait_until 60 job_state_is "$sid" done; ok $? "the submitter's job completes"
 with sam get "$sid" -o "$TMP/out.mkv" >/dev/null 2>&1 && [ -s "$TMP/out.mkv" ]

@@ -242,7 +242,7 @@ static void test_policy(void)
     r = authz(a, DCV_AUTH_DOMAIN_CONTROL, "CURVE", KEY_OP, NULL, NULL, -1, user, reason);
     TAP_OK(r == 400 && strstr(reason, "not a worker"), "an operator key on the control plane: 400");
     r = authz(a, DCV_AUTH_DOMAIN_ADMIN, "CURVE", KEY_W2, NULL, NULL, -1, user, reason);
-    TAP_OK(r == 400 && strstr(reason, "not a submitter or operator"),
+    TAP_OK(r == 400 && strstr(reason, "not a viewer, submitter or operator"),
            "a worker key on the admin plane: 400");
     r = authz(a, DCV_AUTH_DOMAIN_DATA, "CURVE", KEY_SUB, NULL, NULL, -1, user, reason);
     TAP_OK(r == 200 && strcmp(user, "sam") == 0, "a submitter on the data plane: 200");
