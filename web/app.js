@@ -661,7 +661,7 @@
         h('td', {'data-label': 'Attempt', class: 'num'}, x.attempt),
         h('td', {'data-label': 'Note'}, x.note || ''));
     });
-    return h('div', {id: 'job', 'data-job': j.job_id, 'data-state': j.state},
+    return h('div', {id: 'job', 'data-job': j.job_id, 'data-state': j.state, 'data-phase': ACTIVE[j.state] ? p.phase : null},
       h('a', {href: '#/jobs'}, '‹ All jobs'),
       h('div', {class: 'card-head'}, h('h1', {class: 'job-name'}, j.name || j.job_id), jobStatePills(j)),
       h('div', {class: 'card'},

@@ -45,11 +45,12 @@ def main():
     ap.add_argument("--input", required=True, help="a long clip on the coordinator's shared storage")
     ap.add_argument("--artifacts", required=True)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--profile", help="Chromium's profile directory (default: a new temporary one)")
     ap.add_argument("--drain", default="w2", help="the worker to drain")
     ap.add_argument("--expect-live", action="store_true", help="the SSE stream must be up")
     a = ap.parse_args()
     os.makedirs(a.artifacts, exist_ok=True)
-    profile = tempfile.mkdtemp(prefix="dcv-chromium.")
+    profile = a.profile or tempfile.mkdtemp(prefix="dcv-chromium.")
     log = open(os.path.join(a.artifacts, "dashboard-chromium.log"), "wb")
     b = cdp.Browser(a.chromium, profile, log=log)
     try:
@@ -59,7 +60,8 @@ def main():
         result(False, "the browser session ran to its end", e)
     finally:
         b.close()
-        subprocess.run(["rm", "-rf", profile])
+        if not a.profile:
+            subprocess.run(["rm", "-rf", profile])
 
 
 def shot(b, a, name):
@@ -146,11 +148,13 @@ def run(b, a):
     if not jid:
         return
     out("DIAG long job " + jid)
-    st = b.wait("(function(){var e=document.querySelector('#job[data-state=running]');"
+    # pct is the phase's (fetch, encode, upload, verify): watch the encode.
+    st = b.wait("(function(){var e=document.querySelector('#job[data-state=running][data-phase=encode]');"
                 "var p=document.querySelector('#job [role=progressbar]');"
                 "return e && p && parseFloat(p.getAttribute('aria-valuenow')) > 0;})()", timeout=30)
     p1 = pct_of(b, "#job [role=progressbar]")
-    moved = st and b.wait("parseFloat(document.querySelector('#job [role=progressbar]')"
+    moved = st and b.wait("document.querySelector('#job[data-phase=encode]') && "
+                          "parseFloat(document.querySelector('#job [role=progressbar]')"
                           ".getAttribute('aria-valuenow')) > %f" % p1, timeout=20)
     p2 = pct_of(b, "#job [role=progressbar]")
     result(bool(moved), "the running job's progress moves in the page (%.1f %% -> %.1f %%)" % (p1, p2),

@@ -20,6 +20,7 @@ EXTRA_DIST += tests/integration/misconfig.sh tests/integration/waiting.sh tests/
 # The dashboard: compiled-in files, and the pages in headless Chromium.
 TESTS += tests/integration/dashboard.sh
 EXTRA_DIST += tests/integration/dashboard.sh tests/browser/cdp.py tests/browser/dashboard.py
+CLEANFILES += tests/artifacts/dashboard-*.png tests/artifacts/dashboard-chromium.log
 # House rules: every module named in docs/architecture.md, no .c over 1,000 lines.
 TESTS += tests/integration/house.sh
 EXTRA_DIST += tests/integration/house.sh

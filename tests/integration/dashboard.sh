@@ -106,7 +106,7 @@ mkdir -p "$ART"
 rm -f "$ART"/dashboard-*.png
 timeout 150 /usr/bin/python3 "$DCV_TOP_SRCDIR/tests/browser/dashboard.py" --url "$URL" \
     --token "$TOKEN" --ctl "$TMP/ctl" --input "$TMP/media/long.mkv" --artifacts "$ART" \
-    --chromium "$CHROMIUM" --expect-live >"$TMP/browser.out" 2>&1
+    --chromium "$CHROMIUM" --profile "$TMP/chromium" --expect-live >"$TMP/browser.out" 2>&1
 rc=$?
 while IFS= read -r line; do
     case $line in
