@@ -23,8 +23,7 @@ int dcv_assets_find(const char *path, const struct dcv_asset **out)
     return -ENOENT;
 }
 
-/* If-None-Match holds etag: a list of entity tags ("a", W/"b") or "*". */
-static int etag_listed(const char *list, const char *etag)
+int dcv_etag_match(const char *list, const char *etag)
 {
     size_t n = strlen(etag);
 
@@ -66,7 +65,7 @@ void dcv_assets_serve(void *ud, const struct dcv_http_req *rq, struct dcv_http_r
         dcv_http_error(out, 500, "reply headers do not fit");
         return;
     }
-    if ((inm = dcv_http_header(rq, "If-None-Match")) && etag_listed(inm, a->etag)) {
+    if ((inm = dcv_http_header(rq, "If-None-Match")) && dcv_etag_match(inm, a->etag)) {
         out->status = 304;
         return;
     }

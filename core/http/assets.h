@@ -23,6 +23,10 @@ struct dcv_asset {
 /* The file served at path, exactly: 0, or -ENOENT. */
 int dcv_assets_find(const char *path, const struct dcv_asset **out);
 
+/* 1 when an If-None-Match value (a list of entity tags, "a", W/"b", or
+ * "*") names etag, else 0. */
+int dcv_etag_match(const char *if_none_match, const char *etag);
+
 /* A route handler (core/http/httpd.h) for "/" and the "/assets/" files:
  * the file with its ETag, "Cache-Control: no-cache" (a browser revalidates
  * and gets 304 while the build is the same) and a Content-Security-Policy

@@ -16,3 +16,10 @@ CLEANFILES += core/http/assets_data.c
 core/http/assets_data.c: $(srcdir)/core/http/gen-assets.sh $(DCV_WEB_SRC)
 	@$(MKDIR_P) core/http
 	$(AM_V_GEN)$(SHELL) $(srcdir)/core/http/gen-assets.sh $(srcdir)/web $(DCV_WEB_FILES) >$@.tmp && mv $@.tmp $@
+
+check_PROGRAMS += tests/unit/test_assets
+TESTS += tests/unit/test_assets
+tests_unit_test_assets_SOURCES = tests/unit/test_assets.c
+tests_unit_test_assets_CFLAGS = $(AM_CFLAGS)
+tests_unit_test_assets_LDADD = core/http/libdcvhttp.la core/libdcvloop.la core/libdcvbase.la \
+	tests/libtap.la $(JSONC_LIBS) $(LIBS)
