@@ -21,13 +21,7 @@ ok_or() { _st=$1 _nm=$2; shift 2; ok "$_st" "$_nm"; [ "$_st" -eq 0 ] || "$@"; }
 WEB="$DCV_TOP_SRCDIR/web"
 ART="$DCV_TOP_BUILDDIR/tests/artifacts"
 
-unset DISTCONV_HTTP_BIND
-HPORT=$(free_port)
-URL="http://127.0.0.1:$HPORT"
-cat >"$TMP/http.conf" <<CONF
-liveness = { heartbeat_ms = 300; misses = 3; };
-http = { bind = "127.0.0.1:$HPORT"; };
-CONF
+http_conf
 # A minute of video that a veryslow single-thread encode takes longer than
 # this test to finish: its progress moves all along, and it is cancelled.
 gen_clip "$TMP/media/long.mkv" -f lavfi -i testsrc=size=640x360:rate=25 -t 60 -c:v libx264 -preset ultrafast
