@@ -47,6 +47,7 @@ def main():
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--profile", help="Chromium's profile directory (default: a new temporary one)")
     ap.add_argument("--drain", default="w2", help="the worker to drain")
+    ap.add_argument("--stop", help="a command that stops the worker --drain names")
     ap.add_argument("--expect-live", action="store_true", help="the SSE stream must be up")
     a = ap.parse_args()
     os.makedirs(a.artifacts, exist_ok=True)
@@ -205,11 +206,16 @@ def run(b, a):
     wide = b.eval("document.documentElement.scrollWidth")
     result(wide is not None and wide <= 375, "375 px wide (phone): no horizontal scrolling (%s px)" % wide)
     shot(b, a, "phone-jobs")
+    # ... in the dark theme the system asks for.
+    b.send("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
     b.eval("location.hash = '#/transcoders'")
     b.wait("document.querySelectorAll('[data-worker]').length === 2")
+    dark = b.eval("getComputedStyle(document.body).backgroundColor")
+    result(dark == "rgb(15, 18, 22)", "prefers-color-scheme: dark gives the dark theme (%s)" % dark)
     wide = b.eval("document.documentElement.scrollWidth")
     result(wide is not None and wide <= 375, "the Transcoders page on a phone fits too (%s px)" % wide)
-    shot(b, a, "phone-transcoders")
+    shot(b, a, "phone-transcoders-dark")
+    b.send("Emulation.setEmulatedMedia", {"features": []})
     b.viewport(1280, 900)
 
     # Cancel the long job from its page.
@@ -219,6 +225,13 @@ def run(b, a):
     ok = b.wait("document.querySelector('#job[data-state=cancelled] [data-action=retry]')")
     result(bool(ok) and ctl_json(a, "status", jid)["state"] == "cancelled",
            "Cancel pressed: the job is cancelled in the page and in distconvctl, Retry offered")
+
+    # A worker that goes away: offline in the page, from the events alone.
+    if a.stop:
+        b.eval("location.hash = '#/transcoders'")
+        subprocess.run(a.stop, shell=True)
+        ok = b.wait("document.querySelector('%s[data-state=offline] .pill.offline')" % sel)
+        result(bool(ok), "%s stopped: offline on the Transcoders page" % a.drain)
 
     # Log out: back to anonymous.
     b.click("#logout")

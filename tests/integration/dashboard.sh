@@ -6,7 +6,8 @@
 # workers; log in with a token from `distconvctl token create`, both
 # workers on Transcoders, a job submitted through the form whose progress
 # moves in the page, Drain/Undrain seen in the page and in `distconvctl
-# workers`, a job name that is HTML shown as text, a phone-sized viewport.
+# workers`, a job name that is HTML shown as text, a phone-sized viewport, a
+# worker stopped shown offline.
 # Screenshots: build/tests/artifacts/dashboard-*.png.
 . "$DCV_TOP_SRCDIR/tests/lib.sh"
 . "$DCV_TOP_SRCDIR/tests/integration/cluster-lib.sh"
@@ -100,7 +101,8 @@ mkdir -p "$ART"
 rm -f "$ART"/dashboard-*.png
 timeout 150 /usr/bin/python3 "$DCV_TOP_SRCDIR/tests/browser/dashboard.py" --url "$URL" \
     --token "$TOKEN" --ctl "$TMP/ctl" --input "$TMP/media/long.mkv" --artifacts "$ART" \
-    --chromium "$CHROMIUM" --profile "$TMP/chromium" --expect-live >"$TMP/browser.out" 2>&1
+    --chromium "$CHROMIUM" --profile "$TMP/chromium" --stop "kill -TERM $PID_w2" --expect-live \
+    >"$TMP/browser.out" 2>&1
 rc=$?
 while IFS= read -r line; do
     case $line in
