@@ -418,7 +418,7 @@
   function metric(key, value, series, max, name) {
     return h('div', {class: 'metric', 'data-metric': name},
       h('div', {class: 'k'}, key), h('div', {class: 'v'}, value),
-      series ? sparkline(series, max) : null);
+      series && series.some(num) ? sparkline(series, max) : null);
   }
   function workerStates(w) {
     var out = [];
