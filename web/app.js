@@ -105,6 +105,9 @@
         var d = null;
         try { d = t ? JSON.parse(t) : {}; } catch (e) { d = null; }
         if (!r.ok) {
+          /* A session that ended (revoked token, restarted coordinator):
+           * the header must stop saying who was logged in. */
+          if (r.status === 401 && path !== '/login' && S.me && S.me.via === 'session') setTimeout(loadWhoami, 0);
           var msg = d && typeof d.error === 'string' ? d.error : (r.status + ' ' + r.statusText);
           throw new ApiError(r.status, msg);
         }
@@ -191,7 +194,7 @@
   function loadWhoami() {
     return api('GET', '/whoami').then(function (me) {
       S.me = me;
-      if (me.csrf) S.csrf = me.csrf;
+      S.csrf = me.csrf || ''; /* a session's only */
       renderWho();
     }, function (e) { S.me = {role: 'none', via: 'anonymous', name: ''}; renderWho(); showError(e); });
   }
@@ -244,6 +247,7 @@
   }
   function refresh() {
     var r = route();
+    if (role() === 'none') return;
     loadWorkers();
     if (r.name === 'jobs' || r.name === 'transcoders') loadJobs();
     if (r.name === 'job') loadJob(r.id);
@@ -673,6 +677,7 @@
           ['fps', num(p.fps) ? p.fps.toFixed(1) : null],
           ['Speed', num(p.speed) ? p.speed.toFixed(2) + '×' : null],
           ['ETA', e !== null ? fmtDur(e) : null, 'eta'],
+          ['Stalled', isStalled(j) ? 'no progress for ' + fmtDur(p.idle_s) + (p.last_progress_ms ? ' (last at ' + fmtTime(p.last_progress_ms) + ')' : '') : null, 'stalled'],
           ['Waiting', j.waiting ? j.waiting.reason : null],
           ['Retry after', j.next_attempt_ms ? fmtTime(j.next_attempt_ms) : null],
           ['Error', j.error ? h('span', {class: 'error'}, j.error) : null, 'error'],
