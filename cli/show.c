@@ -5,6 +5,7 @@
  */
 #include "ctl.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,16 +18,49 @@ static void short_id(const char *id, char out[13])
     snprintf(out, 13, "%s", id);
 }
 
-/* "encode 42%" from a job's progress, "" when none. */
+/* Append to buf (holding n bytes) what fmt makes, as far as it fits. */
+static size_t add(char *buf, size_t len, size_t n, const char *fmt, ...) DCV_PRINTF(4, 5);
+static size_t add(char *buf, size_t len, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    int w;
+
+    if (n >= len)
+        return n;
+    va_start(ap, fmt);
+    w = vsnprintf(buf + n, len - n, fmt, ap);
+    va_end(ap);
+    return w < 0 ? n : n + (size_t)w < len ? n + (size_t)w : len - 1;
+}
+
+/* "encode 42% 1234/2900 fr 57 fps 1.9x ETA 0:29" (each figure only when
+ * known; " stalled" when the coordinator flagged it) from a job's
+ * progress; "100%", the queue's reason or "-" without one. */
 void show_progress_text(json_object *job, char *buf, size_t len)
 {
     json_object *p = dcv_json_get(job, "progress", json_type_object);
     const char *state = dcv_json_str(job, "state", "");
     if (p) {
-        double fps = dcv_json_dbl(p, "fps", -1);
-        int n = snprintf(buf, len, "%s %.0f%%", dcv_json_str(p, "phase", "?"), dcv_json_dbl(p, "pct", 0));
-        if (fps > 0 && n > 0 && (size_t)n < len)
-            snprintf(buf + n, len - (size_t)n, " %.0f fps", fps);
+        double fps = dcv_json_dbl(p, "fps", -1), speed = dcv_json_dbl(p, "speed", -1);
+        int64_t fr = dcv_json_int(p, "frames", -1), total = dcv_json_int(p, "frames_total", -1);
+        int64_t eta = dcv_json_int(p, "eta_s", -1);
+        size_t n = add(buf, len, 0, "%s %.0f%%", dcv_json_str(p, "phase", "?"),
+                       dcv_json_dbl(p, "pct", 0));
+        if (fr >= 0 && total >= 0)
+            n = add(buf, len, n, " %lld/%lld fr", (long long)fr, (long long)total);
+        else if (fr >= 0)
+            n = add(buf, len, n, " %lld fr", (long long)fr);
+        if (fps > 0)
+            n = add(buf, len, n, " %.0f fps", fps);
+        if (speed > 0)
+            n = add(buf, len, n, " %.1fx", speed);
+        if (eta >= 3600)
+            n = add(buf, len, n, " ETA %lld:%02lld:%02lld", (long long)(eta / 3600),
+                    (long long)(eta / 60 % 60), (long long)(eta % 60));
+        else if (eta >= 0)
+            n = add(buf, len, n, " ETA %lld:%02lld", (long long)(eta / 60), (long long)(eta % 60));
+        if (dcv_json_bool(p, "stalled"))
+            add(buf, len, n, " stalled");
     } else if (!strcmp(state, "done")) {
         snprintf(buf, len, "100%%");
     } else if (!strcmp(state, "queued") && (p = dcv_json_get(job, "waiting", json_type_object))) {
@@ -110,15 +144,15 @@ void show_job(json_object *job)
         }
         show_kv("profile", n ? buf : "(defaults)");
     }
-    if (dcv_json_get(job, "progress", json_type_object)) {
-        json_object *p = dcv_json_get(job, "progress", json_type_object);
-        int n;
+    if ((o = dcv_json_get(job, "progress", json_type_object))) {
         show_progress_text(job, buf, sizeof buf);
-        n = (int)strlen(buf);
-        if (dcv_json_int(p, "frames", -1) >= 0)
-            snprintf(buf + n, sizeof buf - (size_t)n, ", frame %lld",
-                     (long long)dcv_json_int(p, "frames", 0));
         show_kv("progress", buf);
+        if (dcv_json_bool(o, "stalled")) {
+            dcv_fmt_time(t1, sizeof t1, dcv_json_int(o, "last_progress_ms", 0));
+            snprintf(buf, sizeof buf, "no progress for %lld s (last at %s)",
+                     (long long)dcv_json_int(o, "idle_s", 0), t1);
+            show_kv("stalled", buf);
+        }
     }
     if ((o = dcv_json_get(job, "waiting", json_type_object))) {
         if (dcv_json_bool(o, "unschedulable")) {

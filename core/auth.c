@@ -672,7 +672,7 @@ int dcv_auth_role(struct dcv_auth *a, const char *user_id, int64_t peer_uid)
     }
     pthread_mutex_lock(&a->mu);
     if (a->mode == DCV_SEC_TOKEN)
-        roles = a->token[0] ? (DCV_AUTH_WORKER | DCV_AUTH_OPERATOR | DCV_AUTH_SUBMITTER) : 0;
+        roles = a->token[0] ? DCV_AUTH_ALL : 0;
     else
         for (size_t i = 0; a->allow && i < a->allow->n; i++)
             if (strcmp(a->allow->v[i].name, user_id) == 0)

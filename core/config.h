@@ -44,6 +44,12 @@ enum dcv_stream_policy {
     DCV_STREAM_NEVER = 2,  /* copy; a worker without the room is not given the job */
 };
 
+/* queue.stall_action: what becomes of an attempt flagged stalled. */
+enum dcv_stall_action {
+    DCV_STALL_FLAG = 0, /* shown as stalled (status, jobs, /metrics) and logged */
+    DCV_STALL_FAIL = 1, /* also failed as retryable: "stalled: no progress for N s" */
+};
+
 /* security.mode (docs/security.md). */
 /* http.anonymous: what a request without credentials may do (loopback
  * binds only; docs/api.md). */
@@ -106,6 +112,8 @@ struct dcv_settings {
     int32_t http_anonymous;              /* http.anonymous: DCV_HTTP_ANON_* */
     char http_metrics_token_file[PATH_MAX]; /* http.metrics_token_file: "" = none */
     int32_t busy_hold_s;                 /* queue.busy_hold_s: an -EBUSY lowered limit lasts this long */
+    int64_t stall_after_s;               /* queue.stall_after: no progress this long = stalled, 0 = off */
+    enum dcv_stall_action stall_action;  /* queue.stall_action */
     int32_t chunk_size, credit_chunks;   /* transfer.*: data-plane chunk bytes, window */
     enum dcv_stream_policy stream;       /* transfer.stream */
     int64_t disk_reserve;                /* transfer.disk_reserve: free disk a copy must leave */
@@ -123,6 +131,7 @@ struct dcv_settings {
     int64_t job_memory_limit;            /* worker.job_memory_limit: RLIMIT_AS of a job, 0 = none */
     int benchmark;                       /* worker.benchmark: measure encoders at start (role worker) */
     int32_t benchmark_ms;                /* worker.benchmark_ms: encode budget per device+codec */
+    char worker_http_bind[96];           /* worker.http_bind: its own /metrics, "" or "off" = none */
 
     /* admission.* (worker; core/worker/telemetry.h): the worker reports
      * itself BUSY past any of these. 0 = that check off. */

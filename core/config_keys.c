@@ -87,6 +87,12 @@ static const struct key_choice sec_mode_choices[] = {
     { "none", DCV_SEC_NONE, 0 },
     { NULL, 0, 0 },
 };
+static const struct key_choice stall_action_choices[] = {
+    { "flag", DCV_STALL_FLAG, 0 },
+    { "fail", DCV_STALL_FAIL, 0 },
+    { NULL, 0, 0 },
+};
+
 static const struct key_choice stream_choices[] = {
     { "auto", DCV_STREAM_AUTO, 0 },
     { "always", DCV_STREAM_ALWAYS, 0 },
@@ -156,6 +162,10 @@ const struct key_def cfg_keys[] = {
     { "queue.unschedulable_timeout_s", "DISTCONV_UNSCHEDULABLE_TIMEOUT_S", KEY_INT,
       FIELD(unschedulable_timeout_s), NULL, 0, 30 * 86400, NULL },
     { "queue.busy_hold_s", NULL, KEY_INT, FIELD(busy_hold_s), NULL, 1, 3600, NULL },
+    { "queue.stall_after", "DISTCONV_QUEUE_STALL_AFTER", KEY_DURATION, FIELD(stall_after_s), NULL,
+      0, 0, NULL },
+    { "queue.stall_action", "DISTCONV_QUEUE_STALL_ACTION", KEY_ENUM, FIELD(stall_action),
+      stall_action_choices, 0, 0, NULL },
     { "transfer.chunk_size", NULL, KEY_INT, FIELD(chunk_size), NULL, 4096, 64 * 1024 * 1024,
       NULL },
     { "transfer.credit_chunks", NULL, KEY_INT, FIELD(credit_chunks), NULL, 1, 4096, NULL },
@@ -185,6 +195,8 @@ const struct key_def cfg_keys[] = {
       NULL, 0, (long long)1 << 53, NULL },
     { "worker.benchmark", "DISTCONV_BENCHMARK", KEY_BOOL, FIELD(benchmark), NULL, 0, 0, NULL },
     { "worker.benchmark_ms", NULL, KEY_INT, FIELD(benchmark_ms), NULL, 100, 60000, NULL },
+    { "worker.http_bind", "DISTCONV_WORKER_HTTP_BIND", KEY_STRING, FIELD(worker_http_bind), NULL,
+      0, 0, validate_http_bind },
     { "admission.max_mem_pressure", NULL, KEY_DOUBLE, FIELD(adm_max_mem_pressure), NULL, 0,
       100, NULL },
     { "admission.min_mem_avail", NULL, KEY_INT, FIELD(adm_min_mem_avail), NULL, 0,
@@ -652,6 +664,10 @@ void cfg_set_defaults(struct dcv_settings *s)
     s->http_per_ip = 16;
     s->http_timeout_s = 30;
     s->busy_hold_s = 60;
+    /* Five minutes: the verify phase reports no figures between its start
+     * and its end, and verifying a long film can take a few minutes. */
+    s->stall_after_s = 300;
+    s->stall_action = DCV_STALL_FLAG;
     s->chunk_size = 1024 * 1024;
     s->credit_chunks = 8;
     s->stream = DCV_STREAM_AUTO;

@@ -377,6 +377,8 @@ struct dcv_proto_progress {
     double pct;     /* 0..100 */
     int64_t frames; /* optional, -1 */
     double fps;     /* optional, -1 */
+    int64_t frames_total; /* optional, -1: video frames the output will hold */
+    double speed;         /* optional, -1: media seconds encoded per wall second */
 };
 
 /* What a finished attempt produced: an encoded output, or (library rules,

@@ -408,6 +408,8 @@ static const struct field progress_f[] = {
     FDBL(T, "pct", pct, 1, 0, 100, 0),
     FINT(T, "frames", frames, 0, 0, DCV_PROTO_MAX_SIZE, -1),
     FDBL(T, "fps", fps, 0, 0, 1e6, -1),
+    FINT(T, "frames_total", frames_total, 0, 0, DCV_PROTO_MAX_SIZE, -1),
+    FDBL(T, "speed", speed, 0, 0, 1e6, -1),
 };
 #undef T
 static const struct desc progress_d = {"PROGRESS", progress_f, ARRAY_N(progress_f), sizeof(struct dcv_proto_progress), NULL, 0};

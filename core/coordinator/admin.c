@@ -42,7 +42,6 @@
 #define HISTORY_MAX 200
 #define LOG_TAILS_MAX 10 /* attempts whose log tail status shows: the reply stays small */
 
-static const char *const phase_names[] = { "fetch", "encode", "upload", "verify" };
 
 static const char *lower(const char *s, char *buf, size_t len)
 {
@@ -194,18 +193,11 @@ json_object *co_admin_job_json(struct dcv_coord *c, const struct dcv_job *j, int
     json_object_object_add(o, "profile", (p = parse_obj(j->profile_json)) ? p : json_object_new_object());
     if (j->worker)
         json_object_object_add(o, "worker", jstr(j->worker));
-    if (cj && cj->has_progress && (j->state == DCV_JOB_ASSIGNED || j->state == DCV_JOB_RUNNING ||
-                                   j->state == DCV_JOB_VERIFYING)) {
-        json_object *pr = json_object_new_object();
-        if (pr) {
-            json_object_object_add(pr, "phase", jstr(phase_names[cj->phase & 3]));
-            json_object_object_add(pr, "pct", json_object_new_double(cj->pct));
-            if (cj->frames >= 0)
-                json_object_object_add(pr, "frames", json_object_new_int64(cj->frames));
-            if (cj->fps >= 0)
-                json_object_object_add(pr, "fps", json_object_new_double(cj->fps));
+    if (cj && cj->prog.has && (j->state == DCV_JOB_ASSIGNED || j->state == DCV_JOB_RUNNING ||
+                               j->state == DCV_JOB_VERIFYING)) {
+        json_object *pr = co_progress_json(&cj->prog, co_now());
+        if (pr)
             json_object_object_add(o, "progress", pr);
-        }
     }
     have_out = j->state == DCV_JOB_DONE && co_output_parse(j->output_json, &orec) == 0;
     if (cj && cj->has_encoder) {

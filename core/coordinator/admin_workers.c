@@ -131,7 +131,7 @@ json_object *co_admin_worker_json(struct dcv_coord *c, struct co_worker *w, int 
                 continue;
             json_object_object_add(e, "job_id", jstr(j->id));
             json_object_object_add(e, "attempt", json_object_new_int(j->attempt));
-            json_object_object_add(e, "progress", json_object_new_double(j->has_progress ? j->pct : 0));
+            json_object_object_add(e, "progress", json_object_new_double(j->prog.has ? j->prog.pct : 0));
             json_object_array_add(arr, e);
         }
         json_object_object_add(o, "jobs", arr);

@@ -44,6 +44,7 @@ struct co_job *co_job_add(struct dcv_coord *c, const char *id)
     if (!(j = calloc(1, sizeof *j)))
         return NULL;
     copy_str(j->id, sizeof j->id, id);
+    co_progress_init(&j->prog);
     j->next = c->att.jobs;
     c->att.jobs = j;
     return j;
@@ -55,6 +56,14 @@ unsigned co_held_by(struct dcv_coord *c, const struct co_worker *w)
     for (struct co_job *j = c->att.jobs; j; j = j->next)
         if (strcmp(j->worker, w->id) == 0)
             n++;
+    return n;
+}
+
+unsigned co_jobs_stalled(struct dcv_coord *c)
+{
+    unsigned n = 0;
+    for (struct co_job *j = c->att.jobs; j; j = j->next)
+        n += j->prog.stalled != 0;
     return n;
 }
 

@@ -17,6 +17,8 @@ struct co_job *co_job_find(struct dcv_coord *c, const char *id);
 /* The record of job id, created empty when there is none; NULL on ENOMEM. */
 struct co_job *co_job_add(struct dcv_coord *c, const char *id);
 unsigned co_held_by(struct dcv_coord *c, const struct co_worker *w);
+/* Attempts flagged stalled now (queue.stall_after, control.c). */
+unsigned co_jobs_stalled(struct dcv_coord *c);
 /* The attempt is over for this coordinator: forget it, abort its transfers. */
 void co_job_release(struct dcv_coord *c, const char *job_id, int code, const char *reason);
 /* dcv_store_apply, logging a refusal (debug when stale) or an error. */

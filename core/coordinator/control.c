@@ -179,11 +179,12 @@ static void on_progress(struct dcv_coord *c, struct co_worker *w, const void *ms
     if (!j->accepted)
         j->assigned_at = now;
     {
-        j->has_progress = 1;
-        j->phase = m->phase;
-        j->pct = m->pct;
-        j->frames = m->frames;
-        j->fps = m->fps;
+        int was_stalled = j->prog.stalled;
+        uint64_t idle = co_progress_idle_ms(&j->prog, now);
+        if (co_progress_update(&j->prog, m, now, co_wall_ms()) && was_stalled)
+            dcv_log(DCV_LOG_INFO, CO_LOG,
+                    "job %s attempt %d on %s: progress resumed after a stall of %" PRIu64 " s",
+                    j->id, j->attempt, w->id, idle / 1000);
     }
 }
 
@@ -503,26 +504,67 @@ static void restart_grace(struct dcv_coord *c)
     free(a.v);
 }
 
+/* End an attempt the coordinator gave up on (ev: WORKER_LOST or
+ * FAIL_RETRYABLE, so it is retried while attempts remain), tell its worker
+ * to stop it, and forget it. j is freed. */
+static void expire_attempt(struct dcv_coord *c, struct co_job *j, enum dcv_job_event ev,
+                           const char *note, const char *error)
+{
+    char jid[DCV_PROTO_JOB_ID], worker[DCV_PROTO_ID], session[DCV_PROTO_ID];
+    int attempt = j->attempt;
+
+    copy_str(jid, sizeof jid, j->id);
+    copy_str(worker, sizeof worker, j->worker);
+    copy_str(session, sizeof session, j->session);
+    co_apply_ev(c, jid, ev, attempt, note, NULL, session, error, NULL);
+    co_send_cancel(c, co_worker_find(c, worker), jid, attempt, session, note);
+    co_job_release(c, jid, DCV_CODE_STALE, "attempt expired");
+    co_dispatch_soon(c);
+}
+
+/* queue.stall_after: an attempt whose progress has not moved for that long
+ * (a repeated PROGRESS renews the lease, not the progress) is flagged, and
+ * logged once; with queue.stall_action "fail" its attempt also fails as
+ * retryable. 1 when it was expired (the list changed). */
+static int check_stall(struct dcv_coord *c, struct co_job *j, uint64_t now)
+{
+    uint64_t limit = (uint64_t)c->set->stall_after_s * 1000, idle;
+    char why[96];
+
+    if (!limit || (!j->accepted && !j->prog.has))
+        return 0; /* before ACCEPT and any PROGRESS the accept lease watches it */
+    if (!j->prog.moved_at) {
+        /* accepted (or re-attached) without a report yet: count from now */
+        j->prog.moved_at = now;
+        return 0;
+    }
+    idle = co_progress_idle_ms(&j->prog, now);
+    if (j->prog.stalled || idle < limit)
+        return 0;
+    j->prog.stalled = 1;
+    snprintf(why, sizeof why, "stalled: no progress for %" PRIu64 " s", idle / 1000);
+    dcv_log(DCV_LOG_WARN, CO_LOG, "job %s attempt %d on %s %s (queue.stall_after %" PRId64 " s)%s",
+            j->id, j->attempt, j->worker, why, c->set->stall_after_s,
+            c->set->stall_action == DCV_STALL_FAIL ? ": failing the attempt" : "");
+    if (c->set->stall_action != DCV_STALL_FAIL)
+        return 0;
+    expire_attempt(c, j, DCV_EV_FAIL_RETRYABLE, why, why);
+    return 1;
+}
+
 void attempts_cron(struct dcv_coord *c, uint64_t now)
 {
-    /* A JOB nobody ACCEPTed within two liveness windows: that worker lost it. */
     for (struct co_job *j = c->att.jobs, *next; j; j = next) {
         next = j->next;
+        /* A JOB nobody ACCEPTed within two liveness windows: that worker lost it. */
         if (!j->accepted && now - j->assigned_at > 2 * c->dead_ms) {
-            char jid[DCV_PROTO_JOB_ID], worker[DCV_PROTO_ID], session[DCV_PROTO_ID];
-            int attempt = j->attempt;
-            copy_str(jid, sizeof jid, j->id);
-            copy_str(worker, sizeof worker, j->worker);
-            copy_str(session, sizeof session, j->session);
-            dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: worker %s did not accept attempt %d in time", jid,
-                    worker, attempt);
-            co_apply_ev(c, jid, DCV_EV_WORKER_LOST, attempt, "not accepted in time", NULL, session,
-                        "worker did not accept the job in time", NULL);
-            co_send_cancel(c, co_worker_find(c, worker), jid, attempt, session,
-                           "not accepted in time");
-            co_job_release(c, jid, DCV_CODE_STALE, "attempt expired");
-            co_dispatch_soon(c);
+            dcv_log(DCV_LOG_WARN, CO_LOG, "job %s: worker %s did not accept attempt %d in time",
+                    j->id, j->worker, j->attempt);
+            expire_attempt(c, j, DCV_EV_WORKER_LOST, "not accepted in time",
+                           "worker did not accept the job in time");
             next = c->att.jobs; /* the list changed */
+        } else if (check_stall(c, j, now)) {
+            next = c->att.jobs;
         }
     }
     /* After a restart, workers first have to notice the old coordinator is

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "coordinator/blobs.h"
 #include "coordinator/coord.h"
+#include "coordinator/progress.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/store.h"
 #include "net.h"
@@ -68,13 +69,11 @@ struct co_job {
     char place_dev[DCV_PROTO_HOST]; /* placement device_id, for messages */
     char codec[16];                 /* the placement's codec, for /metrics */
     char reattach_plugin[DCV_PROTO_ID]; /* re-attached, device not yet matched */
-    int has_progress;
     uint64_t progress_stored; /* monotonic ms of the last PROGRESS written to the store */
-    int phase;
-    double pct, fps;
-    int64_t frames;
-    double ev_pct;           /* http_events.c: progress as last published */
+    struct co_progress prog;  /* the latest figures, the ETA's and stall detector's input */
+    double ev_pct;            /* http_events.c: progress as last published */
     int64_t ev_frames;
+    int ev_stalled;
     int has_encoder;
     char plugin[DCV_PROTO_ID], encoder[DCV_PROTO_ID], device_id[DCV_PROTO_HOST];
     /* input served on the data plane (0 = none: kind path; CO_XFER_ADOPT =

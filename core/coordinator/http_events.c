@@ -157,11 +157,13 @@ static void on_tick(struct dcv_loop *loop, uint64_t id, void *arg)
     if (!dcv_httpd_streams(c->http))
         return;
     publish_workers(c, now);
-    /* Progress that moved since the last event. */
+    /* Progress that moved (or stalled) since the last event. */
     for (struct co_job *j = c->att.jobs; j; j = j->next)
-        if (j->has_progress && (j->ev_pct != j->pct || j->ev_frames != j->frames)) {
-            j->ev_pct = j->pct;
-            j->ev_frames = j->frames;
+        if (j->prog.has && (j->ev_pct != j->prog.pct || j->ev_frames != j->prog.frames ||
+                            j->ev_stalled != j->prog.stalled)) {
+            j->ev_pct = j->prog.pct;
+            j->ev_frames = j->prog.frames;
+            j->ev_stalled = j->prog.stalled;
             co_events_job(c, j->id);
         }
 }

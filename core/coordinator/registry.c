@@ -272,8 +272,13 @@ static void hello_reconcile(struct dcv_coord *c, const struct dcv_tx_peer *from,
                 cj->attempt = j->attempt;
                 cj->accepted = 1;
                 cj->assigned_at = co_now();
-                cj->has_progress = 1;
-                cj->pct = run->progress;
+                {
+                    /* HELLO.running says how far, not in which phase. */
+                    struct dcv_proto_progress m = {.phase = cj->prog.has ? cj->prog.phase : 0,
+                                                   .pct = run->progress, .frames = -1, .fps = -1,
+                                                   .frames_total = -1, .speed = -1};
+                    co_progress_update(&cj->prog, &m, co_now(), co_wall_ms());
+                }
                 /* Counted against its device once this HELLO's devices are
                  * known (co_reattach_sessions below). */
                 if (run->plugin[0] && run->device_id[0]) {

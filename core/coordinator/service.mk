@@ -30,7 +30,8 @@ core_coordinator_libdcvcoord_la_SOURCES = core/coordinator/coord.c core/coordina
 	core/coordinator/http.c core/coordinator/http.h core/coordinator/http_metrics.c \
 	core/coordinator/http_auth.c core/coordinator/http_api.c core/coordinator/http_events.c \
 	core/coordinator/tokens.c core/coordinator/tokens.h core/coordinator/admin_tokens.c \
-	core/coordinator/stats.c core/coordinator/stats.h
+	core/coordinator/stats.c core/coordinator/stats.h \
+	core/coordinator/progress.c core/coordinator/progress.h
 core_coordinator_libdcvcoord_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS) $(SQLITE_CFLAGS)
 core_coordinator_libdcvcoord_la_LIBADD = core/http/libdcvhttp.la core/coordinator/libdcvstore.la \
 	core/coordinator/libdcvsched.la core/xfer/libdcvdata.la core/libdcvnet.la \
@@ -47,3 +48,11 @@ tests_unit_test_coord_LDADD = core/coordinator/libdcvcoord.la core/coordinator/l
 	core/xfer/libdcvxfer.la core/libdcvproto.la core/libdcvloop.la core/libdcvplug.la \
 	core/libdcvbase.la tests/libtap.la $(SQLITE_LIBS) $(JSONC_LIBS) $(AV_LIBS) $(LIBS) -lm
 endif
+
+# core/coordinator/progress.c alone: pure, no coordinator around it.
+check_PROGRAMS += tests/unit/test_progress
+TESTS += tests/unit/test_progress
+tests_unit_test_progress_SOURCES = tests/unit/test_progress.c core/coordinator/progress.c \
+	core/coordinator/progress.h
+tests_unit_test_progress_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_progress_LDADD = tests/libtap.la $(JSONC_LIBS)

@@ -73,3 +73,26 @@ int dcv_http_bind_parse(const char *bind, struct sockaddr_storage *ss, socklen_t
     }
     return 0;
 }
+
+int dcv_http_bind_local(const char *key, const char *bind, const char *example, int *off,
+                        char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int loopback, r;
+
+    *off = !bind || !*bind || strcmp(bind, "off") == 0;
+    if (*off)
+        return 0;
+    if ((r = dcv_http_bind_parse(bind, &ss, &sl, &loopback, err, errlen)) < 0)
+        return r;
+    /* A listener without authentication (a worker's /metrics:
+     * docs/operations.md "A worker's own /metrics"). */
+    if (!loopback)
+        return dcv_err(err, errlen, -EPERM,
+                       "%s %s is not a loopback address: this listener serves without "
+                       "authentication and listens only on 127.0.0.0/8 or [::1]; set %s = "
+                       "\"%s\" (or \"off\")",
+                       key, bind, key, example);
+    return 0;
+}

@@ -23,6 +23,7 @@ struct AVIOContext;
 
 struct dcv_progress {
     int64_t frames;       /* video frames encoded */
+    int64_t frames_total; /* video frames expected in all, -1 when unknown */
     double fps;           /* encoded frames per wall-clock second */
     double speed;         /* media seconds per wall-clock second */
     double percent;       /* 0..100, -1 when the duration is unknown (live) */

@@ -104,12 +104,38 @@ static int64_t bytes_out(const struct tc *t)
     return n < 0 ? 0 : n;
 }
 
+/* The frames the output will hold: the stream's own count when the whole
+ * input is encoded, else the expected duration at its average rate (a VFR
+ * clip keeps its frames, so the average, not the cadence, counts them);
+ * twice that when deinterlacing to one frame per field. */
+static int64_t frames_total(const struct tc *t)
+{
+    const struct vstate *v = &t->v;
+    AVRational r = v->ist ? v->ist->avg_frame_rate : (AVRational){0, 1};
+    int64_t mult = v->fr.num > 0 && v->out_fr.num > 0 &&
+                   av_cmp_q(v->out_fr, av_mul_q(v->fr, (AVRational){2, 1})) == 0 ? 2 : 1;
+
+    if (v->ist && v->ist->nb_frames > 0 && t->start_abs_us == INT64_MIN &&
+        t->end_abs_us == INT64_MAX)
+        return v->ist->nb_frames * mult;
+    if (t->expected_us <= 0)
+        return -1;
+    if (r.num <= 0 || r.den <= 0)
+        r = v->fr;
+    if (r.num <= 0 || r.den <= 0)
+        return -1;
+    return av_rescale_q(t->expected_us, AV_TIME_BASE_Q, av_inv_q(r)) * mult;
+}
+
 void dcv_tc_fill_progress(const struct tc *t, struct dcv_progress *p, int final)
 {
     double el = dcv_tc_elapsed_s(t);
 
     memset(p, 0, sizeof(*p));
     p->frames = t->v.packets;
+    p->frames_total = final ? p->frames : frames_total(t);
+    if (p->frames_total >= 0 && p->frames_total < p->frames)
+        p->frames_total = p->frames;
     p->fps = el > 0 ? (double)t->v.packets / el : 0;
     p->out_time_us = final && t->out_max_end_us > 0 ? t->out_max_end_us : t->v.out_time_us;
     if (p->out_time_us < 0)

@@ -119,7 +119,9 @@ static void emit(struct dcv_jobline *l)
     free(buf);
 }
 
-static void progress(struct job *j, int phase, double pct, int64_t frames, double fps, int force)
+/* media: the encode's figures, NULL in the other phases (unknown there). */
+static void progress(struct job *j, int phase, double pct, const struct dcv_progress *media,
+                     int force)
 {
     struct dcv_jobline l = {.kind = DCV_JOBLINE_PROGRESS};
     uint64_t now = dcv_mono_ms();
@@ -131,8 +133,10 @@ static void progress(struct job *j, int phase, double pct, int64_t frames, doubl
     l.progress.fence = j->spec.fence;
     l.progress.phase = phase;
     l.progress.pct = pct < 0 ? 0 : pct > 100 ? 100 : pct;
-    l.progress.frames = frames;
-    l.progress.fps = fps >= 0 && fps <= 1e6 ? fps : -1;
+    l.progress.frames = media && media->frames >= 0 ? media->frames : -1;
+    l.progress.fps = media && media->fps >= 0 && media->fps <= 1e6 ? media->fps : -1;
+    l.progress.frames_total = media && media->frames_total >= 0 ? media->frames_total : -1;
+    l.progress.speed = media && media->speed >= 0 && media->speed <= 1e6 ? media->speed : -1;
     emit(&l);
 }
 
@@ -290,14 +294,13 @@ static void name_ext(const char *name, char *ext, size_t cap)
 static void on_fetch_progress(int64_t done, int64_t total, void *ud)
 {
     struct job *j = ud;
-    progress(j, DCV_PHASE_FETCH, total > 0 ? 100.0 * (double)done / (double)total : 0, -1, -1, 0);
+    progress(j, DCV_PHASE_FETCH, total > 0 ? 100.0 * (double)done / (double)total : 0, NULL, 0);
 }
 
 static void on_upload_progress(int64_t done, int64_t total, void *ud)
 {
     struct job *j = ud;
-    progress(j, DCV_PHASE_UPLOAD, total > 0 ? 100.0 * (double)done / (double)total : 0, -1, -1,
-             0);
+    progress(j, DCV_PHASE_UPLOAD, total > 0 ? 100.0 * (double)done / (double)total : 0, NULL, 0);
 }
 
 /* Copy mode: the whole input into the work dir first. */
@@ -323,14 +326,14 @@ static int fetch_input(struct job *j)
     if (fd < 0)
         return fail(j, errno == ENOSPC ? DCV_CODE_NOSPACE : DCV_CODE_IO, 1, "create %s: %s",
                     j->input_path, strerror(errno));
-    progress(j, DCV_PHASE_FETCH, 0, -1, -1, 1);
+    progress(j, DCV_PHASE_FETCH, 0, NULL, 1);
     r = dcv_xcli_fetch_file(j->xcli, DCV_PURPOSE_INPUT, &j->spec.fence, &j->spec.blob, fd,
                             on_fetch_progress, j, &abort_code, err, sizeof err);
     if (close(fd) != 0 && r == 0)
         r = -EIO, snprintf(err, sizeof err, "close input: %s", strerror(errno));
     if (r < 0)
         return fail_xfer(j, r, abort_code, "input fetch", err);
-    progress(j, DCV_PHASE_FETCH, 100, -1, -1, 1);
+    progress(j, DCV_PHASE_FETCH, 100, NULL, 1);
     return 0;
 }
 
@@ -490,7 +493,7 @@ static int choose_and_accept(struct job *j)
 static int on_encode_progress(const struct dcv_progress *p, void *user)
 {
     struct job *j = user;
-    progress(j, DCV_PHASE_ENCODE, p->percent, p->frames, p->fps, 0);
+    progress(j, DCV_PHASE_ENCODE, p->percent, p, 0);
     return g_cancel != 0;
 }
 
@@ -537,7 +540,10 @@ static int encode(struct job *j, struct dcv_transcode_result *res)
     req.choice = j->has_choice ? &j->choice : NULL;
     req.progress = on_encode_progress;
     req.progress_user = j;
-    progress(j, DCV_PHASE_ENCODE, 0, 0, -1, 1);
+    {
+        const struct dcv_progress start = {.frames = 0, .fps = -1, .frames_total = -1, .speed = -1};
+        progress(j, DCV_PHASE_ENCODE, 0, &start, 1);
+    }
     r = dcv_transcode(&req, res, err, sizeof err);
     if (io) {
         /* A read error of the data plane reaches the pipeline as an FFmpeg
@@ -549,7 +555,11 @@ static int encode(struct job *j, struct dcv_transcode_result *res)
         dcv_remote_avio_close(&io);
     }
     if (r == 0) {
-        progress(j, DCV_PHASE_ENCODE, 100, res->frames, res->fps, 1);
+        const struct dcv_progress end = {
+            .frames = res->frames, .frames_total = res->frames, .fps = res->fps,
+            .speed = res->elapsed_s > 0 && res->duration_us > 0
+                         ? (double)res->duration_us / 1e6 / res->elapsed_s : -1};
+        progress(j, DCV_PHASE_ENCODE, 100, &end, 1);
         return 0;
     }
     if (r == -ECANCELED || g_cancel)
@@ -616,7 +626,7 @@ static int verify(struct job *j, const struct dcv_transcode_result *res)
     /* Combing is what an interlaced (or unknown) source encoded as
      * pictures shows; asked not to deinterlace, it stays combed. */
     e.allow_combing = j->prof.deinterlace == DCV_DEINT_OFF || j->src.interlaced == 0;
-    progress(j, DCV_PHASE_VERIFY, 0, -1, -1, 1);
+    progress(j, DCV_PHASE_VERIFY, 0, NULL, 1);
     r = dcv_verify_output(j->output_path, &e, &st, &g_cancel, err, sizeof err);
     if (r == -ECANCELED || g_cancel)
         return fail_cancelled(j, "verify");
@@ -630,7 +640,7 @@ static int verify(struct job *j, const struct dcv_transcode_result *res)
             " video frames, %" PRId64 " audio frames, %.2f s",
             st.elapsed_s, res->elapsed_s > 0 ? 100.0 * st.elapsed_s / res->elapsed_s : 0.0,
             res->elapsed_s, st.video_frames, st.audio_frames, (double)st.duration_us / 1e6);
-    progress(j, DCV_PHASE_VERIFY, 100, -1, -1, 1);
+    progress(j, DCV_PHASE_VERIFY, 100, NULL, 1);
     return 0;
 }
 
@@ -653,13 +663,13 @@ static int upload(struct job *j, const struct dcv_transcode_result *res)
     l.done.output.xfer_id = 0; /* the client picks one */
     l.done.output.size = -1;
     l.done.output.sha256[0] = '\0';
-    progress(j, DCV_PHASE_UPLOAD, 0, -1, -1, 1);
+    progress(j, DCV_PHASE_UPLOAD, 0, NULL, 1);
     r = dcv_xcli_send_file(j->xcli, DCV_PURPOSE_OUTPUT, &j->spec.fence, fd, &l.done.output,
                            on_upload_progress, j, &abort_code, err, sizeof err);
     close(fd);
     if (r < 0)
         return fail_xfer(j, r, abort_code, "output upload", err);
-    progress(j, DCV_PHASE_UPLOAD, 100, -1, -1, 1);
+    progress(j, DCV_PHASE_UPLOAD, 100, NULL, 1);
     l.done.fence = j->spec.fence;
     l.done.frames = res->frames >= 0 ? res->frames : -1;
     l.done.elapsed_ms = (int64_t)(dcv_mono_ms() - j->started_ms);

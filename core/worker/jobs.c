@@ -89,9 +89,11 @@ struct wjob {
     uint64_t reported_ms;
     int phase;         /* latest progress */
     double pct;
-    int64_t frames;
-    double fps;
+    int64_t frames, frames_total;
+    double fps, speed;
     int progress_new;  /* newer than what was last forwarded */
+    int64_t in_bytes;  /* an input fetched on the data plane: its size, for /metrics */
+    int in_stream;     /* read as a stream (counted when done), else copied */
     uint64_t progress_sent_ms;
     char work_dir[PATH_MAX];
     char tag[48];      /* "0123abcd/1" for logs */
@@ -334,6 +336,31 @@ static unsigned class_limit(const struct dcv_worker *w, int gpu)
     return (unsigned)(lim > 0 ? lim : w->s->max_jobs);
 }
 
+void wk_jobs_stats(const struct dcv_worker *w, struct wk_job_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (const struct wjob *j = w->jobs; j; j = j->next) {
+        if (wjob_alive(j))
+            out->processes++;
+        if (!wjob_holds_slot(j))
+            continue;
+        out->used[j->gpu != 0]++;
+        if (j->phase == DCV_PHASE_ENCODE && j->fps > 0)
+            out->fps += j->fps;
+    }
+    out->limit[0] = class_limit(w, 0);
+    out->limit[1] = class_limit(w, 1);
+}
+
+unsigned wk_jobs_on(const struct dcv_worker *w, const char *plugin, const char *device_id)
+{
+    unsigned n = 0;
+    for (const struct wjob *j = w->jobs; j; j = j->next)
+        n += wjob_holds_slot(j) && strcmp(j->place_plugin, plugin) == 0 &&
+             strcmp(j->place_dev, device_id) == 0;
+    return n;
+}
+
 static double job_progress(const struct wjob *j)
 {
     if (j->outcome != WJ_OUT_NONE)
@@ -392,6 +419,8 @@ static void send_progress(struct dcv_worker *w, struct wjob *j, uint64_t now)
     p.pct = j->pct < 0 ? 0 : j->pct > 100 ? 100 : j->pct;
     p.frames = j->frames;
     p.fps = j->fps;
+    p.frames_total = j->frames_total;
+    p.speed = j->speed;
     j->progress_new = 0;
     j->progress_sent_ms = now;
     wk_send(w, DCV_CMD_PROGRESS, &p, NULL);
@@ -433,6 +462,15 @@ static int same_fence(const struct dcv_proto_fence *a, const struct dcv_proto_fe
            strcmp(a->session, b->session) == 0;
 }
 
+/* Bytes this worker's jobs fetched, whole files as the JOB named them: a
+ * copy once the job accepted (fetched before it chose an encoder), a
+ * stream once the job is done (it read the input through). */
+static void count_input(struct wjob *j)
+{
+    j->w->xfer_rx += (uint64_t)j->in_bytes;
+    j->in_bytes = 0;
+}
+
 static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const char *line,
                         size_t len, unsigned flags, void *user)
 {
@@ -472,6 +510,8 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
         if (j->child == WJ_CHILD_RUNNING)
             return;
         wjob_step(j, WJ_EV_ACCEPT);
+        if (!j->in_stream)
+            count_input(j); /* a copy is whole before the job accepts */
         dcv_log(DCV_LOG_INFO, COMP, "job %s: encoding with %s (%s, device %s)", j->tag,
                 l.accept.encoder, l.accept.plugin, l.accept.device_id);
         wk_send(w, DCV_CMD_ACCEPT, &l.accept, NULL);
@@ -483,6 +523,8 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
         j->pct = l.progress.pct;
         j->frames = l.progress.frames;
         j->fps = l.progress.fps;
+        j->frames_total = l.progress.frames_total;
+        j->speed = l.progress.speed;
         j->progress_new = 1;
         if (w->state == CONN_READY &&
             (now - j->progress_sent_ms >= PROGRESS_MIN_MS ||
@@ -492,6 +534,9 @@ static void on_job_line(struct dcv_child *c, enum dcv_child_stream stream, const
     }
     case DCV_JOBLINE_DONE:
         wjob_step(j, WJ_EV_REPORT);
+        count_input(j);
+        if (l.done.output.xfer_id > 0 && l.done.output.size > 0)
+            w->xfer_tx += (uint64_t)l.done.output.size; /* committed before the line */
         j->reported_ms = dcv_loop_now_ms();
         dcv_log(DCV_LOG_INFO, COMP,
                 "job %s: done, output %" PRId64 " bytes (xfer %" PRId64 "), %" PRId64
@@ -713,13 +758,17 @@ void wk_on_job(struct dcv_worker *w, const struct dcv_proto_msg *m)
     j->w = w;
     j->fence = job->fence;
     j->phase = -1;
-    j->frames = -1;
-    j->fps = -1;
+    j->frames = j->frames_total = -1;
+    j->fps = j->speed = -1;
     /* A job without a placement chooses its own encoder: counted as CPU. */
     j->gpu = job->has_placement && job->placement.hw;
     if (job->has_placement) {
         memcpy(j->place_plugin, job->placement.plugin, sizeof j->place_plugin);
         memcpy(j->place_dev, job->placement.device_id, sizeof j->place_dev);
+    }
+    if (job->input.kind == DCV_INPUT_XFER) {
+        j->in_bytes = job->input.blob.size;
+        j->in_stream = job->input.mode == DCV_FETCH_STREAM;
     }
     snprintf(j->tag, sizeof j->tag, "%.8s/%" PRId64, job->fence.job_id, job->fence.attempt);
     /* work_dir is PATH_MAX at most and checked absolute by the config;

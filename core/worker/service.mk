@@ -3,7 +3,7 @@
 # what HELLO says; outbox.c: messages to the coordinator, in order) and the
 # job process it re-executes (`distconvd --job SPEC`: jobproc.c, with the
 # SPEC and job-line codec in jobspec.c). One library; a program pulls only
-# the objects it uses.
+# the objects it uses. http_metrics.c: its own /metrics (worker.http_bind).
 
 noinst_LTLIBRARIES += core/worker/libdcvworker.la
 core_worker_libdcvworker_la_SOURCES = core/worker/worker.c core/worker/worker.h \
@@ -12,11 +12,11 @@ core_worker_libdcvworker_la_SOURCES = core/worker/worker.c core/worker/worker.h 
 	core/worker/jobproc.c core/worker/jobproc.h \
 	core/worker/inputcheck.c core/worker/inputcheck.h \
 	core/worker/logtail.c core/worker/logtail.h \
-	core/worker/workdir.c core/worker/workdir.h
+	core/worker/workdir.c core/worker/workdir.h core/worker/http_metrics.c
 core_worker_libdcvworker_la_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
-core_worker_libdcvworker_la_LIBADD = core/worker/libdcvrunner.la core/worker/libdcvtelemetry.la \
-	core/media/libdcvremoteio.la core/xfer/libdcvdata.la core/media/libdcvmedia.la \
-	core/libdcvnet.la core/xfer/libdcvxfer.la core/libdcvproto.la core/libdcvloop.la \
+core_worker_libdcvworker_la_LIBADD = core/http/libdcvhttp.la core/worker/libdcvrunner.la \
+	core/worker/libdcvtelemetry.la core/media/libdcvremoteio.la core/xfer/libdcvdata.la \
+	core/media/libdcvmedia.la core/libdcvnet.la core/xfer/libdcvxfer.la core/libdcvproto.la core/libdcvloop.la \
 	core/libdcvplug.la core/libdcvbase.la $(JSONC_LIBS) $(AV_LIBS) -lm
 
 # The worker against a fake coordinator (a ROUTER and the real data-plane
@@ -26,7 +26,8 @@ check_PROGRAMS += tests/unit/test_worker
 TESTS += tests/unit/test_worker
 tests_unit_test_worker_SOURCES = tests/unit/test_worker.c
 tests_unit_test_worker_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(AV_CFLAGS)
-tests_unit_test_worker_LDADD = core/worker/libdcvworker.la core/worker/libdcvrunner.la \
+tests_unit_test_worker_LDADD = core/worker/libdcvworker.la core/http/libdcvhttp.la \
+	core/worker/libdcvrunner.la \
 	core/worker/libdcvtelemetry.la core/media/libdcvremoteio.la core/xfer/libdcvdata.la \
 	core/media/libdcvmedia.la core/libdcvnet.la core/xfer/libdcvxfer.la core/libdcvproto.la \
 	core/libdcvloop.la core/libdcvplug.la core/libdcvbase.la tests/libtap.la \

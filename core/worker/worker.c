@@ -231,6 +231,43 @@ static void lose_coordinator(struct dcv_worker *w, uint64_t now, const char *why
     w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
 }
 
+/* A heartbeat's telemetry from sample s (NULL: none), kept for /metrics. */
+static void fill_telemetry(struct dcv_worker *w, const struct dcv_telem_sample *s,
+                           struct dcv_proto_telemetry *t)
+{
+    if (s)
+        dcv_telem_to_proto(s, t);
+    else
+        t->ncpu = 1;
+    if (w->s->disk_quota > 0)
+        dcv_telem_apply_quota(t, w->s->disk_quota, dcv_workdir_usage(w->s->work_dir));
+    t->slots_used = wk_slots_used(w);
+    t->busy = w->busy;
+    snprintf(t->busy_reason, sizeof t->busy_reason, "%s", w->busy ? w->busy_reason : "");
+    t->draining = w->draining;
+    t->n_jobs = wk_held_jobs(w, t->jobs, DCV_PROTO_MAX_JOBS);
+    if (s && w->tel) {
+        *w->tel = *t;
+        w->tel_ms = dcv_loop_now_ms();
+    }
+}
+
+const struct dcv_proto_telemetry *wk_telemetry(struct dcv_worker *w)
+{
+    uint64_t now = dcv_loop_now_ms();
+    struct dcv_telem_sample s;
+
+    if (!w->tel)
+        return NULL;
+    if (!w->tel_ms || now - w->tel_ms > 2 * (uint64_t)w->hb_ivl_ms) {
+        struct dcv_proto_telemetry *t = calloc(1, sizeof *t);
+        if (t && refresh_admission(w, &s) == 0)
+            fill_telemetry(w, &s, t);
+        free(t);
+    }
+    return w->tel_ms ? w->tel : NULL;
+}
+
 /* s: the sample of the admission step just before; NULL: none. */
 static void send_heartbeat(struct dcv_worker *w, const struct dcv_telem_sample *s)
 {
@@ -241,19 +278,7 @@ static void send_heartbeat(struct dcv_worker *w, const struct dcv_telem_sample *
     if (!hb)
         return;
     hb->has_telemetry = 1;
-    if (s)
-        dcv_telem_to_proto(s, &hb->telemetry);
-    else
-        hb->telemetry.ncpu = 1;
-    if (w->s->disk_quota > 0)
-        dcv_telem_apply_quota(&hb->telemetry, w->s->disk_quota,
-                              dcv_workdir_usage(w->s->work_dir));
-    hb->telemetry.slots_used = wk_slots_used(w);
-    hb->telemetry.busy = w->busy;
-    snprintf(hb->telemetry.busy_reason, sizeof hb->telemetry.busy_reason, "%s",
-             w->busy ? w->busy_reason : "");
-    hb->telemetry.draining = w->draining;
-    hb->telemetry.n_jobs = wk_held_jobs(w, hb->telemetry.jobs, DCV_PROTO_MAX_JOBS);
+    fill_telemetry(w, s, &hb->telemetry);
     hb->benchmarking = w->hello->benchmarking;
     /* Every beat of the session, not once: a lost or unheard one (the
      * coordinator restarting) is repaired by the next. HELLO carries them
@@ -629,6 +654,10 @@ int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *
     if (r < 0)
         goto fail;
     w->limits = admit_limits_of(w->s);
+    if (!(w->tel = calloc(1, sizeof *w->tel))) {
+        r = dcv_err(err, errlen, -ENOMEM, "out of memory");
+        goto fail;
+    }
     {
         /* No NVML is normal (no NVIDIA GPU, a container without the driver's
          * utility capability): one line, and no GPU figures. */
@@ -672,6 +701,8 @@ int dcv_worker_new(struct dcv_loop *loop, struct dcv_net *net, struct dcv_conf *
         r = dcv_err(err, errlen, -ENOMEM, "worker: cannot add its timer");
         goto fail;
     }
+    if ((r = wk_http_start(w, err, errlen)) < 0)
+        goto fail;
     connect_now(w, dcv_loop_now_ms());
 
     dcv_log(DCV_LOG_INFO, COMP,
@@ -693,6 +724,7 @@ void dcv_worker_free(struct dcv_worker **wp)
     if (!w)
         return;
     w->closing = 1;
+    wk_http_free(w);
     if (w->sock && w->state == CONN_READY) {
         char err[128];
         dcv_sock_send_json(w->sock, NULL, DCV_CMD_DISCONNECT,
@@ -741,6 +773,7 @@ void dcv_worker_free(struct dcv_worker **wp)
     free(w->pfds);
     free(w->local);
     free(w->hello);
+    free(w->tel);
     free(w);
     *wp = NULL;
 }

@@ -26,6 +26,7 @@
 
 #define COMP "worker"
 
+struct dcv_httpd;
 struct dcv_runner;
 struct dcv_settings;
 struct outmsg;
@@ -87,6 +88,13 @@ struct dcv_worker {
     int draining;
 
     struct wjob *jobs;                  /* jobs.c */
+    uint64_t xfer_rx, xfer_tx;          /* jobs.c: data-plane bytes of its jobs (/metrics) */
+
+    /* worker.c: the telemetry of the last heartbeat (or scrape), for /metrics */
+    struct dcv_proto_telemetry *tel;
+    uint64_t tel_ms;                    /* monotonic ms it was sampled; 0 = never */
+    struct dcv_httpd *http;             /* http_metrics.c; NULL without worker.http_bind */
+    int64_t started_wall_ms;            /* http_metrics.c: process_start_time_seconds */
     struct outmsg *out_head, *out_tail; /* outbox.c */
 };
 
@@ -112,6 +120,16 @@ void wk_on_cancel(struct dcv_worker *w, const struct dcv_proto_msg *m);
 unsigned wk_slots_used(const struct dcv_worker *w);
 size_t wk_held_jobs(const struct dcv_worker *w, struct dcv_proto_jobref *out, size_t cap);
 void wk_gc_jobs(struct dcv_worker *w);
+/* For /metrics: jobs holding a slot by class ([0] cpu, [1] gpu) and their
+ * limits, job processes alive, and the encoding jobs' fps summed. */
+struct wk_job_stats {
+    unsigned used[2], limit[2];
+    unsigned processes;
+    double fps;
+};
+void wk_jobs_stats(const struct dcv_worker *w, struct wk_job_stats *out);
+/* Jobs holding a slot placed on this device. */
+unsigned wk_jobs_on(const struct dcv_worker *w, const char *plugin, const char *device_id);
 void wk_jobs_renew(struct dcv_worker *w, uint64_t now);
 void wk_jobs_progress(struct dcv_worker *w, uint64_t now);
 void wk_jobs_linger(struct dcv_worker *w, uint64_t now);
@@ -138,5 +156,13 @@ int wk_hello_init(struct dcv_worker *w, const struct dcv_worker_opts *opts, char
 /* worker.c */
 void wk_sync_fds(struct dcv_worker *w);
 int wk_busy_now(struct dcv_worker *w);
+/* The telemetry the last heartbeat carried, sampled afresh when older than
+ * two heartbeat intervals (no coordinator: no heartbeats); NULL before any
+ * sample could be taken. */
+const struct dcv_proto_telemetry *wk_telemetry(struct dcv_worker *w);
+
+/* http_metrics.c: the worker's own /metrics at worker.http_bind. */
+int wk_http_start(struct dcv_worker *w, char *err, size_t errlen);
+void wk_http_free(struct dcv_worker *w);
 
 #endif

@@ -21,6 +21,9 @@ EXTRA_DIST += tests/integration/misconfig.sh tests/integration/waiting.sh tests/
 TESTS += tests/integration/dashboard.sh
 EXTRA_DIST += tests/integration/dashboard.sh tests/browser/cdp.py tests/browser/dashboard.py
 CLEANFILES += tests/artifacts/dashboard-*.png tests/artifacts/dashboard-chromium.log
+# GPU and worker figures of /metrics, and a worker's own (worker.http_bind).
+TESTS += tests/integration/worker-metrics.sh
+EXTRA_DIST += tests/integration/worker-metrics.sh
 # House rules: every module named in docs/architecture.md, no .c over 1,000 lines.
 TESTS += tests/integration/house.sh
 EXTRA_DIST += tests/integration/house.sh

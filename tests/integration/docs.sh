@@ -1,6 +1,6 @@
 #!/bin/sh
 # Docs that execute (issue 11, item 12): the fenced shell blocks of README.md,
-# docs/operations.md and docs/security.md marked with
+# docs/operations.md, docs/security.md and docs/api.md marked with
 #     <!-- docs.sh: cluster=NAME host=HOST[,HOST...] -->
 # on the line before the fence run as written against real daemons: a
 # coordinator and workers on loopback, one cluster per NAME, its blocks in
@@ -15,7 +15,9 @@
 #     `HOST:/path` (scp's notation) becomes HOSTS/HOST/path.
 #  2. `/srv/media` and `/mnt/media` (the examples' shared storage, seen
 #     under two names) both become one directory, SHARED.
-#  3. `tcp://HOST:7400` and `:7401` become 127.0.0.1 and two free ports.
+#  3. `tcp://HOST:7400` and `:7401` become 127.0.0.1 and two free ports;
+#     `127.0.0.1:7480` (the HTTP plane's default) a third free port, which
+#     a coordinator or standalone daemon of the cluster listens on.
 # HOSTS and SHARED are under this test's temp dir. Everything else is the
 # host's environment, set up before a block runs and listed here:
 #  - HOME is HOSTS/<host>/home (so `~` is that host's) and the working
@@ -40,7 +42,7 @@
 DOCS_T="$TMP/docs"
 SHIM="$DOCS_T/shim"
 mkdir -p "$SHIM"
-DOCS="README.md docs/operations.md docs/security.md"
+DOCS="README.md docs/operations.md docs/security.md docs/api.md"
 
 # --- the blocks --------------------------------------------------------------
 # extract: one file per block, $DOCS_T/blocks/NNN-CLUSTER-FILE-LINE with the
@@ -98,6 +100,7 @@ for line in text.split("\n"):
     line = re.sub(r"(?<![\w/.-])([\w.-]+):(/\S*)",
                   lambda m: (root(m.group(1)) + m.group(2)) if m.group(1) in known else m.group(0),
                   line)
+    line = re.sub(r"\b127\.0\.0\.1:7480\b", "127.0.0.1:" + ports[2], line)
     line = re.sub(r"tcp://([\w.-]+):(7400|7401)\b",
                   lambda m: ("tcp://127.0.0.1:" + ports[int(m.group(2)) - 7400])
                   if m.group(1) in known else m.group(0), line)
@@ -137,6 +140,8 @@ if [ "\$role" = coordinator ]; then
     export DISTCONV_BIND="\${DISTCONV_BIND:-tcp://127.0.0.1:\$(sed -n 1p "\$DOCS_C/ports")}"
     export DISTCONV_DATA_BIND="\${DISTCONV_DATA_BIND:-tcp://127.0.0.1:\$(sed -n 2p "\$DOCS_C/ports")}"
 fi
+[ "\$role" = worker ] ||
+    export DISTCONV_HTTP_BIND="\${DISTCONV_HTTP_BIND:-127.0.0.1:\$(sed -n 3p "\$DOCS_C/ports")}"
 echo "\$\$ \$DOCS_HOST \$DISTCONV_STATE_DIR" >>"\$DOCS_C/daemons"
 exec "$DISTCONVD" "\$@" >>"\$H/distconvd.log" 2>&1
 EOF
@@ -196,7 +201,7 @@ ctl_on() {
 # the block (sh -e), so a doc change that breaks one fails this test.
 S="$DOCS_T/selftest"
 mkdir -p "$S/hosts/h/home"
-printf '1\n2\n' >"$S/ports"
+printf '1\n2\n3\n' >"$S/ports"
 echo h >"$S/hostnames"
 printf 'h\nmkdir -p /etc/distconv/keys\ndistconvctl keygen --nmae x --dir /etc/distconv/keys\ntrue\n' >"$S/block"
 run_block "$S/block" "$S" h
@@ -211,7 +216,7 @@ for cluster in $(ls "$DOCS_T/blocks" | cut -d- -f2 | sort -u); do
     C="$DOCS_T/$cluster"
     mkdir -p "$C/shared"
     cp "$DOCS_T/movie.mkv" "$C/shared/a.mkv"
-    echo "$(free_port) $(free_port)" | tr ' ' '\n' >"$C/ports"
+    echo "$(free_port) $(free_port) $(free_port)" | tr ' ' '\n' >"$C/ports"
     hosts=$(for b in "$DOCS_T/blocks"/*-"$cluster"-*; do head -n1 "$b"; done | tr ' ' '\n' | sort -u)
     echo "$hosts" >"$C/hostnames"
     for h in $hosts; do
@@ -238,8 +243,12 @@ for cluster in $(ls "$DOCS_T/blocks" | cut -d- -f2 | sort -u); do
     # What the blocks promise.
     coord=$(head -n1 "$C/hostnames")
     [ -f "$C/daemons" ] && coord=$(awk '{print $2; exit}' "$C/daemons")
+    # Workers: each host of a block starting one, and a standalone daemon's own.
     nw=$(for b in "$DOCS_T/blocks"/*-"$cluster"-*; do
-        grep -q 'DISTCONV_ROLE=worker' "$b" && head -n1 "$b"; done | wc -w)
+        if grep -q 'DISTCONV_ROLE=worker' "$b" ||
+            { grep -q 'distconvd.*&' "$b" && ! grep -q 'DISTCONV_ROLE=' "$b"; }; then
+            head -n1 "$b"
+        fi; done | wc -w)
     online() { ctl_on "$C" "$coord" workers --json >"$C/w.json" 2>/dev/null &&
         [ "$(jget "$C/w.json" "sum(1 for w in d['workers'] if w['state']=='online')")" = "$1" ]; }
     wait_until 30 online "$nw"

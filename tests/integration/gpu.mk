@@ -39,3 +39,8 @@ tests_unit_test_encbench_LDADD = core/worker/libdcvworker.la core/media/libdcvme
 # GPU scheduling end to end (needs fakegpu; NVML part: libfakenvml).
 TESTS += tests/integration/gpu-sched.sh
 EXTRA_DIST += tests/integration/gpu-sched.sh
+
+# Progress figures, ETA and the stall detector end to end (issue 12; the
+# fakegpu's stall_file holds an encode).
+TESTS += tests/integration/progress.sh
+EXTRA_DIST += tests/integration/progress.sh

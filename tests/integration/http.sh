@@ -2,10 +2,11 @@
 # The coordinator's HTTP plane, first part (issue 12): libmicrohttpd on the
 # daemon's loop at http.bind, /metrics in the Prometheus text format
 # (checked with promtool where Debian's prometheus package is installed)
-# with jobs in several states and two workers, 404/405/413 with JSON
-# bodies, oversized headers, idle connections closed after http.timeout_s,
-# a non-loopback bind refused, a bad http.bind refused with file:line,
-# and the standalone daemon serving it too. Clients: curl and Python.
+# with jobs in several states and two workers, transfer bytes by
+# direction, 404/405/413 with JSON bodies, oversized headers, idle
+# connections closed after http.timeout_s, a non-loopback bind refused, a
+# bad http.bind refused with file:line, and the standalone daemon serving
+# it too. Clients: curl and Python.
 . "$DCV_TOP_SRCDIR/tests/lib.sh"
 . "$DCV_TOP_SRCDIR/tests/integration/cluster-lib.sh"
 
@@ -73,6 +74,21 @@ grep -qx 'distconv_queue_wait_seconds_count{codec="h264",family="x264"} 2' "$TMP
     grep -qx 'distconv_attempt_run_seconds_count{codec="h264",family="x264"} 1' "$TMP/m.txt" &&
     ! grep -q 'codec="av1"' "$TMP/m.txt"
 ok $? "histograms: 2 placements of h264 on x264 (queue wait), 1 successful run; the unplaced av1 job in none"
+# The done job's input went to a worker and its output came back on the
+# data plane (submit uploaded both inputs first).
+up=$(awk '$1 == "distconv_transfer_bytes_total{direction=\"upload\"}" { print $2 }' "$TMP/m.txt")
+down=$(awk '$1 == "distconv_transfer_bytes_total{direction=\"download\"}" { print $2 }' "$TMP/m.txt")
+out_size=$(job_field "$done_id" "d['output']['size']")
+in_size=$(wc -c <"$TMP/media/in.mkv")
+[ -n "$up" ] && [ -n "$down" ] && [ "$out_size" -gt 0 ] && [ "$up" -ge "$out_size" ] &&
+    [ "$up" -ge $((out_size + in_size + 20000)) ] && [ "$down" -ge "$in_size" ]
+ok $? "transfer bytes: upload $up >= the output and both inputs ($out_size + $in_size + 20000), download $down >= the input ($in_size)"
+grep -qx 'distconv_worker_class_slots{worker="w1",class="cpu"} 1' "$TMP/m.txt" &&
+    grep -qx 'distconv_worker_class_slots_used{worker="w1",class="gpu"} 0' "$TMP/m.txt" &&
+    grep -q '^distconv_worker_encode_fps{worker="w2"} ' "$TMP/m.txt" &&
+    grep -q '^# TYPE distconv_gpu_encoder_sessions gauge$' "$TMP/m.txt" &&
+    ! grep -q '^distconv_gpu_encoder_sessions{' "$TMP/m.txt"
+ok $? "per worker: class slots and encode fps; no GPU rows without a GPU"
 if command -v promtool >/dev/null 2>&1; then
     promtool check metrics <"$TMP/m.txt" >"$TMP/promtool.out" 2>&1
     ok_or $? "promtool check metrics accepts a live scrape" sed 's/^/# /' "$TMP/promtool.out"

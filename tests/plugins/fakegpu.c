@@ -39,6 +39,10 @@
  *   hold_file     = "/abs/file";   open waits while this file exists (a
  *                                  test's gate: e.g. a startup benchmark
  *                                  that cannot end until the test says so)
+ *   stall_file    = "/abs/file";   the frame after the first stall_at ones
+ *   stall_at      = 0;             waits while this file exists: an encode
+ *                                  that stops moving until the test says so
+ *                                  (the coordinator's stall detector)
  */
 
 #include "build-config.h"
@@ -68,6 +72,8 @@ struct fg_conf {
     double fps;
     char state_dir[PATH_MAX];
     char hold_file[PATH_MAX];
+    char stall_file[PATH_MAX];
+    uint64_t stall_at;
 };
 
 struct fg_session {
@@ -76,7 +82,8 @@ struct fg_session {
     int lock_fd; /* holds the flock on slot.N; -1 without a state_dir */
     int slot;
     uint64_t t0_ns;  /* CLOCK_MONOTONIC at open: the throttle's origin */
-    uint64_t frames; /* frames sent so far */
+    uint64_t frames; /* frames sent so far (counted for the throttle) */
+    uint64_t sent;   /* frames sent so far */
 };
 
 static const struct dcvenc_codec_desc fg_codecs[] = {
@@ -189,6 +196,15 @@ static int read_conf(struct dcvenc_ctx *ctx, struct fg_conf *c, char *err, size_
     if (rc && (s[0] != '/' || dcvenc_strlcpy(c->hold_file, s, sizeof c->hold_file)))
         return dcvenc_err(err, errlen, -EINVAL,
                           "plugins.fakegpu.hold_file: expected an absolute path, got \"%s\"", s);
+    if ((rc = dcvenc_cfg_str(ctx, "stall_file", &s, err, errlen)) < 0)
+        return rc;
+    if (rc && (s[0] != '/' || dcvenc_strlcpy(c->stall_file, s, sizeof c->stall_file)))
+        return dcvenc_err(err, errlen, -EINVAL,
+                          "plugins.fakegpu.stall_file: expected an absolute path, got \"%s\"", s);
+    if ((rc = dcvenc_cfg_int(ctx, "stall_at", 0, 1000000000, &v, err, errlen)) < 0)
+        return rc;
+    if (rc)
+        c->stall_at = (uint64_t)v;
     return 0;
 }
 
@@ -387,8 +403,16 @@ static int fg_send(void *session, const struct AVFrame *frame)
 {
     struct fg_session *s = session;
 
-    if (frame)
+    if (frame) {
         throttle(s);
+        if (++s->sent > s->conf->stall_at && s->conf->stall_file[0]) {
+            uint64_t t = mono_ns();
+            while (access(s->conf->stall_file, F_OK) == 0)
+                nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+            /* a pause: the throttle's pace goes on from here, not ahead */
+            s->t0_ns += mono_ns() - t;
+        }
+    }
     return dcvenc_encoder_ops.send_frame(s->inner, frame);
 }
 

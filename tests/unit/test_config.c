@@ -306,6 +306,8 @@ static void test_errors(void)
     expect_env_error("DISTCONV_LOG_LEVEL", "loud",
                      "DISTCONV_LOG_LEVEL: expected one of error, warn, info, debug, trace; got "
                      "\"loud\"");
+    expect_env_error("DISTCONV_QUEUE_STALL_ACTION", "kill",
+                     "DISTCONV_QUEUE_STALL_ACTION: expected one of flag, fail; got \"kill\"");
     expect_env_error("DISTCONV_ROLE", "Worker",
                      "DISTCONV_ROLE: expected one of standalone, coordinator, worker; got "
                      "\"Worker\"");
@@ -610,6 +612,8 @@ static void test_cluster_keys(void)
         TAP_IS_INT(s->credit_chunks, 8, "credit default 8");
         TAP_IS_INT(s->stream, DCV_STREAM_AUTO, "stream auto");
         TAP_IS_INT(s->job_nice, 10, "job nice 10");
+        TAP_IS_INT(s->stall_after_s, 300, "stall_after default 300 s");
+        TAP_IS_INT(s->stall_action, DCV_STALL_FLAG, "stall_action default flag");
         dcv_conf_free(&c);
     }
     setenv("DISTCONV_ROLE", "coordinator", 1);
@@ -657,7 +661,8 @@ static void test_cluster_keys(void)
     c = load_ok(write_file("lists.conf", "shared_roots = [\"/srv/media\", \"/nas\"];\n"
                                          "worker = { path_map = [\"/srv/media=/mnt/m\"]; disk_quota = 5000000000L; };\n"
                                          "transfer = { stream = \"never\"; chunk_size = 65536; };\n"
-                                         "queue = { strategy = \"round-robin\"; };\n"),
+                                         "queue = { strategy = \"round-robin\"; stall_after = \"2m\";\n"
+                                         "          stall_action = \"fail\"; };\n"),
                 1, "lists and groups");
     if (c) {
         s = dcv_conf_settings(c);
@@ -667,6 +672,15 @@ static void test_cluster_keys(void)
         TAP_IS_INT(s->stream, DCV_STREAM_NEVER, "stream never");
         TAP_IS_INT(s->chunk_size, 65536, "chunk size");
         TAP_IS_INT(s->strategy, DCV_CONF_ROUND_ROBIN, "strategy");
+        TAP_IS_INT(s->stall_after_s, 120, "stall_after \"2m\"");
+        TAP_IS_INT(s->stall_action, DCV_STALL_FAIL, "stall_action fail");
+        dcv_conf_free(&c);
+    }
+    setenv("DISTCONV_QUEUE_STALL_AFTER", "0", 1);
+    c = load_ok(empty, 1, "DISTCONV_QUEUE_STALL_AFTER=0");
+    unsetenv("DISTCONV_QUEUE_STALL_AFTER");
+    if (c) {
+        TAP_IS_INT(dcv_conf_settings(c)->stall_after_s, 0, "stall detection off");
         dcv_conf_free(&c);
     }
     expect_error("\nbind = \"7400\";\n",

@@ -108,7 +108,8 @@ static const struct sample samples[] = {
      "{" FENCE_JSON ",\"code\":\"busy\",\"message\":\"no session\",\"retryable\":true}",
      "job_id attempt session code message retryable"},
     {"PROGRESS", from_progress,
-     "{" FENCE_JSON ",\"phase\":\"encode\",\"pct\":33.5,\"frames\":100,\"fps\":60}",
+     "{" FENCE_JSON ",\"phase\":\"encode\",\"pct\":33.5,\"frames\":100,\"fps\":60,"
+     "\"frames_total\":300,\"speed\":2.4}",
      "job_id attempt session phase pct"},
     {"DONE", from_done,
      "{" FENCE_JSON ",\"output\":{\"xfer_id\":7,\"size\":10,\"sha256\":\"" SHA "\"},"
@@ -278,11 +279,17 @@ static void test_round_trips(void)
     struct dcv_proto_progress p;
     const char *minimal = "{" FENCE_JSON ",\"phase\":\"fetch\",\"pct\":0}";
     rc = dcv_proto_progress_from_json(minimal, strlen(minimal), &p, err, sizeof(err));
-    TAP_OK(rc == 0 && p.frames == -1 && p.fps == -1, "PROGRESS optional fields absent");
+    TAP_OK(rc == 0 && p.frames == -1 && p.fps == -1 && p.frames_total == -1 && p.speed == -1,
+           "PROGRESS optional fields absent");
     j = NULL;
     rc = dcv_proto_progress_to_json(&p, &j, &l, err, sizeof(err));
-    TAP_OK(rc == 0 && !strstr(j, "frames") && !strstr(j, "fps"), "absent fields are omitted");
+    TAP_OK(rc == 0 && !strstr(j, "frames") && !strstr(j, "fps") && !strstr(j, "speed"),
+           "absent fields are omitted");
     free(j);
+    rc = dcv_proto_progress_from_json(samples[6].json, strlen(samples[6].json), &p, err,
+                                      sizeof(err));
+    TAP_OK(rc == 0 && p.frames == 100 && p.frames_total == 300 && p.speed == 2.4,
+           "PROGRESS frames_total and speed");
 
     struct dcv_proto_heartbeat hb;
     rc = dcv_proto_heartbeat_from_json("{}", 2, &hb, err, sizeof(err));
@@ -409,6 +416,8 @@ static const struct bad_case bad_cases[] = {
     {from_progress, "{" FJ ",\"phase\":\"encode\",\"pct\":1e999}", "PROGRESS"},
     {from_progress, "{" FJ ",\"phase\":\"encode\",\"pct\":NaN}", "PROGRESS"},
     {from_progress, "{" FJ ",\"phase\":\"encode\",\"pct\":1,\"frames\":-2}", "PROGRESS.frames"},
+    {from_progress, "{" FJ ",\"phase\":\"encode\",\"pct\":1,\"frames_total\":-2}", "PROGRESS.frames_total"},
+    {from_progress, "{" FJ ",\"phase\":\"encode\",\"pct\":1,\"speed\":-1}", "PROGRESS.speed"},
     {from_heartbeat, "{\"telemetry\":{\"cpu_pct\":1,\"load1\":0,\"ncpu\":1,\"mem_total\":10,\"mem_avail\":11,\"disk_total\":1,\"disk_free\":1,\"slots_used\":0,\"busy\":false,\"draining\":false,\"jobs\":[]}}",
      "HEARTBEAT.telemetry.mem_avail: exceeds mem_total"},
     {from_heartbeat, "{\"telemetry\":{\"cpu_pct\":1}}", "HEARTBEAT.telemetry.load1: required"},
