@@ -605,27 +605,24 @@ int dcv_httpd_start(struct dcv_loop *loop, const struct dcv_http_opts *o,
     h->authorize = o->authorize;
     h->epfd = -1;
     h->tls = (flags & MHD_USE_TLS) != 0;
-    errno = 0;
-    if (h->tls)
-        h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
-                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
-                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->per_ip,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
-                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-                                  MHD_OPTION_HTTPS_MEM_CERT, o->tls_cert_pem,
-                                  MHD_OPTION_HTTPS_MEM_KEY, o->tls_key_pem, MHD_OPTION_END);
-    else
-        h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
-                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
-                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->per_ip,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
-                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
+    {
+        /* One option list; the certificate and key only for TLS. */
+        struct MHD_OptionItem ops[] = {
+            {MHD_OPTION_SOCK_ADDR, 0, &ss},
+            {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)o->max_connections, NULL},
+            {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)o->per_ip, NULL},
+            {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)o->timeout_s, NULL},
+            {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)CONN_MEMORY, NULL},
+            {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+            {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, h},
+            {h->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->tls_cert_pem},
+            {h->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)o->tls_key_pem},
+            {MHD_OPTION_END, 0, NULL},
+        };
+        errno = 0;
+        h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, ops,
+                                  MHD_OPTION_END);
+    }
     if (!h->mhd) {
         /* libmicrohttpd says why only through its logger, at debug level
          * here; a plain bind that fails is nearly always an address in
