@@ -7,8 +7,9 @@ DCV_DEPS="build-essential autoconf automake libtool pkg-config
 # Only scripts/test's fuzz and valgrind stages need these (a quickstart
 # user should not download a second compiler); mesa-vulkan-drivers gives
 # test_hwframes a real (software, lavapipe) hardware-frames device;
-# python3-zmq is bench/http's simulated workers (the bench stage runs it).
-DCV_TEST_DEPS="clang libclang-rt-14-dev valgrind xxd mesa-vulkan-drivers prometheus curl python3-zmq"
+# python3-zmq is bench/http's simulated workers (the bench stage runs it);
+# chromium runs the dashboard in tests/integration/dashboard.sh.
+DCV_TEST_DEPS="clang libclang-rt-14-dev valgrind xxd mesa-vulkan-drivers prometheus curl python3-zmq chromium"
 
 dcv_install_deps() { # dcv_install_deps [PACKAGES]: default $DCV_DEPS
     missing=""

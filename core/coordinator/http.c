@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "config.h"
 #include "errbuf.h"
+#include "http/assets.h"
 #include "log.h"
 
 /* Every route names its entry in the permission table (perm.h); httpd
@@ -37,6 +38,8 @@ static const struct dcv_http_route routes[] = {
     {"POST", "/api/v1/jobs/*/retry", DCV_ACT_JOBS_CONTROL, co_api_retry, DCV_HTTP_BODY},
     {"GET", "/api/v1/events", DCV_ACT_EVENTS, co_api_events, 0},
     {"GET", "/api/v1/routes", DCV_ACT_PUBLIC, co_api_routes, 0},
+    {"GET", "/", DCV_ACT_PUBLIC, dcv_assets_serve, 0},
+    {"GET", "/assets/*", DCV_ACT_PUBLIC, dcv_assets_serve, 0},
 };
 
 const struct dcv_http_route *co_http_routes(size_t *n)

@@ -40,6 +40,18 @@ free_port() {
 }
 # jq-lite: jget FILE PYTHON-EXPR-ON-d
 jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+# http_conf [SETTINGS]: the HTTP plane on a free loopback port (HPORT, URL)
+# in $TMP/http.conf with fast liveness; SETTINGS go into its http group.
+# The suite turns the plane off (tests/local.mk): this file decides.
+http_conf() {
+    unset DISTCONV_HTTP_BIND
+    HPORT=$(free_port)
+    URL="http://127.0.0.1:$HPORT"
+    cat >"$TMP/http.conf" <<EOF
+liveness = { heartbeat_ms = 300; misses = 3; };
+http = { bind = "127.0.0.1:$HPORT"; ${1:-} };
+EOF
+}
 # wait_until SECONDS CMD...: poll until CMD succeeds, for at most SECONDS
 # of wall time (a CMD that itself waits, like a ctl call to a dead
 # coordinator, must not stretch the bound)

@@ -17,6 +17,10 @@ TESTS += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integ
 	tests/integration/http-api.sh
 EXTRA_DIST += tests/integration/misconfig.sh tests/integration/waiting.sh tests/integration/http.sh \
 	tests/integration/http-api.sh
+# The dashboard: compiled-in files, and the pages in headless Chromium.
+TESTS += tests/integration/dashboard.sh
+EXTRA_DIST += tests/integration/dashboard.sh tests/browser/cdp.py tests/browser/dashboard.py
+CLEANFILES += tests/artifacts/dashboard-*.png tests/artifacts/dashboard-chromium.log
 # GPU and worker figures of /metrics, and a worker's own (worker.http_bind).
 TESTS += tests/integration/worker-metrics.sh
 EXTRA_DIST += tests/integration/worker-metrics.sh
