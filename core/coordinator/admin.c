@@ -512,9 +512,6 @@ struct list_ud {
     json_object *arr;
     size_t bytes;
     int truncated;
-    /* a submitter's list: only owner's jobs, paged here */
-    const char *owner;
-    int64_t skip, left, seen;
 };
 
 static int list_one(const struct dcv_job *j, void *ud)
@@ -522,20 +519,7 @@ static int list_one(const struct dcv_job *j, void *ud)
     struct list_ud *u = ud;
     json_object *o;
     size_t n;
-    if (u->owner) {
-        char owner[DCV_TX_MAX_USER_ID + 1];
-        job_owner(u->c, j, owner, sizeof owner);
-        if (strcmp(owner, u->owner) != 0)
-            return 0;
-        u->seen++;
-        if (u->skip > 0) {
-            u->skip--;
-            return 0;
-        }
-        if (u->left <= 0 || u->truncated)
-            return 0; /* keep counting for "total" */
-        u->left--;
-    }
+
     o = co_admin_job_json(u->c, j, 0);
     if (!o)
         return -ENOMEM;
@@ -543,7 +527,7 @@ static int list_one(const struct dcv_job *j, void *ud)
     if (u->bytes + n > REPLY_BUDGET) {
         json_object_put(o);
         u->truncated = 1;
-        return u->owner ? 0 : 1;
+        return 1;
     }
     u->bytes += n;
     json_object_array_add(u->arr, o);
@@ -553,13 +537,16 @@ static int list_one(const struct dcv_job *j, void *ud)
 static void verb_jobs(struct req_ctx *x)
 {
     const struct dcv_proto_args *a = &x->rq->args;
-    struct list_ud u = { x->c, NULL, 0, 0, NULL, 0, 0, 0 };
+    struct list_ud u = { x->c, NULL, 0, 0 };
     json_object *body;
     char err[512];
     int64_t total = 0;
     int r;
 
-    if ((r = dcv_store_count(x->c->store, a->state, &total, err, sizeof err)) < 0) {
+    /* A submitter (own_jobs_only) lists and counts only its own jobs. */
+    const char *owner = own_jobs_only(x) ? x->user : NULL;
+
+    if ((r = dcv_store_count_owned(x->c->store, a->state, owner, &total, err, sizeof err)) < 0) {
         FAILR(x, store_status(r), "%s", err);
         return;
     }
@@ -568,20 +555,9 @@ static void verb_jobs(struct req_ctx *x)
         FAILR(x, 500, "coordinator out of memory");
         return;
     }
-    if (own_jobs_only(x)) {
-        /* The store pages over everyone's jobs: walk them all, page the
-         * submitter's own here. */
-        u.owner = x->user;
-        u.skip = a->offset;
-        u.left = a->limit > 0 ? a->limit : JOBS_DEFAULT_LIMIT;
-        r = dcv_store_list_order(x->c->store, a->state, 1, INT_MAX, 0, list_one, &u, err,
-                                 sizeof err);
-        total = u.seen;
-    } else {
-        r = dcv_store_list_order(x->c->store, a->state, 1,
-                                 a->limit > 0 ? (int)a->limit : JOBS_DEFAULT_LIMIT,
-                                 (int)a->offset, list_one, &u, err, sizeof err);
-    }
+    r = dcv_store_list_owned(x->c->store, a->state, owner, 1,
+                             a->limit > 0 ? (int)a->limit : JOBS_DEFAULT_LIMIT, (int)a->offset,
+                             list_one, &u, err, sizeof err);
     if (r < 0) {
         json_object_put(u.arr);
         json_object_put(body);

@@ -114,6 +114,13 @@ int dcv_store_list(struct dcv_store *s, int state, int limit, int offset, dcv_st
  * wants to see, and pages back from). */
 int dcv_store_list_order(struct dcv_store *s, int state, int newest_first, int limit, int offset,
                          dcv_store_job_cb cb, void *ud, char *err, size_t errlen);
+/* The same, only the jobs whose input records owner as the submitter
+ * (NULL: everyone's), and their count: a submitter's listing pages in SQL. */
+int dcv_store_list_owned(struct dcv_store *s, int state, const char *owner, int newest_first,
+                         int limit, int offset, dcv_store_job_cb cb, void *ud, char *err,
+                         size_t errlen);
+int dcv_store_count_owned(struct dcv_store *s, int state, const char *owner, int64_t *n,
+                          char *err, size_t errlen);
 
 /* Queued jobs in scheduling order (class, then priority, then oldest first). */
 int dcv_store_list_queued(struct dcv_store *s, int limit, int offset, dcv_store_job_cb cb,

@@ -73,31 +73,60 @@ int dcv_store_list(struct dcv_store *s, int state, int limit, int offset, dcv_st
     return dcv_store_list_order(s, state, 0, limit, offset, cb, ud, err, errlen);
 }
 
-int dcv_store_list_order(struct dcv_store *s, int state, int newest_first, int limit, int offset,
-                         dcv_store_job_cb cb, void *ud, char *err, size_t errlen)
+/* The submitter recorded in a job's input (jobrec.c); indexed (schema 6). */
+#define OWNER_OF "json_extract(input, '$.submitter')"
+
+/* WHERE for a state (?1) and an owner (?2), each optional: separate
+ * statements per shape, so SQLite uses the matching index instead of the
+ * scan a "?1 IS NULL OR ..." would plan. */
+static void where_of(int state, const char *owner, char *out, size_t len)
+{
+    snprintf(out, len, "%s%s%s", state >= 0 || owner ? " WHERE " : "",
+             state >= 0 ? "state = ?1" : "",
+             owner ? (state >= 0 ? " AND " OWNER_OF " = ?2" : OWNER_OF " = ?2") : "");
+}
+
+static int bind_filter(sqlite3_stmt *st, int state, const char *owner)
+{
+    int rc = SQLITE_OK;
+    if (state >= 0)
+        rc = sto_bind_text(st, 1, dcv_job_state_name((enum dcv_job_state)state));
+    if (rc == SQLITE_OK && owner)
+        rc = sto_bind_text(st, 2, owner);
+    return rc;
+}
+
+int dcv_store_list_owned(struct dcv_store *s, int state, const char *owner, int newest_first,
+                         int limit, int offset, dcv_store_job_cb cb, void *ud, char *err,
+                         size_t errlen)
 {
     sqlite3_stmt *st;
+    char where[160], sql[sizeof JOB_COLS + 400];
     int r, rc;
 
     if (!cb || offset < 0 || (state >= 0 && !dcv_job_state_name((enum dcv_job_state)state))) {
         dcv_errf(err, errlen, "job list: bad state filter, offset or callback");
         return -EINVAL;
     }
-    if ((r = sto_prep(s,
-                  newest_first
-                      ? "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR state = ?1)"
-                        " ORDER BY created_ms DESC, rowid DESC LIMIT ?2 OFFSET ?3"
-                      : "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR state = ?1)"
-                        " ORDER BY created_ms, rowid LIMIT ?2 OFFSET ?3",
-                  &st, err, errlen)) < 0)
+    where_of(state, owner, where, sizeof where);
+    snprintf(sql, sizeof sql,
+             "SELECT " JOB_COLS " FROM jobs%s ORDER BY created_ms%s, rowid%s LIMIT ?3 OFFSET ?4",
+             where, newest_first ? " DESC" : "", newest_first ? " DESC" : "");
+    if ((r = sto_prep(s, sql, &st, err, errlen)) < 0)
         return r;
-    if ((rc = sto_bind_text(st, 1, state >= 0 ? dcv_job_state_name((enum dcv_job_state)state) : NULL)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int(st, 2, limit > 0 ? limit : -1)) != SQLITE_OK ||
-        (rc = sqlite3_bind_int(st, 3, offset)) != SQLITE_OK) {
+    if ((rc = bind_filter(st, state, owner)) != SQLITE_OK ||
+        (rc = sqlite3_bind_int(st, 3, limit > 0 ? limit : -1)) != SQLITE_OK ||
+        (rc = sqlite3_bind_int(st, 4, offset)) != SQLITE_OK) {
         sqlite3_finalize(st);
         return sto_db_fail(s, rc, "bind", err, errlen);
     }
     return each_job(s, st, cb, ud, err, errlen);
+}
+
+int dcv_store_list_order(struct dcv_store *s, int state, int newest_first, int limit, int offset,
+                         dcv_store_job_cb cb, void *ud, char *err, size_t errlen)
+{
+    return dcv_store_list_owned(s, state, NULL, newest_first, limit, offset, cb, ud, err, errlen);
 }
 
 /* Queued jobs whose back-off ended by `due` (INT64_MAX: all of them), in
@@ -340,9 +369,11 @@ int dcv_store_list_active(struct dcv_store *s, const char *worker, dcv_store_job
     return each_job(s, st, cb, ud, err, errlen);
 }
 
-int dcv_store_count(struct dcv_store *s, int state, int64_t *n, char *err, size_t errlen)
+int dcv_store_count_owned(struct dcv_store *s, int state, const char *owner, int64_t *n,
+                          char *err, size_t errlen)
 {
     sqlite3_stmt *st;
+    char where[160], sql[256];
     int r, rc;
 
     *n = 0;
@@ -350,14 +381,11 @@ int dcv_store_count(struct dcv_store *s, int state, int64_t *n, char *err, size_
         dcv_errf(err, errlen, "job count: bad state filter");
         return -EINVAL;
     }
-    /* Two statements, not "?1 IS NULL OR state = ?1": SQLite plans that
-     * one as a scan of the whole index; `state = ?1` is a range of it
-     * (/metrics and the cluster summary count every state at each call). */
-    if ((r = sto_prep(s, state >= 0 ? "SELECT count(*) FROM jobs WHERE state = ?1"
-                                    : "SELECT count(*) FROM jobs", &st, err, errlen)) < 0)
+    where_of(state, owner, where, sizeof where);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM jobs%s", where);
+    if ((r = sto_prep(s, sql, &st, err, errlen)) < 0)
         return r;
-    if (state >= 0 &&
-        (rc = sto_bind_text(st, 1, dcv_job_state_name((enum dcv_job_state)state))) != SQLITE_OK)
+    if ((rc = bind_filter(st, state, owner)) != SQLITE_OK)
         r = sto_db_fail(s, rc, "bind", err, errlen);
     else if ((rc = sqlite3_step(st)) == SQLITE_ROW)
         *n = sqlite3_column_int64(st, 0);
@@ -365,6 +393,11 @@ int dcv_store_count(struct dcv_store *s, int state, int64_t *n, char *err, size_
         r = sto_db_fail(s, rc, "count jobs", err, errlen);
     sqlite3_finalize(st);
     return r;
+}
+
+int dcv_store_count(struct dcv_store *s, int state, int64_t *n, char *err, size_t errlen)
+{
+    return dcv_store_count_owned(s, state, NULL, n, err, errlen);
 }
 
 int dcv_store_set_output(struct dcv_store *s, const char *job_id, const char *output_json,

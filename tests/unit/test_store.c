@@ -116,8 +116,8 @@ static void test_open(void)
            "journal mode is WAL");
     sqlite3_finalize(st);
     TAP_OK(sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version", -1, &st, NULL) == SQLITE_OK &&
-               sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 5,
-           "schema_version is 5 (attempts' log tails, blob facts for retention, API tokens)");
+               sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 6,
+           "schema_version is 6 (log tails, blob facts, API tokens, listing indexes)");
     sqlite3_finalize(st);
     sqlite3_close(db);
 
@@ -691,13 +691,14 @@ static void test_log_tail(void)
     /* back to schema 2, as a coordinator before this change left it */
     snprintf(path, sizeof path, "%s/jobs.db", sub);
     if (sqlite3_open(path, &db) != SQLITE_OK ||
-        sqlite3_exec(db, "DROP TABLE api_tokens; DROP INDEX jobs_upload; DROP INDEX jobs_ended; DROP TABLE blob_facts;"
+        sqlite3_exec(db, "DROP INDEX jobs_state_created; DROP INDEX jobs_submitter;"
+                         "DROP TABLE api_tokens; DROP INDEX jobs_upload; DROP INDEX jobs_ended; DROP TABLE blob_facts;"
                          "ALTER TABLE attempts DROP COLUMN log_tail;"
                          "DELETE FROM schema_version WHERE version >= 3", NULL, NULL, NULL) != SQLITE_OK)
         tap_bail("cannot make a schema 2 store: %s", sqlite3_errmsg(db));
     sqlite3_close(db);
 
-    TAP_IS_INT(dcv_store_open(sub, &s, err, sizeof err), 0, "a schema 2 store opens (upgraded through 3, 4 and 5)");
+    TAP_IS_INT(dcv_store_open(sub, &s, err, sizeof err), 0, "a schema 2 store opens (upgraded through 3, 4, 5 and 6)");
     if (!s)
         return;
     TAP_OK(dcv_store_attempts(s, id, &a, &n, err, sizeof err) == 0 && n == 1 && !a[0].log_tail &&
