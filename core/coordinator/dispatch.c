@@ -524,13 +524,49 @@ static void waits_note(struct dcv_coord *c, const struct qjob *x, const struct d
         c->disp.unsched_at = due;
 }
 
+/* What a pass learnt: a codec, depth and encoder no online worker has at
+ * all stays so for the rest of the pass, whatever the job's input, so the
+ * next job asking for it gets the same answer without the scheduler (a
+ * pass may page through a thousand such jobs: dispatch.c's paging). */
+#define MEMO_MAX 8
+struct pass_memo {
+    struct {
+        char codec[16];
+        uint32_t depth;
+        char encoder[32];
+        char why[1024];
+    } v[MEMO_MAX];
+    size_t n;
+};
+
+static const char *memo_find(const struct pass_memo *m, const struct dcv_profile *p)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->v[i].codec, p->codec) == 0 && m->v[i].depth == p->bit_depth &&
+            strcmp(m->v[i].encoder, p->encoder) == 0)
+            return m->v[i].why;
+    return NULL;
+}
+
+static void memo_add(struct pass_memo *m, const struct dcv_profile *p, const char *why)
+{
+    if (m->n == MEMO_MAX)
+        return;
+    copy_str(m->v[m->n].codec, sizeof m->v[m->n].codec, p->codec);
+    m->v[m->n].depth = p->bit_depth;
+    copy_str(m->v[m->n].encoder, sizeof m->v[m->n].encoder, p->encoder);
+    copy_str(m->v[m->n].why, sizeof m->v[m->n].why, why);
+    m->n++;
+}
+
 /* One queued job of a pass: place it, or note why it waits. 1 when it was
  * placed, else 0 (it waits, or fail_queued() failed it: that one counts
  * c->disp.failed_in_pass). */
 static int consider(struct dcv_coord *c, const struct qjob *x, struct views *vs,
-                    struct co_sess *t, int64_t wall)
+                    struct co_sess *t, struct pass_memo *memo, int64_t wall)
 {
     char err[512];
+    const char *known;
     struct dcv_sched_worker *W = vs->W, *WJ = vs->WJ;
     struct dcv_profile prof;
     struct dcv_sched_job sj;
@@ -544,6 +580,12 @@ static int consider(struct dcv_coord *c, const struct qjob *x, struct views *vs,
 
     if (co_profile_parse(x->profile, &prof, err, sizeof err) < 0) {
         fail_queued(c, x, err);
+        return 0;
+    }
+    if ((known = memo_find(memo, &prof))) {
+        memset(&res, 0, sizeof res); /* n_capable 0: unschedulable */
+        copy_str(why, sizeof why, known);
+        waits_note(c, x, &prof, &res, why, sizeof why, 0, wall);
         return 0;
     }
     if (co_input_parse(c, x->input, &ci, err, sizeof err) < 0) {
@@ -582,6 +624,8 @@ static int consider(struct dcv_coord *c, const struct qjob *x, struct views *vs,
     if (gpu_policy_apply(c, x, &prof, r, &res, wall, &pl))
         return 0;
     if (r == -EAGAIN) {
+        if (res.n_capable == 0)
+            memo_add(memo, &prof, why);
         waits_note(c, x, &prof, &res, why, sizeof why, hashing, wall);
         return 0;
     }
@@ -630,6 +674,7 @@ void co_dispatch(struct dcv_coord *c)
     struct views vs;
     struct co_sess t = { 0 };
     struct queued_ud q = { 0 };
+    struct pass_memo memo = { .n = 0 };
     uint64_t now = co_now();
     int64_t wall = co_wall_ms();
     char err[512];
@@ -674,7 +719,7 @@ void co_dispatch(struct dcv_coord *c)
             goto out;
         }
         for (size_t n = 0; n < q.n; n++)
-            left += !consider(c, &q.v[n], &vs, &t, wall);
+            left += !consider(c, &q.v[n], &vs, &t, &memo, wall);
         left -= c->disp.failed_in_pass - failed0;
         scanned += (int)q.n;
         if (q.n < q.cap || scanned >= DISPATCH_SCAN_MAX || !capacity_left(&vs))
