@@ -56,6 +56,18 @@ pf() { jget "$TMP/st.json" "d['progress']$1"; }
 stalled() { st "$1" && [ "$(pf "['stalled']")" = True ]; }
 
 # --- 1. the figures, frozen by the stall --------------------------------------------
+# First a job in each final state and one queued, so the scrape below has
+# every state that is not fleeting: done, failed, cancelled, queued, running.
+small=$(submit_id "$TMP/media/c.mkv" --codec h264 --encoder x264 --duration 1)
+head -c 20000 /dev/urandom >"$TMP/media/noise.mkv"
+bad=$(submit_id "$TMP/media/noise.mkv" --codec h264 --max-attempts 1)
+wait_until 60 job_state_is "$small" done && wait_until 60 job_state_is "$bad" failed
+ok_or $? "a job done, a job failed (not media)" dump_logs
+gone=$(submit_id "$TMP/media/c.mkv" --codec av1)
+ctl -q cancel "$gone" >/dev/null 2>&1
+waits=$(submit_id "$TMP/media/c.mkv" --codec av1)
+job_state_is "$gone" cancelled && job_state_is "$waits" queued
+ok $? "a job cancelled, one queued (no av1 encoder)"
 touch "$TMP/stall"
 id=$(submit_id "$TMP/media/c.mkv" --codec h264 --encoder fakegpu)
 wait_until 90 stalled "$id"
@@ -94,9 +106,14 @@ ok $? "jobs --json carries the progress object too"
 curl -s -o "$TMP/m.txt" "http://127.0.0.1:$HPORT/metrics"
 grep -qx 'distconv_jobs_stalled 1' "$TMP/m.txt"
 ok_or $? "/metrics: distconv_jobs_stalled 1" grep distconv_jobs "$TMP/m.txt"
+r=0
+for state in done failed cancelled queued running; do
+    grep -qx "distconv_jobs{state=\"$state\"} 1" "$TMP/m.txt" || r=1
+done
+ok_or $r "/metrics: one job in each of done, failed, cancelled, queued, running" grep distconv_jobs "$TMP/m.txt"
 if command -v promtool >/dev/null 2>&1; then
     promtool check metrics <"$TMP/m.txt" >"$TMP/promtool.out" 2>&1
-    ok_or $? "promtool check metrics accepts it" sed 's/^/# /' "$TMP/promtool.out"
+    ok_or $? "promtool check metrics accepts that scrape" sed 's/^/# /' "$TMP/promtool.out"
 else
     skip "promtool is not installed (Debian package prometheus)" "promtool check metrics"
 fi
