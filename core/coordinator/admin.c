@@ -456,7 +456,7 @@ static void verb_submit(struct req_ctx *x)
                 in->name,
                 dcv_prio_class_name(job.prio_class), job.priority);
         co_dispatch_soon(c);
-        co_events_job(c, job.id);
+        co_events_job(c, &job);
     }
     if ((body = json_object_new_object())) {
         json_object_object_add(body, "job_id", jstr(job.id));
@@ -607,7 +607,7 @@ static void verb_cancel(struct req_ctx *x)
         return;
     }
     dcv_log(DCV_LOG_INFO, CO_LOG, "job %s cancelled", after.id);
-    co_events_job(c, after.id);
+    co_events_job(c, &after);
     if (held) {
         co_send_cancel(c, co_worker_find(c, worker), after.id, attempt, session,
                        "cancelled by an operator");
@@ -650,7 +650,7 @@ static void verb_retry(struct req_ctx *x)
         return;
     }
     co_dispatch_soon(x->c);
-    co_events_job(x->c, after.id);
+    co_events_job(x->c, &after);
     reply_job(x, &after, 0);
     dcv_job_clear(&after);
 }

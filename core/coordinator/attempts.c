@@ -73,11 +73,14 @@ int co_apply_ev(struct dcv_coord *c, const char *job_id, enum dcv_job_event ev, 
 {
     char err[512];
     struct dcv_job mine;
-    /* /metrics counts the jobs an event ends (stats.c): only those events
-     * need the job read back, never PROGRESS at heartbeat rate. */
+    /* /metrics counts the jobs an event ends (stats.c), and the event
+     * stream's clients see every change but PROGRESS (once a second, from
+     * http_events.c's tick): only those need the job read back, never
+     * PROGRESS at heartbeat rate. */
     int may_end = ev == DCV_EV_SUCCEED || ev == DCV_EV_REJECT || ev == DCV_EV_FAIL_RETRYABLE ||
                   ev == DCV_EV_FAIL_PERMANENT || ev == DCV_EV_WORKER_LOST || ev == DCV_EV_CANCEL;
-    struct dcv_job *j = out ? out : may_end ? &mine : NULL;
+    int watched = ev != DCV_EV_PROGRESS && dcv_httpd_streams(c->http) > 0;
+    struct dcv_job *j = out ? out : may_end || watched ? &mine : NULL;
     int r;
 
     memset(&mine, 0, sizeof mine);
@@ -85,11 +88,9 @@ int co_apply_ev(struct dcv_coord *c, const char *job_id, enum dcv_job_event ev, 
                         sizeof err);
     if (r == 0)
         co_stats_event(c, (int)ev, j ? (int)j->state : -1);
+    if (r == 0 && watched)
+        co_events_job(c, j);
     dcv_job_clear(&mine);
-    /* The event stream's clients see the change (progress: once a second,
-     * from http_events.c's tick). */
-    if (r == 0 && ev != DCV_EV_PROGRESS)
-        co_events_job(c, job_id);
     if (r == -ESTALE || r == -EINVAL || r == -ENOENT)
         dcv_log(DCV_LOG_DEBUG, CO_LOG, "ignored %s for job %s attempt %d: %s",
                 dcv_job_event_name(ev), job_id, attempt, err);

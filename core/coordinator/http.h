@@ -51,8 +51,9 @@ void co_api_json(struct dcv_http_reply *out, int status, json_object *body);
 void co_api_events(void *ud, const struct dcv_http_req *rq, struct dcv_http_reply *out);
 int co_events_start(struct dcv_coord *c, char *err, size_t errlen);
 void co_events_stop(struct dcv_coord *c);
-/* A job changed state (attempts.c, admin.c): tell the streams. */
-void co_events_job(struct dcv_coord *c, const char *job_id);
+/* A job changed state (attempts.c, admin.c): tell the streams, given the
+ * job as it is now (nothing is built while no stream is open). */
+void co_events_job(struct dcv_coord *c, const struct dcv_job *job);
 
 /* http_metrics.c */
 void co_http_metrics(void *ud, const struct dcv_http_req *rq, struct dcv_http_reply *out);

@@ -44,7 +44,9 @@ void co_api_json(struct dcv_http_reply *out, int status, json_object *body)
     json_object_put(body);
 }
 
-/* Run verb with args (taken) as the caller; ok is the status of a 200. */
+/* Run verb with args (taken) as the caller; ok is the status of a 200.
+ * ok 201 (submit): 201 for a new job, 200 when the idempotency key found
+ * an old one (the body's "created"). */
 static void run_verb(struct dcv_coord *c, const struct dcv_http_req *rq, int verb,
                      json_object *args, const char *idem, int ok, struct dcv_http_reply *out)
 {
@@ -85,6 +87,12 @@ static void run_verb(struct dcv_coord *c, const struct dcv_http_req *rq, int ver
         json_object_put(res.body);
         dcv_http_error(out, res.status, "%s", res.error);
         return;
+    }
+    if (res.status == 200 && ok == 201) {
+        json_object *created;
+        if (res.body && json_object_object_get_ex(res.body, "created", &created) &&
+            !json_object_get_boolean(created))
+            ok = 200;
     }
     co_api_json(out, res.status == 200 ? ok : res.status,
                 res.body ? res.body : json_object_new_object());
@@ -232,9 +240,8 @@ void co_api_retry(void *ud, const struct dcv_http_req *rq, struct dcv_http_reply
 
 void co_api_submit(void *ud, const struct dcv_http_req *rq, struct dcv_http_reply *out)
 {
-    json_object *args = rq->body_len ? json_tokener_parse(rq->body) : NULL, *in, *kind, *created;
+    json_object *args = rq->body_len ? json_tokener_parse(rq->body) : NULL, *in, *kind;
     const char *idem = dcv_http_header(rq, "Idempotency-Key");
-    struct dcv_http_reply tmp = {.status = 0};
 
     if (!args || !json_object_is_type(args, json_type_object)) {
         json_object_put(args);
@@ -251,13 +258,5 @@ void co_api_submit(void *ud, const struct dcv_http_req *rq, struct dcv_http_repl
                                  "shared storage or a URL, or upload with `distconvctl submit FILE`");
         return;
     }
-    run_verb(ud, rq, DCV_VERB_SUBMIT, args, idem, 201, &tmp);
-    /* 201 for a new job, 200 when the idempotency key found an old one. */
-    if (tmp.status == 201 && tmp.body) {
-        json_object *o = json_tokener_parse(tmp.body);
-        if (o && json_object_object_get_ex(o, "created", &created) && !json_object_get_boolean(created))
-            tmp.status = 200;
-        json_object_put(o);
-    }
-    *out = tmp;
+    run_verb(ud, rq, DCV_VERB_SUBMIT, args, idem, 201, out);
 }

@@ -69,26 +69,36 @@ static int want_worker(void *ctx, const struct dcv_http_who *who)
     return dcv_perm_allows(who->roles, DCV_ACT_WORKERS_READ);
 }
 
-void co_events_job(struct dcv_coord *c, const char *job_id)
+void co_events_job(struct dcv_coord *c, const struct dcv_job *job)
 {
-    struct dcv_job job;
     struct co_input in;
     struct job_want w;
     json_object *o;
     char err[256], *text;
     size_t len;
 
-    if (!dcv_httpd_streams(c->http) || dcv_store_get(c->store, job_id, &job, err, sizeof err) < 0)
+    if (!dcv_httpd_streams(c->http))
         return;
-    (void)co_input_parse(c, job.input_json, &in, err, sizeof err);
+    (void)co_input_parse(c, job->input_json, &in, err, sizeof err);
     w.owner = in.submitter;
-    if ((o = co_admin_job_json(c, &job, 0))) {
+    if ((o = co_admin_job_json(c, job, 0))) {
         if ((text = sse("job", o, &len))) {
             dcv_httpd_publish(c->http, text, len, want_job, &w);
             free(text);
         }
         json_object_put(o);
     }
+}
+
+/* The same for a job known by its id (the progress tick's). */
+static void events_job_id(struct dcv_coord *c, const char *job_id)
+{
+    struct dcv_job job;
+    char err[256];
+
+    if (!dcv_httpd_streams(c->http) || dcv_store_get(c->store, job_id, &job, err, sizeof err) < 0)
+        return;
+    co_events_job(c, &job);
     dcv_job_clear(&job);
 }
 
@@ -164,7 +174,7 @@ static void on_tick(struct dcv_loop *loop, uint64_t id, void *arg)
             j->ev_pct = j->prog.pct;
             j->ev_frames = j->prog.frames;
             j->ev_stalled = j->prog.stalled;
-            co_events_job(c, j->id);
+            events_job_id(c, j->id);
         }
 }
 

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "auth.h"
+#include "coordinator/attempts.h"
 #include "clock.h"
 #include "errbuf.h"
 #include "log.h"
@@ -18,13 +18,6 @@
 /* A token's last use is written at most this often (a busy dashboard
  * would otherwise write the store on every request). */
 #define USED_EVERY_MS (60 * 1000)
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int hash_secret(const char *secret, char hex[2 * DCV_SHA256_LEN + 1])
 {
@@ -92,7 +85,7 @@ int co_tokens_create(struct dcv_coord *c, const char *name, const char *role, co
     snprintf(t.name, sizeof t.name, "%s", name);
     snprintf(t.role, sizeof t.role, "%s", role);
     snprintf(t.created_by, sizeof t.created_by, "%s", by && *by ? by : "local");
-    t.created_ms = wall_ms();
+    t.created_ms = co_wall_ms();
     if ((r = hash_secret(secret, t.sha256)) < 0)
         return dcv_err(err, errlen, r, "out of memory");
     if ((r = dcv_store_token_add(c->store, &t, err, errlen)) < 0)
@@ -124,7 +117,7 @@ const struct dcv_token_rec *co_tokens_check(struct dcv_coord *c, const char *sec
         if (co_secret_equal(c->web.tokens[i].sha256, hex))
             hit = &c->web.tokens[i];
     if (hit) {
-        int64_t now = wall_ms();
+        int64_t now = co_wall_ms();
         if (now - hit->last_used_ms >= USED_EVERY_MS) {
             hit->last_used_ms = now;
             if (dcv_store_token_used(c->store, hit->name, now, err, sizeof err) < 0)
