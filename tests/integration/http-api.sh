@@ -19,13 +19,7 @@ fi
 ok_or() { _st=$1 _nm=$2; shift 2; ok "$_st" "$_nm"; [ "$_st" -eq 0 ] || "$@"; }
 PY=/usr/bin/python3
 
-unset DISTCONV_HTTP_BIND
-HPORT=$(free_port)
-URL="http://127.0.0.1:$HPORT"
-cat >"$TMP/http.conf" <<EOF
-liveness = { heartbeat_ms = 300; misses = 3; };
-http = { bind = "127.0.0.1:$HPORT"; };
-EOF
+http_conf
 ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=10 -t 1 -c:v ffv1 "$TMP/media/in.mkv"
 ok $? "input generated"
 start_coordinator "$TMP/http.conf"

@@ -19,13 +19,7 @@ ok_or() { _st=$1 _nm=$2; shift 2; ok "$_st" "$_nm"; [ "$_st" -eq 0 ] || "$@"; }
 
 # The suite runs with DISTCONV_HTTP_BIND=off (tests/local.mk); here the
 # configuration file decides, as on a real host.
-unset DISTCONV_HTTP_BIND
-HPORT=$(free_port)
-URL="http://127.0.0.1:$HPORT"
-cat >"$TMP/http.conf" <<EOF
-liveness = { heartbeat_ms = 300; misses = 3; };
-http = { bind = "127.0.0.1:$HPORT"; timeout_s = 2; max_connections = 8; per_ip_connections = 8; };
-EOF
+http_conf "timeout_s = 2; max_connections = 8; per_ip_connections = 8;"
 ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=10 -t 1 -c:v ffv1 "$TMP/media/in.mkv"
 ok $? "input generated"
 
